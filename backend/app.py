@@ -1,0 +1,77 @@
+"""The Litestar application: wiring only; rules live in the domain services and roles/."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Litestar, Request, Response
+from litestar.config.compression import CompressionConfig
+from litestar.di import Provide
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+
+from backend.accounts import service as accounts
+from backend.accounts.controllers import AccountController, AuthController
+from backend.context import Context
+from backend.db import bind, engine_for, is_postgres
+from backend.doorplates.controllers import ScanController
+from backend.errors import DomainError
+from backend.registry.controllers import RegistryController
+from backend.settings import Settings, get_settings
+from backend.web import pwa_router
+from roles import Forbidden, Principal
+
+JSON_BODY_LIMIT = 64 * 1024
+log = logging.getLogger("anju")
+
+
+def _error(status: int, code: str, message: str, field: str | None = None) -> Response:
+    extra = {"code": code} | ({"field": field} if field else {})
+    return Response({"status_code": status, "detail": message, "extra": extra}, status_code=status)
+
+
+def domain_error(_: Request, exc: DomainError) -> Response:
+    return _error(exc.status, exc.code, exc.message, exc.field)
+
+
+def refused(_: Request, exc: Forbidden) -> Response:
+    return _error(exc.status, exc.code, exc.message)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    ctx = Context.build(settings)
+    engine = engine_for(settings.database_url)
+
+    async def provide_ctx() -> Context:
+        return ctx
+
+    async def provide_principal(request: Request) -> Principal:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return Principal()
+        return await accounts.principal_from_token(ctx, token)
+
+    async def start() -> None:
+        bind(engine)
+        if is_postgres(engine) and settings.database_pool_size:
+            await engine.start_connection_pool(min_size=1, max_size=settings.database_pool_size)
+
+    async def stop() -> None:
+        if is_postgres(engine) and settings.database_pool_size:
+            await engine.close_connection_pool()
+        await ctx.store.close()
+
+    return Litestar(
+        route_handlers=[AuthController, AccountController, ScanController, RegistryController, pwa_router()],
+        dependencies={"ctx": Provide(provide_ctx), "who": Provide(provide_principal)},
+        exception_handlers={DomainError: domain_error, Forbidden: refused},
+        on_startup=[start],
+        on_shutdown=[stop],
+        openapi_config=OpenAPIConfig(
+            title="Anju 安居", version="0.1.0", path="/schema", render_plugins=[ScalarRenderPlugin()]
+        ),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        request_max_body_size=JSON_BODY_LIMIT,
+        state={"ctx": ctx},
+    )

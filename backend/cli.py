@@ -1,0 +1,181 @@
+"""The ``anju`` command: serve, demo, migrate, seed, plates, audit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("PICCOLO_CONF", "backend.piccolo_conf")
+
+from backend.settings import Settings, SettingsError, get_settings  # noqa: E402
+
+
+def _run(coro) -> None:
+    asyncio.run(coro)
+
+
+async def _migrate() -> None:
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    result = await run_forwards(app_name="anju")
+    if not result.success:
+        raise SystemExit(f"migration failed: {result.message}")
+
+
+async def _with_db(settings: Settings, work):
+    """Run ``work(ctx)`` against the configured database."""
+    from backend.context import Context
+    from backend.db import bind, engine_for
+
+    bind(engine_for(settings.database_url))
+    ctx = Context.build(settings)
+    try:
+        return await work(ctx)
+    finally:
+        await ctx.store.close()
+
+
+def cmd_migrate(_: argparse.Namespace) -> None:
+    _run(_migrate())
+
+
+async def _seed(settings: Settings) -> bool:
+    """Seed the demo district unless the database already has one."""
+    from backend.registry.tables import District
+    from backend.seed import seed_district
+
+    async def work(ctx):
+        if await District.exists():
+            return None
+        return await seed_district(ctx)
+
+    report = await _with_db(settings, work)
+    if report is None:
+        print("database already seeded; leaving it as it is")
+        return False
+    for community in report.communities:
+        print(
+            f"seeded {community.name} (id {community.id}): {community.flats} flats, {community.people} residencies"
+        )
+    return True
+
+
+def cmd_seed(_: argparse.Namespace) -> None:
+    settings = get_settings()
+    _run(_migrate())
+    _run(_seed(settings))
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    settings = get_settings()
+    Granian(
+        "backend.app:create_app",
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=settings.host,
+        port=settings.port,
+        workers=args.workers,
+        log_access=False,
+    ).serve()
+
+
+def _print_logins(settings: Settings) -> None:
+    from backend.seed import DEMO_LOGINS
+
+    print(f"\n安居 Anju demo: open {settings.public_url}/")
+    print(f"sign-in code for every account (demo mode only): {settings.demo_code}")
+    for role, phone, note in DEMO_LOGINS:
+        print(f"  {role:<17} {phone}  {note}")
+    print("police and district admins enrol a passkey at first sign-in (localhost is a secure context).")
+    print(f"API docs: {settings.public_url}/schema\n")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    os.environ["ANJU_DEMO"] = "true"
+    get_settings.cache_clear()
+    settings = get_settings()
+    _run(_migrate())
+    _run(_seed(settings))
+    _run(_print_plates(settings))
+    _print_logins(settings)
+    cmd_serve(args)
+
+
+async def _print_plates(settings: Settings) -> None:
+    from backend.doorplates.service import live_plates
+    from backend.registry.tables import Community
+    from qr.tokens import plate_url
+
+    async def work(_):
+        community = await Community.objects().order_by(Community.id).first()
+        plates = await live_plates(community.id)
+        return (
+            community,
+            [p for p in plates if p["kind"] == "house"][:1],
+            [p for p in plates if p["kind"] == "gate"][:1],
+        )
+
+    community, houses, gates = await _with_db(settings, work)
+    print(f"\ndoorplates of {community.name} (all: anju plates --community {community.id}):")
+    for plate in houses + gates:
+        print(f"  {plate['label']}: {plate_url(settings.public_url, plate['token'])}")
+
+
+def cmd_plates(args: argparse.Namespace) -> None:
+    from backend.doorplates.sheets import print_sheets
+
+    settings = get_settings()
+    report = asyncio.run(
+        _with_db(settings, lambda ctx: print_sheets(settings, args.community, Path(args.out)))
+    )
+    print(report)
+    if report.coverage < 1.0:
+        raise SystemExit(1)
+
+
+def cmd_audit(_: argparse.Namespace) -> None:
+    from backend.audit.service import verify_chain
+
+    report = asyncio.run(_with_db(get_settings(), lambda ctx: verify_chain()))
+    if report.intact:
+        print(f"audit chain intact: {report.checked} entries")
+    else:
+        raise SystemExit(
+            f"audit chain BROKEN at entry {report.broken_at} (after {report.checked} good entries)"
+        )
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="anju", description="安居 Anju: smart safe residential communities")
+    commands = top.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the web server (granian)")
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(run=cmd_serve)
+    demo = commands.add_parser("demo", help="migrate, seed a demo district and serve it")
+    demo.add_argument("--workers", type=int, default=1)
+    demo.set_defaults(run=cmd_demo)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
+    commands.add_parser("seed", help="migrate and seed the demo district").set_defaults(run=cmd_seed)
+    plates = commands.add_parser(
+        "plates", help="issue, render (SVG, PDF) and verify a community's doorplates"
+    )
+    plates.add_argument("--community", type=int, required=True)
+    plates.add_argument("--out", default="var/plates")
+    plates.set_defaults(run=cmd_plates)
+    audit = commands.add_parser("audit", help="verify the audit trail's hash chain")
+    audit.set_defaults(run=cmd_audit)
+    return top
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except SettingsError as exc:
+        sys.exit(f"configuration error: {exc}")

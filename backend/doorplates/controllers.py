@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import re
+
+import anyio
+from litestar import Controller, Request, get, post
+from litestar.datastructures import UploadFile
+from litestar.params import FromPath, MultipartBody
+from litestar.status_codes import HTTP_200_OK
+
+from backend.accounts.controllers import client_ip
+from backend.deps import Caller, Ctx
+from backend.doorplates import service
+from backend.doorplates.schemas import DecodedPlate, ScanView
+from backend.errors import Invalid
+from qr.decode import UnreadableImage, decode_image
+
+PHOTO_LIMIT = 8 * 1024 * 1024
+PLATE_PATH = re.compile(r"/d/([A-Za-z0-9_-]{16})/?$")
+
+
+class ScanController(Controller):
+    path = "/api/scan"
+    tags = ["doorplates"]
+
+    @get("/{token:str}", operation_id="scanPlate")
+    async def scan(self, token: FromPath[str], ctx: Ctx, who: Caller, request: Request) -> ScanView:
+        """What this doorplate shows to the caller: the view depends on role and scope."""
+        return await service.scan(ctx, who, token, client_ip(request))
+
+    @post(
+        "/decode", status_code=HTTP_200_OK, operation_id="decodePlatePhoto", request_max_body_size=PHOTO_LIMIT
+    )
+    async def decode(self, data: MultipartBody[dict[str, UploadFile]]) -> DecodedPlate:
+        """Find a doorplate code in a photo (for browsers without a barcode detector)."""
+        upload = data.get("image")
+        if not isinstance(upload, UploadFile):
+            raise Invalid("no_image", "Send the photo as the multipart field 'image'", field="image")
+        content = await upload.read()
+        try:
+            texts = await anyio.to_thread.run_sync(decode_image, content)
+        except UnreadableImage as exc:
+            raise Invalid("unreadable_image", str(exc), field="image") from None
+        for text in texts:
+            if found := PLATE_PATH.search(text):
+                return DecodedPlate(token=found[1])
+        raise Invalid("no_code", "No doorplate code found in the photo", field="image")

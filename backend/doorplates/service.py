@@ -1,0 +1,197 @@
+"""Doorplates: issuing tokens for every place, resolving a scan into the caller's view, coverage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.audit import service as audit
+from backend.context import Context
+from backend.db import transaction
+from backend.doorplates.schemas import (
+    AddressCard,
+    CommunityCard,
+    HouseCard,
+    OwnerView,
+    PlateRef,
+    ScanView,
+    Service,
+)
+from backend.doorplates.tables import Doorplate
+from backend.errors import Invalid, NotFound, TooMany
+from backend.registry import service as registry
+from backend.registry.enums import PlaceKind
+from backend.registry.schemas import Coverage
+from backend.registry.tables import Address, House, Owner
+from qr.tokens import is_well_formed, new_plate_token
+from roles import (
+    Action,
+    Principal,
+    Target,
+    Viewer,
+    allowed_actions,
+    sections_for,
+    viewer_for,
+)
+from roles.projections import project_owner
+
+MPS_PORTAL = "https://zwfw.mps.gov.cn/"  # 公安部“互联网+政务服务”平台
+# 流动人口自主登记 is the in-app self-registration, offered through ``actions``.
+# The seed's 二维码标识承载内容: online police services and 流动人口自主登记, for everyone who scans.
+PUBLIC_SERVICES = (
+    Service(key="licences", title="网上警局 · 办证办照", url=MPS_PORTAL),
+    Service(key="endorsement", title="出入境证件签注", url=MPS_PORTAL),
+)
+HOUSE_ACTIONS = (
+    Action.SELF_REGISTER,
+    Action.ADD_MEMBER,
+    Action.REGISTER,
+    Action.DEREGISTER,
+    Action.VERIFY,
+    Action.FLAG_KEY_PERSON,
+)
+
+
+async def _guard_guessing(ctx: Context, ip: str) -> None:
+    count = await ctx.store.get(f"scan-miss:{ip}")
+    if count is not None and int(count) >= ctx.settings.scan_misses_per_minute:
+        raise TooMany("rate_limited", "Too many unknown doorplates scanned; wait a minute")
+
+
+async def resolve(ctx: Context, token: str, ip: str) -> dict[str, Any]:
+    """The live plate behind ``token``; unknown, malformed and revoked tokens count as guesses."""
+    await _guard_guessing(ctx, ip)
+    row = None
+    if is_well_formed(token):
+        row = (
+            await Doorplate.select(
+                Doorplate.token,
+                Doorplate.address.id.as_alias("address_id"),
+                Doorplate.address.kind.as_alias("kind"),
+                Doorplate.address.code.as_alias("address_code"),
+                Doorplate.address.text.as_alias("address_text"),
+                Doorplate.community.id.as_alias("community_id"),
+                Doorplate.community.name.as_alias("community_name"),
+                Doorplate.community.street.as_alias("street"),
+                Doorplate.community.police_station.as_alias("police_station"),
+                Doorplate.community.district.as_alias("district_id"),
+            )
+            .where((Doorplate.token == token) & Doorplate.revoked_at.is_null())
+            .first()
+        )
+    if row is None:
+        await ctx.store.hit(f"scan-miss:{ip}", 60)
+        raise NotFound("unknown_plate", "This doorplate is unknown or no longer valid")
+    return row
+
+
+async def scan(ctx: Context, who: Principal, token: str, ip: str) -> ScanView:
+    plate = await resolve(ctx, token, ip)
+    kind = PlaceKind(plate["kind"])
+    view = ScanView(
+        plate=PlateRef(token=plate["token"], kind=kind),
+        community=CommunityCard(
+            id=plate["community_id"],
+            name=plate["community_name"],
+            street=plate["street"],
+            police_station=plate["police_station"],
+        ),
+        address=AddressCard(code=plate["address_code"], text=plate["address_text"]),
+        viewer=Viewer.ANONYMOUS,
+        services=list(PUBLIC_SERVICES),
+        actions=[],
+    )
+    if kind is PlaceKind.HOUSE:
+        await _add_household(ctx, who, view, plate, ip)
+    return view
+
+
+async def house_at(plate: dict[str, Any]) -> int:
+    """The flat a doorplate is fixed to; registration happens only at flat doors."""
+    house = await House.select(House.id).where(House.address == plate["address_id"]).first()
+    if house is None:
+        raise Invalid("not_a_flat", "Residents register at their flat's doorplate, not at this one")
+    return house["id"]
+
+
+async def _add_household(
+    ctx: Context, who: Principal, view: ScanView, plate: dict[str, Any], ip: str
+) -> None:
+    house = await House.objects().get(House.id == await house_at(plate))
+    target = Target(community_id=plate["community_id"], district_id=plate["district_id"], house_id=house.id)
+    view.viewer = viewer_for(who, target)
+    view.actions = [action.value for action in allowed_actions(who, HOUSE_ACTIONS, target)]
+    sections = sections_for(view.viewer)
+    view.house = HouseCard(
+        id=house.id, floor=house.floor, room_no=house.room_no, area=house.area, use=house.use
+    )
+    if "residents" in sections:
+        view.residents = await registry.residents_of(ctx, house.id, view.viewer)
+    if "owners" in sections:
+        view.owners = await _owners(ctx, house.id, view.viewer)
+    if view.viewer in (Viewer.STAFF, Viewer.POLICE):
+        await audit.record(
+            who,
+            "read_household",
+            f"house:{house.id}",
+            community=plate["community_id"],
+            ip=ip,
+            detail={"plate": plate["token"], "view": view.viewer},
+        )
+
+
+async def _owners(ctx: Context, house_id: int, viewer: Viewer) -> list[OwnerView]:
+    rows = await Owner.select(
+        Owner.person.name.as_alias("name"),
+        Owner.person.phone.as_alias("phone"),
+        Owner.person.id_number_encrypted.as_alias("id_number_encrypted"),
+    ).where(Owner.house == house_id)
+    return [
+        OwnerView(**project_owner(viewer, {**row, "id_number": ctx.keys.unseal(row["id_number_encrypted"])}))
+        for row in rows
+    ]
+
+
+async def _plated_addresses(community_id: int) -> set[int]:
+    rows = await Doorplate.select(Doorplate.address).where(
+        (Doorplate.community == community_id) & Doorplate.revoked_at.is_null()
+    )
+    return {r["address"] for r in rows}
+
+
+async def ensure_plates(community_id: int) -> int:
+    """Give every address of the community a live doorplate; returns how many were issued."""
+    addresses = await Address.select(Address.id).where(Address.community == community_id)
+    covered = await _plated_addresses(community_id)
+    missing = [a["id"] for a in addresses if a["id"] not in covered]
+    if missing:
+        async with transaction(Doorplate._meta.db):
+            await Doorplate.insert(
+                *(Doorplate(community=community_id, address=a, token=new_plate_token()) for a in missing)
+            )
+    return len(missing)
+
+
+async def live_plates(community_id: int) -> list[dict[str, Any]]:
+    return (
+        await Doorplate.select(
+            Doorplate.token,
+            Doorplate.address.kind.as_alias("kind"),
+            Doorplate.address.text.as_alias("label"),
+            Doorplate.address.code.as_alias("code"),
+        )
+        .where((Doorplate.community == community_id) & Doorplate.revoked_at.is_null())
+        .order_by(Doorplate.address.code)
+    )
+
+
+async def coverage(community_id: int) -> Coverage:
+    """Share of standard addresses, per kind, that carry a live doorplate (target: 100 %)."""
+    totals = {kind: 0 for kind in PlaceKind}
+    plated = {kind: 0 for kind in PlaceKind}
+    live = await _plated_addresses(community_id)
+    for row in await Address.select(Address.id, Address.kind).where(Address.community == community_id):
+        totals[PlaceKind(row["kind"])] += 1
+        plated[PlaceKind(row["kind"])] += row["id"] in live
+    share = {kind.value: (plated[kind] / totals[kind] if totals[kind] else 1.0) for kind in PlaceKind}
+    overall = sum(plated.values()) / sum(totals.values()) if sum(totals.values()) else 1.0
+    return Coverage(**share, overall=overall)

@@ -1,0 +1,15 @@
+from piccolo.columns import ForeignKey, Timestamptz, Varchar
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from backend.registry.tables import Address, Community
+
+
+class Doorplate(Table):
+    """A QR doorplate: an opaque token fixed to a standard address, revocable."""
+
+    community = ForeignKey(Community, null=False, index=True)
+    address = ForeignKey(Address, null=False, index=True)
+    token = Varchar(length=32, unique=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    revoked_at = Timestamptz(null=True, default=None)

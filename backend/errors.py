@@ -1,0 +1,31 @@
+"""Errors the domain raises on purpose; the app turns them into clear 4xx responses."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status = 400
+
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class Conflict(DomainError):
+    status = 409
+
+
+class Invalid(DomainError):
+    status = 422
+
+
+class Unauthorized(DomainError):
+    status = 401
+
+
+class TooMany(DomainError):
+    status = 429

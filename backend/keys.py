@@ -1,0 +1,60 @@
+"""Keys derived from the one root secret: ID-number sealing, lookup hashes, token signing."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from functools import cached_property
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+
+def _derive(secret: bytes, purpose: str) -> bytes:
+    return HKDF(algorithm=SHA256(), length=32, salt=b"anju", info=purpose.encode()).derive(secret)
+
+
+class Keys:
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    @cached_property
+    def _sealing(self) -> AESGCM:
+        return AESGCM(_derive(self._secret, "id-number-seal"))
+
+    @cached_property
+    def _lookup(self) -> bytes:
+        return _derive(self._secret, "id-number-lookup")
+
+    @cached_property
+    def signing_key(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(_derive(self._secret, "jwt-eddsa"))
+
+    @cached_property
+    def verifying_key(self) -> Ed25519PublicKey:
+        return self.signing_key.public_key()
+
+    def seal(self, plaintext: str) -> str:
+        nonce = os.urandom(12)
+        sealed = nonce + self._sealing.encrypt(nonce, plaintext.encode(), b"id-number")
+        return base64.urlsafe_b64encode(sealed).decode()
+
+    def unseal(self, sealed: str) -> str:
+        raw = base64.urlsafe_b64decode(sealed)
+        return self._sealing.decrypt(raw[:12], raw[12:], b"id-number").decode()
+
+    def lookup_hash(self, *parts: str) -> str:
+        """Deterministic keyed hash: equal inputs find each other, the hash alone reveals nothing."""
+        return hmac.new(self._lookup, "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()
+
+
+def token_digest(token: str) -> str:
+    """Refresh tokens and OTP codes are stored only as digests."""
+    return hashlib.sha256(token.encode()).hexdigest()

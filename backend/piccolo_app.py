@@ -1,0 +1,46 @@
+"""One Piccolo app for every domain, so one migration history serves both engines."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from backend.accounts.tables import Account, Passkey, RefreshToken, StaffScope
+from backend.audit.tables import AuditEntry
+from backend.doorplates.tables import Doorplate
+from backend.registry.tables import (
+    Address,
+    Building,
+    Community,
+    District,
+    Gate,
+    House,
+    Owner,
+    Person,
+    Residency,
+    Unit,
+)
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+APP_CONFIG = AppConfig(
+    app_name="anju",
+    migrations_folder_path=str(MIGRATIONS),
+    table_classes=[
+        District,
+        Community,
+        Address,
+        Gate,
+        Building,
+        Unit,
+        House,
+        Person,
+        Residency,
+        Owner,
+        Account,
+        StaffScope,
+        Passkey,
+        RefreshToken,
+        Doorplate,
+        AuditEntry,
+    ],
+)

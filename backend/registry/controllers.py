@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from backend.accounts.controllers import client_ip
+from backend.deps import Caller, Ctx
+from backend.doorplates import service as doorplates
+from backend.errors import NotFound
+from backend.registry import codes, service
+from backend.registry.schemas import (
+    CommunityOut,
+    Decision,
+    KeyPersonIn,
+    Metrics,
+    QueueItem,
+    RegistrationIn,
+    ResidencyOut,
+)
+from roles import Action, authorize
+
+
+class CodeOption(msgspec.Struct):
+    code: str
+    label: str
+
+
+class CodeList(msgspec.Struct):
+    name: str
+    title: str
+    codes: list[CodeOption]
+
+
+class RegistryController(Controller):
+    tags = ["registry"]
+
+    @post(
+        "/api/plates/{token:str}/registrations", status_code=HTTP_201_CREATED, operation_id="registerAtPlate"
+    )
+    async def register(
+        self, token: FromPath[str], data: JSONBody[RegistrationIn], ctx: Ctx, who: Caller, request: Request
+    ) -> ResidencyOut:
+        """Register a resident of the flat behind a doorplate: pending, or verified when staff register."""
+        plate = await doorplates.resolve(ctx, token, client_ip(request))
+        house_id = await doorplates.house_at(plate)
+        return await service.register(ctx, who, house_id, data, client_ip(request))
+
+    @get("/api/verification-queue", operation_id="verificationQueue")
+    async def queue(self, ctx: Ctx, who: Caller, request: Request) -> list[QueueItem]:
+        return await service.verification_queue(ctx, who, client_ip(request))
+
+    @post(
+        "/api/residencies/{residency_id:int}/verify", status_code=HTTP_200_OK, operation_id="verifyResidency"
+    )
+    async def verify(self, residency_id: FromPath[int], who: Caller, request: Request) -> ResidencyOut:
+        return await service.verify(who, residency_id, client_ip(request))
+
+    @post(
+        "/api/residencies/{residency_id:int}/reject", status_code=HTTP_200_OK, operation_id="rejectResidency"
+    )
+    async def reject(
+        self, residency_id: FromPath[int], data: JSONBody[Decision], who: Caller, request: Request
+    ) -> ResidencyOut:
+        return await service.reject(who, residency_id, data.reason, client_ip(request))
+
+    @post(
+        "/api/residencies/{residency_id:int}/end", status_code=HTTP_200_OK, operation_id="deregisterResidency"
+    )
+    async def deregister(
+        self, residency_id: FromPath[int], data: JSONBody[Decision], who: Caller, request: Request
+    ) -> ResidencyOut:
+        """Deregister (注销); permanent (常住) residents never can be."""
+        return await service.deregister(who, residency_id, data.reason, client_ip(request))
+
+    @post(
+        "/api/people/{person_id:int}/key-person",
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="flagKeyPerson",
+    )
+    async def flag(
+        self, person_id: FromPath[int], data: JSONBody[KeyPersonIn], who: Caller, request: Request
+    ) -> None:
+        await service.flag_key_person(who, person_id, data.key_person, data.key_category, client_ip(request))
+
+    @get("/api/communities", operation_id="listCommunities")
+    async def communities(self, who: Caller) -> list[CommunityOut]:
+        return await service.list_communities(who)
+
+    @get("/api/communities/{community_id:int}/metrics", operation_id="communityMetrics")
+    async def metrics(self, community_id: FromPath[int], who: Caller) -> Metrics:
+        """Live verification rate (核实率) and doorplate coverage (门牌覆盖率)."""
+        authorize(who, Action.VIEW_METRICS, await service.community_target(community_id))
+        verified, total = await service.verification_counts(community_id)
+        return Metrics(
+            verification_rate=verified / total if total else 1.0,
+            verified=verified,
+            total=total,
+            doorplate_coverage=await doorplates.coverage(community_id),
+        )
+
+    @get("/api/codes/{name:str}", operation_id="codeTable", cache=3600)
+    async def code_table(self, name: FromPath[str]) -> CodeList:
+        """A national code dictionary (XB, MZ, GJ, ZJLX, XZQH, YZGX, ZZSY) for forms."""
+        if name not in codes.TABLE_NAMES:
+            raise NotFound(
+                "unknown_code_table", f"No code table {name!r}; known: {', '.join(codes.TABLE_NAMES)}"
+            )
+        table = codes.table(name)
+        return CodeList(
+            name=name, title=table.title, codes=[CodeOption(code=c, label=l) for c, l in table.codes.items()]
+        )

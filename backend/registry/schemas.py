@@ -1,0 +1,98 @@
+"""Request and response shapes of the registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import msgspec
+
+from backend.registry.enums import ResidenceCategory, ResidencyStatus
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+Reason = Annotated[str, msgspec.Meta(max_length=200)]
+
+
+class RegistrationIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    id_number: Annotated[str, msgspec.Meta(max_length=30)]
+    phone: Annotated[str, msgspec.Meta(max_length=18)]
+    residence_category: ResidenceCategory
+    relation: str
+    reason: str
+    hukou_region: str
+    hukou_address: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    id_type: str = "111"
+    gender: str = ""  # derived from a resident ID number when empty
+    ethnicity: str = "01"
+    nationality: str = "CHN"
+    birth_date: dt.date | None = None  # derived from a resident ID number when empty
+    start_date: dt.date | None = None
+
+
+class ResidencyOut(msgspec.Struct):
+    residency_id: int
+    status: ResidencyStatus
+
+
+class ResidentView(msgspec.Struct, omit_defaults=True):
+    """A resident as some viewer may see them: absent fields are not theirs to see."""
+
+    residency_id: int
+    person_id: int
+    name: str
+    status: ResidencyStatus
+    relation: str | msgspec.UnsetType = msgspec.UNSET
+    residence_category: ResidenceCategory | msgspec.UnsetType = msgspec.UNSET
+    gender: str | msgspec.UnsetType = msgspec.UNSET
+    birth_date: dt.date | msgspec.UnsetType = msgspec.UNSET
+    phone: str | msgspec.UnsetType = msgspec.UNSET
+    id_number: str | msgspec.UnsetType = msgspec.UNSET
+    key_person: bool | msgspec.UnsetType = msgspec.UNSET
+    key_category: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class CommunityRef(msgspec.Struct):
+    id: int
+    name: str
+
+
+class QueueItem(msgspec.Struct):
+    residency_id: int
+    community: CommunityRef
+    address: str
+    registered_at: dt.datetime
+    registered_by: str  # "self" or the registering account's name
+    person: ResidentView
+
+
+class Decision(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Reason = ""
+
+
+class KeyPersonIn(msgspec.Struct, forbid_unknown_fields=True):
+    key_person: bool
+    key_category: Annotated[str, msgspec.Meta(max_length=50)] = ""
+
+
+class CommunityOut(msgspec.Struct):
+    id: int
+    name: str
+    tier: str
+    street: str
+    police_station: str
+
+
+class Coverage(msgspec.Struct):
+    gate: float
+    building: float
+    unit: float
+    house: float
+    overall: float
+
+
+class Metrics(msgspec.Struct):
+    verification_rate: float
+    verified: int
+    total: int
+    doorplate_coverage: Coverage

@@ -1,0 +1,128 @@
+"""一标三实: standard addresses, places, people, residencies, owners."""
+
+from piccolo.columns import (
+    Boolean,
+    Date,
+    DoublePrecision,
+    ForeignKey,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from backend.registry.enums import (
+    HouseUse,
+    PlaceKind,
+    ResidenceCategory,
+    ResidencyStatus,
+    Tier,
+)
+
+
+class District(Table):
+    code = Varchar(length=6, unique=True)  # XZQH
+    name = Varchar(length=100)
+
+
+class Community(Table):
+    district = ForeignKey(District, null=False, index=True)
+    code = Varchar(length=40, unique=True)  # 小区编码 XQ_BM
+    name = Varchar(length=100)
+    tier = Varchar(length=20, choices=Tier, default=Tier.STANDARD)
+    street = Varchar(length=100)  # 乡镇(街道)名称
+    police_station = Varchar(length=100)  # 所属派出所名称
+    address = Varchar(length=200)
+    latitude = DoublePrecision()
+    longitude = DoublePrecision()
+
+
+class Address(Table):
+    """A standard address (标准地址): the thing a doorplate is fixed to."""
+
+    community = ForeignKey(Community, null=False, index=True)
+    kind = Varchar(length=10, choices=PlaceKind)
+    code = Varchar(length=32, unique=True)  # 标准地址代码 BZDZDM
+    text = Varchar(length=200)
+
+
+class Gate(Table):
+    community = ForeignKey(Community, null=False, index=True)
+    address = ForeignKey(Address, null=False, unique=True)
+    name = Varchar(length=100)
+
+
+class Building(Table):
+    community = ForeignKey(Community, null=False, index=True)
+    address = ForeignKey(Address, null=False, unique=True)
+    number = Varchar(length=20)  # 楼栋号
+    name = Varchar(length=100)
+    floors_above = Integer(default=1)
+    floors_below = Integer(default=0)
+    nature = Varchar(length=100, default="住宅")
+    latitude = DoublePrecision()
+    longitude = DoublePrecision()
+
+
+class Unit(Table):
+    community = ForeignKey(Community, null=False, index=True)
+    building = ForeignKey(Building, null=False, index=True)
+    address = ForeignKey(Address, null=False, unique=True)
+    number = Varchar(length=20)
+
+
+class House(Table):
+    community = ForeignKey(Community, null=False, index=True)
+    building = ForeignKey(Building, null=False, index=True)
+    unit = ForeignKey(Unit, null=False, index=True)
+    address = ForeignKey(Address, null=False, unique=True)
+    floor = Integer()
+    room_no = Varchar(length=20)
+    area = DoublePrecision(null=True, default=None)
+    use = Varchar(length=20, choices=HouseUse, default=HouseUse.UNKNOWN)
+    ownership = Varchar(length=100, default="商品房")  # 所有权类型
+
+
+class Person(Table):
+    """A natural person; ID numbers are stored encrypted with a keyed lookup hash."""
+
+    name = Varchar(length=50)
+    id_type = Varchar(length=3)  # ZJLX
+    id_number_encrypted = Text()
+    id_number_hash = Varchar(length=64, unique=True)
+    gender = Varchar(length=1)  # XB
+    ethnicity = Varchar(length=2)  # MZ
+    nationality = Varchar(length=3)  # GJ
+    birth_date = Date(null=True, default=None)
+    phone = Varchar(length=18)
+    hukou_region = Varchar(length=6)  # XZQH
+    hukou_address = Varchar(length=100)
+    residence_category = Varchar(length=10, choices=ResidenceCategory)
+    key_person = Boolean(default=False)  # 重点人员, police only
+    key_category = Varchar(length=50, default="")  # 管理类别, police only
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Residency(Table):
+    community = ForeignKey(Community, null=False, index=True)
+    house = ForeignKey(House, null=False, index=True)
+    person = ForeignKey(Person, null=False, index=True)
+    relation = Varchar(length=1)  # 与房主关系 YZGX
+    reason = Varchar(length=2)  # 居住事由 ZZSY
+    start_date = Date()
+    end_date = Date(null=True, default=None)
+    status = Varchar(length=10, choices=ResidencyStatus, default=ResidencyStatus.PENDING, index=True)
+    registered_by = Integer(null=True, default=None)  # account id; null = anonymous self-registration
+    registered_at = Timestamptz(default=TimestamptzNow())
+    decided_by = Integer(null=True, default=None)
+    decided_at = Timestamptz(null=True, default=None)
+    decision_reason = Varchar(length=200, default="")
+
+
+class Owner(Table):
+    community = ForeignKey(Community, null=False, index=True)
+    house = ForeignKey(House, null=False, index=True)
+    person = ForeignKey(Person, null=False)
+    since = Date(null=True, default=None)

@@ -1,0 +1,278 @@
+"""Seeded communities for the demo and the tests: realistic, deterministic, fast (bulk inserts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import msgspec
+
+from backend.accounts.tables import Account, StaffScope
+from backend.context import Context
+from backend.db import transaction
+from backend.doorplates.service import ensure_plates
+from backend.doorplates.tables import Doorplate
+from backend.registry.enums import (
+    HouseUse,
+    PlaceKind,
+    ResidenceCategory,
+    ResidencyStatus,
+    Tier,
+)
+from backend.registry.idnumber import check_digit
+from backend.registry.tables import (
+    Address,
+    Building,
+    Community,
+    District,
+    Gate,
+    House,
+    Owner,
+    Person,
+    Residency,
+    Unit,
+)
+from roles import Role
+
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+)
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建文辉玲红梅鹏飞宇浩然欣怡子涵梓轩雨泽思远佳琪"
+HUKOU = ["420112", "420102", "420106", "421100", "420900", "430100", "410100", "360100", "510100", "340100"]
+
+
+class SeedSize(msgspec.Struct, frozen=True):
+    buildings: int
+    units: int
+    floors: int
+    flats_per_floor: int
+    gates: int
+
+
+DEMO_SIZE = SeedSize(buildings=5, units=2, floors=10, flats_per_floor=2, gates=2)  # 200 flats
+SMALL_SIZE = SeedSize(buildings=1, units=1, floors=2, flats_per_floor=2, gates=1)  # 4 flats
+
+
+class SeededCommunity(msgspec.Struct):
+    id: int
+    name: str
+    flats: int
+    people: int
+
+
+class SeedReport(msgspec.Struct):
+    communities: list[SeededCommunity]
+
+
+def fake_id_number(rng: random.Random, region: str, born: dt.date, male: bool) -> str:
+    sequence = rng.randrange(0, 100) * 10 + rng.choice((1, 3, 5, 7, 9) if male else (0, 2, 4, 6, 8))
+    first17 = f"{region}{born:%Y%m%d}{sequence:03d}"
+    return first17 + check_digit(first17)
+
+
+class _Builder:
+    """Builds one community's places and people with bulk inserts."""
+
+    def __init__(self, ctx: Context, rng: random.Random, community: Community, district_code: str) -> None:
+        self.ctx, self.rng, self.community, self.district_code = ctx, rng, community, district_code
+        self.addresses = 0
+
+    async def address(self, kind: PlaceKind, text: str) -> Address:
+        self.addresses += 1
+        row = Address(
+            community=self.community.id,
+            kind=kind,
+            text=text,
+            code=f"{self.district_code}{self.community.code[-4:]}{self.addresses:06d}".ljust(20, "0"),
+        )
+        await row.save()
+        return row
+
+    def person(self, category: ResidenceCategory, age_range: tuple[int, int] = (18, 80)) -> Person:
+        rng = self.rng
+        male = rng.random() < 0.5
+        born = dt.date.today() - dt.timedelta(days=rng.randint(age_range[0] * 365, age_range[1] * 365))
+        region = "420112" if category is ResidenceCategory.PERMANENT else rng.choice(HUKOU)
+        number = fake_id_number(rng, region, born, male)
+        return Person(
+            name=rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2)))),
+            id_type="111",
+            id_number_encrypted=self.ctx.keys.seal(number),
+            id_number_hash=self.ctx.keys.lookup_hash("111", number),
+            gender="1" if male else "2",
+            ethnicity=rng.choice(["01"] * 18 + ["03", "15", "06"]),
+            nationality="CHN",
+            birth_date=born,
+            phone=f"1{rng.choice('3578')}{rng.randrange(10**9):09d}",
+            hukou_region=region,
+            hukou_address=f"{region} 户籍地址",
+            residence_category=category,
+        )
+
+
+async def seed_community(
+    ctx: Context, district: District, *, code: str, name: str, street: str, size: SeedSize, seed: int
+) -> tuple[Community, list[House]]:
+    rng = random.Random(seed)
+    community = Community(
+        district=district.id,
+        code=code,
+        name=name,
+        tier=Tier.DEMONSTRATION,
+        street=street,
+        police_station=f"{street.removesuffix('街道')}派出所",
+        address=f"武汉市{district.name}{street}{name}",
+        latitude=30.64 + rng.random() / 100,
+        longitude=114.20 + rng.random() / 100,
+    )
+    await community.save()
+    build = _Builder(ctx, rng, community, district.code)
+    base = community.address
+    for g in range(1, size.gates + 1):
+        await Gate(
+            community=community.id,
+            name=f"{g}号门",
+            address=(await build.address(PlaceKind.GATE, f"{base} {g}号门")).id,
+        ).save()
+    houses: list[House] = []
+    for b in range(1, size.buildings + 1):
+        building = Building(
+            community=community.id,
+            number=f"{b}栋",
+            name=f"{b}栋",
+            floors_above=size.floors,
+            address=(await build.address(PlaceKind.BUILDING, f"{base} {b}栋")).id,
+            latitude=community.latitude,
+            longitude=community.longitude,
+        )
+        await building.save()
+        for u in range(1, size.units + 1):
+            unit = Unit(
+                community=community.id,
+                building=building.id,
+                number=f"{u}单元",
+                address=(await build.address(PlaceKind.UNIT, f"{base} {b}栋{u}单元")).id,
+            )
+            await unit.save()
+            for floor in range(1, size.floors + 1):
+                for flat in range(1, size.flats_per_floor + 1):
+                    room = f"{floor}{flat:02d}"
+                    house = House(
+                        community=community.id,
+                        building=building.id,
+                        unit=unit.id,
+                        floor=floor,
+                        room_no=room,
+                        area=round(rng.uniform(60, 140), 1),
+                        address=(await build.address(PlaceKind.HOUSE, f"{base} {b}栋{u}单元{room}室")).id,
+                    )
+                    houses.append(house)
+    await House.insert(*houses)
+    houses = await House.objects().where(House.community == community.id).order_by(House.id)
+    await _populate(build, houses)
+    await ensure_plates(community.id)
+    return community, houses
+
+
+async def _populate(build: _Builder, houses: list[House]) -> None:
+    """Owners and residents of every category; a few pending registrations and key persons."""
+    rng = build.rng
+    for index, house in enumerate(houses):
+        owner = build.person(ResidenceCategory.PERMANENT, (30, 75))
+        await owner.save()
+        await Owner(community=house.community, house=house.id, person=owner.id).save()
+        # The first flat is always lived in by its owner, so demos and tests have a known household.
+        use = (
+            HouseUse.SELF_OCCUPIED if index == 0 else rng.choices(list(HouseUse)[:3], weights=(70, 20, 10))[0]
+        )
+        await House.update({House.use: use}).where(House.id == house.id)
+        if use is HouseUse.VACANT:
+            continue
+        occupants = [(owner, "1")] if use is HouseUse.SELF_OCCUPIED else []
+        for _ in range(rng.randint(1, 3)):
+            category = (
+                ResidenceCategory.PERMANENT
+                if use is HouseUse.SELF_OCCUPIED
+                else rng.choice([ResidenceCategory.FLOATING, ResidenceCategory.LODGER])
+            )
+            person = build.person(category, (1, 85))
+            person.key_person = rng.random() < 0.02
+            person.key_category = "重点人口" if person.key_person else ""
+            await person.save()
+            occupants.append((person, rng.choice("2345") if use is HouseUse.SELF_OCCUPIED else "6"))
+        await Residency.insert(
+            *(
+                Residency(
+                    community=house.community,
+                    house=house.id,
+                    person=person.id,
+                    relation=relation,
+                    reason="00" if person.residence_category == ResidenceCategory.PERMANENT else "01",
+                    start_date=dt.date.today() - dt.timedelta(days=rng.randint(30, 3000)),
+                    status=ResidencyStatus.PENDING if rng.random() < 0.08 else ResidencyStatus.VERIFIED,
+                )
+                for person, relation in occupants
+            )
+        )
+
+
+STAFF = (
+    (Role.WARDEN, "协管员 王芳"),
+    (Role.PROPERTY, "物业 李强"),
+    (Role.COMMUNITY_WORKER, "社区 张敏"),
+    (Role.POLICE, "社区民警 陈军"),
+)
+HOME, OTHER = "金银湖幸福家园", "吴家山翠柳苑"
+HOME_STAFF, OTHER_STAFF = 13800000001, 13800000011  # consecutive phones, in STAFF order
+ADMIN_PHONE, RESIDENT_PHONE = "13800000099", "13900000001"
+DEMO_LOGINS: tuple[tuple[Role, str, str], ...] = (
+    *((role, str(HOME_STAFF + i), f"{name} · {HOME}") for i, (role, name) in enumerate(STAFF)),
+    *((role, str(OTHER_STAFF + i), f"{name} · {OTHER}") for i, (role, name) in enumerate(STAFF)),
+    (Role.DISTRICT_ADMIN, ADMIN_PHONE, "区管理员 刘洋 · 东西湖区"),
+    (Role.RESIDENT, RESIDENT_PHONE, f"resident of the first flat of {HOME} (1栋1单元101室)"),
+)
+
+
+async def _staff(community: Community, first_phone: int) -> None:
+    for offset, (role, name) in enumerate(STAFF):
+        account = Account(phone=str(first_phone + offset), name=name, role=role)
+        await account.save()
+        await StaffScope(account=account.id, community=community.id).save()
+
+
+async def _resident_login(house: House, phone: str) -> None:
+    """A resident account linked to the first occupant of ``house``, verified."""
+    residency = await Residency.objects().where(Residency.house == house.id).order_by(Residency.id).first()
+    await Residency.update({Residency.status: ResidencyStatus.VERIFIED}).where(Residency.id == residency.id)
+    person = await Person.objects().get(Person.id == residency.person)
+    await Person.update({Person.phone: phone}).where(Person.id == person.id)
+    await Account(phone=phone, name=person.name, role=Role.RESIDENT, person=person.id).save()
+
+
+async def seed_district(ctx: Context, size: SeedSize = DEMO_SIZE) -> SeedReport:
+    """Two communities of one district, staff for each, a district admin and a resident: DEMO_LOGINS."""
+    async with transaction(Doorplate._meta.db):
+        district = District(code="420112", name="东西湖区")
+        await district.save()
+        home, houses = await seed_community(
+            ctx, district, code="420112001001", name=HOME, street="金银湖街道", size=size, seed=1
+        )
+        other, _ = await seed_community(
+            ctx, district, code="420112002001", name=OTHER, street="吴家山街道", size=SMALL_SIZE, seed=2
+        )
+        await _staff(home, HOME_STAFF)
+        await _staff(other, OTHER_STAFF)
+        admin = Account(phone=ADMIN_PHONE, name="区管理员 刘洋", role=Role.DISTRICT_ADMIN)
+        await admin.save()
+        await StaffScope(account=admin.id, district=district.id).save()
+        await _resident_login(houses[0], RESIDENT_PHONE)
+    communities = [
+        SeededCommunity(
+            id=c.id,
+            name=c.name,
+            flats=await House.count().where(House.community == c.id),
+            people=await Residency.count().where(Residency.community == c.id),
+        )
+        for c in (home, other)
+    ]
+    return SeedReport(communities=communities)

@@ -1,0 +1,76 @@
+// A tiny History-API router. The backend serves index.html for every shell
+// route, so a deep link (a scanned doorplate) and an in-app link end up in the
+// same place: match(location) → screen.
+
+/** Route table: path pattern → screen module (loaded on first use). */
+export const ROUTES = [
+  { name: "home", pattern: /^\/$/, load: () => import("./screens/home.js") },
+  { name: "signin", pattern: /^\/signin\/?$/, load: () => import("./screens/signin.js") },
+  { name: "me", pattern: /^\/me\/?$/, load: () => import("./screens/me.js"), auth: true },
+  { name: "queue", pattern: /^\/queue\/?$/, load: () => import("./screens/queue.js"), auth: true },
+  { name: "scanner", pattern: /^\/scanner\/?$/, load: () => import("./screens/scanner.js") },
+  { name: "scan", pattern: /^\/d\/([^/]+)\/?$/, load: () => import("./screens/scan.js") },
+  { name: "register", pattern: /^\/d\/([^/]+)\/register\/?$/, load: () => import("./screens/register.js") },
+];
+
+export function match(pathname) {
+  for (const route of ROUTES) {
+    const m = route.pattern.exec(pathname);
+    if (!m) continue;
+    let token;
+    try {
+      token = m[1] !== undefined ? decodeURIComponent(m[1]) : undefined;
+    } catch {
+      return null; // malformed escape: treat as unknown
+    }
+    return { route, params: token !== undefined ? { token } : {} };
+  }
+  return null;
+}
+
+let onRoute = () => {};
+
+/** Go to an in-app path ("/d/abc?x=1"); replace for redirects so Back works. */
+export function navigate(path, { replace = false } = {}) {
+  const url = new URL(path, location.origin);
+  if (url.origin !== location.origin) {
+    location.assign(url.href);
+    return;
+  }
+  const target = url.pathname + url.search + url.hash;
+  if (replace) history.replaceState(null, "", target);
+  else if (target !== currentPath()) history.pushState(null, "", target);
+  onRoute({ push: !replace });
+}
+
+export function currentPath() {
+  return location.pathname + location.search + location.hash;
+}
+
+/**
+ * `?next=` must stay inside the app: only a same-origin absolute path is
+ * accepted ("//evil.example" and "https://…" are not).
+ */
+export function safeNext(value, fallback = "/") {
+  if (typeof value !== "string" || !value.startsWith("/") || value.startsWith("//") || value.startsWith("/\\")) {
+    return fallback;
+  }
+  return value;
+}
+
+export function startRouter(handler) {
+  onRoute = handler;
+  window.addEventListener("popstate", () => onRoute({ push: false }));
+  // Intercept same-origin <a data-link> clicks; let the browser handle new
+  // tabs, downloads and modified clicks as usual.
+  document.addEventListener("click", (e) => {
+    if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    const a = e.target instanceof Element ? e.target.closest("a[data-link]") : null;
+    if (!a || (a.target && a.target !== "_self") || a.hasAttribute("download")) return;
+    const url = new URL(a.href, location.href);
+    if (url.origin !== location.origin) return;
+    e.preventDefault();
+    navigate(url.pathname + url.search + url.hash);
+  });
+  onRoute({ push: false, initial: true });
+}

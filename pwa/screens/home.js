@@ -1,0 +1,135 @@
+// / — signed out: what Anju is, the scanner and sign-in. Signed in: shortcuts
+// by role, and for staff the live registry metrics of their communities.
+
+import { api, isAbort } from "../api.js";
+import { h, link, replace, errorBanner, loading } from "../dom.js";
+import { t, label, formatPercent } from "../i18n.js";
+import * as session from "../session.js";
+
+// The seed's targets: 95 % of residents verified, 100 % doorplate coverage.
+const VERIFICATION_TARGET = 0.95;
+const COVERAGE_TARGET = 1;
+// Above this many communities (a district) show one at a time via a picker
+// instead of firing a metrics request per community.
+const MAX_INLINE = 3;
+
+export function render({ signal }) {
+  const acc = session.account();
+  return session.isSignedIn() && acc ? signedIn(acc, signal) : signedOut();
+}
+
+function signedOut() {
+  return h(
+    "section",
+    { class: "screen" },
+    h("h1", {}, t("home.title")),
+    h("p", { class: "lead" }, t("home.lead")),
+    h(
+      "div",
+      { class: "actions actions-stack" },
+      link("/scanner", { class: "btn btn-primary btn-block btn-large" }, t("home.scan")),
+      link("/signin", { class: "btn btn-outline btn-block" }, t("home.sign_in")),
+    ),
+    h(
+      "ul",
+      { class: "feature-list" },
+      h("li", {}, h("strong", {}, t("home.feature_scan_title")), " ", t("home.feature_scan")),
+      h("li", {}, h("strong", {}, t("home.feature_register_title")), " ", t("home.feature_register")),
+      h("li", {}, h("strong", {}, t("home.feature_staff_title")), " ", t("home.feature_staff")),
+    ),
+  );
+}
+
+function signedIn(acc, signal) {
+  const staff = session.isStaff(acc);
+  const shortcuts = [
+    link("/scanner", { class: "tile" }, h("span", { class: "tile-title" }, t("home.scan")), h("span", { class: "tile-sub" }, t("home.scan_sub"))),
+    staff
+      ? link("/queue", { class: "tile" }, h("span", { class: "tile-title" }, t("home.queue")), h("span", { class: "tile-sub" }, t("home.queue_sub")))
+      : null,
+    link("/me", { class: "tile" }, h("span", { class: "tile-title" }, t("home.me")), h("span", { class: "tile-sub" }, t("home.me_sub"))),
+  ];
+  return h(
+    "section",
+    { class: "screen" },
+    h("h1", {}, t("home.hello", { name: acc.name || "" })),
+    h("p", { class: "muted" }, label("role", acc.role)),
+    h("nav", { class: "tiles", "aria-label": t("home.shortcuts") }, shortcuts),
+    staff ? metricsSection(signal) : null,
+  );
+}
+
+function metricsSection(signal) {
+  const body = h("div", {}, loading());
+  const section = h("section", { class: "metrics", "aria-labelledby": "metrics-title" }, h("h2", { id: "metrics-title" }, t("metrics.title")), body);
+
+  (async () => {
+    try {
+      const communities = (await api("/api/communities", { signal })) || [];
+      if (!communities.length) {
+        replace(body, h("p", { class: "muted" }, t("metrics.none")));
+        return;
+      }
+      if (communities.length <= MAX_INLINE) {
+        replace(body, ...communities.map((c) => communityCard(c, signal)));
+        return;
+      }
+      const holder = h("div");
+      const select = h(
+        "select",
+        { id: "metrics-community", onchange: () => replace(holder, communityCard(communities[select.selectedIndex], signal)) },
+        communities.map((c) => h("option", { value: String(c.id) }, c.name)),
+      );
+      replace(body, h("div", { class: "field" }, h("label", { for: "metrics-community" }, t("metrics.community")), select), holder);
+      replace(holder, communityCard(communities[0], signal));
+    } catch (err) {
+      if (!isAbort(err)) replace(body, errorBanner(err));
+    }
+  })();
+  return section;
+}
+
+function communityCard(c, signal) {
+  const body = h("div", {}, loading());
+  const card = h(
+    "article",
+    { class: "card metric-card" },
+    h("h3", {}, c.name),
+    h("p", { class: "muted small" }, [c.street, c.police_station, c.tier ? label("tier", c.tier) : null].filter(Boolean).join(" · ")),
+    body,
+  );
+  api(`/api/communities/${encodeURIComponent(c.id)}/metrics`, { signal })
+    .then((m) => {
+      const cov = m.doorplate_coverage || {};
+      replace(
+        body,
+        bar(t("metrics.verification_rate"), m.verification_rate, VERIFICATION_TARGET, t("metrics.verified_of", { verified: m.verified, total: m.total })),
+        h("h4", {}, t("metrics.coverage")),
+        ["overall", "gate", "building", "unit", "house"].filter((k) => cov[k] != null).map((k) => bar(label("coverage", k), cov[k], COVERAGE_TARGET)),
+      );
+    })
+    .catch((err) => {
+      if (!isAbort(err)) replace(body, errorBanner(err));
+    });
+  return card;
+}
+
+/** A labelled percentage with a bar; the text carries the meaning, the bar is decoration. */
+function bar(name, fraction, target, sub) {
+  const value = Math.max(0, Math.min(1, Number(fraction) || 0));
+  const ok = value >= target;
+  const fill = h("span");
+  fill.style.width = `${(value * 100).toFixed(1)}%`; // CSSOM, not a style attribute: fine under a strict CSP
+  return h(
+    "div",
+    { class: ["metric", ok ? "metric-ok" : "metric-low"] },
+    h(
+      "div",
+      { class: "metric-head" },
+      h("span", {}, name),
+      h("strong", {}, formatPercent(value)),
+    ),
+    h("div", { class: "metric-bar", "aria-hidden": "true" }, fill),
+    h("p", { class: "muted small" }, [sub, t("metrics.target", { target: formatPercent(target) })].filter(Boolean).join(" · ")),
+  );
+}

@@ -1,0 +1,107 @@
+// /me — the account, passkey enrolment and sign-out. Police and district
+// admins land here first after sign-in: nothing else works for them until a
+// passkey is enrolled.
+
+import { api, isAbort } from "../api.js";
+import { h, link, replace, errorBanner, notice, busy } from "../dom.js";
+import { t, label } from "../i18n.js";
+import { navigate, safeNext } from "../router.js";
+import * as session from "../session.js";
+import { createPasskey, isSupported, isCancelled } from "../webauthn.js";
+
+export async function render({ query, signal }) {
+  let acc = session.account();
+  let loadError = null;
+  try {
+    acc = await api("/api/me", { signal });
+    session.setAccount(acc);
+  } catch (err) {
+    if (isAbort(err)) throw err;
+    // Offline or a hiccup: show what we know, with the error.
+    loadError = err;
+    if (!session.isSignedIn()) {
+      navigate(`/signin?next=${encodeURIComponent("/me")}`, { replace: true });
+      return h("section", { class: "screen" });
+    }
+  }
+  if (!acc) return h("section", { class: "screen" }, h("h1", {}, t("me.title")), errorBanner(loadError));
+
+  const next = safeNext(query.get("next"), null);
+  const status = h("div", { class: "status-area", "aria-live": "polite" });
+  const passkeyBody = h("div");
+
+  function renderPasskey() {
+    const required = session.needsPasskey(acc);
+    const enrolBtn = h(
+      "button",
+      { type: "button", class: ["btn", "btn-block", acc.has_passkey ? "btn-outline" : "btn-primary"], dataset: { testid: "enrol-passkey" } },
+      acc.has_passkey ? t("me.add_passkey") : t("me.enrol_passkey"),
+    );
+    enrolBtn.addEventListener("click", () => busy(enrolBtn, enrol));
+    replace(
+      passkeyBody,
+      required ? h("div", { class: "banner banner-warning", role: "alert", dataset: { testid: "passkey-required" } }, t("me.passkey_required")) : null,
+      acc.has_passkey
+        ? h("p", { class: "banner banner-success", dataset: { testid: "passkey-enrolled" } }, t("me.passkey_enrolled"))
+        : h("p", {}, t("me.passkey_explain")),
+      enrolBtn,
+      acc.has_passkey && next ? link(next, { class: "btn btn-primary btn-block" }, t("me.continue")) : null,
+    );
+  }
+
+  async function enrol() {
+    if (!isSupported()) {
+      replace(status, errorBanner(t("passkey.unsupported")));
+      return;
+    }
+    try {
+      const options = await api("/api/auth/passkeys/registration-options", { method: "POST" });
+      const credential = await createPasskey(options);
+      await api("/api/auth/passkeys", { body: { credential } });
+      acc = { ...acc, has_passkey: true };
+      session.setAccount(acc);
+      replace(status, notice(t("me.passkey_done"), "success"));
+      renderPasskey();
+    } catch (err) {
+      if (isCancelled(err)) replace(status, notice(t("passkey.cancelled")));
+      else if (err && err.name === "InvalidStateError") replace(status, notice(t("passkey.already_on_device")));
+      else if (!isAbort(err)) replace(status, errorBanner(err));
+    }
+  }
+
+  const signOut = h("button", { type: "button", class: "btn btn-danger-outline btn-block", dataset: { testid: "sign-out" } }, t("me.sign_out"));
+  signOut.addEventListener("click", () =>
+    busy(signOut, async () => {
+      const refresh = session.refreshToken();
+      // Revoke server-side when we can; sign out locally regardless.
+      if (refresh) await api("/api/auth/logout", { body: { refresh_token: refresh } }).catch(() => {});
+      session.clear();
+      navigate("/", { replace: true });
+    }),
+  );
+
+  renderPasskey();
+  return h(
+    "section",
+    { class: "screen screen-narrow" },
+    h("h1", {}, t("me.title")),
+    loadError ? errorBanner(loadError) : null,
+    status,
+    h(
+      "div",
+      { class: "card" },
+      h(
+        "dl",
+        { class: "facts" },
+        h("dt", {}, t("me.name")),
+        h("dd", { dataset: { testid: "account-name" } }, acc.name || "—"),
+        h("dt", {}, t("me.phone")),
+        h("dd", {}, acc.phone || "—"),
+        h("dt", {}, t("me.role")),
+        h("dd", {}, label("role", acc.role)),
+      ),
+    ),
+    h("section", { class: "card", "aria-labelledby": "passkey-title" }, h("h2", { id: "passkey-title" }, t("me.passkey_title")), passkeyBody),
+    signOut,
+  );
+}

@@ -1,0 +1,348 @@
+// /d/{token}/register — register a person as living in this flat: a visitor's
+// self-registration (pending), a resident adding a household member
+// (pending), or staff registering someone (verified at once). Everything that
+// can be checked here is checked before sending; what the server still
+// rejects is shown next to the field it names.
+
+import { api, isAbort } from "../api.js";
+import { loadCodes } from "../codes.js";
+import { h, link, replace, errorBanner, notice, loading } from "../dom.js";
+import { t, label, errorMessage, errorKeyFor } from "../i18n.js";
+import { normalize, parseIdNumber } from "../idnumber.js";
+import { PHONE_RE } from "./signin.js";
+
+// Select fields backed by national code lists, and their defaults.
+const CODE_FIELDS = {
+  id_type: { list: "ZJLX", default: "111" },
+  gender: { list: "XB" },
+  ethnicity: { list: "MZ", default: "01" },
+  nationality: { list: "GJ", default: "CHN" },
+  hukou_region: { list: "XZQH" },
+  relation: { list: "YZGX" },
+  reason: { list: "ZZSY" },
+};
+const CATEGORIES = ["permanent", "lodger", "floating"];
+// 居民身份证 and 临时居民身份证 carry a GB 11643 number.
+const GB11643_TYPES = new Set(["111", "112"]);
+const FIELDS = [
+  "name", "id_type", "id_number", "gender", "birth_date", "ethnicity", "nationality", "phone",
+  "hukou_region", "hukou_address", "residence_category", "relation", "reason", "start_date",
+];
+
+export async function render({ params, signal }) {
+  const token = params.token;
+  const plateUrl = `/d/${encodeURIComponent(token)}`;
+
+  const names = Object.values(CODE_FIELDS).map((f) => f.list);
+  const [scan, lists] = await Promise.all([
+    api(`/api/scan/${encodeURIComponent(token)}`, { signal }).then(
+      (v) => ({ ok: true, value: v }),
+      (err) => ({ ok: false, err }),
+    ),
+    Promise.all(names.map((n) => loadCodes(n))).then(
+      (v) => ({ ok: true, value: Object.fromEntries(names.map((n, i) => [n, v[i]])) }),
+      (err) => ({ ok: false, err }),
+    ),
+  ]);
+  for (const r of [scan, lists]) if (!r.ok && isAbort(r.err)) throw r.err;
+
+  if (!scan.ok && scan.err.status === 404) {
+    return h("section", { class: "screen" }, h("h1", {}, t("scan.unknown_title")), errorBanner(scan.err), link("/scanner", { class: "btn btn-primary" }, t("scan.scan_again")));
+  }
+  const view = scan.ok ? scan.value : null;
+  const actions = new Set(view?.actions || []);
+  const mode = actions.has("register") ? "staff" : actions.has("add_member") ? "member" : "self";
+
+  const section = h("section", { class: "screen screen-narrow" });
+  const heading = h("h1", {}, t(`register.title_${mode}`));
+
+  if (view && !actions.has("register") && !actions.has("add_member") && !actions.has("self_register")) {
+    return replace(section, heading, notice(t("register.not_allowed")), link(plateUrl, { class: "btn btn-outline" }, t("register.back_to_plate")));
+  }
+  if (!lists.ok) {
+    return replace(section, heading, errorBanner(lists.err), h("button", { type: "button", class: "btn btn-outline", onclick: () => location.reload() }, t("common.retry")));
+  }
+
+  return replace(
+    section,
+    heading,
+    view ? h("p", { class: "lead" }, t("register.for_address", { address: view.address?.text || "" })) : null,
+    h("p", { class: "muted" }, t(`register.intro_${mode}`)),
+    registrationForm({ lists: lists.value, mode, token, plateUrl, section }),
+  );
+}
+
+function today() {
+  const d = new Date();
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+function registrationForm({ lists, mode, token, plateUrl, section }) {
+  const controls = {};
+  const errors = {};
+  const summary = h("div", { class: "status-area", "aria-live": "assertive" });
+  const autofillNote = h("p", { class: "hint", "aria-live": "polite" });
+
+  function select(name, options, { value, placeholder = true } = {}) {
+    return h(
+      "select",
+      { name },
+      placeholder ? h("option", { value: "" }, t("register.choose")) : null,
+      options.map((o) => h("option", { value: o.code, selected: o.code === value }, o.label)),
+    );
+  }
+  // A code list the server has not filled yet degrades to a plain text field
+  // (the code itself) rather than an unanswerable required select.
+  const codeSelect = (name) => {
+    const options = lists[CODE_FIELDS[name].list] || [];
+    if (!options.length) return h("input", { name, type: "text", value: CODE_FIELDS[name].default || "", autocomplete: "off" });
+    return select(name, options, { value: CODE_FIELDS[name].default });
+  };
+
+  controls.name = h("input", { name: "name", type: "text", autocomplete: "name", maxlength: "50" });
+  controls.id_type = codeSelect("id_type");
+  controls.id_number = h("input", { name: "id_number", type: "text", autocomplete: "off", autocapitalize: "characters", spellcheck: "false", maxlength: "30" });
+  controls.gender = codeSelect("gender");
+  controls.birth_date = h("input", { name: "birth_date", type: "date", max: today() });
+  controls.ethnicity = codeSelect("ethnicity");
+  controls.nationality = codeSelect("nationality");
+  controls.phone = h("input", { name: "phone", type: "tel", inputmode: "numeric", autocomplete: mode === "self" ? "tel-national" : "off", maxlength: "11" });
+  controls.hukou_region = codeSelect("hukou_region");
+  controls.hukou_address = h("input", { name: "hukou_address", type: "text", maxlength: "100" });
+  controls.residence_category = select(
+    "residence_category",
+    CATEGORIES.map((c) => ({ code: c, label: label("residence_category_long", c) })),
+    // Self-registrants are floating population by default; a household member
+    // or a staff registration needs a deliberate choice.
+    mode === "self" ? { value: "floating", placeholder: false } : { value: "" },
+  );
+  controls.relation = codeSelect("relation");
+  controls.reason = codeSelect("reason");
+  controls.start_date = h("input", { name: "start_date", type: "date", max: today(), value: today() });
+
+  function field(name, hintKey) {
+    const id = `f-${name}`;
+    const control = controls[name];
+    control.id = id;
+    const hintId = hintKey ? `${id}-hint` : null;
+    const errId = `error-${name}`;
+    errors[name] = h("p", { id: errId, class: "field-error", dataset: { testid: `error-${name}` }, hidden: true });
+    control.setAttribute("aria-describedby", [hintId, errId].filter(Boolean).join(" "));
+    return h(
+      "div",
+      { class: "field" },
+      h("label", { for: id }, t(`field.${name}`), optional(name) ? h("span", { class: "optional" }, ` ${t("register.optional")}`) : null),
+      control,
+      hintKey ? h("p", { id: hintId, class: "hint" }, t(hintKey)) : null,
+      errors[name],
+    );
+  }
+
+  const optional = (name) => name === "reason" && controls.residence_category.value === "permanent";
+
+  // --- validation ---------------------------------------------------------
+
+  function setError(name, message) {
+    const el = errors[name];
+    const control = controls[name];
+    if (!el) return false;
+    el.textContent = message || "";
+    el.hidden = !message;
+    if (message) control.setAttribute("aria-invalid", "true");
+    else control.removeAttribute("aria-invalid");
+    return Boolean(message);
+  }
+
+  function idInfo() {
+    if (!GB11643_TYPES.has(controls.id_type.value)) return null;
+    return parseIdNumber(controls.id_number.value);
+  }
+
+  /** @returns {string|null} the message for one field, or null when it is fine */
+  function check(name) {
+    const value = controls[name].value.trim();
+    if (!value) return optional(name) ? null : t("validation.required");
+    switch (name) {
+      case "id_number": {
+        const info = idInfo();
+        if (info && !info.valid) return t(`validation.id_${info.reason}`);
+        return null;
+      }
+      case "phone":
+        return PHONE_RE.test(value) ? null : t("validation.phone");
+      case "birth_date": {
+        if (value > today()) return t("validation.future_date");
+        const info = idInfo();
+        if (info && info.valid && info.birthDate !== value) return t("validation.birth_date_mismatch");
+        return null;
+      }
+      case "gender": {
+        const info = idInfo();
+        // Only 男/女 can be checked against the ID; other XB codes are left to staff.
+        if (info && info.valid && (value === "1" || value === "2") && info.gender !== value) return t("validation.gender_mismatch");
+        return null;
+      }
+      case "start_date": {
+        if (value > today()) return t("validation.future_date");
+        const birth = controls.birth_date.value;
+        if (birth && value < birth) return t("validation.start_before_birth");
+        return null;
+      }
+      default:
+        return null;
+    }
+  }
+
+  const touched = new Set();
+  function validate(name) {
+    return !setError(name, check(name));
+  }
+
+  // Pre-fill from a valid ID number, but never overwrite what the person typed.
+  const autofilled = new Set();
+  function autofill() {
+    const info = idInfo();
+    if (!info || !info.valid) return;
+    const filled = [];
+    const put = (name, value) => {
+      const c = controls[name];
+      if (c.value && !autofilled.has(name)) return;
+      if (c.tagName === "SELECT" && ![...c.options].some((o) => o.value === value)) return;
+      if (c.value !== value) {
+        c.value = value;
+        filled.push(t(`field.${name}`));
+      }
+      autofilled.add(name);
+      if (touched.has(name)) validate(name);
+    };
+    put("birth_date", info.birthDate);
+    put("gender", info.gender);
+    put("hukou_region", info.region);
+    autofillNote.textContent = filled.length ? t("register.autofilled", { fields: filled.join(t("common.list_sep")) }) : "";
+  }
+
+  for (const name of FIELDS) {
+    const c = controls[name];
+    c.addEventListener("blur", () => {
+      touched.add(name);
+      validate(name);
+    });
+    c.addEventListener(c.tagName === "SELECT" ? "change" : "input", () => {
+      if (name !== "id_number") autofilled.delete(name); // the person took this field over
+      if (touched.has(name)) validate(name);
+    });
+  }
+  controls.id_number.addEventListener("input", autofill);
+  controls.id_number.addEventListener("blur", () => {
+    controls.id_number.value = normalize(controls.id_number.value);
+  });
+  controls.id_type.addEventListener("change", () => {
+    autofill();
+    if (touched.has("id_number")) validate("id_number");
+  });
+  controls.residence_category.addEventListener("change", () => {
+    // 暂住事由 is only asked of lodgers and floating residents.
+    const opt = controls.reason.closest(".field")?.querySelector(".optional");
+    if (opt) opt.hidden = !optional("reason");
+    validate("reason");
+  });
+
+  // --- submit -------------------------------------------------------------
+
+  const submit = h("button", { type: "submit", class: "btn btn-primary btn-block btn-large", dataset: { testid: "submit-registration" } }, t(`register.submit_${mode}`));
+
+  const form = h(
+    "form",
+    { class: "form", novalidate: true, dataset: { testid: "registration-form" } },
+    summary,
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, t("register.section_person")),
+      field("name"),
+      field("id_type"),
+      field("id_number", "register.id_hint"),
+      autofillNote,
+      field("gender"),
+      field("birth_date"),
+      field("ethnicity"),
+      field("nationality"),
+      field("phone", "register.phone_hint"),
+    ),
+    h("fieldset", {}, h("legend", {}, t("register.section_hukou")), field("hukou_region"), field("hukou_address")),
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, t("register.section_residence")),
+      field("residence_category", "register.category_hint"),
+      field("relation"),
+      field("reason"),
+      field("start_date"),
+    ),
+    submit,
+  );
+  // The "optional" mark on 暂住事由 follows the current category.
+  const reasonOpt = controls.reason.closest(".field")?.querySelector(".optional");
+  if (reasonOpt) reasonOpt.hidden = !optional("reason");
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (submit.disabled) return;
+    controls.id_number.value = normalize(controls.id_number.value);
+    const bad = FIELDS.filter((name) => {
+      touched.add(name);
+      return !validate(name);
+    });
+    if (bad.length) {
+      replace(summary, errorBanner(t("validation.summary", { count: bad.length })));
+      controls[bad[0]].focus();
+      return;
+    }
+    replace(summary);
+    const body = Object.fromEntries(FIELDS.map((name) => [name, controls[name].value.trim()]));
+    submit.disabled = true;
+    submit.setAttribute("aria-busy", "true");
+    try {
+      const res = await api(`/api/plates/${encodeURIComponent(token)}/registrations`, { body });
+      replace(section, done(res, mode, plateUrl));
+      section.querySelector("h1")?.focus();
+    } catch (err) {
+      if (isAbort(err)) return;
+      showServerError(err);
+    } finally {
+      submit.disabled = false;
+      submit.removeAttribute("aria-busy");
+    }
+  });
+
+  function showServerError(err) {
+    const inline = (err.fields || []).filter((f) => controls[f.field]);
+    for (const f of inline) {
+      // Prefer our own words for a known code; else the server's message.
+      const key = err.field === f.field ? errorKeyFor(err.code) : null;
+      setError(f.field, key ? t(key) : f.message || errorMessage(err));
+    }
+    replace(summary, errorBanner(err));
+    if (inline.length) controls[inline[0].field].focus();
+    else summary.scrollIntoView({ block: "nearest" });
+  }
+
+  return form;
+}
+
+function done(res, mode, plateUrl) {
+  const verified = res && res.status === "verified";
+  return h(
+    "div",
+    { class: "card done", dataset: { testid: "registration-done" }, role: "status" },
+    h("h1", { tabindex: "-1" }, verified ? t("register.done_verified") : t("register.done_pending")),
+    h("p", {}, verified ? t("register.done_verified_text") : t(`register.done_pending_text_${mode === "self" ? "self" : "member"}`)),
+    h(
+      "div",
+      { class: "actions" },
+      link(plateUrl, { class: "btn btn-primary" }, t("register.back_to_plate")),
+      link(`${plateUrl}/register`, { class: "btn btn-outline" }, t("register.another")),
+    ),
+  );
+}

@@ -1,0 +1,154 @@
+"""The declarative matrix: role × action → scope, and the rules on top of it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+from backend.registry.enums import ResidenceCategory
+
+
+class Role(StrEnum):
+    RESIDENT = "resident"
+    WARDEN = "warden"  # 协管员
+    PROPERTY = "property"  # 物业
+    COMMUNITY_WORKER = "community_worker"  # 社区工作者
+    POLICE = "police"  # 社区民警
+    DISTRICT_ADMIN = "district_admin"
+
+
+STAFF_ROLES = frozenset(Role) - {Role.RESIDENT}
+# These roles reach full personal data or manage staff: a passkey is mandatory.
+PASSKEY_ROLES = frozenset({Role.POLICE, Role.DISTRICT_ADMIN})
+
+
+class Action(StrEnum):
+    VIEW_PLATE = "view_plate"
+    SELF_REGISTER = "self_register"
+    ADD_MEMBER = "add_member"
+    VIEW_HOUSEHOLD = "view_household"
+    REGISTER = "register"
+    DEREGISTER = "deregister"
+    VERIFY = "verify"
+    FLAG_KEY_PERSON = "flag_key_person"
+    VIEW_METRICS = "view_metrics"
+    MANAGE_STAFF = "manage_staff"
+    MANAGE_PLATES = "manage_plates"
+    ENROL_PASSKEY = "enrol_passkey"
+
+
+class Scope(StrEnum):
+    ANYONE = "anyone"  # anonymous callers included
+    SIGNED_IN = "signed_in"
+    OWN_HOUSE = "own_house"  # a verified resident of the target house
+    COMMUNITY = "community"  # an assigned community, or any in an assigned district
+    DISTRICT = "district"  # an assigned district only
+
+
+ANONYMOUS = None  # the matrix key for callers who are not signed in
+_FIELD_STAFF = {Role.WARDEN: Scope.COMMUNITY, Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY}
+
+MATRIX: dict[Action, dict[Role | None, Scope]] = {
+    Action.VIEW_PLATE: {ANONYMOUS: Scope.ANYONE, **{role: Scope.SIGNED_IN for role in Role}},
+    Action.SELF_REGISTER: {ANONYMOUS: Scope.ANYONE, Role.RESIDENT: Scope.SIGNED_IN},
+    Action.ADD_MEMBER: {Role.RESIDENT: Scope.OWN_HOUSE},
+    Action.VIEW_HOUSEHOLD: {
+        Role.RESIDENT: Scope.OWN_HOUSE,
+        **_FIELD_STAFF,
+        Role.COMMUNITY_WORKER: Scope.COMMUNITY,
+        Role.DISTRICT_ADMIN: Scope.DISTRICT,
+    },
+    Action.REGISTER: _FIELD_STAFF,
+    Action.DEREGISTER: _FIELD_STAFF,
+    Action.VERIFY: {Role.WARDEN: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
+    Action.FLAG_KEY_PERSON: {Role.POLICE: Scope.COMMUNITY},
+    Action.VIEW_METRICS: {
+        **_FIELD_STAFF,
+        Role.COMMUNITY_WORKER: Scope.COMMUNITY,
+        Role.DISTRICT_ADMIN: Scope.DISTRICT,
+    },
+    Action.MANAGE_STAFF: {Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    Action.MANAGE_PLATES: {Role.PROPERTY: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    Action.ENROL_PASSKEY: {role: Scope.SIGNED_IN for role in Role},
+}
+
+# 不得注销常住人口信息: the seed forbids deregistering permanent residents, for everyone.
+UNDEREGISTRABLE = frozenset({ResidenceCategory.PERMANENT})
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is calling, as far as authorisation cares."""
+
+    account_id: int | None = None
+    role: Role | None = None
+    communities: frozenset[int] = frozenset()
+    districts: frozenset[int] = frozenset()
+    houses: frozenset[int] = frozenset()  # verified residencies
+    has_passkey: bool = False
+
+    @property
+    def signed_in(self) -> bool:
+        return self.account_id is not None
+
+    @property
+    def must_enrol_passkey(self) -> bool:
+        return self.role in PASSKEY_ROLES and not self.has_passkey
+
+
+class Target(msgspec.Struct, frozen=True, kw_only=True):
+    """What the action touches."""
+
+    community_id: int | None = None
+    district_id: int | None = None
+    house_id: int | None = None
+    residence_category: ResidenceCategory | None = None
+
+
+class Forbidden(Exception):
+    """Refused; ``code`` is machine-readable, ``status`` 401 (sign in) or 403."""
+
+    def __init__(self, code: str, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def _in_scope(scope: Scope, who: Principal, target: Target) -> bool:
+    match scope:
+        case Scope.ANYONE:
+            return True
+        case Scope.SIGNED_IN:
+            return who.signed_in
+        case Scope.OWN_HOUSE:
+            return target.house_id is not None and target.house_id in who.houses
+        case Scope.COMMUNITY:
+            return target.community_id in who.communities or target.district_id in who.districts
+        case Scope.DISTRICT:
+            return target.district_id in who.districts
+    return False
+
+
+def authorize(who: Principal, action: Action, target: Target = Target()) -> None:
+    """Raise :class:`Forbidden` unless ``who`` may do ``action`` on ``target``."""
+    rules = MATRIX[action]
+    if who.must_enrol_passkey and action is not Action.ENROL_PASSKEY:
+        raise Forbidden("passkey_required", "Enrol a passkey before using this role")
+    if not who.signed_in and ANONYMOUS not in rules:
+        raise Forbidden("sign_in_required", "Sign in first", status=401)
+    scope = rules.get(who.role)
+    if scope is None or not _in_scope(scope, who, target):
+        raise Forbidden("forbidden", f"Not allowed to {action.value} here")
+    if action is Action.DEREGISTER and target.residence_category in UNDEREGISTRABLE:
+        raise Forbidden("permanent_resident", "Permanent (常住) residents cannot be deregistered")
+
+
+def is_allowed(who: Principal, action: Action, target: Target = Target()) -> bool:
+    try:
+        authorize(who, action, target)
+    except Forbidden:
+        return False
+    return True
+
+
+def allowed_actions(who: Principal, actions: tuple[Action, ...], target: Target) -> list[Action]:
+    return [action for action in actions if is_allowed(who, action, target)]

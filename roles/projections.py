@@ -1,0 +1,95 @@
+"""Which household fields each kind of viewer sees (DESIGN.md, "Who uses it")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from typing import Any
+
+from backend.registry.idnumber import mask as mask_id
+from roles.matrix import Action, Principal, Role, Target, is_allowed
+
+
+class Viewer(StrEnum):
+    ANONYMOUS = "anonymous"
+    RESIDENT = "resident"
+    STAFF = "staff"  # warden, property, community worker, district admin
+    POLICE = "police"
+
+
+class Reveal(StrEnum):
+    FULL = "full"
+    MASKED = "masked"
+
+
+def mask_phone(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 11 else "****"
+
+
+MASKERS: dict[str, Callable[[str], str]] = {"id_number": mask_id, "phone": mask_phone}
+
+_COMMON = {
+    "residency_id": Reveal.FULL,
+    "person_id": Reveal.FULL,
+    "name": Reveal.FULL,
+    "status": Reveal.FULL,
+    "relation": Reveal.FULL,
+    "residence_category": Reveal.FULL,
+    "gender": Reveal.FULL,
+    "birth_date": Reveal.FULL,
+}
+
+PERSON_FIELDS: dict[Viewer, dict[str, Reveal]] = {
+    Viewer.ANONYMOUS: {},
+    Viewer.RESIDENT: {**_COMMON, "phone": Reveal.FULL, "id_number": Reveal.MASKED},
+    Viewer.STAFF: {**_COMMON, "phone": Reveal.MASKED, "id_number": Reveal.MASKED},
+    Viewer.POLICE: {
+        **_COMMON,
+        "phone": Reveal.FULL,
+        "id_number": Reveal.FULL,
+        "key_person": Reveal.FULL,
+        "key_category": Reveal.FULL,
+    },
+}
+
+# Parts of a plate view beyond the address, community and services everyone gets.
+SECTIONS: dict[Viewer, frozenset[str]] = {
+    Viewer.ANONYMOUS: frozenset({"house"}),
+    Viewer.RESIDENT: frozenset({"house", "residents"}),
+    Viewer.STAFF: frozenset({"house", "residents", "owners", "patrol_records"}),
+    Viewer.POLICE: frozenset({"house", "residents", "owners", "patrol_records"}),
+}
+OWNER_FIELDS: dict[Viewer, dict[str, Reveal]] = {
+    Viewer.STAFF: {"name": Reveal.FULL, "phone": Reveal.MASKED},
+    Viewer.POLICE: {"name": Reveal.FULL, "phone": Reveal.FULL, "id_number": Reveal.FULL},
+}
+
+
+def viewer_for(who: Principal, target: Target) -> Viewer:
+    if not is_allowed(who, Action.VIEW_HOUSEHOLD, target):
+        return Viewer.ANONYMOUS
+    if who.role is Role.POLICE:
+        return Viewer.POLICE
+    return Viewer.RESIDENT if who.role is Role.RESIDENT else Viewer.STAFF
+
+
+def sections_for(viewer: Viewer) -> frozenset[str]:
+    return SECTIONS[viewer]
+
+
+def _project(fields: Mapping[str, Reveal], record: Mapping[str, Any]) -> dict[str, Any]:
+    shown = {}
+    for name, reveal in fields.items():
+        value = record.get(name)
+        if value is None:
+            continue
+        shown[name] = MASKERS[name](value) if reveal is Reveal.MASKED else value
+    return shown
+
+
+def project_person(viewer: Viewer, record: Mapping[str, Any]) -> dict[str, Any]:
+    return _project(PERSON_FIELDS[viewer], record)
+
+
+def project_owner(viewer: Viewer, record: Mapping[str, Any]) -> dict[str, Any]:
+    return _project(OWNER_FIELDS.get(viewer, {}), record)

@@ -1,0 +1,90 @@
+"""Shared fixtures: a migrated database per engine, the app, an HTTP client and a seeded world.
+
+Every test that uses ``world`` runs once on SQLite and, when ``ANJU_TEST_DATABASE_URL``
+points at a PostgreSQL server, once more on a fresh database there (with Redis from
+``ANJU_TEST_REDIS_URL`` standing in for the in-process stores).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from backend.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_SERVER = os.environ.get("ANJU_TEST_DATABASE_URL", "")
+REDIS = os.environ.get("ANJU_TEST_REDIS_URL", "")
+ENGINES = ["sqlite", "postgres"] if PG_SERVER else ["sqlite"]
+
+
+def migrate(database_url: str, var_dir: Path) -> None:
+    """Apply the migrations exactly as an operator would: through the CLI."""
+    env = {**os.environ, "ANJU_DATABASE_URL": database_url, "ANJU_VAR_DIR": str(var_dir)}
+    done = subprocess.run(
+        [sys.executable, "-m", "backend", "migrate"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def database_url(request, tmp_path_factory):
+    var = tmp_path_factory.mktemp(request.param)
+    if request.param == "sqlite":
+        url = f"sqlite:///{var}/anju.sqlite"
+        migrate(url, var)
+        yield url
+        return
+    name = f"anju_test_{os.getpid()}_{secrets.token_hex(3)}"
+    _admin(f'CREATE DATABASE "{name}"')
+    url = _with_database(PG_SERVER, name)
+    try:
+        migrate(url, var)
+        yield url
+    finally:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin(sql: str) -> None:
+    import asyncio
+
+    async def run() -> None:
+        connection = await asyncpg.connect(PG_SERVER)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture
+def settings(database_url, tmp_path) -> Settings:
+    on_postgres = database_url.startswith("postgres")
+    return Settings(
+        database_url=database_url,
+        redis_url=REDIS if on_postgres else "",
+        database_pool_size=0,  # the test client serves from its own event loop; a pool is per loop
+        redis_prefix=f"anju-test:{secrets.token_hex(4)}:",
+        secret_key="test-secret-" + "x" * 32,
+        var_dir=str(tmp_path),
+        sms_sender="memory",
+        public_url="http://localhost:8000",
+    )

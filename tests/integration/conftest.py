@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+
+from backend.accounts.tables import Account, Passkey
+from backend.app import create_app
+from backend.context import Context
+from backend.db import is_postgres
+from backend.doorplates.tables import Doorplate
+from backend.piccolo_app import APP_CONFIG
+from backend.registry.enums import PlaceKind
+from backend.registry.tables import Community, House
+from backend.seed import (
+    ADMIN_PHONE,
+    HOME_STAFF,
+    OTHER_STAFF,
+    RESIDENT_PHONE,
+    SMALL_SIZE,
+    STAFF,
+    seed_district,
+)
+from roles import Role
+
+STAFF_OFFSET = {role: offset for offset, (role, _) in enumerate(STAFF)}
+
+
+async def wipe() -> None:
+    tables = APP_CONFIG.table_classes
+    engine = tables[0]._meta.db
+    if is_postgres(engine):
+        names = ", ".join(t._meta.tablename for t in tables)
+        await tables[0].raw(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        return
+    for table in reversed(tables):
+        await table.raw(f"DELETE FROM {table._meta.tablename}")
+
+
+async def flush_redis(url: str, prefix: str) -> None:
+    redis = Redis.from_url(url)
+    try:
+        keys = [key async for key in redis.scan_iter(match=prefix + "*")]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
+
+
+@pytest.fixture
+async def client(settings):
+    app = create_app(settings)
+    async with AsyncTestClient(app=app, base_url="http://anju.local") as client:
+        await wipe()
+        client.ctx = app.state["ctx"]
+        yield client
+    if settings.redis_url:
+        await flush_redis(settings.redis_url, settings.redis_prefix)
+
+
+class World:
+    """The seeded district as tests see it: ids, plates and signed-in callers by role."""
+
+    def __init__(self, client: AsyncTestClient, ctx: Context) -> None:
+        self.client, self.ctx = client, ctx
+        self._headers: dict[str, dict[str, str]] = {}
+
+    async def load(self) -> World:
+        self.home, self.other = [c.id for c in await Community.objects().order_by(Community.id)]
+        self.home_house = (
+            await House.objects().where(House.community == self.home).order_by(House.id).first()
+        ).id
+        self.other_house = (
+            await House.objects().where(House.community == self.other).order_by(House.id).first()
+        ).id
+        return self
+
+    def phone(self, role: Role, community: str = "home") -> str:
+        if role is Role.RESIDENT:
+            return RESIDENT_PHONE
+        if role is Role.DISTRICT_ADMIN:
+            return ADMIN_PHONE
+        return str((HOME_STAFF if community == "home" else OTHER_STAFF) + STAFF_OFFSET[role])
+
+    async def plate(self, community: int, kind: PlaceKind = PlaceKind.HOUSE, index: int = 0) -> str:
+        rows = (
+            await Doorplate.select(Doorplate.token)
+            .where((Doorplate.community == community) & (Doorplate.address.kind == kind))
+            .order_by(Doorplate.address.code)
+        )
+        return rows[index]["token"]
+
+    async def house_plate(self, house_id: int) -> str:
+        house = await House.objects().get(House.id == house_id)
+        row = await Doorplate.select(Doorplate.token).where(Doorplate.address == house.address).first()
+        return row["token"]
+
+    async def sign_in(self, phone: str) -> dict:
+        """The real code flow; the code is read from the in-memory SMS outbox."""
+        response = await self.client.post("/api/auth/code", json={"phone": phone})
+        assert response.status_code == 202, response.text
+        code = re.search(r"\d{6}", self.ctx.sms.outbox[-1][1])[0]
+        response = await self.client.post("/api/auth/token", json={"phone": phone, "code": code})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def headers(self, role: Role | None, community: str = "home") -> dict[str, str]:
+        """Authorization headers for a role (None: anonymous)."""
+        if role is None:
+            return {}
+        phone = self.phone(role, community)
+        if phone not in self._headers:
+            tokens = await self.sign_in(phone)
+            self._headers[phone] = {"Authorization": f"Bearer {tokens['access_token']}"}
+        return self._headers[phone]
+
+
+async def give_passkey(phone: str) -> None:
+    """Fixture data: the account has enrolled a passkey (the browser tests enrol real ones)."""
+    account = await Account.objects().get(Account.phone == phone)
+    await Passkey(account=account.id, credential_id=f"fixture-{account.id}", public_key="fixture").save()
+
+
+@pytest.fixture
+async def world(client) -> World:
+    await seed_district(client.ctx, SMALL_SIZE)
+    for phone in (
+        str(HOME_STAFF + STAFF_OFFSET[Role.POLICE]),
+        str(OTHER_STAFF + STAFF_OFFSET[Role.POLICE]),
+        ADMIN_PHONE,
+    ):
+        await give_passkey(phone)
+    return await World(client, client.ctx).load()

@@ -1,0 +1,145 @@
+"""Every protected endpoint refuses anonymous, wrong-role and other-community callers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from backend.registry.enums import ResidenceCategory, ResidencyStatus
+from backend.registry.tables import Residency
+from roles import Role
+
+VALID_REGISTRATION = {
+    "name": "测试",
+    "id_type": "111",
+    "id_number": "11010519491231002X",
+    "phone": "13712345678",
+    "residence_category": "floating",
+    "relation": "6",
+    "reason": "01",
+    "hukou_region": "110105",
+}
+
+
+@dataclass
+class Endpoint:
+    name: str
+    method: str
+    path: str  # {house}, {residency}, {person}, {community}, {plate} are filled from the world
+    body: dict | None = None
+    wrong_roles: tuple[Role, ...] = ()
+    other_community: bool = True  # a right-role caller from the other community is refused
+    refused_anonymous: bool = True
+    ok_role: Role = Role.WARDEN
+    extra: dict = field(default_factory=dict)
+
+
+ENDPOINTS = [
+    Endpoint("me", "GET", "/api/me", wrong_roles=(), other_community=False, ok_role=Role.RESIDENT),
+    Endpoint(
+        "passkey options", "POST", "/api/auth/passkeys/registration-options", other_community=False,
+        ok_role=Role.RESIDENT,
+    ),
+    Endpoint("enrol passkey", "POST", "/api/auth/passkeys", body={"credential": {}}, other_community=False,
+             ok_role=Role.RESIDENT),
+    Endpoint("queue", "GET", "/api/verification-queue", wrong_roles=(Role.RESIDENT, Role.PROPERTY),
+             other_community=False),
+    Endpoint("verify", "POST", "/api/residencies/{residency}/verify",
+             wrong_roles=(Role.RESIDENT, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.DISTRICT_ADMIN)),
+    Endpoint("reject", "POST", "/api/residencies/{residency}/reject", body={"reason": "不符"},
+             wrong_roles=(Role.RESIDENT, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.DISTRICT_ADMIN)),
+    Endpoint("deregister", "POST", "/api/residencies/{residency}/end", body={"reason": "搬离"},
+             wrong_roles=(Role.RESIDENT, Role.COMMUNITY_WORKER, Role.DISTRICT_ADMIN)),
+    Endpoint("flag key person", "POST", "/api/people/{person}/key-person", body={"key_person": True},
+             wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.DISTRICT_ADMIN),
+             ok_role=Role.POLICE),
+    Endpoint("communities", "GET", "/api/communities", wrong_roles=(Role.RESIDENT,), other_community=False),
+    Endpoint("metrics", "GET", "/api/communities/{community}/metrics", wrong_roles=(Role.RESIDENT,)),
+    Endpoint("create staff", "POST", "/api/staff",
+             body={"phone": "13611112222", "name": "新协管员", "role": "warden", "community_ids": ["{community}"]},
+             wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.POLICE),
+             other_community=False, ok_role=Role.DISTRICT_ADMIN),
+    Endpoint("add member", "POST", "/api/plates/{plate}/registrations", body=VALID_REGISTRATION,
+             refused_anonymous=False, wrong_roles=(), other_community=False, ok_role=Role.RESIDENT,
+             extra={"resident_elsewhere": True}),
+]
+
+
+async def _fill(world, endpoint: Endpoint) -> tuple[str, dict | None]:
+    # A verified, non-permanent resident turned pending: every action below applies to it.
+    pending = await Residency.objects().where(
+        (Residency.community == world.home)
+        & (Residency.status == ResidencyStatus.VERIFIED)
+        & (Residency.person.residence_category != ResidenceCategory.PERMANENT)
+    ).order_by(Residency.id, ascending=False).first()
+    await Residency.update({Residency.status: ResidencyStatus.PENDING}).where(Residency.id == pending.id)
+    values = {
+        "house": world.home_house,
+        "residency": pending.id,
+        "person": pending.person,
+        "community": world.home,
+        "plate": await world.house_plate(world.home_house),
+    }
+    path = endpoint.path.format(**values)
+    body = endpoint.body
+    if body and "community_ids" in body:
+        body = {**body, "community_ids": [world.home]}
+    return path, body
+
+
+async def _call(world, endpoint: Endpoint, headers: dict) -> int:
+    path, body = await _fill(world, endpoint)
+    response = await world.client.request(endpoint.method, path, json=body, headers=headers)
+    return response.status_code
+
+
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.refused_anonymous], ids=lambda e: e.name)
+async def test_anonymous_is_refused(world, endpoint):
+    assert await _call(world, endpoint, {}) == 401
+
+
+@pytest.mark.parametrize(
+    "endpoint,role",
+    [(e, r) for e in ENDPOINTS for r in e.wrong_roles],
+    ids=lambda v: v.name if isinstance(v, Endpoint) else v.value,
+)
+async def test_wrong_role_is_refused(world, endpoint, role):
+    assert await _call(world, endpoint, await world.headers(role)) == 403
+
+
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.other_community], ids=lambda e: e.name)
+async def test_other_community_is_refused(world, endpoint):
+    assert await _call(world, endpoint, await world.headers(endpoint.ok_role, community="other")) == 403
+
+
+async def test_resident_of_another_flat_cannot_add_members(world):
+    """A signed-in resident adds household members only to the flat they verifiably live in."""
+    other_flat = await world.house_plate(world.home_house + 1)
+    response = await world.client.post(
+        f"/api/plates/{other_flat}/registrations", json=VALID_REGISTRATION, headers=await world.headers(Role.RESIDENT)
+    )
+    assert response.status_code == 403
+    assert response.json()["extra"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.ok_role is not Role.RESIDENT], ids=lambda e: e.name)
+async def test_the_right_caller_is_served(world, endpoint):
+    """The refusals above are not blanket refusals: the right role in the right place gets through."""
+    status = await _call(world, endpoint, await world.headers(endpoint.ok_role))
+    assert status in (200, 201, 204)
+
+
+async def test_police_without_passkey_may_only_enrol(world):
+    from backend.accounts.tables import Account, Passkey
+
+    police = await Account.objects().get(Account.phone == world.phone(Role.POLICE))
+    await Passkey.delete().where(Passkey.account == police.id)
+    headers = await world.headers(Role.POLICE)
+    queue = await world.client.get("/api/verification-queue", headers=headers)
+    assert queue.status_code == 403
+    assert queue.json()["extra"]["code"] == "passkey_required"
+    options = await world.client.post("/api/auth/passkeys/registration-options", headers=headers)
+    assert options.status_code == 200
+    me = (await world.client.get("/api/me", headers=headers)).json()
+    assert me["passkey_required"] is True and me["has_passkey"] is False
