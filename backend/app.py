@@ -7,6 +7,7 @@ import logging
 from litestar import Litestar, Request, Response
 from litestar.config.compression import CompressionConfig
 from litestar.di import Provide
+from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Anju 安居", version="0.1.0", path="/schema", render_plugins=[ScalarRenderPlugin()]
         ),
+        logging_config=LoggingConfig(log_exceptions="always"),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         request_max_body_size=JSON_BODY_LIMIT,
         state={"ctx": ctx},

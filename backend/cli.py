@@ -10,6 +10,7 @@ from pathlib import Path
 
 os.environ.setdefault("PICCOLO_CONF", "backend.piccolo_conf")
 
+from backend.errors import DomainError  # noqa: E402
 from backend.settings import Settings, SettingsError, get_settings  # noqa: E402
 
 
@@ -179,3 +180,5 @@ def main(argv: list[str] | None = None) -> None:
         args.run(args)
     except SettingsError as exc:
         sys.exit(f"configuration error: {exc}")
+    except DomainError as exc:
+        sys.exit(f"anju {args.command}: {exc.message}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from functools import cache
 from pathlib import Path
+from string import Template
 
 import msgspec
 from litestar import Request, Response, Router, get
@@ -62,7 +63,7 @@ def service_worker() -> bytes:
 
 def _plate_page(status: int) -> Response[bytes]:
     title, zh, en = PLATE_PAGES[status]
-    page = NOT_FOUND_PAGE.read_text().format(title_zh=title, body_zh=zh, body_en=en)
+    page = Template(NOT_FOUND_PAGE.read_text()).substitute(title_zh=title, body_zh=zh, body_en=en)
     return Response(page.encode(), status_code=status, media_type=HTML)
 
 

@@ -138,16 +138,18 @@ async def account_view(account: Account) -> AccountView:
 
 async def refresh(ctx: Context, token: str) -> TokenPair:
     """Rotate: each refresh token works once; reuse revokes its whole family (likely theft)."""
-    async with transaction(RefreshToken._meta.db):
-        row = await RefreshToken.objects().get(RefreshToken.token_hash == token_digest(token))
-        if row is None or row.revoked_at or row.expires_at < datetime.now(UTC):
-            raise Unauthorized("invalid_refresh_token", "Sign in again")
-        if row.used_at is not None:
-            await revoke_family(row.family)
-            raise Unauthorized("invalid_refresh_token", "Sign in again")
-        await RefreshToken.update({RefreshToken.used_at: datetime.now(UTC)}).where(RefreshToken.id == row.id)
-        account = await Account.objects().get(Account.id == row.account)
-        return await issue_tokens(ctx, account, family=row.family)
+    row = await RefreshToken.objects().get(RefreshToken.token_hash == token_digest(token))
+    if row is None or row.revoked_at or row.expires_at < datetime.now(UTC):
+        raise Unauthorized("invalid_refresh_token", "Sign in again")
+    # Claiming with a conditional update makes two concurrent refreshes with one token a reuse.
+    claimed = await RefreshToken.update({RefreshToken.used_at: datetime.now(UTC)}).where(
+        (RefreshToken.id == row.id) & RefreshToken.used_at.is_null()
+    ).returning(RefreshToken.id)
+    if not claimed:
+        await revoke_family(row.family)
+        raise Unauthorized("invalid_refresh_token", "Sign in again")
+    account = await Account.objects().get(Account.id == row.account)
+    return await issue_tokens(ctx, account, family=row.family)
 
 
 async def revoke_family(family: str) -> None:

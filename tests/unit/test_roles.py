@@ -1,0 +1,96 @@
+"""The matrix's rules, tested without HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.registry.enums import ResidenceCategory
+from roles import Action, Forbidden, Principal, Role, Target, Viewer, authorize, is_allowed, project_person, viewer_for
+
+HOME = Target(community_id=1, district_id=10, house_id=100)
+ELSEWHERE = Target(community_id=2, district_id=10, house_id=200)
+
+
+def staff(role: Role, **extra) -> Principal:
+    return Principal(account_id=1, role=role, communities=frozenset({1}), has_passkey=True, **extra)
+
+
+def test_anonymous_may_only_do_public_things():
+    anonymous = Principal()
+    assert is_allowed(anonymous, Action.SELF_REGISTER, HOME)
+    with pytest.raises(Forbidden) as refused:
+        authorize(anonymous, Action.VERIFY, HOME)
+    assert refused.value.status == 401
+
+
+@pytest.mark.parametrize("role", [Role.WARDEN, Role.PROPERTY, Role.POLICE])
+def test_permanent_residents_cannot_be_deregistered_by_anyone(role):
+    who = staff(role)
+    assert is_allowed(who, Action.DEREGISTER, Target(community_id=1, residence_category=ResidenceCategory.FLOATING))
+    with pytest.raises(Forbidden) as refused:
+        authorize(who, Action.DEREGISTER, Target(community_id=1, residence_category=ResidenceCategory.PERMANENT))
+    assert refused.value.code == "permanent_resident"
+
+
+def test_no_role_may_deregister_permanent_residents_anywhere():
+    god = Principal(account_id=1, role=Role.DISTRICT_ADMIN, districts=frozenset({10}), communities=frozenset({1}),
+                    has_passkey=True)
+    for role in Role:
+        who = Principal(**{**{f: getattr(god, f) for f in god.__struct_fields__}, "role": role})
+        assert not is_allowed(who, Action.DEREGISTER, Target(community_id=1, district_id=10,
+                                                              residence_category=ResidenceCategory.PERMANENT))
+
+
+def test_scope_is_the_assigned_community_or_district():
+    assert is_allowed(staff(Role.WARDEN), Action.VERIFY, HOME)
+    assert not is_allowed(staff(Role.WARDEN), Action.VERIFY, ELSEWHERE)
+    admin = Principal(account_id=2, role=Role.DISTRICT_ADMIN, districts=frozenset({10}), has_passkey=True)
+    assert is_allowed(admin, Action.VIEW_METRICS, ELSEWHERE)
+    assert not is_allowed(admin, Action.VIEW_METRICS, Target(community_id=3, district_id=11))
+
+
+def test_residents_act_only_on_their_own_flat():
+    resident = Principal(account_id=3, role=Role.RESIDENT, houses=frozenset({100}))
+    assert is_allowed(resident, Action.ADD_MEMBER, HOME)
+    assert not is_allowed(resident, Action.ADD_MEMBER, ELSEWHERE)
+
+
+def test_police_and_admins_must_enrol_a_passkey_first():
+    police = Principal(account_id=4, role=Role.POLICE, communities=frozenset({1}))
+    with pytest.raises(Forbidden) as refused:
+        authorize(police, Action.VERIFY, HOME)
+    assert refused.value.code == "passkey_required"
+    authorize(police, Action.ENROL_PASSKEY)
+    assert not Principal(account_id=5, role=Role.WARDEN).must_enrol_passkey
+
+
+@pytest.mark.parametrize(
+    "who,viewer",
+    [
+        (Principal(), Viewer.ANONYMOUS),
+        (Principal(account_id=3, role=Role.RESIDENT, houses=frozenset({100})), Viewer.RESIDENT),
+        (Principal(account_id=3, role=Role.RESIDENT, houses=frozenset({200})), Viewer.ANONYMOUS),
+        (staff(Role.WARDEN), Viewer.STAFF),
+        (staff(Role.PROPERTY), Viewer.STAFF),
+        (staff(Role.POLICE), Viewer.POLICE),
+        (Principal(account_id=1, role=Role.POLICE, communities=frozenset({2}), has_passkey=True), Viewer.ANONYMOUS),
+    ],
+)
+def test_viewer_follows_role_and_scope(who, viewer):
+    assert viewer_for(who, HOME) is viewer
+
+
+PERSON = {
+    "residency_id": 1, "person_id": 2, "name": "张伟", "status": "verified", "relation": "1",
+    "residence_category": "permanent", "gender": "1", "birth_date": "1980-01-01", "phone": "13812345678",
+    "id_number": "42011219800101123X", "key_person": True, "key_category": "涉稳", "id_number_encrypted": "…",
+}
+
+
+def test_projections_mask_and_hide():
+    warden = project_person(Viewer.STAFF, PERSON)
+    assert warden["id_number"] == "420***********123X" and warden["phone"] == "138****5678"
+    assert "key_person" not in warden and "id_number_encrypted" not in warden
+    police = project_person(Viewer.POLICE, PERSON)
+    assert police["id_number"] == PERSON["id_number"] and police["key_category"] == "涉稳"
+    assert project_person(Viewer.ANONYMOUS, PERSON) == {}
