@@ -358,7 +358,7 @@ const en = {
   "passkey.cancelled": "Cancelled: no passkey was used.",
   "passkey.already_on_device": "This device already has one of your passkeys.",
 
-  "person.relation": "Relation to head of household",
+  "person.relation": "Relation",
   "person.gender": "Gender",
   "person.birth_date": "Date of birth",
   "person.phone": "Phone",
@@ -662,7 +662,8 @@ function statusKey(status) {
 export function formatDateTime(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(iso ?? "");
-  return new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" }).format(d);
+  // Records are Wuhan events: show Beijing time whatever the device's zone.
+  return new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short", timeZone: "Asia/Shanghai" }).format(d);
 }
 
 /** "1990-03-07" → locale date, without a time-zone shift (it is a calendar date). */

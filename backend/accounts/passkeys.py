@@ -14,10 +14,7 @@ from webauthn import (
     verify_registration_response,
 )
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import (
-    InvalidAuthenticationResponse,
-    InvalidRegistrationResponse,
-)
+from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
     PublicKeyCredentialDescriptor,
@@ -76,7 +73,7 @@ async def enrol(ctx: Context, who: Principal, credential: dict[str, Any], ip: st
             expected_origin=ctx.settings.origin,
             require_user_verification=True,
         )
-    except (InvalidRegistrationResponse, ValueError, KeyError, TypeError) as exc:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise Invalid("invalid_passkey", f"The passkey could not be verified: {exc}") from None
     transports = credential.get("response", {}).get("transports") or []
     await Passkey(
@@ -117,7 +114,7 @@ async def authenticate(ctx: Context, ticket: str, credential: dict[str, Any]) ->
             credential_current_sign_count=passkey.sign_count,
             require_user_verification=True,
         )
-    except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError) as exc:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise Unauthorized("invalid_passkey", f"The passkey could not be verified: {exc}") from None
     await Passkey.update({Passkey.sign_count: verified.new_sign_count}).where(Passkey.id == passkey.id)
     account = await Account.objects().get(Account.id == passkey.account)

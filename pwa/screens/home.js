@@ -103,8 +103,11 @@ function communityCard(c, signal) {
       const cov = m.doorplate_coverage || {};
       replace(
         body,
-        bar(t("metrics.verification_rate"), m.verification_rate, VERIFICATION_TARGET, t("metrics.verified_of", { verified: m.verified, total: m.total })),
-        h("h4", {}, t("metrics.coverage")),
+        bar(t("metrics.verification_rate"), m.verification_rate, VERIFICATION_TARGET, [
+          t("metrics.verified_of", { verified: m.verified, total: m.total }),
+          t("metrics.target", { target: formatPercent(VERIFICATION_TARGET) }),
+        ].join(" · ")),
+        h("h4", {}, t("metrics.coverage"), " ", h("span", { class: "small" }, `(${t("metrics.target", { target: formatPercent(COVERAGE_TARGET) })})`)),
         ["overall", "gate", "building", "unit", "house"].filter((k) => cov[k] != null).map((k) => bar(label("coverage", k), cov[k], COVERAGE_TARGET)),
       );
     })
@@ -114,7 +117,10 @@ function communityCard(c, signal) {
   return card;
 }
 
-/** A labelled percentage with a bar; the text carries the meaning, the bar is decoration. */
+/**
+ * A labelled percentage with a bar; the text carries the meaning, the bar is
+ * decoration (its colour says whether the target is met).
+ */
 function bar(name, fraction, target, sub) {
   const value = Math.max(0, Math.min(1, Number(fraction) || 0));
   const ok = value >= target;
@@ -130,6 +136,6 @@ function bar(name, fraction, target, sub) {
       h("strong", {}, formatPercent(value)),
     ),
     h("div", { class: "metric-bar", "aria-hidden": "true" }, fill),
-    h("p", { class: "muted small" }, [sub, t("metrics.target", { target: formatPercent(target) })].filter(Boolean).join(" · ")),
+    sub ? h("p", { class: "muted small" }, sub) : null,
   );
 }

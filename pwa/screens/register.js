@@ -82,7 +82,7 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
   const controls = {};
   const errors = {};
   const summary = h("div", { class: "status-area", "aria-live": "assertive" });
-  const autofillNote = h("p", { class: "hint", "aria-live": "polite" });
+  const autofillNote = h("p", { class: "hint autofill-note", "aria-live": "polite" });
 
   function select(name, options, { value, placeholder = true } = {}) {
     return h(
@@ -319,8 +319,9 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
   function showServerError(err) {
     const inline = (err.fields || []).filter((f) => controls[f.field]);
     for (const f of inline) {
-      // Prefer our own words for a known code; else the server's message.
-      const key = err.field === f.field ? errorKeyFor(err.code) : null;
+      // Our own words for a known domain code (invalid_id_number…); for a
+      // framework validation list the per-field message is more precise.
+      const key = err.code !== "validation" && err.field === f.field ? errorKeyFor(err.code) : null;
       setError(f.field, key ? t(key) : f.message || errorMessage(err));
     }
     replace(summary, errorBanner(err));

@@ -135,7 +135,7 @@ export async function render({ signal }) {
     h("p", { class: "muted" }, t("scanner.photo_hint")),
     // The input is visually hidden but stays focusable; its label is the big button.
     photo,
-    h("label", { for: "scan-photo", class: "btn btn-outline btn-block file-label" }, t("scanner.choose_photo")),
+    h("label", { for: "scan-photo", class: ["btn", "btn-block", "file-label", live ? "btn-outline" : "btn-primary btn-large"] }, t("scanner.choose_photo")),
   );
 
   // --- paste a link (desktop, or a plate URL received in a message) --------

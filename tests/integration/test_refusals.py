@@ -131,11 +131,8 @@ async def test_the_right_caller_is_served(world, endpoint):
 
 
 async def test_police_without_passkey_may_only_enrol(world):
-    from backend.accounts.tables import Account, Passkey
-
-    police = await Account.objects().get(Account.phone == world.phone(Role.POLICE))
-    await Passkey.delete().where(Passkey.account == police.id)
-    headers = await world.headers(Role.POLICE)
+    tokens = await world.sign_in(world.phone(Role.POLICE))
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
     queue = await world.client.get("/api/verification-queue", headers=headers)
     assert queue.status_code == 403
     assert queue.json()["extra"]["code"] == "passkey_required"

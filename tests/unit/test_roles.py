@@ -5,7 +5,18 @@ from __future__ import annotations
 import pytest
 
 from backend.registry.enums import ResidenceCategory
-from roles import Action, Forbidden, Principal, Role, Target, Viewer, authorize, is_allowed, project_person, viewer_for
+from roles import (
+    Action,
+    Forbidden,
+    Principal,
+    Role,
+    Target,
+    Viewer,
+    authorize,
+    is_allowed,
+    project_person,
+    viewer_for,
+)
 
 HOME = Target(community_id=1, district_id=10, house_id=100)
 ELSEWHERE = Target(community_id=2, district_id=10, house_id=200)
