@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from litestar import Litestar, Request, Response
+import msgspec
+from litestar import Litestar, Request, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
@@ -39,6 +40,16 @@ def refused(_: Request, exc: Forbidden) -> Response:
     return _error(exc.status, exc.code, exc.message)
 
 
+class Health(msgspec.Struct):
+    status: str
+
+
+@get("/api/health", operation_id="health", tags=["ops"])
+async def health() -> Health:
+    """Liveness for load balancers; does no I/O (also the baseline of bench/scan.py)."""
+    return Health(status="ok")
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     ctx = Context.build(settings)
@@ -64,7 +75,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await ctx.store.close()
 
     return Litestar(
-        route_handlers=[AuthController, AccountController, ScanController, RegistryController, pwa_router()],
+        route_handlers=[
+            health,
+            AuthController,
+            AccountController,
+            ScanController,
+            RegistryController,
+            pwa_router(),
+        ],
         dependencies={"ctx": Provide(provide_ctx), "who": Provide(provide_principal)},
         exception_handlers={DomainError: domain_error, Forbidden: refused},
         on_startup=[start],

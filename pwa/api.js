@@ -26,7 +26,9 @@ export class ApiError extends Error {
 }
 
 /**
- * Turn an error response into an ApiError. Litestar sends
+ * Turn an error response into an ApiError. `code` is extra.code when present;
+ * otherwise two are derived so the UI can word them: "validation" for a
+ * framework validation list, "rate_limited" for 429. Litestar sends
  * {"status_code", "detail", "extra": {...}} for our own errors and
  * {"status_code": 400, "detail", "extra": [{"message", "key", "source"}]}
  * for request validation failures: both shapes are handled.
@@ -133,7 +135,8 @@ export async function api(path, opts = {}) {
     }
   } catch (err) {
     if (err && err.name === "AbortError") throw err;
-    throw new ApiError(0, "network", "", { body: null });
+    const offline = typeof navigator !== "undefined" && navigator.onLine === false;
+    throw new ApiError(0, offline ? "offline" : "network", "", { body: null });
   }
 
   const data = await parseBody(res);

@@ -31,9 +31,7 @@ def _open_greyscale(data: bytes) -> Image.Image:
     # Our own limit, checked before any pixel is decoded, so Pillow's global
     # MAX_IMAGE_PIXELS stays as other code expects it.
     if image.width * image.height > MAX_PIXELS:
-        raise UnreadableImage(
-            f"image of {image.width}x{image.height} px exceeds {MAX_PIXELS:,} pixels"
-        )
+        raise UnreadableImage(f"image of {image.width}x{image.height} px exceeds {MAX_PIXELS:,} pixels")
     try:
         return _flatten_on_white(image).convert("L")
     except (OSError, ValueError, SyntaxError) as error:  # truncated/corrupt pixels

@@ -53,9 +53,7 @@ _NARROW = frozenset("0123456789abcdefghijklnopqrstuvxyz -.,:;/()#'\"!?_")
 _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 Anchor = Literal["start", "middle", "end"]
-DarkRun = tuple[
-    int, int, int
-]  # (row, column, length) of a horizontal run of dark modules
+DarkRun = tuple[int, int, int]  # (row, column, length) of a horizontal run of dark modules
 
 
 class Plate(msgspec.Struct, frozen=True):
@@ -65,9 +63,7 @@ class Plate(msgspec.Struct, frozen=True):
 
     def __post_init__(self) -> None:
         if self.kind not in KIND_NAMES:
-            raise ValueError(
-                f"plate kind must be one of {sorted(KIND_NAMES)}, got {self.kind!r}"
-            )
+            raise ValueError(f"plate kind must be one of {sorted(KIND_NAMES)}, got {self.kind!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +162,7 @@ def _paginate(plates: Sequence[Plate]) -> Iterator[tuple[Grid, list[Plate]]]:
 
 def _header(title: str, page_label: str) -> tuple[TextLine, ...]:
     baseline = PAGE_MARGIN + HEADER_FONT * ASCENT
-    title_width = (
-        PAGE_WIDTH
-        - 2 * PAGE_MARGIN
-        - _text_width(page_label, HEADER_FONT)
-        - HEADER_FONT
-    )
+    title_width = PAGE_WIDTH - 2 * PAGE_MARGIN - _text_width(page_label, HEADER_FONT) - HEADER_FONT
     return (
         TextLine(
             _truncate(title, title_width, HEADER_FONT),
@@ -189,12 +180,8 @@ def _cell(plate: Plate, grid: Grid, index: int) -> Cell:
     height = (PAGE_HEIGHT - 2 * PAGE_MARGIN - HEADER_HEIGHT) / grid.rows
     x = PAGE_MARGIN + (index % grid.columns) * width
     y = PAGE_MARGIN + HEADER_HEIGHT + (index // grid.columns) * height
-    text_blocks = (
-        LABEL_MAX_LINES * grid.label_font * LINE_SPACING + KIND_FONT * LINE_SPACING
-    )
-    qr_side = min(
-        width - 2 * CELL_PADDING, height - 2 * CELL_PADDING - QR_LABEL_GAP - text_blocks
-    )
+    text_blocks = LABEL_MAX_LINES * grid.label_font * LINE_SPACING + KIND_FONT * LINE_SPACING
+    qr_side = min(width - 2 * CELL_PADDING, height - 2 * CELL_PADDING - QR_LABEL_GAP - text_blocks)
     code = render.qr_code(plate.url)
     module = qr_side / code.symbol_size(border=QR_QUIET_ZONE)[0]
     return Cell(
@@ -345,9 +332,7 @@ def _cut_guide_svg(cell: Cell) -> str:
 
 def _qr_svg(cell: Cell) -> str:
     # One path in module units, scaled into place; crispEdges avoids seams between runs.
-    runs = "".join(
-        f"M{col} {row}h{length}v1h-{length}z" for row, col, length in cell.dark_runs
-    )
+    runs = "".join(f"M{col} {row}h{length}v1h-{length}z" for row, col, length in cell.dark_runs)
     return (
         f'<path transform="translate({_n(cell.qr_x)} {_n(cell.qr_y)})'
         f' scale({cell.module:.4f})" d="{runs}" fill="#000"'

@@ -40,16 +40,12 @@ def verify_plates(
     urls = [plate.url for plate in plates]
     failed = []
     with _mapper(len(urls), workers or os.cpu_count() or 1) as map_each:
-        for done, (url, readable) in enumerate(
-            zip(urls, map_each(reads_back, urls)), start=1
-        ):
+        for done, (url, readable) in enumerate(zip(urls, map_each(reads_back, urls), strict=True), start=1):
             if not readable:
                 failed.append(url)
             if progress:
                 progress(done, len(urls))
-    return VerifyReport(
-        total=len(urls), verified=len(urls) - len(failed), failed=failed
-    )
+    return VerifyReport(total=len(urls), verified=len(urls) - len(failed), failed=failed)
 
 
 def reads_back(url: str) -> bool:

@@ -105,6 +105,9 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     residence_category: ResidenceCategory | None = None
 
 
+NOWHERE = Target()  # for actions that touch no particular place
+
+
 class Forbidden(Exception):
     """Refused; ``code`` is machine-readable, ``status`` 401 (sign in) or 403."""
 
@@ -128,7 +131,7 @@ def _in_scope(scope: Scope, who: Principal, target: Target) -> bool:
     return False
 
 
-def authorize(who: Principal, action: Action, target: Target = Target()) -> None:
+def authorize(who: Principal, action: Action, target: Target = NOWHERE) -> None:
     """Raise :class:`Forbidden` unless ``who`` may do ``action`` on ``target``."""
     rules = MATRIX[action]
     if who.must_enrol_passkey and action is not Action.ENROL_PASSKEY:
@@ -142,7 +145,7 @@ def authorize(who: Principal, action: Action, target: Target = Target()) -> None
         raise Forbidden("permanent_resident", "Permanent (常住) residents cannot be deregistered")
 
 
-def is_allowed(who: Principal, action: Action, target: Target = Target()) -> bool:
+def is_allowed(who: Principal, action: Action, target: Target = NOWHERE) -> bool:
     try:
         authorize(who, action, target)
     except Forbidden:

@@ -36,17 +36,26 @@ class SoftKey:
         self.counter = 0
 
     def _client_data(self, kind: str, challenge: str) -> bytes:
-        return json.dumps({"type": kind, "challenge": challenge, "origin": self.origin, "crossOrigin": False}).encode()
+        return json.dumps(
+            {"type": kind, "challenge": challenge, "origin": self.origin, "crossOrigin": False}
+        ).encode()
 
     def _cose_public_key(self) -> bytes:
         numbers = self.key.public_key().public_numbers()
-        return cbor2.dumps({1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")})
+        return cbor2.dumps(
+            {1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")}
+        )
 
     def create(self, options: dict) -> dict:
         """Answer PublicKeyCredentialCreationOptions (as JSON) with a registration response."""
         self.user_handle = unb64url(options["user"]["id"])
         rp_hash = hashlib.sha256(options["rp"]["id"].encode()).digest()
-        attested = bytes(16) + struct.pack(">H", len(self.credential_id)) + self.credential_id + self._cose_public_key()
+        attested = (
+            bytes(16)
+            + struct.pack(">H", len(self.credential_id))
+            + self.credential_id
+            + self._cose_public_key()
+        )
         auth_data = rp_hash + bytes([UP | UV | AT]) + struct.pack(">I", self.counter) + attested
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
         return {
@@ -64,7 +73,11 @@ class SoftKey:
     def get(self, options: dict) -> dict:
         """Answer PublicKeyCredentialRequestOptions (as JSON) with an assertion."""
         self.counter += 1
-        auth_data = hashlib.sha256(options["rpId"].encode()).digest() + bytes([UP | UV]) + struct.pack(">I", self.counter)
+        auth_data = (
+            hashlib.sha256(options["rpId"].encode()).digest()
+            + bytes([UP | UV])
+            + struct.pack(">I", self.counter)
+        )
         client_data = self._client_data("webauthn.get", options["challenge"])
         signature = self.key.sign(auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
         return {

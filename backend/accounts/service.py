@@ -142,9 +142,11 @@ async def refresh(ctx: Context, token: str) -> TokenPair:
     if row is None or row.revoked_at or row.expires_at < datetime.now(UTC):
         raise Unauthorized("invalid_refresh_token", "Sign in again")
     # Claiming with a conditional update makes two concurrent refreshes with one token a reuse.
-    claimed = await RefreshToken.update({RefreshToken.used_at: datetime.now(UTC)}).where(
-        (RefreshToken.id == row.id) & RefreshToken.used_at.is_null()
-    ).returning(RefreshToken.id)
+    claimed = (
+        await RefreshToken.update({RefreshToken.used_at: datetime.now(UTC)})
+        .where((RefreshToken.id == row.id) & RefreshToken.used_at.is_null())
+        .returning(RefreshToken.id)
+    )
     if not claimed:
         await revoke_family(row.family)
         raise Unauthorized("invalid_refresh_token", "Sign in again")

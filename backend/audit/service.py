@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import weakref
 from datetime import UTC, datetime
@@ -16,12 +17,6 @@ from roles import Principal
 
 GENESIS = "0" * 64
 _ADVISORY_LOCK = 0x616E6A75  # serialises appends across app processes on PostgreSQL
-_local_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
-def _local_lock() -> asyncio.Lock:
-    """One lock per event loop: serialises appends within this process."""
-    return _local_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
 class ChainReport(msgspec.Struct, frozen=True):
@@ -54,6 +49,52 @@ def _as_dict(detail: Any) -> dict:
     return msgspec.json.decode(detail) if isinstance(detail, (str, bytes)) else (detail or {})
 
 
+def _entry(
+    who: Principal | None,
+    action: str,
+    subject: str,
+    community: int | None,
+    ip: str,
+    detail: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "at": datetime.now(UTC),
+        "actor": who.account_id if who else None,
+        "actor_role": (who.role or "") if who else "",
+        "action": action,
+        "subject": subject,
+        "community": community,
+        "ip": ip,
+        "detail": detail or {},
+    }
+
+
+async def _append(entries: list[dict[str, Any]]) -> None:
+    """Chain and insert entries after the current head, holding the chain's lock for one transaction.
+
+    SQLite's IMMEDIATE transaction and PostgreSQL's advisory lock both make "read the head,
+    insert after it" atomic across connections and processes; nothing is locked after them,
+    so appends cannot deadlock with the caller's own transaction.
+    """
+    engine = AuditEntry._meta.db
+    async with transaction(engine):
+        if is_postgres(engine):
+            await AuditEntry.raw("SELECT pg_advisory_xact_lock({})", _ADVISORY_LOCK)
+        head = (
+            await AuditEntry.select(AuditEntry.seq, AuditEntry.hash)
+            .order_by(AuditEntry.seq, ascending=False)
+            .first()
+        )
+        seq, prev = (head["seq"], head["hash"]) if head else (0, GENESIS)
+        rows = []
+        for entry in entries:
+            seq += 1
+            row = {**entry, "seq": seq, "prev_hash": prev}
+            row["hash"] = prev = entry_hash(row)
+            rows.append(AuditEntry(**{**row, "detail": msgspec.json.encode(row["detail"]).decode()}))
+        await AuditEntry.insert(*rows)
+
+
 async def record(
     who: Principal | None,
     action: str,
@@ -63,30 +104,62 @@ async def record(
     ip: str = "",
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Append one entry; joins the caller's transaction when there is one."""
-    engine = AuditEntry._meta.db
-    async with _local_lock(), transaction(engine):
-        if is_postgres(engine):
-            await AuditEntry.raw("SELECT pg_advisory_xact_lock({})", _ADVISORY_LOCK)
-        last = (
-            await AuditEntry.select(AuditEntry.seq, AuditEntry.hash)
-            .order_by(AuditEntry.seq, ascending=False)
-            .first()
-        )
-        row = {
-            "seq": (last["seq"] + 1) if last else 1,
-            "at": datetime.now(UTC),
-            "actor": who.account_id if who else None,
-            "actor_role": (who.role or "") if who else "",
-            "action": action,
-            "subject": subject,
-            "community": community,
-            "ip": ip,
-            "detail": detail or {},
-            "prev_hash": last["hash"] if last else GENESIS,
-        }
-        row["hash"] = entry_hash(row)
-        await AuditEntry.insert(AuditEntry(**{**row, "detail": msgspec.json.encode(row["detail"]).decode()}))
+    """Audit a write: joins the caller's transaction, so the write and its entry commit together."""
+    await _append([_entry(who, action, subject, community, ip, detail)])
+
+
+async def record_read(
+    who: Principal | None,
+    action: str,
+    subject: str,
+    *,
+    community: int | None = None,
+    ip: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Audit a read of personal data; returns once the entry is durable.
+
+    Reads are the hot path (every staff scan), so concurrent ones share one append
+    (group commit) instead of queueing on the chain's lock one by one.
+    """
+    await _group_commit().submit(_entry(who, action, subject, community, ip, detail))
+
+
+class _GroupCommit:
+    def __init__(self) -> None:
+        self._pending: list[tuple[dict[str, Any], asyncio.Future]] = []
+        self._flusher: asyncio.Task | None = None
+
+    async def submit(self, entry: dict[str, Any]) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((entry, done))
+        if self._flusher is None or self._flusher.done():
+            # A fresh context: the flush must never join some caller's open transaction.
+            self._flusher = asyncio.get_running_loop().create_task(
+                self._flush(), context=contextvars.Context()
+            )
+        await done
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await _append([entry for entry, _ in batch])
+            except Exception as exc:  # every waiter learns its entry was not written
+                for _, done in batch:
+                    done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    done.set_result(None)
+
+
+_group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _GroupCommit] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _group_commit() -> _GroupCommit:
+    return _group_commits.setdefault(asyncio.get_running_loop(), _GroupCommit())
 
 
 async def verify_chain(batch: int = 5000) -> ChainReport:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+import msgspec
 
 from backend.audit import service as audit
 from backend.context import Context
@@ -105,31 +108,29 @@ async def scan(ctx: Context, who: Principal, token: str, ip: str) -> ScanView:
     return view
 
 
-async def house_at(plate: dict[str, Any]) -> int:
+async def house_at(plate: dict[str, Any]) -> House:
     """The flat a doorplate is fixed to; registration happens only at flat doors."""
-    house = await House.select(House.id).where(House.address == plate["address_id"]).first()
+    house = await House.objects().get(House.address == plate["address_id"])
     if house is None:
         raise Invalid("not_a_flat", "Residents register at their flat's doorplate, not at this one")
-    return house["id"]
+    return house
 
 
 async def _add_household(
     ctx: Context, who: Principal, view: ScanView, plate: dict[str, Any], ip: str
 ) -> None:
-    house = await House.objects().get(House.id == await house_at(plate))
+    house = await house_at(plate)
     target = Target(community_id=plate["community_id"], district_id=plate["district_id"], house_id=house.id)
     view.viewer = viewer_for(who, target)
     view.actions = [action.value for action in allowed_actions(who, HOUSE_ACTIONS, target)]
-    sections = sections_for(view.viewer)
     view.house = HouseCard(
         id=house.id, floor=house.floor, room_no=house.room_no, area=house.area, use=house.use
     )
-    if "residents" in sections:
-        view.residents = await registry.residents_of(ctx, house.id, view.viewer)
-    if "owners" in sections:
-        view.owners = await _owners(ctx, house.id, view.viewer)
-    if view.viewer in (Viewer.STAFF, Viewer.POLICE):
-        await audit.record(
+    sections = sections_for(view.viewer)
+    residents = registry.residents_of(ctx, house.id, view.viewer) if "residents" in sections else _nothing()
+    owners = _owners(ctx, house.id, view.viewer) if "owners" in sections else _nothing()
+    audited = (
+        audit.record_read(
             who,
             "read_household",
             f"house:{house.id}",
@@ -137,6 +138,15 @@ async def _add_household(
             ip=ip,
             detail={"plate": plate["token"], "view": view.viewer},
         )
+        if view.viewer in (Viewer.STAFF, Viewer.POLICE)
+        else _nothing()
+    )
+    # Independent round trips: overlap them.
+    view.residents, view.owners, _ = await asyncio.gather(residents, owners, audited)
+
+
+async def _nothing() -> msgspec.UnsetType:
+    return msgspec.UNSET
 
 
 async def _owners(ctx: Context, house_id: int, viewer: Viewer) -> list[OwnerView]:

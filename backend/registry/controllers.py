@@ -44,8 +44,8 @@ class RegistryController(Controller):
     ) -> ResidencyOut:
         """Register a resident of the flat behind a doorplate: pending, or verified when staff register."""
         plate = await doorplates.resolve(ctx, token, client_ip(request))
-        house_id = await doorplates.house_at(plate)
-        return await service.register(ctx, who, house_id, data, client_ip(request))
+        house = await doorplates.house_at(plate)
+        return await service.register(ctx, who, house.id, data, client_ip(request))
 
     @get("/api/verification-queue", operation_id="verificationQueue")
     async def queue(self, ctx: Ctx, who: Caller, request: Request) -> list[QueueItem]:
@@ -109,5 +109,7 @@ class RegistryController(Controller):
             )
         table = codes.table(name)
         return CodeList(
-            name=name, title=table.title, codes=[CodeOption(code=c, label=l) for c, l in table.codes.items()]
+            name=name,
+            title=table.title,
+            codes=[CodeOption(code=code, label=label) for code, label in table.codes.items()],
         )

@@ -45,7 +45,7 @@ def check_digit(first17: str) -> str:
     """The GB 11643 check character for the first 17 digits of a resident ID."""
     if not re.fullmatch(r"[0-9]{17}", first17):
         raise InvalidIdNumber(f"expected 17 digits, got {first17!r}")
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True))
     return _CHECK_CHARS[total % 11]
 
 

@@ -353,9 +353,18 @@ async def communities_in_scope(who: Principal) -> list[dict[str, Any]]:
     if not conditions:
         return []
     where = conditions[0] if len(conditions) == 1 else conditions[0] | conditions[1]
-    return await Community.select(
-        Community.id, Community.name, Community.district, Community.tier, Community.street, Community.police_station
-    ).where(where).order_by(Community.id)
+    return (
+        await Community.select(
+            Community.id,
+            Community.name,
+            Community.district,
+            Community.tier,
+            Community.street,
+            Community.police_station,
+        )
+        .where(where)
+        .order_by(Community.id)
+    )
 
 
 async def list_communities(who: Principal) -> list[CommunityOut]:
@@ -394,7 +403,7 @@ async def verification_queue(ctx: Context, who: Principal, ip: str) -> list[Queu
         .order_by(Residency.registered_at)
     )
     registrars = await _account_names({r["registered_by"] for r in rows if r["registered_by"]})
-    await audit.record(who, "read_queue", "verification_queue", ip=ip, detail={"count": len(rows)})
+    await audit.record_read(who, "read_queue", "verification_queue", ip=ip, detail={"count": len(rows)})
     return [
         QueueItem(
             residency_id=row["residency_id"],

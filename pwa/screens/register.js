@@ -140,6 +140,12 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
   }
 
   const optional = (name) => name === "reason" && controls.residence_category.value === "permanent";
+  // `required` is for assistive technology (the form is novalidate: our own
+  // checks give better messages than the browser's bubbles).
+  const markRequired = () => {
+    for (const name of FIELDS) controls[name].required = !optional(name);
+  };
+  markRequired();
 
   // --- validation ---------------------------------------------------------
 
@@ -245,7 +251,8 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
     // 暂住事由 is only asked of lodgers and floating residents.
     const opt = controls.reason.closest(".field")?.querySelector(".optional");
     if (opt) opt.hidden = !optional("reason");
-    validate("reason");
+    markRequired();
+    if (touched.has("reason")) validate("reason");
   });
 
   // --- submit -------------------------------------------------------------

@@ -29,6 +29,10 @@ export async function render({ params, signal }) {
     try {
       await load();
       replace(status, message ? notice(message, "success") : null);
+      // The button that was pressed is gone with the re-render: keep
+      // keyboard focus near the outcome instead of dropping it on <body>.
+      status.tabIndex = -1;
+      status.focus({ preventScroll: false });
     } catch (err) {
       if (!isAbort(err)) replace(status, errorBanner(err));
     }

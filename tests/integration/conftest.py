@@ -124,7 +124,9 @@ class World:
         auth = {"Authorization": f"Bearer {access_token}"}
         options = await self.client.post("/api/auth/passkeys/registration-options", headers=auth)
         assert options.status_code == 200, options.text
-        enrolled = await self.client.post("/api/auth/passkeys", json={"credential": key.create(options.json())}, headers=auth)
+        enrolled = await self.client.post(
+            "/api/auth/passkeys", json={"credential": key.create(options.json())}, headers=auth
+        )
         assert enrolled.status_code == 201, enrolled.text
         return enrolled.json()
 

@@ -16,7 +16,9 @@ WARDEN = Principal(account_id=7, role=Role.WARDEN, communities=frozenset({1}))
 
 async def _write(n: int) -> None:
     for i in range(n):
-        await audit.record(WARDEN, "read_household", f"house:{i}", community=1, ip="10.0.0.1", detail={"i": i})
+        await audit.record(
+            WARDEN, "read_household", f"house:{i}", community=1, ip="10.0.0.1", detail={"i": i}
+        )
 
 
 async def test_an_intact_chain_verifies(client):
@@ -70,5 +72,7 @@ async def test_the_cli_reports_a_broken_chain(client, settings):
     ok = subprocess.run([sys.executable, "-m", "backend", "audit"], env=env, capture_output=True, text=True)
     assert ok.returncode == 0 and "intact: 3 entries" in ok.stdout
     await AuditEntry.update({AuditEntry.ip: "1.2.3.4"}).where(AuditEntry.seq == 1)
-    broken = subprocess.run([sys.executable, "-m", "backend", "audit"], env=env, capture_output=True, text=True)
+    broken = subprocess.run(
+        [sys.executable, "-m", "backend", "audit"], env=env, capture_output=True, text=True
+    )
     assert broken.returncode == 1 and "BROKEN at entry 1" in broken.stderr

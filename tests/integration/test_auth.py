@@ -53,8 +53,12 @@ async def test_a_code_works_once(world):
     phone = world.phone(Role.WARDEN)
     await world.client.post("/api/auth/code", json={"phone": phone})
     code = last_code(world.client)
-    assert (await world.client.post("/api/auth/token", json={"phone": phone, "code": code})).status_code == 200
-    assert (await world.client.post("/api/auth/token", json={"phone": phone, "code": code})).status_code == 401
+    assert (
+        await world.client.post("/api/auth/token", json={"phone": phone, "code": code})
+    ).status_code == 200
+    assert (
+        await world.client.post("/api/auth/token", json={"phone": phone, "code": code})
+    ).status_code == 401
 
 
 async def test_oversized_and_malformed_bodies_are_4xx(client):
@@ -82,7 +86,9 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(world):
 
 async def test_logout_revokes_the_refresh_token(world):
     tokens = await world.sign_in(world.phone(Role.WARDEN))
-    assert (await world.client.post("/api/auth/logout", json={"refresh_token": tokens["refresh_token"]})).status_code == 204
+    assert (
+        await world.client.post("/api/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+    ).status_code == 204
     again = await world.client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert again.status_code == 401
 
@@ -94,7 +100,9 @@ async def test_forged_and_expired_access_tokens_are_refused(world):
     response = await world.client.get("/api/me", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401 and response.json()["extra"]["code"] == "invalid_token"
     keys = world.ctx.keys
-    expired = jwt.encode({**claims, "exp": datetime.now(UTC) - timedelta(minutes=1)}, keys.signing_key, algorithm="EdDSA")
+    expired = jwt.encode(
+        {**claims, "exp": datetime.now(UTC) - timedelta(minutes=1)}, keys.signing_key, algorithm="EdDSA"
+    )
     response = await world.client.get("/api/me", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401 and response.json()["extra"]["code"] == "token_expired"
 
@@ -127,8 +135,11 @@ async def test_admin_cannot_create_staff_outside_their_district(world):
 
     elsewhere = District(code="420102", name="江岸区")
     await elsewhere.save()
-    community, _ = await seed_community(world.ctx, elsewhere, code="420102001001", name="别处小区",
-                                        street="大智街道", size=SMALL_SIZE, seed=9)
+    community, _ = await seed_community(
+        world.ctx, elsewhere, code="420102001001", name="别处小区", street="大智街道", size=SMALL_SIZE, seed=9
+    )
     body = {"phone": "13611112223", "name": "越权", "role": "warden", "community_ids": [community.id]}
-    refused = await world.client.post("/api/staff", json=body, headers=await world.headers(Role.DISTRICT_ADMIN))
+    refused = await world.client.post(
+        "/api/staff", json=body, headers=await world.headers(Role.DISTRICT_ADMIN)
+    )
     assert refused.status_code == 403

@@ -26,7 +26,8 @@ async def test_sign_in_with_a_passkey(world):
     key, _ = await _enrolled_police(world)
     options = (await world.client.post("/api/auth/passkeys/authentication-options")).json()
     signed = await world.client.post(
-        "/api/auth/passkeys/authenticate", json={"ticket": options["ticket"], "credential": key.get(options["options"])}
+        "/api/auth/passkeys/authenticate",
+        json={"ticket": options["ticket"], "credential": key.get(options["options"])},
     )
     assert signed.status_code == 200 and signed.json()["account"]["role"] == "police"
 
@@ -54,7 +55,8 @@ async def test_a_tampered_signature_or_foreign_key_is_refused(world):
     stranger = SoftKey(world.ctx.settings.origin)
     options = (await world.client.post("/api/auth/passkeys/authentication-options")).json()
     unknown = await world.client.post(
-        "/api/auth/passkeys/authenticate", json={"ticket": options["ticket"], "credential": stranger.get(options["options"])}
+        "/api/auth/passkeys/authenticate",
+        json={"ticket": options["ticket"], "credential": stranger.get(options["options"])},
     )
     assert unknown.status_code == 401 and unknown.json()["extra"]["code"] == "unknown_passkey"
 

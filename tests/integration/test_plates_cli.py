@@ -14,10 +14,17 @@ async def test_plates_command_renders_and_verifies_every_plate(world, settings, 
     # A plate revoked (e.g. damaged) leaves its address uncovered until the command reissues one.
     first = await Doorplate.objects().where(Doorplate.community == world.home).first()
     await Doorplate.update({Doorplate.revoked_at: first.created_at}).where(Doorplate.id == first.id)
-    env = {**os.environ, "ANJU_DATABASE_URL": settings.database_url, "ANJU_PUBLIC_URL": "https://anju.example.cn"}
+    env = {
+        **os.environ,
+        "ANJU_DATABASE_URL": settings.database_url,
+        "ANJU_PUBLIC_URL": "https://anju.example.cn",
+    }
     done = subprocess.run(
         [sys.executable, "-m", "backend", "plates", "--community", str(world.home), "--out", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     addresses = await Address.count().where(Address.community == world.home)
@@ -34,6 +41,9 @@ async def test_plates_command_refuses_an_unknown_community(client, settings, tmp
     env = {**os.environ, "ANJU_DATABASE_URL": settings.database_url}
     done = subprocess.run(
         [sys.executable, "-m", "backend", "plates", "--community", "999", "--out", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode != 0 and "No community 999" in done.stderr and "Traceback" not in done.stderr

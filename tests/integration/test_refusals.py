@@ -38,41 +38,92 @@ class Endpoint:
 ENDPOINTS = [
     Endpoint("me", "GET", "/api/me", wrong_roles=(), other_community=False, ok_role=Role.RESIDENT),
     Endpoint(
-        "passkey options", "POST", "/api/auth/passkeys/registration-options", other_community=False,
+        "passkey options",
+        "POST",
+        "/api/auth/passkeys/registration-options",
+        other_community=False,
         ok_role=Role.RESIDENT,
     ),
-    Endpoint("enrol passkey", "POST", "/api/auth/passkeys", body={"credential": {}}, other_community=False,
-             ok_role=Role.RESIDENT),
-    Endpoint("queue", "GET", "/api/verification-queue", wrong_roles=(Role.RESIDENT, Role.PROPERTY),
-             other_community=False),
-    Endpoint("verify", "POST", "/api/residencies/{residency}/verify",
-             wrong_roles=(Role.RESIDENT, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.DISTRICT_ADMIN)),
-    Endpoint("reject", "POST", "/api/residencies/{residency}/reject", body={"reason": "不符"},
-             wrong_roles=(Role.RESIDENT, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.DISTRICT_ADMIN)),
-    Endpoint("deregister", "POST", "/api/residencies/{residency}/end", body={"reason": "搬离"},
-             wrong_roles=(Role.RESIDENT, Role.COMMUNITY_WORKER, Role.DISTRICT_ADMIN)),
-    Endpoint("flag key person", "POST", "/api/people/{person}/key-person", body={"key_person": True},
-             wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.DISTRICT_ADMIN),
-             ok_role=Role.POLICE),
+    Endpoint(
+        "enrol passkey",
+        "POST",
+        "/api/auth/passkeys",
+        body={"credential": {}},
+        other_community=False,
+        ok_role=Role.RESIDENT,
+    ),
+    Endpoint(
+        "queue",
+        "GET",
+        "/api/verification-queue",
+        wrong_roles=(Role.RESIDENT, Role.PROPERTY),
+        other_community=False,
+    ),
+    Endpoint(
+        "verify",
+        "POST",
+        "/api/residencies/{residency}/verify",
+        wrong_roles=(Role.RESIDENT, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.DISTRICT_ADMIN),
+    ),
+    Endpoint(
+        "reject",
+        "POST",
+        "/api/residencies/{residency}/reject",
+        body={"reason": "不符"},
+        wrong_roles=(Role.RESIDENT, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.DISTRICT_ADMIN),
+    ),
+    Endpoint(
+        "deregister",
+        "POST",
+        "/api/residencies/{residency}/end",
+        body={"reason": "搬离"},
+        wrong_roles=(Role.RESIDENT, Role.COMMUNITY_WORKER, Role.DISTRICT_ADMIN),
+    ),
+    Endpoint(
+        "flag key person",
+        "POST",
+        "/api/people/{person}/key-person",
+        body={"key_person": True},
+        wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.DISTRICT_ADMIN),
+        ok_role=Role.POLICE,
+    ),
     Endpoint("communities", "GET", "/api/communities", wrong_roles=(Role.RESIDENT,), other_community=False),
     Endpoint("metrics", "GET", "/api/communities/{community}/metrics", wrong_roles=(Role.RESIDENT,)),
-    Endpoint("create staff", "POST", "/api/staff",
-             body={"phone": "13611112222", "name": "新协管员", "role": "warden", "community_ids": ["{community}"]},
-             wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.POLICE),
-             other_community=False, ok_role=Role.DISTRICT_ADMIN),
-    Endpoint("add member", "POST", "/api/plates/{plate}/registrations", body=VALID_REGISTRATION,
-             refused_anonymous=False, wrong_roles=(), other_community=False, ok_role=Role.RESIDENT,
-             extra={"resident_elsewhere": True}),
+    Endpoint(
+        "create staff",
+        "POST",
+        "/api/staff",
+        body={"phone": "13611112222", "name": "新协管员", "role": "warden", "community_ids": ["{community}"]},
+        wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.POLICE),
+        other_community=False,
+        ok_role=Role.DISTRICT_ADMIN,
+    ),
+    Endpoint(
+        "add member",
+        "POST",
+        "/api/plates/{plate}/registrations",
+        body=VALID_REGISTRATION,
+        refused_anonymous=False,
+        wrong_roles=(),
+        other_community=False,
+        ok_role=Role.RESIDENT,
+        extra={"resident_elsewhere": True},
+    ),
 ]
 
 
 async def _fill(world, endpoint: Endpoint) -> tuple[str, dict | None]:
     # A verified, non-permanent resident turned pending: every action below applies to it.
-    pending = await Residency.objects().where(
-        (Residency.community == world.home)
-        & (Residency.status == ResidencyStatus.VERIFIED)
-        & (Residency.person.residence_category != ResidenceCategory.PERMANENT)
-    ).order_by(Residency.id, ascending=False).first()
+    pending = (
+        await Residency.objects()
+        .where(
+            (Residency.community == world.home)
+            & (Residency.status == ResidencyStatus.VERIFIED)
+            & (Residency.person.residence_category != ResidenceCategory.PERMANENT)
+        )
+        .order_by(Residency.id, ascending=False)
+        .first()
+    )
     await Residency.update({Residency.status: ResidencyStatus.PENDING}).where(Residency.id == pending.id)
     values = {
         "house": world.home_house,
@@ -117,13 +168,17 @@ async def test_resident_of_another_flat_cannot_add_members(world):
     """A signed-in resident adds household members only to the flat they verifiably live in."""
     other_flat = await world.house_plate(world.home_house + 1)
     response = await world.client.post(
-        f"/api/plates/{other_flat}/registrations", json=VALID_REGISTRATION, headers=await world.headers(Role.RESIDENT)
+        f"/api/plates/{other_flat}/registrations",
+        json=VALID_REGISTRATION,
+        headers=await world.headers(Role.RESIDENT),
     )
     assert response.status_code == 403
     assert response.json()["extra"]["code"] == "forbidden"
 
 
-@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.ok_role is not Role.RESIDENT], ids=lambda e: e.name)
+@pytest.mark.parametrize(
+    "endpoint", [e for e in ENDPOINTS if e.ok_role is not Role.RESIDENT], ids=lambda e: e.name
+)
 async def test_the_right_caller_is_served(world, endpoint):
     """The refusals above are not blanket refusals: the right role in the right place gets through."""
     status = await _call(world, endpoint, await world.headers(endpoint.ok_role))

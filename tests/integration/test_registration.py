@@ -32,7 +32,9 @@ async def test_anonymous_self_registration_is_pending_and_verified_by_a_warden(w
     created = await register(world)
     assert created.status_code == 201 and created.json()["status"] == "pending"
     residency_id = created.json()["residency_id"]
-    person = await Person.objects().get(Person.id == (await Residency.objects().get(Residency.id == residency_id)).person)
+    person = await Person.objects().get(
+        Person.id == (await Residency.objects().get(Residency.id == residency_id)).person
+    )
     # Derived from the ID number; stored sealed, never in clear.
     assert person.gender == "2" and str(person.birth_date) == "1949-12-31"
     assert "11010519491231002X" not in person.id_number_encrypted
@@ -43,13 +45,17 @@ async def test_anonymous_self_registration_is_pending_and_verified_by_a_warden(w
         f"/api/residencies/{residency_id}/verify", headers=await world.headers(Role.WARDEN)
     )
     assert verified.json() == {"residency_id": residency_id, "status": "verified"}
-    again = await world.client.post(f"/api/residencies/{residency_id}/verify", headers=await world.headers(Role.WARDEN))
+    again = await world.client.post(
+        f"/api/residencies/{residency_id}/verify", headers=await world.headers(Role.WARDEN)
+    )
     assert again.status_code == 409
 
 
 async def test_the_other_communitys_queue_does_not_show_this_registration(world):
     residency_id = (await register(world)).json()["residency_id"]
-    queue = await world.client.get("/api/verification-queue", headers=await world.headers(Role.WARDEN, "other"))
+    queue = await world.client.get(
+        "/api/verification-queue", headers=await world.headers(Role.WARDEN, "other")
+    )
     assert residency_id not in [i["residency_id"] for i in queue.json()]
 
 
@@ -76,7 +82,13 @@ async def test_registering_the_same_person_twice_is_a_conflict(world):
 
 
 async def test_signed_in_resident_adds_a_household_member(world):
-    member = {**FORM, "phone": "13700001111", "relation": "3", "residence_category": "permanent", "reason": "00"}
+    member = {
+        **FORM,
+        "phone": "13700001111",
+        "relation": "3",
+        "residence_category": "permanent",
+        "reason": "00",
+    }
     created = await register(world, member, role=Role.RESIDENT)
     assert created.status_code == 201 and created.json()["status"] == "pending"
 
@@ -107,8 +119,15 @@ async def test_invalid_fields_get_a_clear_422_naming_the_field(world, change, fi
 
 
 async def test_passport_holders_register_too(world):
-    passport = {**FORM, "id_type": "414", "id_number": "E12345678", "nationality": "KOR", "gender": "1",
-                "birth_date": "1990-05-01", "hukou_region": "420112"}
+    passport = {
+        **FORM,
+        "id_type": "414",
+        "id_number": "E12345678",
+        "nationality": "KOR",
+        "gender": "1",
+        "birth_date": "1990-05-01",
+        "hukou_region": "420112",
+    }
     assert (await register(world, passport)).status_code == 201
 
 
@@ -149,9 +168,13 @@ async def test_nobody_may_deregister_a_permanent_resident(world, role):
 async def test_floating_residents_can_be_deregistered_with_a_reason(world):
     residency_id = (await register(world, role=Role.WARDEN)).json()["residency_id"]
     headers = await world.headers(Role.WARDEN)
-    missing = await world.client.post(f"/api/residencies/{residency_id}/end", json={"reason": ""}, headers=headers)
+    missing = await world.client.post(
+        f"/api/residencies/{residency_id}/end", json={"reason": ""}, headers=headers
+    )
     assert missing.status_code == 422
-    ended = await world.client.post(f"/api/residencies/{residency_id}/end", json={"reason": "搬离"}, headers=headers)
+    ended = await world.client.post(
+        f"/api/residencies/{residency_id}/end", json={"reason": "搬离"}, headers=headers
+    )
     assert ended.json()["status"] == "ended"
     row = await Residency.objects().get(Residency.id == residency_id)
     assert row.end_date is not None and row.decision_reason == "搬离"
@@ -161,7 +184,8 @@ async def test_police_flag_a_key_person_and_only_police_see_it(world):
     residency_id = (await register(world, role=Role.POLICE)).json()["residency_id"]
     person_id = (await Residency.objects().get(Residency.id == residency_id)).person
     flagged = await world.client.post(
-        f"/api/people/{person_id}/key-person", json={"key_person": True, "key_category": "重点关注"},
+        f"/api/people/{person_id}/key-person",
+        json={"key_person": True, "key_category": "重点关注"},
         headers=await world.headers(Role.POLICE),
     )
     assert flagged.status_code == 204
@@ -175,7 +199,13 @@ async def test_police_flag_a_key_person_and_only_police_see_it(world):
 async def test_metrics_are_live(world):
     headers = await world.headers(Role.WARDEN)
     before = (await world.client.get(f"/api/communities/{world.home}/metrics", headers=headers)).json()
-    assert before["doorplate_coverage"] == {"gate": 1.0, "building": 1.0, "unit": 1.0, "house": 1.0, "overall": 1.0}
+    assert before["doorplate_coverage"] == {
+        "gate": 1.0,
+        "building": 1.0,
+        "unit": 1.0,
+        "house": 1.0,
+        "overall": 1.0,
+    }
     await register(world)
     after = (await world.client.get(f"/api/communities/{world.home}/metrics", headers=headers)).json()
     assert after["total"] == before["total"] + 1 and after["verified"] == before["verified"]
@@ -185,7 +215,9 @@ async def test_metrics_are_live(world):
 
 async def test_communities_list_is_scoped(world):
     warden = (await world.client.get("/api/communities", headers=await world.headers(Role.WARDEN))).json()
-    admin = (await world.client.get("/api/communities", headers=await world.headers(Role.DISTRICT_ADMIN))).json()
+    admin = (
+        await world.client.get("/api/communities", headers=await world.headers(Role.DISTRICT_ADMIN))
+    ).json()
     assert [c["id"] for c in warden] == [world.home]
     assert [c["id"] for c in admin] == [world.home, world.other]
 

@@ -14,7 +14,16 @@ from qr.tokens import plate_url
 from roles import Role
 
 BASE = {"plate", "community", "address", "viewer", "services", "actions", "house"}
-COMMON = {"residency_id", "person_id", "name", "status", "relation", "residence_category", "gender", "birth_date"}
+COMMON = {
+    "residency_id",
+    "person_id",
+    "name",
+    "status",
+    "relation",
+    "residence_category",
+    "gender",
+    "birth_date",
+}
 RESIDENT_FIELDS = COMMON | {"phone", "id_number"}
 STAFF_FIELDS = COMMON | {"phone", "id_number"}
 POLICE_FIELDS = COMMON | {"phone", "id_number", "key_person", "key_category"}
@@ -28,9 +37,9 @@ async def scan(world, role, community="home", house=None):
 
 
 async def real_id_numbers(world, house_id) -> dict[int, str]:
-    rows = await Residency.select(Residency.person, Residency.person.id_number_encrypted.as_alias("sealed")).where(
-        Residency.house == house_id
-    )
+    rows = await Residency.select(
+        Residency.person, Residency.person.id_number_encrypted.as_alias("sealed")
+    ).where(Residency.house == house_id)
     return {r["person"]: world.ctx.keys.unseal(r["sealed"]) for r in rows}
 
 
@@ -68,7 +77,9 @@ async def test_warden_sees_categories_but_never_ids_or_key_flags(world):
     for resident in view["residents"]:
         assert set(resident) == STAFF_FIELDS
         assert resident["id_number"] != real[resident["person_id"]]
-        assert resident["id_number"][:3] == real[resident["person_id"]][:3] and "****" in resident["id_number"]
+        assert (
+            resident["id_number"][:3] == real[resident["person_id"]][:3] and "****" in resident["id_number"]
+        )
         assert "****" in resident["phone"]
     assert all(set(owner) == {"name", "phone"} for owner in view["owners"])
     assert "涉稳" not in str(view)
@@ -155,16 +166,22 @@ def _photo_with(url: str) -> bytes:
 async def test_photo_of_a_plate_decodes_to_its_token(world):
     token = await world.house_plate(world.home_house)
     photo = _photo_with(plate_url("http://localhost:8000", token))
-    response = await world.client.post("/api/scan/decode", files={"image": ("plate.jpg", photo, "image/jpeg")})
+    response = await world.client.post(
+        "/api/scan/decode", files={"image": ("plate.jpg", photo, "image/jpeg")}
+    )
     assert response.status_code == 200 and response.json() == {"token": token}
 
 
 async def test_photos_without_a_plate_get_clear_errors(world):
     blank = io.BytesIO()
     Image.new("RGB", (200, 200), "white").save(blank, "PNG")
-    response = await world.client.post("/api/scan/decode", files={"image": ("x.png", blank.getvalue(), "image/png")})
+    response = await world.client.post(
+        "/api/scan/decode", files={"image": ("x.png", blank.getvalue(), "image/png")}
+    )
     assert response.status_code == 422 and response.json()["extra"]["code"] == "no_code"
-    response = await world.client.post("/api/scan/decode", files={"image": ("x.png", b"not an image", "image/png")})
+    response = await world.client.post(
+        "/api/scan/decode", files={"image": ("x.png", b"not an image", "image/png")}
+    )
     assert response.status_code == 422 and response.json()["extra"]["code"] == "unreadable_image"
     other = _photo_with("https://example.com/not-a-doorplate")
     response = await world.client.post("/api/scan/decode", files={"image": ("x.jpg", other, "image/jpeg")})

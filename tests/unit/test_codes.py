@@ -72,9 +72,7 @@ def test_codes_module_is_not_shadowed_by_data_directory():
 
 
 def test_unknown_table():
-    with pytest.raises(
-        UnknownTable, match=r"unknown code table 'ABC'; known tables: XB, MZ"
-    ):
+    with pytest.raises(UnknownTable, match=r"unknown code table 'ABC'; known tables: XB, MZ"):
         table("ABC")
     with pytest.raises(KeyError):
         validate("ABC", "1")
@@ -155,9 +153,7 @@ def test_zjlx_codes():
 
 
 def test_label_of_unknown_code():
-    with pytest.raises(
-        UnknownCode, match=r"^XB: '3' is not a code of 性别 \(GB/T 2261\.1-2003\)$"
-    ):
+    with pytest.raises(UnknownCode, match=r"^XB: '3' is not a code of 性别 \(GB/T 2261\.1-2003\)$"):
         table("XB").label("3")
     with pytest.raises(KeyError):
         table("XB").label("3")
@@ -177,9 +173,7 @@ def test_validate_rejects(name, code):
 
 
 def test_invalid_code_message_names_dictionary_and_value():
-    with pytest.raises(
-        ValueError, match=r"^MZ: '99' is not a code of 民族 \(GB/T 3304-1991\)$"
-    ):
+    with pytest.raises(ValueError, match=r"^MZ: '99' is not a code of 民族 \(GB/T 3304-1991\)$"):
         validate("MZ", "99")
 
 
@@ -209,17 +203,13 @@ def test_every_listed_region_belongs_to_a_listed_province():
     assert "subset" in xzqh.note.lower()
 
 
-@pytest.mark.parametrize(
-    "code", ["420102", "420117", "429021", "110101", "440300", "500000"]
-)
+@pytest.mark.parametrize("code", ["420102", "420117", "429021", "110101", "440300", "500000"])
 def test_xzqh_listed(code):
     assert code in table("XZQH")
     assert validate("XZQH", code) == code
 
 
-@pytest.mark.parametrize(
-    "code", ["422801", "110105", "420118", "429001", "500101", "810101"]
-)
+@pytest.mark.parametrize("code", ["422801", "110105", "420118", "429001", "500101", "810101"])
 def test_xzqh_unlisted_accepted_by_province(code):
     assert code not in table("XZQH")
     assert validate("XZQH", code) == code

@@ -48,9 +48,7 @@ def test_check_digit_covers_every_remainder():
     assert seen == set("0123456789X")
 
 
-@pytest.mark.parametrize(
-    "bad", ["1101051949123100", "110105194912310021", "1101051949123100X", ""]
-)
+@pytest.mark.parametrize("bad", ["1101051949123100", "110105194912310021", "1101051949123100X", ""])
 def test_check_digit_rejects_non_17_digits(bad):
     with pytest.raises(InvalidIdNumber, match="expected 17 digits"):
         check_digit(bad)
@@ -161,9 +159,7 @@ def test_validate_id_other_types(id_type, number, expected):
     ["E1", "A" * 31, "E1234 5678", "E12345678!", "护照123", "---", "", "Ｅ12345678"],
 )
 def test_validate_id_other_types_rejects(number):
-    with pytest.raises(
-        InvalidIdNumber, match="^普通护照 number must be 3-30 ASCII letters"
-    ):
+    with pytest.raises(InvalidIdNumber, match="^普通护照 number must be 3-30 ASCII letters"):
         validate_id("414", number)
 
 
@@ -173,9 +169,7 @@ def test_validate_id_passport_is_not_checked_as_resident_id():
 
 @pytest.mark.parametrize("id_type", ["000", "11", "1111", "", "身份证"])
 def test_validate_id_unknown_type(id_type):
-    with pytest.raises(
-        InvalidCode, match=f"^ZJLX: '{id_type}' is not a code of 常用证件类型"
-    ):
+    with pytest.raises(InvalidCode, match=f"^ZJLX: '{id_type}' is not a code of 常用证件类型"):
         validate_id(id_type, "11010519491231002X")
 
 

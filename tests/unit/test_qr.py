@@ -40,9 +40,7 @@ def plates(count: int, kind: str = "house") -> list[Plate]:
 
 
 def pdf_page_count(pdf: bytes) -> int:
-    return len(
-        re.findall(rb"/Type\s*/Page\b", pdf)
-    )  # \b: "/Pages" is the page tree, not a page
+    return len(re.findall(rb"/Type\s*/Page\b", pdf))  # \b: "/Pages" is the page tree, not a page
 
 
 def svg_texts(page: str) -> list[str]:
@@ -88,9 +86,7 @@ def test_plate_url_joins_without_double_slash():
 def test_qr_size_depends_only_on_url_length():
     code = qr_code(plate_url(BASE, new_plate_token()))
     assert (code.error, code.is_micro) == ("M", False)
-    assert {qr_code(plate_url(BASE, new_plate_token())).version for _ in range(20)} == {
-        code.version
-    }
+    assert {qr_code(plate_url(BASE, new_plate_token())).version for _ in range(20)} == {code.version}
 
 
 def test_svg_is_inline_markup():
@@ -108,11 +104,7 @@ def test_png_round_trip_gives_exact_url():
 
 def test_decodes_a_photo_like_jpeg():
     url = plate_url(BASE, new_plate_token())
-    code = (
-        Image.open(io.BytesIO(png(url, scale=12)))
-        .convert("L")
-        .rotate(7, expand=True, fillcolor=255)
-    )
+    code = Image.open(io.BytesIO(png(url, scale=12))).convert("L").rotate(7, expand=True, fillcolor=255)
     photo = Image.new("L", (2400, 2400), 140)
     photo.paste(code, (900, 700))
     jpeg = io.BytesIO()
@@ -194,16 +186,12 @@ def test_svg_sheet_has_one_well_formed_page_per_twelve_house_plates():
         root = ET.fromstring(page)
         assert root.get("viewBox") == "0 0 210 297"
         assert f"page {number}/3" in svg_texts(page)
-    assert (
-        sum(len(ET.fromstring(page).findall(f"{SVG_NS}path")) for page in pages) == 25
-    )
+    assert sum(len(ET.fromstring(page).findall(f"{SVG_NS}path")) for page in pages) == 25
 
 
 def test_svg_text_is_escaped():
     label = 'A <b> & "c"'
-    [page] = sheet_svg(
-        [Plate(url=f"{BASE}/d/x", label=label, kind="unit")], "<Title> & co"
-    )
+    [page] = sheet_svg([Plate(url=f"{BASE}/d/x", label=label, kind="unit")], "<Title> & co")
     assert "&lt;b&gt; &amp;" in page
     assert label in svg_texts(page)
     assert ET.fromstring(page).find(f"{SVG_NS}title").text == "<Title> & co"
@@ -218,18 +206,12 @@ def test_gate_plates_get_their_own_bigger_grid():
 
 def test_cells_do_not_overlap_and_stay_on_the_page():
     for page in layout_pages(plates(12), "t"):
-        boxes = [
-            (cell.x, cell.y, cell.x + cell.width, cell.y + cell.height)
-            for cell in page.cells
-        ]
+        boxes = [(cell.x, cell.y, cell.x + cell.width, cell.y + cell.height) for cell in page.cells]
         for i, a in enumerate(boxes):
             assert 0 <= a[0] and a[2] <= 210 and 0 <= a[1] and a[3] <= 297
             for b in boxes[i + 1 :]:
                 assert (
-                    a[2] <= b[0] + 1e-9
-                    or b[2] <= a[0] + 1e-9
-                    or a[3] <= b[1] + 1e-9
-                    or b[3] <= a[1] + 1e-9
+                    a[2] <= b[0] + 1e-9 or b[2] <= a[0] + 1e-9 or a[3] <= b[1] + 1e-9 or b[3] <= a[1] + 1e-9
                 )
 
 
@@ -254,9 +236,7 @@ def test_vector_modules_reproduce_the_qr_matrix():
     for row, column, length in page.cells[0].dark_runs:
         for offset in range(length):
             drawn[row][column + offset] = True
-    assert drawn == [
-        [bool(module) for module in row] for row in code.matrix_iter(border=0)
-    ]
+    assert drawn == [[bool(module) for module in row] for row in code.matrix_iter(border=0)]
 
 
 def test_pdf_sheet_pages_and_metadata():
@@ -277,9 +257,7 @@ def test_pdf_is_reproducible():
 
 def test_verify_in_worker_processes():
     seen = []
-    report = verify_plates(
-        plates(60), workers=2, progress=lambda done, total: seen.append((done, total))
-    )
+    report = verify_plates(plates(60), workers=2, progress=lambda done, total: seen.append((done, total)))
     assert (report.total, report.verified, report.failed, report.coverage) == (
         60,
         60,

@@ -37,19 +37,31 @@ def test_anonymous_may_only_do_public_things():
 @pytest.mark.parametrize("role", [Role.WARDEN, Role.PROPERTY, Role.POLICE])
 def test_permanent_residents_cannot_be_deregistered_by_anyone(role):
     who = staff(role)
-    assert is_allowed(who, Action.DEREGISTER, Target(community_id=1, residence_category=ResidenceCategory.FLOATING))
+    assert is_allowed(
+        who, Action.DEREGISTER, Target(community_id=1, residence_category=ResidenceCategory.FLOATING)
+    )
     with pytest.raises(Forbidden) as refused:
-        authorize(who, Action.DEREGISTER, Target(community_id=1, residence_category=ResidenceCategory.PERMANENT))
+        authorize(
+            who, Action.DEREGISTER, Target(community_id=1, residence_category=ResidenceCategory.PERMANENT)
+        )
     assert refused.value.code == "permanent_resident"
 
 
 def test_no_role_may_deregister_permanent_residents_anywhere():
-    god = Principal(account_id=1, role=Role.DISTRICT_ADMIN, districts=frozenset({10}), communities=frozenset({1}),
-                    has_passkey=True)
+    god = Principal(
+        account_id=1,
+        role=Role.DISTRICT_ADMIN,
+        districts=frozenset({10}),
+        communities=frozenset({1}),
+        has_passkey=True,
+    )
     for role in Role:
         who = Principal(**{**{f: getattr(god, f) for f in god.__struct_fields__}, "role": role})
-        assert not is_allowed(who, Action.DEREGISTER, Target(community_id=1, district_id=10,
-                                                              residence_category=ResidenceCategory.PERMANENT))
+        assert not is_allowed(
+            who,
+            Action.DEREGISTER,
+            Target(community_id=1, district_id=10, residence_category=ResidenceCategory.PERMANENT),
+        )
 
 
 def test_scope_is_the_assigned_community_or_district():
@@ -84,7 +96,10 @@ def test_police_and_admins_must_enrol_a_passkey_first():
         (staff(Role.WARDEN), Viewer.STAFF),
         (staff(Role.PROPERTY), Viewer.STAFF),
         (staff(Role.POLICE), Viewer.POLICE),
-        (Principal(account_id=1, role=Role.POLICE, communities=frozenset({2}), has_passkey=True), Viewer.ANONYMOUS),
+        (
+            Principal(account_id=1, role=Role.POLICE, communities=frozenset({2}), has_passkey=True),
+            Viewer.ANONYMOUS,
+        ),
     ],
 )
 def test_viewer_follows_role_and_scope(who, viewer):
@@ -92,9 +107,19 @@ def test_viewer_follows_role_and_scope(who, viewer):
 
 
 PERSON = {
-    "residency_id": 1, "person_id": 2, "name": "张伟", "status": "verified", "relation": "1",
-    "residence_category": "permanent", "gender": "1", "birth_date": "1980-01-01", "phone": "13812345678",
-    "id_number": "42011219800101123X", "key_person": True, "key_category": "涉稳", "id_number_encrypted": "…",
+    "residency_id": 1,
+    "person_id": 2,
+    "name": "张伟",
+    "status": "verified",
+    "relation": "1",
+    "residence_category": "permanent",
+    "gender": "1",
+    "birth_date": "1980-01-01",
+    "phone": "13812345678",
+    "id_number": "42011219800101123X",
+    "key_person": True,
+    "key_category": "涉稳",
+    "id_number_encrypted": "…",
 }
 
 

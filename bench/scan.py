@@ -1,0 +1,186 @@
+"""Throughput and latency of GET /api/scan/{token} as police, beside a trivial endpoint.
+
+Runs a real server (granian) on PostgreSQL with a seeded demo district, signs in as the
+community police officer (code + a software passkey), then loads both endpoints in turn
+for the same time with the same concurrency and prints req/s, p50, p99 and the ratios.
+
+    .venv/bin/python bench/scan.py [--seconds 10] [--concurrency 32] [--workers 1]
+
+The database server comes from ANJU_BENCH_DATABASE_URL (default: the local PostgreSQL);
+a fresh database is created and dropped. Uses ``wrk`` when installed (apt-get install wrk),
+otherwise an asyncio/httpx load generator (which then shares the CPU with the server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from backend.seed import HOME_STAFF, STAFF  # noqa: E402
+from roles import Role  # noqa: E402
+from tests.softkey import SoftKey  # noqa: E402
+
+SERVER = os.environ.get("ANJU_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+POLICE = str(HOME_STAFF + [role for role, _ in STAFF].index(Role.POLICE))
+
+
+async def admin(sql: str) -> None:
+    connection = await asyncpg.connect(SERVER)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def anju(command: str, env: dict, **kwargs) -> subprocess.CompletedProcess | subprocess.Popen:
+    argv = [sys.executable, "-m", "backend", *command.split()]
+    if kwargs.pop("background", False):
+        return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.run(argv, env=env, cwd=ROOT, check=True, capture_output=True, text=True)
+
+
+async def police_token(base: str) -> str:
+    async with httpx.AsyncClient(base_url=base) as client:
+        await client.post("/api/auth/code", json={"phone": POLICE})
+        signed = (await client.post("/api/auth/token", json={"phone": POLICE, "code": "123456"})).json()
+        auth = {"Authorization": f"Bearer {signed['access_token']}"}
+        options = (await client.post("/api/auth/passkeys/registration-options", headers=auth)).json()
+        enrolled = await client.post(
+            "/api/auth/passkeys", json={"credential": SoftKey(base).create(options)}, headers=auth
+        )
+        return enrolled.json()["access_token"]
+
+
+async def load_python(url: str, headers: dict, seconds: float, concurrency: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(headers=headers, limits=limits) as client:
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await client.get(url)
+                assert response.status_code == 200, response.text
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return len(latencies) / elapsed, latencies
+
+
+def load_wrk(url: str, headers: dict, seconds: float, concurrency: int) -> tuple[float, float, float]:
+    header = [f"-H{k}: {v}" for k, v in headers.items()]
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{concurrency}", f"-d{int(seconds)}s", "--latency", *header, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    assert non2xx is None, f"errors under load: {non2xx[0]}"
+
+    def percentile(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
+
+    return rate, percentile("50"), percentile("99")
+
+
+def measure(url: str, headers: dict, args) -> tuple[float, float, float]:
+    if shutil.which("wrk"):
+        return load_wrk(url, headers, args.seconds, args.concurrency)
+    rate, latencies = asyncio.run(load_python(url, headers, args.seconds, args.concurrency))
+    cuts = statistics.quantiles(latencies, n=100)
+    return rate, cuts[49], cuts[98]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+
+    name = f"anju_bench_{secrets.token_hex(3)}"
+    database = re.sub(r"/[^/]*$", f"/{name}", SERVER)
+    port = 18000 + secrets.randbelow(1000)
+    base = f"http://localhost:{port}"
+    env = {
+        **os.environ,
+        "ANJU_DATABASE_URL": database,
+        "ANJU_DEMO": "true",
+        "ANJU_PORT": str(port),
+        "ANJU_PUBLIC_URL": base,
+        "ANJU_SECRET_KEY": secrets.token_hex(32),
+    }
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    server = None
+    try:
+        anju("seed", env)
+        server = anju(f"serve --workers {args.workers}", env, background=True)
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/api/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        token = asyncio.run(police_token(base))
+        plate = asyncio.run(_first_house_plate(database))
+        headers = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{base}/api/scan/{plate}", headers=headers).json()["viewer"] == "police"
+        tool = "wrk" if shutil.which("wrk") else "httpx (same machine)"
+        print(
+            f"load: {tool}, {args.concurrency} connections, {args.seconds:.0f} s each, {args.workers} worker(s)"
+        )
+        results = {}
+        for label, url in (
+            ("GET /api/health", f"{base}/api/health"),
+            ("GET /api/scan (police)", f"{base}/api/scan/{plate}"),
+        ):
+            results[label] = measure(url, headers, args)
+            rate, p50, p99 = results[label]
+            print(f"{label:<24} {rate:9.0f} req/s   p50 {p50 * 1000:7.2f} ms   p99 {p99 * 1000:7.2f} ms")
+        (base_rate, base_p50, base_p99), (rate, p50, p99) = results.values()
+        print(
+            f"scan / trivial: throughput {rate / base_rate:.2f}×, p50 {p50 / base_p50:.1f}×, p99 {p99 / base_p99:.1f}×"
+        )
+    finally:
+        if server:
+            server.terminate()
+            server.wait(timeout=10)
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _first_house_plate(database: str) -> str:
+    connection = await asyncpg.connect(database)
+    try:
+        return await connection.fetchval(
+            "SELECT d.token FROM doorplate d JOIN address a ON a.id = d.address "
+            "WHERE a.kind = 'house' ORDER BY a.code LIMIT 1"
+        )
+    finally:
+        await connection.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""A live server (granian, demo mode, seeded SQLite) and headless Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from backend.seed import ADMIN_PHONE, HOME_STAFF, OTHER_STAFF, RESIDENT_PHONE, STAFF
+from roles import Role
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+DEMO_CODE = "123456"
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    database: Path
+
+    def phone(self, role: Role, community: str = "home") -> str:
+        if role is Role.RESIDENT:
+            return RESIDENT_PHONE
+        if role is Role.DISTRICT_ADMIN:
+            return ADMIN_PHONE
+        offset = [r for r, _ in STAFF].index(role)
+        return str((HOME_STAFF if community == "home" else OTHER_STAFF) + offset)
+
+    def plates(self, kind: str = "house") -> list[str]:
+        """Tokens of the first community's plates of one kind, in address order."""
+        with sqlite3.connect(self.database) as db:
+            rows = db.execute(
+                "SELECT d.token FROM doorplate d JOIN address a ON a.id = d.address "
+                "WHERE a.kind = ? AND d.community = 1 AND d.revoked_at IS NULL ORDER BY a.code",
+                (kind,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url + "/api/codes/XB", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    var = tmp_path_factory.mktemp("live")
+    port = _free_port()
+    url = f"http://localhost:{port}"
+    env = {
+        **os.environ,
+        "ANJU_DATABASE_URL": f"sqlite:///{var}/anju.sqlite",
+        "ANJU_VAR_DIR": str(var),
+        "ANJU_DEMO": "true",
+        "ANJU_PORT": str(port),
+        "ANJU_HOST": "127.0.0.1",
+        "ANJU_PUBLIC_URL": url,
+    }
+    seeded = subprocess.run(
+        [sys.executable, "-m", "backend", "seed"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    server = subprocess.Popen(
+        [sys.executable, "-m", "backend", "serve"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_until_up(url, server)
+        yield LiveServer(url=url, database=var / "anju.sqlite")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Browser:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server) -> Page:
+    context = browser.new_context(
+        base_url=live_server.url, locale="zh-CN", viewport={"width": 390, "height": 844}
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def add_virtual_authenticator(page: Page) -> None:
+    """A platform authenticator with user verification, as on a phone with a screen lock."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+
+
+def sign_in(page: Page, phone: str, then: str = "/") -> None:
+    page.goto(f"/signin?next={then}")
+    page.fill("#phone", phone)
+    page.click("[data-testid=send-code]")
+    page.fill("#code", DEMO_CODE)
+    page.click("[data-testid=sign-in]")
+    page.wait_for_selector("[data-testid=signed-in-as]")

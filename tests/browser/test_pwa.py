@@ -1,0 +1,116 @@
+"""The PWA in headless Chromium against a live server: sign-in, scan views, registration, passkeys."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from roles import Role
+from tests.browser.conftest import add_virtual_authenticator, sign_in
+
+FULL_ID = re.compile(r"^\d{17}[\dX]$")
+
+
+def open_plate(page: Page, token: str) -> None:
+    page.goto(f"/d/{token}")
+    page.wait_for_selector("[data-testid=scan-view]")
+
+
+def viewer(page: Page) -> str:
+    return page.get_attribute("[data-testid=scan-view]", "data-viewer")
+
+
+def enrol_passkey(page: Page) -> None:
+    page.goto("/me")
+    page.click("[data-testid=enrol-passkey]")
+    expect(page.locator("[data-testid=passkey-enrolled]")).to_be_visible()
+
+
+def test_the_app_shell_installs(page: Page, live_server):
+    page.goto("/")
+    manifest = page.evaluate("fetch('/manifest.webmanifest').then(r => r.json())")
+    assert manifest["lang"] == "zh-CN" and manifest["display"] == "standalone"
+    registered = page.evaluate("navigator.serviceWorker.ready.then(r => !!r.active)")
+    assert registered is True
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+
+
+def test_sign_in_by_code(page: Page, live_server):
+    sign_in(page, live_server.phone(Role.WARDEN))
+    expect(page.locator("[data-testid=signed-in-as]")).to_contain_text("王芳")
+
+
+def test_anonymous_scan_offers_registration(page: Page, live_server):
+    open_plate(page, live_server.plates()[0])
+    assert viewer(page) == "anonymous"
+    expect(page.locator("[data-testid=resident]")).to_have_count(0)
+    expect(page.locator("[data-testid=self-register]")).to_be_visible()
+
+
+def test_resident_sees_own_household(page: Page, live_server):
+    token = live_server.plates()[0]
+    sign_in(page, live_server.phone(Role.RESIDENT), then=f"/d/{token}")
+    open_plate(page, token)
+    assert viewer(page) == "resident"
+    assert page.locator("[data-testid=resident]").count() >= 1
+
+
+def test_warden_sees_masked_ids_and_no_key_flags(page: Page, live_server):
+    token = live_server.plates()[0]
+    sign_in(page, live_server.phone(Role.WARDEN))
+    open_plate(page, token)
+    assert viewer(page) == "staff"
+    ids = page.locator("[data-testid=id-number]").all_inner_texts()
+    assert ids and all("*" in text for text in ids)
+    expect(page.locator("[data-testid=key-person]")).to_have_count(0)
+
+
+def test_police_enrol_a_passkey_then_see_full_ids_and_sign_in_with_it(page: Page, live_server):
+    add_virtual_authenticator(page)
+    sign_in(page, live_server.phone(Role.POLICE))
+    enrol_passkey(page)
+    token = live_server.plates()[0]
+    open_plate(page, token)
+    assert viewer(page) == "police"
+    ids = [text.strip() for text in page.locator("[data-testid=id-number]").all_inner_texts()]
+    assert ids and all(FULL_ID.match(text) for text in ids)
+    # Sign out, then back in with the passkey alone.
+    page.goto("/me")
+    page.click("[data-testid=sign-out]")
+    page.goto("/signin")
+    page.click("[data-testid=passkey-sign-in]")
+    expect(page.locator("[data-testid=signed-in-as]")).to_contain_text("陈军")
+
+
+def test_self_registration_then_warden_verifies(browser, live_server):
+    visitor = browser.new_context(base_url=live_server.url, locale="zh-CN").new_page()
+    token = live_server.plates()[5]
+    visitor.goto(f"/d/{token}/register")
+    form = visitor.locator("form[data-testid=registration-form]")
+    form.locator("[name=name]").fill("周子涵")
+    form.locator("[name=id_number]").fill("11010519491231002Y")
+    form.locator("[name=phone]").fill("13787654321")
+    visitor.click("[data-testid=submit-registration]")
+    expect(visitor.locator("[data-testid=error-id_number]")).to_be_visible()  # bad check digit, caught inline
+    form.locator("[name=id_number]").fill("11010519491231002X")
+    form.locator("[name=hukou_region]").select_option("110000")
+    form.locator("[name=relation]").select_option("6")
+    form.locator("[name=reason]").select_option("01")
+    visitor.click("[data-testid=submit-registration]")
+    expect(visitor.locator("[data-testid=registration-done]")).to_be_visible()
+    visitor.context.close()
+
+    warden = browser.new_context(base_url=live_server.url, locale="zh-CN").new_page()
+    sign_in(warden, live_server.phone(Role.WARDEN))
+    warden.goto("/queue")
+    item = warden.locator("[data-testid=queue-item]", has_text="周子涵")
+    item.locator("[data-testid=verify]").click()
+    expect(warden.locator("[data-testid=queue-item]", has_text="周子涵")).to_have_count(0)
+    warden.context.close()
+
+
+def test_unknown_plate_gets_a_clear_page(page: Page, live_server):
+    response = page.goto("/d/AAAAAAAAAAAAAAAA")
+    assert response.status == 404
+    expect(page.locator("[data-testid=plate-not-found]")).to_contain_text("门牌无效")
