@@ -8,7 +8,6 @@ import msgspec
 from litestar import Litestar, Request, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.di import Provide
-from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
@@ -50,6 +49,12 @@ async def health() -> Health:
     return Health(status="ok")
 
 
+def internal_error(request: Request, exc: Exception) -> Response:
+    """Anything unexpected: logged here with its traceback, never shown to the caller."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _error(500, "internal_error", "Something went wrong on our side; it has been logged")
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     ctx = Context.build(settings)
@@ -84,13 +89,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             pwa_router(),
         ],
         dependencies={"ctx": Provide(provide_ctx), "who": Provide(provide_principal)},
-        exception_handlers={DomainError: domain_error, Forbidden: refused},
+        exception_handlers={DomainError: domain_error, Forbidden: refused, 500: internal_error},
         on_startup=[start],
         on_shutdown=[stop],
         openapi_config=OpenAPIConfig(
             title="Anju 安居", version="0.1.0", path="/schema", render_plugins=[ScalarRenderPlugin()]
         ),
-        logging_config=LoggingConfig(log_exceptions="always"),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         request_max_body_size=JSON_BODY_LIMIT,
         state={"ctx": ctx},

@@ -82,6 +82,20 @@ export function safeUrl(url) {
   }
 }
 
+/**
+ * Ask for the reason that goes on the record (the server requires one).
+ * window.prompt: native, accessible and scriptable. null = cancelled.
+ */
+export function askReason(question, status) {
+  const answer = window.prompt(question);
+  if (answer === null) return null;
+  if (!answer.trim()) {
+    replace(status, errorBanner(t("validation.reason_required")));
+    return null;
+  }
+  return answer.trim();
+}
+
 /** Run an async action from a button: disabled while busy, so no double submits. */
 export async function busy(button, fn) {
   if (button.disabled) return;

@@ -44,7 +44,7 @@ class RegistryController(Controller):
     ) -> ResidencyOut:
         """Register a resident of the flat behind a doorplate: pending, or verified when staff register."""
         plate = await doorplates.resolve(ctx, token, client_ip(request))
-        house = await doorplates.house_at(plate)
+        house = doorplates.house_at(plate)
         return await service.register(ctx, who, house.id, data, client_ip(request))
 
     @get("/api/verification-queue", operation_id="verificationQueue")

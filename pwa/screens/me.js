@@ -57,9 +57,16 @@ export async function render({ query, signal }) {
     try {
       const options = await api("/api/auth/passkeys/registration-options", { method: "POST" });
       const credential = await createPasskey(options);
-      await api("/api/auth/passkeys", { body: { credential } });
-      acc = { ...acc, has_passkey: true };
-      session.setAccount(acc);
+      // The server answers with a fresh TokenPair: the old access token still
+      // says "no passkey" and would keep being refused for police.
+      const pair = await api("/api/auth/passkeys", { body: { credential } });
+      if (pair && pair.access_token) {
+        session.setTokens(pair);
+        acc = pair.account || { ...acc, has_passkey: true };
+      } else {
+        acc = { ...acc, has_passkey: true };
+        session.setAccount(acc);
+      }
       replace(status, notice(t("me.passkey_done"), "success"));
       renderPasskey();
     } catch (err) {

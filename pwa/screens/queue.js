@@ -3,7 +3,7 @@
 
 import { api, isAbort } from "../api.js";
 import { codeLabel, loadCodes } from "../codes.js";
-import { h, link, replace, errorBanner, notice, busy } from "../dom.js";
+import { h, link, replace, errorBanner, notice, busy, askReason } from "../dom.js";
 import { t, label, formatDateTime, formatDate } from "../i18n.js";
 import * as session from "../session.js";
 
@@ -106,10 +106,9 @@ function queueItem(item, ctx) {
     busy(
       rejectBtn,
       act(async () => {
-        // window.prompt: native, accessible and scriptable; the reason goes on the record.
-        const reason = window.prompt(t("queue.reject_reason", { name: p.name }));
+        const reason = askReason(t("queue.reject_reason", { name: p.name }), ctx.status);
         if (reason === null) return;
-        await api(`/api/residencies/${encodeURIComponent(id)}/reject`, { body: { reason: reason.trim() } });
+        await api(`/api/residencies/${encodeURIComponent(id)}/reject`, { body: { reason } });
         ctx.removeItem(li, t("queue.rejected", { name: p.name }));
       }),
     ),

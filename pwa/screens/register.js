@@ -22,6 +22,11 @@ const CODE_FIELDS = {
   reason: { list: "ZZSY" },
 };
 const CATEGORIES = ["permanent", "lodger", "floating"];
+// ZZSY 00 (户籍) is the 居住事由 of a permanent resident: chosen for them.
+const PERMANENT_REASON = "00";
+// The data standard wants a hukou address, but the registry accepts it empty
+// (the hukou region is always given): do not turn people away over it.
+const OPTIONAL = new Set(["hukou_address"]);
 // 居民身份证 and 临时居民身份证 carry a GB 11643 number.
 const GB11643_TYPES = new Set(["111", "112"]);
 const FIELDS = [
@@ -97,8 +102,43 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
   const codeSelect = (name) => {
     const options = lists[CODE_FIELDS[name].list] || [];
     if (!options.length) return h("input", { name, type: "text", value: CODE_FIELDS[name].default || "", autocomplete: "off" });
+    if (name === "hukou_region") return regionSelect(name, options);
     return select(name, options, { value: CODE_FIELDS[name].default });
   };
+
+  // XZQH labels are bare ("和平区" exists in several cities): group the
+  // options by province and prefix county-level names with their city.
+  const regionNames = new Map((lists.XZQH || []).map((o) => [o.code, o.label]));
+  const regionGroups = new Map();
+  function regionSelect(name, options) {
+    for (const o of options) {
+      const province = o.code.slice(0, 2);
+      if (!regionGroups.has(province)) {
+        regionGroups.set(province, h("optgroup", { label: regionNames.get(`${province}0000`) || province }));
+      }
+      const city = regionNames.get(`${o.code.slice(0, 4)}00`);
+      const isCounty = !o.code.endsWith("00");
+      regionGroups.get(province).append(h("option", { value: o.code }, isCounty && city ? `${city} ${o.label}` : o.label));
+    }
+    return h("select", { name }, h("option", { value: "" }, t("register.choose")), [...regionGroups.values()]);
+  }
+
+  /**
+   * The bundled XZQH list is partial (provinces, Hubei, capitals) and the
+   * server accepts an unlisted code of a listed province, so the exact
+   * region from an ID number is added as an option under its province.
+   */
+  function ensureRegionOption(code) {
+    const select = controls.hukou_region;
+    if (select.tagName !== "SELECT") return true;
+    if ([...select.options].some((o) => o.value === code)) return true;
+    const group = regionGroups.get(code.slice(0, 2));
+    const plausible = /^\d{6}$/.test(code) && (code.slice(2, 4) !== "00" || code.endsWith("00"));
+    if (!group || !plausible) return false;
+    const parent = regionNames.get(`${code.slice(0, 4)}00`) || regionNames.get(`${code.slice(0, 2)}0000`);
+    group.append(h("option", { value: code }, `${parent} · ${code}`));
+    return true;
+  }
 
   controls.name = h("input", { name: "name", type: "text", autocomplete: "name", maxlength: "50" });
   controls.id_type = codeSelect("id_type");
@@ -139,13 +179,10 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
     );
   }
 
-  const optional = (name) => name === "reason" && controls.residence_category.value === "permanent";
+  const optional = (name) => OPTIONAL.has(name);
   // `required` is for assistive technology (the form is novalidate: our own
   // checks give better messages than the browser's bubbles).
-  const markRequired = () => {
-    for (const name of FIELDS) controls[name].required = !optional(name);
-  };
-  markRequired();
+  for (const name of FIELDS) controls[name].required = !optional(name);
 
   // --- validation ---------------------------------------------------------
 
@@ -201,8 +238,21 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
   }
 
   const touched = new Set();
+  // The "N fields need attention" banner follows the fixes as they are made.
+  let summaryCounts = false;
+  function refreshSummary() {
+    if (!summaryCounts) return;
+    const count = FIELDS.filter((name) => !errors[name].hidden).length;
+    if (count) replace(summary, errorBanner(t("validation.summary", { count })));
+    else {
+      replace(summary);
+      summaryCounts = false;
+    }
+  }
   function validate(name) {
-    return !setError(name, check(name));
+    const ok = !setError(name, check(name));
+    refreshSummary();
+    return ok;
   }
 
   // Pre-fill from a valid ID number, but never overwrite what the person typed.
@@ -214,6 +264,7 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
     const put = (name, value) => {
       const c = controls[name];
       if (c.value && !autofilled.has(name)) return;
+      if (name === "hukou_region" && !ensureRegionOption(value)) return;
       if (c.tagName === "SELECT" && ![...c.options].some((o) => o.value === value)) return;
       if (c.value !== value) {
         c.value = value;
@@ -248,10 +299,18 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
     if (touched.has("id_number")) validate("id_number");
   });
   controls.residence_category.addEventListener("change", () => {
-    // 暂住事由 is only asked of lodgers and floating residents.
-    const opt = controls.reason.closest(".field")?.querySelector(".optional");
-    if (opt) opt.hidden = !optional("reason");
-    markRequired();
+    // A permanent resident lives here because of their hukou (ZZSY 00): pick
+    // it for them, and take it back if they change their mind.
+    const reason = controls.reason;
+    const permanent = controls.residence_category.value === "permanent";
+    const hasCode = reason.tagName !== "SELECT" || [...reason.options].some((o) => o.value === PERMANENT_REASON);
+    if (permanent && !reason.value && hasCode) {
+      reason.value = PERMANENT_REASON;
+      autofilled.add("reason");
+    } else if (!permanent && autofilled.has("reason") && reason.value === PERMANENT_REASON) {
+      reason.value = "";
+      autofilled.delete("reason");
+    }
     if (touched.has("reason")) validate("reason");
   });
 
@@ -289,9 +348,6 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
     ),
     submit,
   );
-  // The "optional" mark on 暂住事由 follows the current category.
-  const reasonOpt = controls.reason.closest(".field")?.querySelector(".optional");
-  if (reasonOpt) reasonOpt.hidden = !optional("reason");
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -302,10 +358,12 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
       return !validate(name);
     });
     if (bad.length) {
-      replace(summary, errorBanner(t("validation.summary", { count: bad.length })));
+      summaryCounts = true;
+      refreshSummary();
       controls[bad[0]].focus();
       return;
     }
+    summaryCounts = false;
     replace(summary);
     const body = Object.fromEntries(FIELDS.map((name) => [name, controls[name].value.trim()]));
     submit.disabled = true;

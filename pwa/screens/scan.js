@@ -4,7 +4,7 @@
 
 import { api, isAbort } from "../api.js";
 import { codeLabel, loadCodes } from "../codes.js";
-import { h, link, replace, errorBanner, notice, busy, safeUrl } from "../dom.js";
+import { h, link, replace, errorBanner, notice, busy, safeUrl, askReason } from "../dom.js";
 import { t, label, formatDateTime, formatDate } from "../i18n.js";
 import * as session from "../session.js";
 
@@ -84,7 +84,8 @@ function addressCard(data) {
     house ? [t("scan.floor"), house.floor] : null,
     house ? [t("scan.room_no"), house.room_no] : null,
     house && house.area != null ? [t("scan.area"), t("scan.area_value", { area: house.area })] : null,
-    house && house.status ? [t("scan.house_status"), label("house_status", house.status)] : null,
+    // `use` (self_occupied / rented / vacant / unknown); older servers said `status`.
+    house && (house.use || house.status) ? [t("scan.house_status"), label("house_status", house.use || house.status)] : null,
     [t("scan.address_code"), address.code],
   ].filter((row) => row && row[1] != null && row[1] !== "");
   return h(
@@ -235,23 +236,22 @@ function verify(r, ctx) {
   return run(ctx, () => api(`/api/residencies/${encodeURIComponent(r.residency_id)}/verify`, { method: "POST" }), t("queue.verified", { name: r.name }));
 }
 
-// window.prompt: native, accessible and scriptable; a reason is part of the record.
 function reject(r, ctx) {
-  const reason = window.prompt(t("queue.reject_reason", { name: r.name }));
+  const reason = askReason(t("queue.reject_reason", { name: r.name }), ctx.status);
   if (reason === null) return;
-  return run(ctx, () => api(`/api/residencies/${encodeURIComponent(r.residency_id)}/reject`, { body: { reason: reason.trim() } }), t("queue.rejected", { name: r.name }));
+  return run(ctx, () => api(`/api/residencies/${encodeURIComponent(r.residency_id)}/reject`, { body: { reason } }), t("queue.rejected", { name: r.name }));
 }
 
 function deregister(r, ctx) {
-  const reason = window.prompt(t("scan.deregister_reason", { name: r.name }));
+  const reason = askReason(t("scan.deregister_reason", { name: r.name }), ctx.status);
   if (reason === null) return;
-  return run(ctx, () => api(`/api/residencies/${encodeURIComponent(r.residency_id)}/end`, { body: { reason: reason.trim() } }), t("scan.deregistered", { name: r.name }));
+  return run(ctx, () => api(`/api/residencies/${encodeURIComponent(r.residency_id)}/end`, { body: { reason } }), t("scan.deregistered", { name: r.name }));
 }
 
-// ASSUMPTION: the API brief names the action but not its endpoint; this uses
-// POST /api/people/{person_id}/key-person {key_person, key_category}.
+// POST /api/people/{person_id}/key-person {key_person, key_category} → 204;
+// key_category is a string (empty when unflagging).
 function flagKeyPerson(r, flag, ctx) {
-  let category = null;
+  let category = "";
   if (flag) {
     category = window.prompt(t("scan.key_category_prompt", { name: r.name }));
     if (category === null) return;
@@ -260,7 +260,7 @@ function flagKeyPerson(r, flag, ctx) {
   }
   return run(
     ctx,
-    () => api(`/api/people/${encodeURIComponent(r.person_id)}/key-person`, { body: { key_person: flag, key_category: category ? category.trim() : null } }),
+    () => api(`/api/people/${encodeURIComponent(r.person_id)}/key-person`, { body: { key_person: flag, key_category: category.trim() } }),
     flag ? t("scan.flagged", { name: r.name }) : t("scan.unflagged", { name: r.name }),
   );
 }
