@@ -96,6 +96,11 @@ export function askReason(question, status) {
   return answer.trim();
 }
 
+/** A phone number: a tel: link when it is a whole number, plain text when masked (133****0038). */
+export function phoneLink(phone) {
+  return /^\+?\d{5,}$/.test(phone) ? h("a", { href: `tel:${phone}` }, phone) : h("span", {}, phone);
+}
+
 /** Run an async action from a button: disabled while busy, so no double submits. */
 export async function busy(button, fn) {
   if (button.disabled) return;

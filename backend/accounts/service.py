@@ -75,7 +75,9 @@ async def sign_in_with_code(ctx: Context, phone: str, code: str) -> TokenPair:
         ):
             await ctx.store.delete(f"otp:{phone}")
         raise Unauthorized("wrong_code", "The code is not correct")
+    # The code is spent; the resend pause only guards an outstanding code against SMS flooding.
     await ctx.store.delete(f"otp:{phone}")
+    await ctx.store.delete(f"otp-resend:{phone}")
     account = await Account.objects().get(Account.phone == phone)
     if account is None:
         account = Account(phone=phone, name="", role=Role.RESIDENT)

@@ -3,7 +3,7 @@
 
 import { api, isAbort } from "../api.js";
 import { codeLabel, loadCodes } from "../codes.js";
-import { h, link, replace, errorBanner, notice, busy, askReason } from "../dom.js";
+import { h, link, replace, errorBanner, notice, busy, askReason, phoneLink } from "../dom.js";
 import { t, label, formatDateTime, formatDate } from "../i18n.js";
 import * as session from "../session.js";
 
@@ -61,7 +61,7 @@ function queueItem(item, ctx) {
     [t("person.relation"), p.relation ? codeLabel(ctx.relations, p.relation) : null],
     [t("person.gender"), p.gender ? codeLabel(ctx.genders, p.gender) || label("gender", p.gender) : null],
     [t("person.birth_date"), p.birth_date ? formatDate(p.birth_date) : null],
-    [t("person.phone"), p.phone ? h("a", { href: `tel:${p.phone}` }, p.phone) : null],
+    [t("person.phone"), p.phone ? phoneLink(p.phone) : null],
     [t("person.id_number"), p.id_number ? h("span", { class: "mono", dataset: { testid: "id-number" } }, p.id_number) : null],
   ].filter(([, v]) => v != null && v !== "");
 

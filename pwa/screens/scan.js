@@ -4,7 +4,7 @@
 
 import { api, isAbort } from "../api.js";
 import { codeLabel, loadCodes } from "../codes.js";
-import { h, link, replace, errorBanner, notice, busy, safeUrl, askReason } from "../dom.js";
+import { h, link, replace, errorBanner, notice, busy, safeUrl, askReason, phoneLink } from "../dom.js";
 import { t, label, formatDateTime, formatDate } from "../i18n.js";
 import * as session from "../session.js";
 
@@ -173,7 +173,7 @@ function residentItem(r, data, actions, ctx) {
     r.relation ? [t("person.relation"), codeLabel(ctx.relations, r.relation)] : null,
     r.gender ? [t("person.gender"), codeLabel(ctx.genders, r.gender) || label("gender", r.gender)] : null,
     r.birth_date ? [t("person.birth_date"), formatDate(r.birth_date)] : null,
-    r.phone ? [t("person.phone"), h("a", { href: `tel:${r.phone}` }, r.phone)] : null,
+    r.phone ? [t("person.phone"), phoneLink(r.phone)] : null,
     r.id_number ? [t("person.id_number"), h("span", { class: "mono", dataset: { testid: "id-number" } }, r.id_number)] : null,
     r.key_person && r.key_category ? [t("person.key_category"), r.key_category] : null,
   ].filter(Boolean);
@@ -279,7 +279,7 @@ function ownersSection(owners) {
               "li",
               { dataset: { testid: "owner" } },
               h("strong", {}, o.name),
-              o.phone ? [" · ", h("a", { href: `tel:${o.phone}` }, o.phone)] : null,
+              o.phone ? [" · ", phoneLink(o.phone)] : null,
               o.id_number ? [" · ", h("span", { class: "mono", dataset: { testid: "owner-id-number" } }, o.id_number)] : null,
             ),
           ),

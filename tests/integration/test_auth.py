@@ -143,3 +143,9 @@ async def test_admin_cannot_create_staff_outside_their_district(world):
         "/api/staff", json=body, headers=await world.headers(Role.DISTRICT_ADMIN)
     )
     assert refused.status_code == 403
+
+
+async def test_after_signing_in_a_new_code_can_be_requested_at_once(world):
+    phone = world.phone(Role.WARDEN)
+    await world.sign_in(phone)
+    assert (await world.client.post("/api/auth/code", json={"phone": phone})).status_code == 202

@@ -1,0 +1,1 @@
+"""MQTT device bridge (aiomqtt): device payloads ⇄ domain events and commands. Arrives with the access-control issue."""
