@@ -61,7 +61,7 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     },
     Action.REGISTER: _FIELD_STAFF,
     Action.DEREGISTER: _FIELD_STAFF,
-    Action.VERIFY: {Role.WARDEN: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
+    Action.VERIFY: _FIELD_STAFF,
     Action.FLAG_KEY_PERSON: {Role.POLICE: Scope.COMMUNITY},
     Action.VIEW_METRICS: {
         **_FIELD_STAFF,

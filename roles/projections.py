@@ -52,12 +52,13 @@ PERSON_FIELDS: dict[Viewer, dict[str, Reveal]] = {
     },
 }
 
-# Parts of a plate view beyond the address, community and services everyone gets.
+# Parts of a plate view beyond the address, community and services everyone gets. Even a
+# flat's size and use (vacant, rented) stay hidden from passers-by.
 SECTIONS: dict[Viewer, frozenset[str]] = {
-    Viewer.ANONYMOUS: frozenset({"house"}),
+    Viewer.ANONYMOUS: frozenset(),
     Viewer.RESIDENT: frozenset({"house", "residents"}),
-    Viewer.STAFF: frozenset({"house", "residents", "owners", "patrol_records"}),
-    Viewer.POLICE: frozenset({"house", "residents", "owners", "patrol_records"}),
+    Viewer.STAFF: frozenset({"house", "residents", "owners"}),
+    Viewer.POLICE: frozenset({"house", "residents", "owners"}),
 }
 OWNER_FIELDS: dict[Viewer, dict[str, Reveal]] = {
     Viewer.STAFF: {"name": Reveal.FULL, "phone": Reveal.MASKED},

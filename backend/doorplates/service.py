@@ -122,11 +122,13 @@ def house_at(plate: dict[str, Any]) -> HouseCard:
 async def _add_household(
     ctx: Context, who: Principal, view: ScanView, plate: dict[str, Any], ip: str
 ) -> None:
-    view.house = house = house_at(plate)
+    house = house_at(plate)
     target = Target(community_id=plate["community_id"], district_id=plate["district_id"], house_id=house.id)
     view.viewer = viewer_for(who, target)
     view.actions = [action.value for action in allowed_actions(who, HOUSE_ACTIONS, target)]
     sections = sections_for(view.viewer)
+    if "house" in sections:
+        view.house = house
     residents = registry.residents_of(ctx, house.id, view.viewer) if "residents" in sections else _nothing()
     owners = _owners(ctx, house.id, view.viewer) if "owners" in sections else _nothing()
     audited = (

@@ -136,7 +136,7 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
     const plausible = /^\d{6}$/.test(code) && (code.slice(2, 4) !== "00" || code.endsWith("00"));
     if (!group || !plausible) return false;
     const parent = regionNames.get(`${code.slice(0, 4)}00`) || regionNames.get(`${code.slice(0, 2)}0000`);
-    group.append(h("option", { value: code }, `${parent} · ${code}`));
+    group.append(h("option", { value: code }, parent ? `${parent} · ${code}` : code));
     return true;
   }
 

@@ -106,8 +106,9 @@ def live_server(tmp_path_factory):
         server.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Browser:
+    """Module-scoped: sync Playwright runs an event loop that must be gone before async tests run."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,

@@ -13,7 +13,7 @@ from qr.render import png
 from qr.tokens import plate_url
 from roles import Role
 
-BASE = {"plate", "community", "address", "viewer", "services", "actions", "house"}
+BASE = {"plate", "community", "address", "viewer", "services", "actions"}
 COMMON = {
     "residency_id",
     "person_id",
@@ -52,7 +52,7 @@ async def test_anonymous_sees_address_and_services_only(world):
 
 async def test_resident_sees_own_household_with_masked_ids(world):
     view = await scan(world, Role.RESIDENT)
-    assert set(view) == BASE | {"residents"}
+    assert set(view) == BASE | {"house", "residents"}
     assert view["viewer"] == "resident"
     assert "add_member" in view["actions"] and "verify" not in view["actions"]
     real = await real_id_numbers(world, world.home_house)
@@ -70,7 +70,7 @@ async def test_warden_sees_categories_but_never_ids_or_key_flags(world):
     person = (await Residency.objects().where(Residency.house == world.home_house).first()).person
     await Person.update({Person.key_person: True, Person.key_category: "涉稳"}).where(Person.id == person)
     view = await scan(world, Role.WARDEN)
-    assert set(view) == BASE | {"residents", "owners"}
+    assert set(view) == BASE | {"house", "residents", "owners"}
     assert view["viewer"] == "staff"
     assert set(view["actions"]) == {"register", "deregister", "verify"}
     real = await real_id_numbers(world, world.home_house)
@@ -85,16 +85,21 @@ async def test_warden_sees_categories_but_never_ids_or_key_flags(world):
     assert "涉稳" not in str(view)
 
 
-async def test_property_staff_register_but_do_not_verify(world):
+async def test_property_staff_act_like_wardens_on_a_flat(world):
     view = await scan(world, Role.PROPERTY)
-    assert view["viewer"] == "staff" and set(view["actions"]) == {"register", "deregister"}
+    assert view["viewer"] == "staff" and set(view["actions"]) == {"register", "deregister", "verify"}
+
+
+async def test_community_workers_see_but_do_not_change(world):
+    view = await scan(world, Role.COMMUNITY_WORKER)
+    assert view["viewer"] == "staff" and view["actions"] == []
 
 
 async def test_police_see_full_ids_and_key_person_flags(world):
     person = (await Residency.objects().where(Residency.house == world.home_house).first()).person
     await Person.update({Person.key_person: True, Person.key_category: "涉稳"}).where(Person.id == person)
     view = await scan(world, Role.POLICE)
-    assert view["viewer"] == "police"
+    assert view["viewer"] == "police" and set(view) == BASE | {"house", "residents", "owners"}
     assert set(view["actions"]) == {"register", "deregister", "verify", "flag_key_person"}
     real = await real_id_numbers(world, world.home_house)
     for resident in view["residents"]:
