@@ -217,24 +217,35 @@ async def _populate(build: _Builder, houses: list[House]) -> None:
 
 
 STAFF = (
-    (Role.WARDEN, "协管员 王芳"),
-    (Role.PROPERTY, "物业 李强"),
-    (Role.COMMUNITY_WORKER, "社区 张敏"),
-    (Role.POLICE, "社区民警 陈军"),
-)
+    (Role.WARDEN, "协管员 王芳", "协管员 赵磊"),
+    (Role.PROPERTY, "物业 李强", "物业 孙丽"),
+    (Role.COMMUNITY_WORKER, "社区 张敏", "社区 周涛"),
+    (Role.POLICE, "社区民警 陈军", "社区民警 吴杰"),
+)  # role, name in the first community, name in the second
 HOME, OTHER = "金银湖幸福家园", "吴家山翠柳苑"
 HOME_STAFF, OTHER_STAFF = 13800000001, 13800000011  # consecutive phones, in STAFF order
 ADMIN_PHONE, RESIDENT_PHONE = "13800000099", "13900000001"
 DEMO_LOGINS: tuple[tuple[Role, str, str], ...] = (
-    *((role, str(HOME_STAFF + i), f"{name} · {HOME}") for i, (role, name) in enumerate(STAFF)),
-    *((role, str(OTHER_STAFF + i), f"{name} · {OTHER}") for i, (role, name) in enumerate(STAFF)),
+    *((role, str(HOME_STAFF + i), f"{name} · {HOME}") for i, (role, name, _) in enumerate(STAFF)),
+    *((role, str(OTHER_STAFF + i), f"{name} · {OTHER}") for i, (role, _, name) in enumerate(STAFF)),
     (Role.DISTRICT_ADMIN, ADMIN_PHONE, "区管理员 刘洋 · 东西湖区"),
     (Role.RESIDENT, RESIDENT_PHONE, f"resident of the first flat of {HOME} (1栋1单元101室)"),
 )
 
 
-async def _staff(community: Community, first_phone: int) -> None:
-    for offset, (role, name) in enumerate(STAFF):
+def demo_phone(role: Role, second_community: bool = False) -> str:
+    """The seeded sign-in phone of ``role`` (staff: in the first or the second community)."""
+    if role is Role.RESIDENT:
+        return RESIDENT_PHONE
+    if role is Role.DISTRICT_ADMIN:
+        return ADMIN_PHONE
+    first = OTHER_STAFF if second_community else HOME_STAFF
+    return str(first + [staff_role for staff_role, *_ in STAFF].index(role))
+
+
+async def _staff(community: Community, first_phone: int, name_column: int) -> None:
+    for offset, (role, *names) in enumerate(STAFF):
+        name = names[name_column]
         account = Account(phone=str(first_phone + offset), name=name, role=role)
         await account.save()
         await StaffScope(account=account.id, community=community.id).save()
@@ -260,8 +271,8 @@ async def seed_district(ctx: Context, size: SeedSize = DEMO_SIZE) -> SeedReport:
         other, _ = await seed_community(
             ctx, district, code="420112002001", name=OTHER, street="吴家山街道", size=SMALL_SIZE, seed=2
         )
-        await _staff(home, HOME_STAFF)
-        await _staff(other, OTHER_STAFF)
+        await _staff(home, HOME_STAFF, 0)
+        await _staff(other, OTHER_STAFF, 1)
         admin = Account(phone=ADMIN_PHONE, name="区管理员 刘洋", role=Role.DISTRICT_ADMIN)
         await admin.save()
         await StaffScope(account=admin.id, district=district.id).save()

@@ -31,12 +31,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from backend.seed import HOME_STAFF, STAFF  # noqa: E402
+from backend.seed import demo_phone  # noqa: E402
 from roles import Role  # noqa: E402
 from tests.softkey import SoftKey  # noqa: E402
 
 SERVER = os.environ.get("ANJU_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-POLICE = str(HOME_STAFF + [role for role, _ in STAFF].index(Role.POLICE))
+POLICE = demo_phone(Role.POLICE)
 
 
 async def admin(sql: str) -> None:

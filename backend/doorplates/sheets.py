@@ -38,7 +38,9 @@ class PlatesReport(msgspec.Struct):
 
 
 def _progress(done: int, total: int) -> None:
-    print(f"\rverifying {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+    """A live counter on a terminal; silence when the output is a log."""
+    if sys.stderr.isatty():
+        print(f"\rverifying {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
 
 async def print_sheets(settings: Settings, community_id: int, out: Path) -> PlatesReport:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from backend.seed import ADMIN_PHONE, HOME_STAFF, OTHER_STAFF, RESIDENT_PHONE, STAFF
+from backend.seed import demo_phone
 from roles import Role
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,12 +36,7 @@ class LiveServer:
     database: Path
 
     def phone(self, role: Role, community: str = "home") -> str:
-        if role is Role.RESIDENT:
-            return RESIDENT_PHONE
-        if role is Role.DISTRICT_ADMIN:
-            return ADMIN_PHONE
-        offset = [r for r, _ in STAFF].index(role)
-        return str((HOME_STAFF if community == "home" else OTHER_STAFF) + offset)
+        return demo_phone(role, second_community=community == "other")
 
     def plates(self, kind: str = "house") -> list[str]:
         """Tokens of the first community's plates of one kind, in address order."""

@@ -13,19 +13,9 @@ from backend.doorplates.tables import Doorplate
 from backend.piccolo_app import APP_CONFIG
 from backend.registry.enums import PlaceKind
 from backend.registry.tables import Community, House
-from backend.seed import (
-    ADMIN_PHONE,
-    HOME_STAFF,
-    OTHER_STAFF,
-    RESIDENT_PHONE,
-    SMALL_SIZE,
-    STAFF,
-    seed_district,
-)
+from backend.seed import SMALL_SIZE, demo_phone, seed_district
 from roles import Role
 from tests.softkey import SoftKey
-
-STAFF_OFFSET = {role: offset for offset, (role, _) in enumerate(STAFF)}
 
 
 async def wipe() -> None:
@@ -78,11 +68,7 @@ class World:
         return self
 
     def phone(self, role: Role, community: str = "home") -> str:
-        if role is Role.RESIDENT:
-            return RESIDENT_PHONE
-        if role is Role.DISTRICT_ADMIN:
-            return ADMIN_PHONE
-        return str((HOME_STAFF if community == "home" else OTHER_STAFF) + STAFF_OFFSET[role])
+        return demo_phone(role, second_community=community == "other")
 
     async def plate(self, community: int, kind: PlaceKind = PlaceKind.HOUSE, index: int = 0) -> str:
         rows = (
