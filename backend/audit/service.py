@@ -49,14 +49,16 @@ def _as_dict(detail: Any) -> dict:
     return msgspec.json.decode(detail) if isinstance(detail, (str, bytes)) else (detail or {})
 
 
-def _entry(
+def entry(
     who: Principal | None,
     action: str,
     subject: str,
-    community: int | None,
-    ip: str,
-    detail: dict[str, Any] | None,
+    *,
+    community: int | None = None,
+    ip: str = "",
+    detail: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """What happened, by whom, where: the content of one audit entry."""
     return {
         "at": datetime.now(UTC),
         "actor": who.account_id if who else None,
@@ -87,42 +89,29 @@ async def _append(entries: list[dict[str, Any]]) -> None:
         )
         seq, prev = (head["seq"], head["hash"]) if head else (0, GENESIS)
         rows = []
-        for entry in entries:
+        for content in entries:
             seq += 1
-            row = {**entry, "seq": seq, "prev_hash": prev}
+            row = {**content, "seq": seq, "prev_hash": prev}
             row["hash"] = prev = entry_hash(row)
             rows.append(AuditEntry(**{**row, "detail": msgspec.json.encode(row["detail"]).decode()}))
         await AuditEntry.insert(*rows)
 
 
-async def record(
-    who: Principal | None,
-    action: str,
-    subject: str,
-    *,
-    community: int | None = None,
-    ip: str = "",
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """Audit a write: joins the caller's transaction, so the write and its entry commit together."""
-    await _append([_entry(who, action, subject, community, ip, detail)])
+async def record(who: Principal | None, action: str, subject: str, **context: Any) -> None:
+    """Audit a write: joins the caller's transaction, so the write and its entry commit together.
+
+    ``context`` is :func:`entry`'s keywords: community, ip, detail.
+    """
+    await _append([entry(who, action, subject, **context)])
 
 
-async def record_read(
-    who: Principal | None,
-    action: str,
-    subject: str,
-    *,
-    community: int | None = None,
-    ip: str = "",
-    detail: dict[str, Any] | None = None,
-) -> None:
+async def record_read(who: Principal | None, action: str, subject: str, **context: Any) -> None:
     """Audit a read of personal data; returns once the entry is durable.
 
     Reads are the hot path (every staff scan), so concurrent ones share one append
     (group commit) instead of queueing on the chain's lock one by one.
     """
-    await _group_commit().submit(_entry(who, action, subject, community, ip, detail))
+    await _group_commit().submit(entry(who, action, subject, **context))
 
 
 class _GroupCommit:
@@ -130,9 +119,9 @@ class _GroupCommit:
         self._pending: list[tuple[dict[str, Any], asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
 
-    async def submit(self, entry: dict[str, Any]) -> None:
+    async def submit(self, content: dict[str, Any]) -> None:
         done = asyncio.get_running_loop().create_future()
-        self._pending.append((entry, done))
+        self._pending.append((content, done))
         if self._flusher is None or self._flusher.done():
             # A fresh context: the flush must never join some caller's open transaction.
             self._flusher = asyncio.get_running_loop().create_task(
@@ -144,7 +133,7 @@ class _GroupCommit:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                await _append([entry for entry, _ in batch])
+                await _append([content for content, _ in batch])
             except Exception as exc:  # every waiter learns its entry was not written
                 for _, done in batch:
                     done.set_exception(exc)

@@ -9,17 +9,7 @@ import pytest
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
 from backend.registry.tables import Residency
 from roles import Role
-
-VALID_REGISTRATION = {
-    "name": "测试",
-    "id_type": "111",
-    "id_number": "11010519491231002X",
-    "phone": "13712345678",
-    "residence_category": "floating",
-    "relation": "6",
-    "reason": "01",
-    "hukou_region": "110105",
-}
+from tests.integration.test_registration import FORM
 
 
 @dataclass
@@ -102,7 +92,7 @@ ENDPOINTS = [
         "add member",
         "POST",
         "/api/plates/{plate}/registrations",
-        body=VALID_REGISTRATION,
+        body=FORM,
         refused_anonymous=False,
         wrong_roles=(),
         other_community=False,
@@ -169,7 +159,7 @@ async def test_resident_of_another_flat_cannot_add_members(world):
     other_flat = await world.house_plate(world.home_house + 1)
     response = await world.client.post(
         f"/api/plates/{other_flat}/registrations",
-        json=VALID_REGISTRATION,
+        json=FORM,
         headers=await world.headers(Role.RESIDENT),
     )
     assert response.status_code == 403
