@@ -15,7 +15,7 @@ from backend.accounts import service as accounts
 from backend.accounts.controllers import AccountController, AuthController
 from backend.context import Context
 from backend.db import bind, engine_for, is_postgres
-from backend.doorplates.controllers import ScanController
+from backend.doorplates.controllers import PlateController, ScanController
 from backend.errors import DomainError
 from backend.registry.controllers import RegistryController
 from backend.settings import Settings, get_settings
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuthController,
             AccountController,
             ScanController,
+            PlateController,
             RegistryController,
             pwa_router(),
         ],

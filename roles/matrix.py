@@ -33,6 +33,7 @@ class Action(StrEnum):
     VERIFY = "verify"
     FLAG_KEY_PERSON = "flag_key_person"
     VIEW_METRICS = "view_metrics"
+    LIST_COMMUNITIES = "list_communities"
     MANAGE_STAFF = "manage_staff"
     MANAGE_PLATES = "manage_plates"
     ENROL_PASSKEY = "enrol_passkey"
@@ -68,6 +69,7 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
         Role.COMMUNITY_WORKER: Scope.COMMUNITY,
         Role.DISTRICT_ADMIN: Scope.DISTRICT,
     },
+    Action.LIST_COMMUNITIES: {role: Scope.SIGNED_IN for role in STAFF_ROLES},
     Action.MANAGE_STAFF: {Role.DISTRICT_ADMIN: Scope.DISTRICT},
     Action.MANAGE_PLATES: {Role.PROPERTY: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
     Action.ENROL_PASSKEY: {role: Scope.SIGNED_IN for role in Role},

@@ -19,6 +19,7 @@ from backend.keys import token_digest
 from backend.registry.enums import ResidencyStatus
 from backend.registry.tables import Residency
 from roles import Action, Principal, Role, Target, authorize
+from roles.matrix import STAFF_ROLES
 
 PHONE = re.compile(r"^1[3-9]\d{9}$")
 ISSUER = "anju"
@@ -209,7 +210,7 @@ async def create_staff(
 ) -> AccountView:
     """An admin creates a staff account in communities (or districts) the admin manages."""
     check_phone(data.phone)
-    if data.role is Role.RESIDENT:
+    if data.role not in STAFF_ROLES:
         raise Invalid("invalid_role", "Staff accounts need a staff role", field="role")
     if not data.name.strip() or len(data.name) > 50:
         raise Invalid("invalid_name", "Name must be 1-50 characters", field="name")

@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK
 from backend.accounts.controllers import client_ip
 from backend.deps import Caller, Ctx
 from backend.doorplates import service
-from backend.doorplates.schemas import DecodedPlate, ScanView
+from backend.doorplates.schemas import DecodedPlate, PlateReplaced, ScanView
 from backend.errors import Invalid
 from qr.decode import UnreadableImage, decode_image
 
@@ -45,3 +45,13 @@ class ScanController(Controller):
             if found := PLATE_PATH.search(text):
                 return DecodedPlate(token=found[1])
         raise Invalid("no_code", "No doorplate code found in the photo", field="image")
+
+
+class PlateController(Controller):
+    path = "/api/plates"
+    tags = ["doorplates"]
+
+    @post("/{token:str}/replace", status_code=HTTP_200_OK, operation_id="replacePlate")
+    async def replace(self, token: FromPath[str], who: Caller, request: Request) -> PlateReplaced:
+        """Withdraw a doorplate (its URL stops working at once) and issue its successor."""
+        return await service.replace_plate(who, token, client_ip(request))

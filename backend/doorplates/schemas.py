@@ -58,5 +58,10 @@ class ScanView(msgspec.Struct, omit_defaults=True):
     owners: list[OwnerView] | msgspec.UnsetType = msgspec.UNSET
 
 
+class PlateReplaced(msgspec.Struct):
+    revoked: str
+    token: str  # the successor: print it and fix it where the old plate was
+
+
 class DecodedPlate(msgspec.Struct):
     token: str

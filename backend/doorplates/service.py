@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -16,6 +17,7 @@ from backend.doorplates.schemas import (
     HouseCard,
     OwnerView,
     PlateRef,
+    PlateReplaced,
     ScanView,
     Service,
 )
@@ -32,6 +34,7 @@ from roles import (
     Target,
     Viewer,
     allowed_actions,
+    authorize,
     sections_for,
     viewer_for,
 )
@@ -161,6 +164,33 @@ async def _owners(ctx: Context, house_id: int, viewer: Viewer) -> list[OwnerView
         OwnerView(**project_owner(viewer, {**row, "id_number": ctx.keys.unseal(row["id_number_encrypted"])}))
         for row in rows
     ]
+
+
+async def replace_plate(who: Principal, token: str, ip: str) -> PlateReplaced:
+    """Withdraw a (lost, damaged or leaked) plate and issue its successor for the same address."""
+    plate = (
+        await Doorplate.select(
+            Doorplate.id,
+            Doorplate.address,
+            Doorplate.community,
+            Doorplate.community.district.as_alias("district"),
+        )
+        .where((Doorplate.token == token) & Doorplate.revoked_at.is_null())
+        .first()
+    )
+    if plate is None:
+        raise NotFound("unknown_plate", "This doorplate is unknown or already withdrawn")
+    authorize(
+        who, Action.MANAGE_PLATES, Target(community_id=plate["community"], district_id=plate["district"])
+    )
+    successor = new_plate_token()
+    async with transaction(Doorplate._meta.db):
+        await Doorplate.update({Doorplate.revoked_at: datetime.now(UTC)}).where(Doorplate.id == plate["id"])
+        await Doorplate(community=plate["community"], address=plate["address"], token=successor).save()
+        await audit.record(
+            who, "replace_plate", f"address:{plate['address']}", community=plate["community"], ip=ip
+        )
+    return PlateReplaced(revoked=token, token=successor)
 
 
 async def _plated_addresses(community_id: int) -> set[int]:

@@ -29,7 +29,6 @@ from backend.registry.schemas import (
 from backend.registry.tables import Community, House, Person, Residency
 from roles import (
     Action,
-    Forbidden,
     Principal,
     Target,
     Viewer,
@@ -38,7 +37,6 @@ from roles import (
     project_person,
     viewer_for,
 )
-from roles.matrix import Role
 
 CURRENT = (ResidencyStatus.PENDING, ResidencyStatus.VERIFIED)
 PHONE_DIGITS = 11
@@ -360,8 +358,7 @@ async def communities_in_scope(who: Principal) -> list[dict[str, Any]]:
 
 
 async def list_communities(who: Principal) -> list[CommunityOut]:
-    if not who.signed_in or who.role is Role.RESIDENT:
-        raise Forbidden("forbidden", "Only staff list communities", status=401 if not who.signed_in else 403)
+    authorize(who, Action.LIST_COMMUNITIES)
     rows = await communities_in_scope(who)
     visible = [
         r

@@ -89,6 +89,13 @@ ENDPOINTS = [
         ok_role=Role.DISTRICT_ADMIN,
     ),
     Endpoint(
+        "replace plate",
+        "POST",
+        "/api/plates/{plate}/replace",
+        wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.COMMUNITY_WORKER, Role.POLICE),
+        ok_role=Role.PROPERTY,
+    ),
+    Endpoint(
         "add member",
         "POST",
         "/api/plates/{plate}/registrations",

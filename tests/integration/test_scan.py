@@ -191,3 +191,27 @@ async def test_photos_without_a_plate_get_clear_errors(world):
     other = _photo_with("https://example.com/not-a-doorplate")
     response = await world.client.post("/api/scan/decode", files={"image": ("x.jpg", other, "image/jpeg")})
     assert response.status_code == 422 and response.json()["extra"]["code"] == "no_code"
+
+
+async def test_a_replaced_plate_stops_working_and_its_successor_works(world):
+    old = await world.house_plate(world.home_house)
+    replaced = await world.client.post(
+        f"/api/plates/{old}/replace", headers=await world.headers(Role.PROPERTY)
+    )
+    assert replaced.status_code == 200
+    new = replaced.json()["token"]
+    assert replaced.json()["revoked"] == old and new != old
+    assert (await world.client.get(f"/api/scan/{old}")).status_code == 404
+    assert (await world.client.get(f"/api/scan/{new}")).json()["address"]["text"].endswith("101室")
+    again = await world.client.post(f"/api/plates/{old}/replace", headers=await world.headers(Role.PROPERTY))
+    assert again.status_code == 404
+    metrics = await world.client.get(
+        f"/api/communities/{world.home}/metrics", headers=await world.headers(Role.WARDEN)
+    )
+    assert metrics.json()["doorplate_coverage"]["house"] == 1.0
+
+
+async def test_an_oversized_photo_is_refused_before_decoding(world):
+    photo = b"\xff\xd8" + b"0" * (9 * 1024 * 1024)
+    response = await world.client.post("/api/scan/decode", files={"image": ("big.jpg", photo, "image/jpeg")})
+    assert response.status_code == 413
