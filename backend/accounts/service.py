@@ -81,8 +81,12 @@ async def sign_in_with_code(ctx: Context, phone: str, code: str) -> TokenPair:
     await ctx.store.delete(f"otp-resend:{phone}")
     account = await Account.objects().get(Account.phone == phone)
     if account is None:
-        account = Account(phone=phone, name="", role=Role.RESIDENT)
-        await account.save()
+        async with transaction(Account._meta.db):
+            account = Account(phone=phone, name="", role=Role.RESIDENT)
+            await account.save()
+            await audit.record(
+                None, "create_account", f"account:{account.id}", detail={"role": Role.RESIDENT}
+            )
     return await issue_tokens(ctx, account, family=secrets.token_hex(16))
 
 

@@ -210,6 +210,13 @@ async def ensure_plates(community_id: int) -> int:
             await Doorplate.insert(
                 *(Doorplate(community=community_id, address=a, token=new_plate_token()) for a in missing)
             )
+            await audit.record(
+                None,
+                "issue_plates",
+                f"community:{community_id}",
+                community=community_id,
+                detail={"count": len(missing)},
+            )
     return len(missing)
 
 
