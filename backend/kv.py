@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from backend.errors import DomainError
+
+log = logging.getLogger("anju.kv")
 
 
 class Store(Protocol):
@@ -55,23 +62,48 @@ class MemoryStore:
         self._items.clear()
 
 
+class StoreUnavailable(DomainError):
+    """The short-lived store (Redis) cannot be reached: sign-in must say so, not fail silently."""
+
+    status = 503
+
+
+def _reachable(method):
+    @functools.wraps(method)
+    async def guarded(self, *args, **kwargs):
+        try:
+            return await method(self, *args, **kwargs)
+        except (RedisError, OSError) as exc:
+            log.error("Redis unreachable: %s", exc)
+            raise StoreUnavailable(
+                "store_unavailable", "Sign-in and rate limiting are unavailable right now; try again shortly"
+            ) from None
+
+    return guarded
+
+
 class RedisStore:
     def __init__(self, url: str, prefix: str = "anju:") -> None:
         self._redis = Redis.from_url(url, decode_responses=True)
         self._prefix = prefix
 
+    @_reachable
     async def put(self, key: str, value: str, ttl: int) -> None:
         await self._redis.set(self._prefix + key, value, ex=ttl)
 
+    @_reachable
     async def get(self, key: str) -> str | None:
         return await self._redis.get(self._prefix + key)
 
+    @_reachable
     async def take(self, key: str) -> str | None:
         return await self._redis.getdel(self._prefix + key)
 
+    @_reachable
     async def delete(self, key: str) -> None:
         await self._redis.delete(self._prefix + key)
 
+    @_reachable
     async def hit(self, key: str, ttl: int) -> int:
         """Fixed-window counter: the window starts at the first hit."""
         async with self._redis.pipeline(transaction=True) as pipe:

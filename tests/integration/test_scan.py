@@ -215,3 +215,25 @@ async def test_an_oversized_photo_is_refused_before_decoding(world):
     photo = b"\xff\xd8" + b"0" * (9 * 1024 * 1024)
     response = await world.client.post("/api/scan/decode", files={"image": ("big.jpg", photo, "image/jpeg")})
     assert response.status_code == 413
+
+
+async def test_a_pending_resident_sees_no_more_than_a_passer_by(world):
+    """Registration alone unlocks nothing: only a verified residency shows the household."""
+    phone = "13755550000"
+    tokens = await world.sign_in(phone)
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    token = await world.house_plate(world.home_house)
+    from tests.integration.test_registration import FORM
+
+    registered = await world.client.post(
+        f"/api/plates/{token}/registrations", json={**FORM, "phone": phone}, headers=headers
+    )
+    assert registered.json()["status"] == "pending"
+    view = (await world.client.get(f"/api/scan/{token}", headers=headers)).json()
+    assert view["viewer"] == "anonymous" and set(view) == BASE
+    await world.client.post(
+        f"/api/residencies/{registered.json()['residency_id']}/verify",
+        headers=await world.headers(Role.WARDEN),
+    )
+    view = (await world.client.get(f"/api/scan/{token}", headers=headers)).json()
+    assert view["viewer"] == "resident"

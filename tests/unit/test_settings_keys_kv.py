@@ -87,3 +87,13 @@ async def test_store_expires(store):
     await store.put("e", "x", ttl=1)
     await asyncio.sleep(1.1)
     assert await store.get("e") is None
+
+
+async def test_an_unreachable_redis_is_a_clear_503():
+    from backend.kv import StoreUnavailable
+
+    down = RedisStore("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    with pytest.raises(StoreUnavailable) as error:
+        await down.put("k", "v", ttl=5)
+    assert error.value.status == 503 and error.value.code == "store_unavailable"
+    await down.close()
