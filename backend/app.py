@@ -11,6 +11,7 @@ from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
+from backend.access.controllers import AccessController
 from backend.accounts import service as accounts
 from backend.accounts.controllers import AccountController, AuthController
 from backend.context import Context
@@ -71,10 +72,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def start() -> None:
         bind(engine)
+        await ctx.doors.start()
         if is_postgres(engine) and settings.database_pool_size:
             await engine.start_connection_pool(min_size=1, max_size=settings.database_pool_size)
 
     async def stop() -> None:
+        await ctx.doors.stop()
         if is_postgres(engine) and settings.database_pool_size:
             await engine.close_connection_pool()
         await ctx.store.close()
@@ -87,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ScanController,
             PlateController,
             RegistryController,
+            AccessController,
             pwa_router(),
         ],
         dependencies={"ctx": Provide(provide_ctx), "who": Provide(provide_principal)},

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from backend.access.commands import DoorCommands
 from backend.keys import Keys
 from backend.kv import Store, store_for
 from backend.settings import Settings, SettingsError
@@ -42,6 +43,7 @@ class Context:
     settings: Settings
     keys: Keys
     store: Store
+    doors: DoorCommands
     sms: SmsSender = field(default_factory=LogSms)
 
     @classmethod
@@ -53,5 +55,6 @@ class Context:
             settings=settings,
             keys=Keys(settings.secret()),
             store=store_for(settings.redis_url, settings.redis_prefix),
+            doors=DoorCommands(settings),
             sms=SMS_SENDERS[settings.sms_sender](),
         )

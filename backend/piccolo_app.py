@@ -4,8 +4,10 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
+from backend.access.tables import AccessGrant, AccessRecord, Door
 from backend.accounts.tables import Account, Passkey, RefreshToken, StaffScope
 from backend.audit.tables import AuditEntry
+from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.doorplates.tables import Doorplate
 from backend.registry.tables import (
     Address,
@@ -42,5 +44,12 @@ APP_CONFIG = AppConfig(
         RefreshToken,
         Doorplate,
         AuditEntry,
+        Device,
+        DeviceEvent,
+        BridgeCounter,
+        Notification,
+        Door,
+        AccessGrant,
+        AccessRecord,
     ],
 )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import secrets
 
 import msgspec
 
+from backend.access.tables import AccessGrant, Door, DoorKind
 from backend.accounts.tables import Account, StaffScope
 from backend.context import Context
 from backend.db import transaction
+from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.service import ensure_plates
 from backend.doorplates.tables import Doorplate
 from backend.registry.enums import (
@@ -171,7 +174,68 @@ async def seed_community(
     houses = await House.objects().where(House.community == community.id).order_by(House.id)
     await _populate(build, houses)
     await ensure_plates(community.id)
+    await _equip(ctx, community)
     return community, houses
+
+
+def _device(ctx: Context, community: Community, code: str, kind: DeviceKind, name: str, **place) -> Device:
+    short = community.code[-4:]
+    return Device(
+        community=community.id,
+        code=f"{short}-{code}",
+        kind=kind,
+        name=name,
+        secret_sealed=ctx.keys.seal(secrets.token_hex(32)),
+        heartbeat_seconds=60,
+        latitude=community.latitude,
+        longitude=community.longitude,
+        **place,
+    )
+
+
+async def _equip(ctx: Context, community: Community) -> None:
+    """A face gate at every gate, an intercom at every unit door, a smoke sensor per building, one SOS button."""
+    for gate in await Gate.objects().where(Gate.community == community.id).order_by(Gate.id):
+        device = _device(
+            ctx, community, f"gate{gate.id}", DeviceKind.FACE_GATE, f"{gate.name}人脸闸机", gate=gate.id
+        )
+        await device.save()
+        await Door(
+            community=community.id, name=gate.name, kind=DoorKind.GATE, gate=gate.id, device=device.id
+        ).save()
+    buildings = await Building.objects().where(Building.community == community.id).order_by(Building.id)
+    for building in buildings:
+        await _device(
+            ctx,
+            community,
+            f"b{building.number.removesuffix('栋')}-smoke",
+            DeviceKind.SMOKE_SENSOR,
+            f"{building.name}烟感",
+            building=building.id,
+        ).save()
+        for unit in await Unit.objects().where(Unit.building == building.id).order_by(Unit.id):
+            label = f"{building.name}{unit.number}"
+            device = _device(
+                ctx,
+                community,
+                f"u{unit.id}-intercom",
+                DeviceKind.INTERCOM,
+                f"{label}可视对讲",
+                building=building.id,
+                unit=unit.id,
+            )
+            await device.save()
+            await Door(
+                community=community.id,
+                name=f"{label}单元门",
+                kind=DoorKind.UNIT,
+                building=building.id,
+                unit=unit.id,
+                device=device.id,
+            ).save()
+    await _device(
+        ctx, community, "sos-1", DeviceKind.EMERGENCY_BUTTON, "一键报警 1", building=buildings[0].id
+    ).save()
 
 
 async def _populate(build: _Builder, houses: list[House]) -> None:
@@ -249,6 +313,14 @@ async def _staff(community: Community, first_phone: int, name_column: int) -> No
         account = Account(phone=str(first_phone + offset), name=name, role=role)
         await account.save()
         await StaffScope(account=account.id, community=community.id).save()
+        now = dt.datetime.now(dt.UTC)
+        await AccessGrant(
+            community=community.id,
+            account=account.id,
+            valid_from=now - dt.timedelta(days=1),
+            valid_until=now + dt.timedelta(days=365),
+            reason="在岗人员",
+        ).save()
 
 
 async def _resident_login(house: House, phone: str) -> None:

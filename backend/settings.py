@@ -25,6 +25,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_pool_size: int = 20
     redis_url: str = ""
     redis_prefix: str = "anju:"
+    # Empty: the embedded broker (started by `anju bridge`/`anju demo`) on 127.0.0.1:mqtt_embedded_port.
+    mqtt_url: str = ""
+    mqtt_embedded_port: int = 18830
+    mqtt_prefix: str = "anju"
+    door_ack_seconds: float = 3.0
     public_url: str = "http://localhost:8000"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -47,8 +52,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(
                 f"{PREFIX}DATABASE_URL: expected sqlite:///PATH or postgresql://…, got {self.database_url!r}"
             )
+        if self.mqtt_url and urlsplit(self.mqtt_url).scheme not in ("mqtt", "tcp"):
+            raise SettingsError(f"{PREFIX}MQTT_URL: expected mqtt://host:port, got {self.mqtt_url!r}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"{PREFIX}PORT: expected 1-65535, got {self.port}")
+
+    @property
+    def broker(self) -> tuple[str, int, bool]:
+        """(host, port, external): external brokers speak MQTT 5, so bridge workers share load."""
+        if not self.mqtt_url:
+            return "127.0.0.1", self.mqtt_embedded_port, False
+        parts = urlsplit(self.mqtt_url)
+        return parts.hostname or "127.0.0.1", parts.port or 1883, True
 
     @property
     def rp_id(self) -> str:

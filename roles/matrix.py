@@ -15,6 +15,7 @@ class Role(StrEnum):
     PROPERTY = "property"  # 物业
     COMMUNITY_WORKER = "community_worker"  # 社区工作者
     POLICE = "police"  # 社区民警
+    MAINTENANCE = "maintenance"  # 维护中心: keeps the devices running
     DISTRICT_ADMIN = "district_admin"
 
 
@@ -37,6 +38,13 @@ class Action(StrEnum):
     MANAGE_STAFF = "manage_staff"
     MANAGE_PLATES = "manage_plates"
     ENROL_PASSKEY = "enrol_passkey"
+    VIEW_OWN_ACCOUNT = "view_own_account"
+    LIST_OWN_DOORS = "list_own_doors"
+    OPEN_DOOR = "open_door"
+    GRANT_ACCESS = "grant_access"
+    VIEW_DEVICES = "view_devices"
+    MANAGE_DEVICES = "manage_devices"
+    VIEW_ACCESS_RECORDS = "view_access_records"
 
 
 class Scope(StrEnum):
@@ -45,6 +53,8 @@ class Scope(StrEnum):
     OWN_HOUSE = "own_house"  # a verified resident of the target house
     COMMUNITY = "community"  # an assigned community, or any in an assigned district
     DISTRICT = "district"  # an assigned district only
+    HOME_DOOR = "home_door"  # a verified resident at their community's gates, their building and unit doors
+    GRANTED = "granted"  # an assigned community, and a grant for this door valid now
 
 
 ANONYMOUS = None  # the matrix key for callers who are not signed in
@@ -73,7 +83,22 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.MANAGE_STAFF: {Role.DISTRICT_ADMIN: Scope.DISTRICT},
     Action.MANAGE_PLATES: {Role.PROPERTY: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
     Action.ENROL_PASSKEY: {role: Scope.SIGNED_IN for role in Role},
+    Action.VIEW_OWN_ACCOUNT: {role: Scope.SIGNED_IN for role in Role},
+    Action.LIST_OWN_DOORS: {role: Scope.SIGNED_IN for role in Role},
+    Action.OPEN_DOOR: {Role.RESIDENT: Scope.HOME_DOOR, **{role: Scope.GRANTED for role in STAFF_ROLES}},
+    Action.GRANT_ACCESS: {Role.PROPERTY: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    Action.VIEW_DEVICES: {
+        Role.MAINTENANCE: Scope.COMMUNITY,
+        Role.PROPERTY: Scope.COMMUNITY,
+        Role.POLICE: Scope.COMMUNITY,
+        Role.DISTRICT_ADMIN: Scope.DISTRICT,
+    },
+    Action.MANAGE_DEVICES: {Role.MAINTENANCE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    Action.VIEW_ACCESS_RECORDS: {Role.POLICE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
 }
+
+# What a police officer or admin can still do before enrolling their passkey.
+PASSKEY_EXEMPT = frozenset({Action.ENROL_PASSKEY, Action.VIEW_OWN_ACCOUNT})
 
 # 不得注销常住人口信息: the seed forbids deregistering permanent residents, for everyone.
 UNDEREGISTRABLE = frozenset({ResidenceCategory.PERMANENT})
@@ -86,7 +111,11 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     role: Role | None = None
     communities: frozenset[int] = frozenset()
     districts: frozenset[int] = frozenset()
-    houses: frozenset[int] = frozenset()  # verified residencies
+    # Where the caller verifiably lives (verified residencies only).
+    houses: frozenset[int] = frozenset()
+    units: frozenset[int] = frozenset()
+    buildings: frozenset[int] = frozenset()
+    home_communities: frozenset[int] = frozenset()
     has_passkey: bool = False
 
     @property
@@ -105,6 +134,12 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     district_id: int | None = None
     house_id: int | None = None
     residence_category: ResidenceCategory | None = None
+    # Doors: their kind ("gate", "building", "unit", "garage"), where they are, and whether
+    # the caller holds a grant for them valid now (looked up by the access service).
+    door_kind: str | None = None
+    building_id: int | None = None
+    unit_id: int | None = None
+    granted: bool = False
 
 
 NOWHERE = Target()  # for actions that touch no particular place
@@ -130,13 +165,28 @@ def _in_scope(scope: Scope, who: Principal, target: Target) -> bool:
             return target.community_id in who.communities or target.district_id in who.districts
         case Scope.DISTRICT:
             return target.district_id in who.districts
+        case Scope.HOME_DOOR:
+            return _home_door(who, target)
+        case Scope.GRANTED:
+            return target.granted and _in_scope(Scope.COMMUNITY, who, target)
+    return False
+
+
+def _home_door(who: Principal, target: Target) -> bool:
+    match target.door_kind:
+        case "gate":
+            return target.community_id in who.home_communities
+        case "building":
+            return target.building_id in who.buildings
+        case "unit":
+            return target.unit_id in who.units
     return False
 
 
 def authorize(who: Principal, action: Action, target: Target = NOWHERE) -> None:
     """Raise :class:`Forbidden` unless ``who`` may do ``action`` on ``target``."""
     rules = MATRIX[action]
-    if who.must_enrol_passkey and action is not Action.ENROL_PASSKEY:
+    if who.must_enrol_passkey and action not in PASSKEY_EXEMPT:
         raise Forbidden("passkey_required", "Enrol a passkey before using this role")
     if not who.signed_in and ANONYMOUS not in rules:
         raise Forbidden("sign_in_required", "Sign in first", status=401)

@@ -22,6 +22,7 @@ from backend.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = os.environ.get("ANJU_TEST_DATABASE_URL", "")
 REDIS = os.environ.get("ANJU_TEST_REDIS_URL", "")
+MQTT = os.environ.get("ANJU_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 ENGINES = ["sqlite", "postgres"] if PG_SERVER else ["sqlite"]
 
 
@@ -87,4 +88,8 @@ def settings(database_url, tmp_path) -> Settings:
         var_dir=str(tmp_path),
         sms_sender="memory",
         public_url="http://localhost:8000",
+        # The machine's Mosquitto; a topic prefix of its own keeps runs and tests apart.
+        mqtt_url=MQTT,
+        mqtt_prefix=f"anjutest{secrets.token_hex(4)}",
+        door_ack_seconds=2.0,
     )

@@ -105,7 +105,7 @@ class AccountController(Controller):
 
     @get("/api/me", operation_id="me")
     async def me(self, who: Caller) -> AccountView:
-        authorize(who, Action.ENROL_PASSKEY)  # any signed-in account, even before its passkey
+        authorize(who, Action.VIEW_OWN_ACCOUNT)
         return await service.account_view(await Account.objects().get(Account.id == who.account_id))
 
     @post("/api/staff", status_code=HTTP_201_CREATED, operation_id="createStaff")

@@ -16,7 +16,6 @@ from backend.context import Context
 from backend.db import transaction
 from backend.errors import Invalid, NotFound, TooMany, Unauthorized
 from backend.keys import token_digest
-from backend.registry.enums import ResidencyStatus
 from backend.registry.tables import Residency
 from roles import Action, Principal, Role, Target, authorize
 from roles.matrix import STAFF_ROLES
@@ -181,24 +180,33 @@ async def principal_from_token(ctx: Context, token: str) -> Principal:
     except jwt.InvalidTokenError:
         raise Unauthorized("invalid_token", "Access token is not valid") from None
     account_id, role = int(claims["sub"]), Role(claims["role"])
+    homes = await _homes(account_id) if role is Role.RESIDENT else []
     return Principal(
         account_id=account_id,
         role=role,
         communities=frozenset(claims["com"]),
         districts=frozenset(claims["dis"]),
-        houses=await _verified_houses(account_id) if role is Role.RESIDENT else frozenset(),
+        houses=frozenset(h["house"] for h in homes),
+        units=frozenset(h["unit"] for h in homes),
+        buildings=frozenset(h["building"] for h in homes),
+        home_communities=frozenset(h["community"] for h in homes),
         has_passkey=claims["pk"],
     )
 
 
-async def _verified_houses(account_id: int) -> frozenset[int]:
-    account = await Account.select(Account.person).where(Account.id == account_id).first()
-    if account is None or account["person"] is None:
-        return frozenset()
-    rows = await Residency.select(Residency.house).where(
-        (Residency.person == account["person"]) & (Residency.status == ResidencyStatus.VERIFIED)
-    )
-    return frozenset(r["house"] for r in rows)
+# Read on every resident request (residencies change faster than tokens expire): one query.
+HOMES_SQL = """
+SELECT h.id AS house, h.unit, h.building, h.community
+FROM account a
+JOIN residency r ON r.person = a.person AND r.status = 'verified'
+JOIN house h ON h.id = r.house
+WHERE a.id = {}
+"""
+
+
+async def _homes(account_id: int) -> list[dict]:
+    """Where the account's person verifiably lives; nothing while a registration is pending."""
+    return await Residency.raw(HOMES_SQL, account_id)
 
 
 class StaffCreate(msgspec.Struct, forbid_unknown_fields=True):

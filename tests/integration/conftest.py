@@ -22,7 +22,7 @@ async def wipe() -> None:
     tables = APP_CONFIG.table_classes
     engine = tables[0]._meta.db
     if is_postgres(engine):
-        names = ", ".join(t._meta.tablename for t in tables)
+        names = ", ".join(f'"{t._meta.tablename}"' for t in tables)
         await tables[0].raw(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
         return
     for table in reversed(tables):

@@ -1,0 +1,124 @@
+"""Signed commands to door devices over MQTT, each awaited until the device acknowledges it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+
+import aiomqtt
+import msgspec
+
+from backend.errors import DomainError
+from backend.settings import Settings
+from device_bridge import protocol
+from device_bridge.protocol import AckData, Channel, CommandData
+
+log = logging.getLogger("anju.doors")
+RECONNECT_SECONDS = 1.0
+
+
+class DoorServiceUnavailable(DomainError):
+    status = 503
+
+
+class DeviceTimeout(DomainError):
+    status = 504
+
+
+class Target(msgspec.Struct, frozen=True):
+    community: str  # community code
+    device: str  # device code
+    secret: bytes
+
+
+class DoorCommands:
+    """One MQTT connection per app process: publishes commands, listens to every ack."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._host, self._port, self._external = settings.broker
+        self._prefix = settings.mqtt_prefix
+        self._ack_seconds = settings.door_ack_seconds
+        self._client: aiomqtt.Client | None = None
+        self._pending: dict[str, tuple[asyncio.Future, Target]] = {}
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        """Stay connected; a broker restart costs the commands in flight, never the process."""
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self._host, self._port, identifier=f"anju-app-{secrets.token_hex(4)}"
+                ) as client:
+                    await client.subscribe(
+                        protocol.subscription(self._prefix, Channel.ACK, shared=False), qos=1
+                    )
+                    self._client = client
+                    log.info("door commands connected to %s:%s", self._host, self._port)
+                    async for message in client.messages:
+                        self._on_ack(str(message.topic), message.payload)
+            except aiomqtt.MqttError as exc:
+                log.warning("door commands: broker unreachable (%s); retrying", exc)
+            finally:
+                self._client = None
+            await asyncio.sleep(RECONNECT_SECONDS)
+
+    def _on_ack(self, topic_name: str, payload: bytes) -> None:
+        try:
+            envelope = protocol.decode(payload)
+            ack = protocol.data_as(envelope, AckData)
+        except protocol.MessageError as exc:
+            log.warning("refused ack on %s: %s", topic_name, exc)
+            return
+        waiting = self._pending.get(ack.command)
+        if waiting is None:
+            return  # another app process sent it, or it already timed out
+        done, target = waiting
+        expected = protocol.topic(self._prefix, target.community, target.device, Channel.ACK)
+        try:
+            if topic_name != expected:
+                raise protocol.ForgedMessage(f"ack for {ack.command} on {topic_name}")
+            protocol.verify(target.secret, topic_name, envelope)
+        except protocol.ForgedMessage as exc:
+            log.warning("refused ack: %s", exc)
+            return
+        if not done.done():
+            done.set_result(ack)
+
+    async def open(self, target: Target, command_id: str, door: str = "") -> AckData:
+        """Publish ``open`` with ``command_id`` (the idempotency key) and wait for the device's ack."""
+        client = self._client
+        if client is None:
+            raise DoorServiceUnavailable(
+                "door_service_unavailable", "Door service is starting or lost its broker"
+            )
+        name = protocol.topic(self._prefix, target.community, target.device, Channel.CMD)
+        payload = protocol.encode(
+            target.secret,
+            name,
+            command_id,
+            "cmd",
+            msgspec.structs.asdict(CommandData(action="open", door=door)),
+        )
+        done = asyncio.get_running_loop().create_future()
+        self._pending[command_id] = (done, target)
+        try:
+            await client.publish(name, payload, qos=1)
+            async with asyncio.timeout(self._ack_seconds):
+                return await done
+        except TimeoutError:
+            raise DeviceTimeout(
+                "device_timeout", f"The door did not answer within {self._ack_seconds:g} s; it may be offline"
+            ) from None
+        finally:
+            self._pending.pop(command_id, None)

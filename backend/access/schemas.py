@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import msgspec
+
+
+class DoorOut(msgspec.Struct):
+    id: int
+    name: str
+    kind: str
+    online: bool
+
+
+class DoorOpened(msgspec.Struct):
+    door_id: int
+    opened: bool
+    command_id: str
+    at: dt.datetime
+
+
+class GrantIn(msgspec.Struct, forbid_unknown_fields=True):
+    account_id: int
+    community_id: int
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+    door_id: int | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class GrantOut(msgspec.Struct):
+    id: int
+    account_id: int
+    community_id: int
+    door_id: int | None
+    valid_from: dt.datetime
+    valid_until: dt.datetime

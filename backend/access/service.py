@@ -1,0 +1,169 @@
+"""Who may open which door, phone door opening, and staff grants."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from typing import Any
+
+from backend.access.commands import Target as DeviceTarget
+from backend.access.schemas import DoorOpened, DoorOut, GrantIn, GrantOut
+from backend.access.tables import AccessGrant, AccessRecord, Door
+from backend.accounts.tables import Account
+from backend.audit import service as audit
+from backend.context import Context
+from backend.db import transaction
+from backend.errors import DomainError, Invalid, NotFound
+from device_bridge.protocol import AccessMethod, Direction
+from roles import Action, Principal, Target, authorize, is_allowed
+from roles.matrix import STAFF_ROLES
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
+
+DOORS_SQL = """
+SELECT d.id, d.name, d.kind, d.community, d.building, d.unit, d.device_door, c.district, c.code AS community_code,
+       v.id AS device_id, v.code AS device_code, v.online, v.secret_sealed
+FROM door d
+JOIN device v ON v.id = d.device
+JOIN community c ON c.id = d.community
+"""
+
+
+class DeviceOffline(DomainError):
+    status = 503
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def _grants(who: Principal) -> list[dict[str, Any]]:
+    """Grants valid right now; residents open doors by residency, not by grant."""
+    if who.role not in STAFF_ROLES:
+        return []
+    now = _now()
+    return await AccessGrant.select(AccessGrant.community, AccessGrant.door).where(
+        (AccessGrant.account == who.account_id)
+        & (AccessGrant.valid_from <= now)
+        & (AccessGrant.valid_until >= now)
+    )
+
+
+def _target(door: dict[str, Any], grants: list[dict[str, Any]]) -> Target:
+    granted = any(g["community"] == door["community"] and g["door"] in (None, door["id"]) for g in grants)
+    return Target(
+        community_id=door["community"],
+        district_id=door["district"],
+        door_kind=door["kind"],
+        building_id=door["building"],
+        unit_id=door["unit"],
+        granted=granted,
+    )
+
+
+async def my_doors(who: Principal) -> list[DoorOut]:
+    authorize(who, Action.LIST_OWN_DOORS)
+    grants = await _grants(who)
+    communities = who.home_communities | {g["community"] for g in grants}
+    if not communities:
+        return []
+    placeholders = ", ".join("{}" for _ in communities)
+    doors = await Door.raw(DOORS_SQL + f"WHERE d.community IN ({placeholders}) ORDER BY d.id", *communities)
+    return [
+        DoorOut(id=d["id"], name=d["name"], kind=d["kind"], online=bool(d["online"]))
+        for d in doors
+        if is_allowed(who, Action.OPEN_DOOR, _target(d, grants))
+    ]
+
+
+async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None, ip: str) -> DoorOpened:
+    """Authorise, command the door's device, wait for its ack, record the pass."""
+    rows = await Door.raw(DOORS_SQL + "WHERE d.id = {}", door_id)
+    if not rows:
+        raise NotFound("unknown_door", f"No door {door_id}")
+    door = rows[0]
+    authorize(who, Action.OPEN_DOOR, _target(door, await _grants(who)))
+    if not door["online"]:
+        raise DeviceOffline(
+            "device_offline", "This door's controller is offline; use a card, PIN or the property office"
+        )
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise Invalid("invalid_idempotency_key", "Idempotency-Key must be 8-40 letters, digits, - or _")
+    command_id = f"{who.account_id}-{key or secrets.token_hex(8)}"
+    device = DeviceTarget(
+        community=door["community_code"],
+        device=door["device_code"],
+        secret=ctx.keys.unseal(door["secret_sealed"]).encode(),
+    )
+    ack = await ctx.doors.open(device, command_id, door=door["device_door"])
+    at = _now()
+    async with transaction(AccessRecord._meta.db):
+        account = await Account.select(Account.person).where(Account.id == who.account_id).first()
+        await AccessRecord.insert(
+            AccessRecord(
+                community=door["community"],
+                door=door["id"],
+                device=door["device_id"],
+                building=door["building"],
+                unit=door["unit"],
+                method=AccessMethod.PHONE,
+                direction=Direction.IN,
+                granted=ack.ok,
+                account=who.account_id,
+                person=account["person"] if account else None,
+                at=at,
+                key=f"cmd:{command_id}",
+            )
+        ).on_conflict(action="DO NOTHING")
+        await audit.record(
+            who,
+            "open_door",
+            f"door:{door_id}",
+            community=door["community"],
+            ip=ip,
+            detail={"command": command_id, "ok": ack.ok},
+        )
+    return DoorOpened(door_id=door_id, opened=ack.ok, command_id=command_id, at=at)
+
+
+async def grant(who: Principal, data: GrantIn, district_of: int | None, ip: str) -> GrantOut:
+    if district_of is None:
+        raise NotFound("unknown_community", f"No community {data.community_id}")
+    authorize(who, Action.GRANT_ACCESS, Target(community_id=data.community_id, district_id=district_of))
+    if data.valid_until <= data.valid_from:
+        raise Invalid("invalid_period", "valid_until must be after valid_from", field="valid_until")
+    account = await Account.objects().get(Account.id == data.account_id)
+    if account is None or account.role not in STAFF_ROLES:
+        raise Invalid("not_staff", "Grants are for staff and police accounts", field="account_id")
+    if data.door_id is not None and not await Door.exists().where(
+        (Door.id == data.door_id) & (Door.community == data.community_id)
+    ):
+        raise NotFound("unknown_door", f"No door {data.door_id} in community {data.community_id}")
+    async with transaction(AccessGrant._meta.db):
+        row = AccessGrant(
+            community=data.community_id,
+            account=data.account_id,
+            door=data.door_id,
+            valid_from=data.valid_from,
+            valid_until=data.valid_until,
+            created_by=who.account_id,
+            reason=data.reason,
+        )
+        await row.save()
+        await audit.record(
+            who,
+            "grant_access",
+            f"account:{data.account_id}",
+            community=data.community_id,
+            ip=ip,
+            detail={"door": data.door_id, "until": data.valid_until.isoformat()},
+        )
+    return GrantOut(
+        id=row.id,
+        account_id=data.account_id,
+        community_id=data.community_id,
+        door_id=data.door_id,
+        valid_from=data.valid_from,
+        valid_until=data.valid_until,
+    )

@@ -1,0 +1,95 @@
+"""Devices at gates, buildings, units and zones, and what they report."""
+
+from enum import StrEnum
+
+from piccolo.columns import (
+    JSON,
+    BigInt,
+    Boolean,
+    DoublePrecision,
+    ForeignKey,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from backend.registry.tables import Building, Community, Gate, Unit
+
+
+class DeviceKind(StrEnum):
+    FACE_GATE = "face_gate"  # 人脸识别闸机
+    INTERCOM = "intercom"  # 单元门可视对讲
+    DOOR_CONTROLLER = "door_controller"
+    BARRIER = "barrier"  # 车辆道闸
+    CAMERA = "camera"
+    PERIMETER_ZONE = "perimeter_zone"
+    SMOKE_SENSOR = "smoke_sensor"
+    DOOR_MAGNET = "door_magnet"
+    HYDRANT_PRESSURE = "hydrant_pressure"
+    METER = "meter"
+    EMERGENCY_BUTTON = "emergency_button"
+    WIFI_PROBE = "wifi_probe"
+    SCREEN = "screen"
+    PATROL_TAG = "patrol_tag"
+
+
+# Kinds that open doors on command and so must acknowledge it.
+DOOR_KINDS = frozenset(
+    {DeviceKind.FACE_GATE, DeviceKind.INTERCOM, DeviceKind.DOOR_CONTROLLER, DeviceKind.BARRIER}
+)
+
+
+class Device(Table):
+    community = ForeignKey(Community, null=False, index=True)
+    code = Varchar(length=64, unique=True)  # the device segment of its MQTT topics
+    kind = Varchar(length=20, choices=DeviceKind)
+    name = Varchar(length=100)
+    gate = ForeignKey(Gate, null=True, default=None)
+    building = ForeignKey(Building, null=True, default=None)
+    unit = ForeignKey(Unit, null=True, default=None)
+    zone = Varchar(length=100, default="")
+    latitude = DoublePrecision(null=True, default=None)
+    longitude = DoublePrecision(null=True, default=None)
+    secret_sealed = Text()  # its signing secret, sealed like ID numbers
+    heartbeat_seconds = Integer(default=60)
+    online = Boolean(default=False)
+    last_seen = Timestamptz(null=True, default=None)
+    battery = Integer(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class DeviceEvent(Table):
+    """Every accepted device event, once: ``key`` (device id + event id) makes redelivery harmless."""
+
+    device = ForeignKey(Device, null=False, index=True)
+    community = Integer(index=True)
+    key = Varchar(length=100, unique=True)
+    type = Varchar(length=20)
+    at = Timestamptz()  # the device's clock
+    received_at = Timestamptz(default=TimestamptzNow())
+    data = JSON(default="{}")
+
+
+class BridgeCounter(Table):
+    """Per bridge worker: messages accepted and refused, by reason (forged, malformed, unknown device)."""
+
+    worker = Varchar(length=64)
+    reason = Varchar(length=30)
+    count = BigInt(default=0)
+    updated_at = Timestamptz(default=TimestamptzNow())
+    slot = Varchar(length=100, unique=True)  # worker + reason
+
+
+class Notification(Table):
+    """A message for a role in a community, e.g. the maintenance centre about a device gone silent."""
+
+    community = ForeignKey(Community, null=False, index=True)
+    role = Varchar(length=20)
+    kind = Varchar(length=30)
+    subject = Varchar(length=100)
+    message = Varchar(length=500)
+    created_at = Timestamptz(default=TimestamptzNow())
+    read_at = Timestamptz(null=True, default=None)

@@ -1,0 +1,318 @@
+"""The bridge: device MQTT messages in, verified and translated, stored once; devices watched.
+
+Several workers may run at once: on an external (MQTT 5) broker they share the event
+subscription, so each event reaches one worker; a message is acknowledged to the broker only
+after its batch is committed, so a worker that dies mid-batch loses nothing (the broker
+redelivers, and the event key makes the redelivery a no-op).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiomqtt
+import msgspec
+from paho.mqtt.client import MQTTv5, MQTTv311
+
+from backend.access.tables import AccessRecord
+from backend.db import transaction
+from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
+from backend.keys import Keys
+from backend.registry.idnumber import mask
+from backend.settings import Settings
+from device_bridge import protocol
+from device_bridge.protocol import AccessData, AccessMethod, Channel, EventType, StateData
+from roles import Role
+
+log = logging.getLogger("anju.bridge")
+OFFLINE_AFTER_HEARTBEATS = 2.5  # silence tolerated before a device counts as offline
+DIRECTORY_SQL = """
+SELECT v.id, v.code, v.kind, v.community, v.building, v.unit, v.secret_sealed, c.code AS community_code,
+       d.id AS door, d.device_door
+FROM device v
+JOIN community c ON c.id = v.community
+LEFT JOIN door d ON d.device = v.id
+"""
+
+
+class KnownDevice(msgspec.Struct, frozen=True):
+    id: int
+    community: int
+    building: int | None
+    unit: int | None
+    secret: bytes
+    doors: dict[str, int]  # device door number ("" for the only one) → door id
+
+
+class Directory:
+    """Devices by (community code, device code), loaded once and reloaded when an unknown one speaks."""
+
+    RELOAD_AT_MOST_EVERY = 5.0
+
+    def __init__(self, keys: Keys) -> None:
+        self._keys = keys
+        self._devices: dict[tuple[str, str], KnownDevice] = {}
+        self._loaded_at = float("-inf")
+
+    async def load(self) -> None:
+        doors: dict[tuple[str, str], dict[str, int]] = {}
+        rows = await Device.raw(DIRECTORY_SQL)
+        for row in rows:
+            if row["door"] is not None:
+                doors.setdefault((row["community_code"], row["code"]), {})[row["device_door"]] = row["door"]
+        self._devices = {
+            (row["community_code"], row["code"]): KnownDevice(
+                id=row["id"],
+                community=row["community"],
+                building=row["building"],
+                unit=row["unit"],
+                secret=self._keys.unseal(row["secret_sealed"]).encode(),
+                doors=doors.get((row["community_code"], row["code"]), {}),
+            )
+            for row in rows
+        }
+        self._loaded_at = time.monotonic()
+
+    async def find(self, community: str, code: str) -> KnownDevice:
+        device = self._devices.get((community, code))
+        if device is None and time.monotonic() - self._loaded_at > self.RELOAD_AT_MOST_EVERY:
+            await self.load()  # a newly registered device; rate-limited against floods of made-up ones
+            device = self._devices.get((community, code))
+        if device is None:
+            raise protocol.UnknownDevice(f"no device {code!r} in community {community!r}")
+        return device
+
+
+@dataclass
+class Batch:
+    events: list[DeviceEvent] = field(default_factory=list)
+    passes: list[AccessRecord] = field(default_factory=list)
+    seen: dict[int, datetime] = field(default_factory=dict)  # device → latest message time
+    states: dict[int, bool] = field(default_factory=dict)  # device → online, from its state topic
+    acks: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos) to acknowledge after commit
+
+    def __len__(self) -> int:
+        return len(self.acks)
+
+
+class Bridge:
+    def __init__(
+        self,
+        settings: Settings,
+        keys: Keys,
+        worker: str,
+        *,
+        batch_size: int = 500,
+        batch_seconds: float = 0.02,
+        watch_seconds: float = 5.0,
+    ) -> None:
+        self.settings, self.worker = settings, worker
+        self.host, self.port, self.shared = settings.broker
+        self.prefix = settings.mqtt_prefix
+        self.directory = Directory(keys)
+        self.counts: Counter[str] = Counter()
+        self.batch_size, self.batch_seconds, self.watch_seconds = batch_size, batch_seconds, watch_seconds
+        self._batch = Batch()
+        self._client: aiomqtt.Client | None = None
+        self.ready = asyncio.Event()
+
+    # --- running ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.directory.load()
+        async with self._connect() as client:
+            self._client = client
+            client._client.manual_ack_set(True)  # ack only after commit (paho's public switch)
+            await client.subscribe(protocol.subscription(self.prefix, Channel.EVENT, self.shared), qos=1)
+            # Every worker sees every retained state: marking online/offline is idempotent.
+            await client.subscribe(protocol.subscription(self.prefix, Channel.STATE, False), qos=1)
+            self.ready.set()
+            log.info(
+                "bridge %s listening on %s:%s (shared: %s)", self.worker, self.host, self.port, self.shared
+            )
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._flush_periodically())
+                    tasks.create_task(self._watch_heartbeats())
+                    tasks.create_task(self._save_counters_periodically())
+                    async for message in client.messages:
+                        await self._receive(message)
+            finally:
+                await self.flush()  # a stopping worker stores (and acknowledges) what it accepted
+
+    def _connect(self) -> aiomqtt.Client:
+        return aiomqtt.Client(
+            self.host,
+            self.port,
+            identifier=f"anju-bridge-{self.worker}",
+            protocol=MQTTv5 if self.shared else MQTTv311,
+            clean_session=None if self.shared else False,
+            max_queued_incoming_messages=10 * self.batch_size,
+        )
+
+    # --- receiving -------------------------------------------------------------
+
+    async def _receive(self, message: aiomqtt.Message) -> None:
+        try:
+            await self._accept(str(message.topic), message.payload, self._batch)
+        except protocol.MessageError as exc:
+            self.counts[exc.reason] += 1
+            log.warning("refused %s message on %s: %s", exc.reason, str(message.topic)[:120], exc)
+            self._client._client.ack(message.mid, message.qos)  # never redeliver what we refuse
+            return
+        self._batch.acks.append((message.mid, message.qos))
+        if len(self._batch) >= self.batch_size:
+            await self.flush()
+
+    async def _accept(self, topic_name: str, payload: bytes, batch: Batch) -> None:
+        parts = protocol.parse_topic(self.prefix, topic_name)
+        envelope = protocol.decode(payload)
+        device = await self.directory.find(parts.community, parts.device)
+        protocol.verify(device.secret, topic_name, envelope)
+        at = envelope.at
+        if parts.channel is Channel.STATE:
+            batch.states[device.id] = protocol.data_as(envelope, StateData).online
+            return
+        batch.seen[device.id] = max(at, batch.seen.get(device.id, at))
+        key = f"{device.id}:{envelope.id}"
+        batch.events.append(
+            DeviceEvent(
+                device=device.id,
+                community=device.community,
+                key=key,
+                type=envelope.type,
+                at=at,
+                data=msgspec.json.encode(envelope.data).decode(),
+            )
+        )
+        if envelope.type == EventType.ACCESS:
+            batch.passes.append(self._access_record(device, protocol.data_as(envelope, AccessData), at, key))
+        self.counts["accepted"] += 1
+
+    @staticmethod
+    def _access_record(device: KnownDevice, data: AccessData, at: datetime, key: str) -> AccessRecord:
+        credential = mask(data.credential) if data.method is AccessMethod.ID_CARD else data.credential
+        return AccessRecord(
+            community=device.community,
+            door=device.doors.get(data.door),
+            device=device.id,
+            building=device.building,
+            unit=device.unit,
+            method=data.method,
+            direction=data.direction,
+            granted=data.granted,
+            credential=credential[:50],
+            at=at,
+            key=f"ev:{key}",
+        )
+
+    # --- storing ---------------------------------------------------------------
+
+    async def flush(self) -> None:
+        batch, self._batch = self._batch, Batch()
+        if not len(batch):
+            return
+        async with transaction(DeviceEvent._meta.db):
+            if batch.events:
+                await DeviceEvent.insert(*batch.events).on_conflict(
+                    target=DeviceEvent.key, action="DO NOTHING"
+                )
+            if batch.passes:
+                await AccessRecord.insert(*batch.passes).on_conflict(
+                    target=AccessRecord.key, action="DO NOTHING"
+                )
+            if batch.seen:
+                await Device.update({Device.last_seen: max(batch.seen.values()), Device.online: True}).where(
+                    Device.id.is_in(list(batch.seen))
+                )
+        for device_id, online in batch.states.items():
+            await self._set_online(device_id, online)
+        for mid, qos in batch.acks:
+            self._client._client.ack(mid, qos)
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.batch_seconds)
+            await self.flush()
+
+    # --- device health -----------------------------------------------------------
+
+    async def _set_online(self, device_id: int, online: bool) -> None:
+        """Flip a device's state; whoever flips it to offline tells the maintenance centre, once."""
+        changes: dict[Any, Any] = {Device.online: online}
+        if online:
+            changes[Device.last_seen] = datetime.now(UTC)
+        flipped = (
+            await Device.update(changes)
+            .where((Device.id == device_id) & (Device.online == (not online)))
+            .returning(Device.id, Device.community, Device.name, Device.code)
+        )
+        if flipped and not online:
+            await _notify_offline(flipped[0])
+
+    async def _watch_heartbeats(self) -> None:
+        """安全标准 一: a device silent for longer than its heartbeat allows is offline."""
+        while True:
+            await asyncio.sleep(self.watch_seconds)
+            now = datetime.now(UTC)
+            for row in await Device.select(Device.id, Device.last_seen, Device.heartbeat_seconds).where(
+                Device.online == True  # noqa: E712 - a column comparison, not a truth test
+            ):
+                silence = (now - row["last_seen"]).total_seconds() if row["last_seen"] else float("inf")
+                if silence > row["heartbeat_seconds"] * OFFLINE_AFTER_HEARTBEATS:
+                    await self._set_online(row["id"], False)
+
+    async def _save_counters_periodically(self, every: float = 5.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            await self.save_counters()
+
+    async def save_counters(self) -> None:
+        now = datetime.now(UTC)
+        for reason, count in self.counts.items():
+            await BridgeCounter.insert(
+                BridgeCounter(
+                    worker=self.worker,
+                    reason=reason,
+                    count=count,
+                    updated_at=now,
+                    slot=f"{self.worker}:{reason}",
+                )
+            ).on_conflict(
+                target=BridgeCounter.slot,
+                action="DO UPDATE",
+                values=[BridgeCounter.count, BridgeCounter.updated_at],
+            )
+
+
+async def _notify_offline(device: dict[str, Any]) -> None:
+    await Notification(
+        community=device["community"],
+        role=Role.MAINTENANCE,
+        kind="device_offline",
+        subject=f"device:{device['id']}",
+        message=f"设备离线 / device offline: {device['name']} ({device['code']})",
+    ).save()
+
+
+@contextlib.asynccontextmanager
+async def running(bridge: Bridge):
+    """Run a bridge in the background until the block ends (tests, the demo)."""
+    task = asyncio.create_task(bridge.run())
+    ready = asyncio.create_task(bridge.ready.wait())
+    await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()  # raise the start-up error
+    try:
+        yield bridge
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

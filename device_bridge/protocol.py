@@ -1,0 +1,203 @@
+"""The Anju MQTT contract (DESIGN.md): topics, the signed envelope, event and command shapes.
+
+Every message a device sends, and every command the platform sends it, is a JSON envelope
+signed with the device's own secret (HMAC-SHA256 over the topic, a newline and the envelope
+without ``sig`` as compact JSON with sorted keys), so no device can publish as another on any
+broker, embedded or external.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+DEFAULT_PREFIX = "anju"
+SHARE_GROUP = "bridge"
+_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_PAYLOAD = 64 * 1024
+
+
+class Channel(StrEnum):
+    EVENT = "event"  # device → platform, QoS 1
+    STATE = "state"  # device → platform, retained; the last will says offline
+    CMD = "cmd"  # platform → device
+    ACK = "ack"  # device → platform, answers a command by its id
+
+
+class EventType(StrEnum):
+    ACCESS = "access"
+    HEARTBEAT = "heartbeat"
+    ALARM = "alarm"
+    READING = "reading"
+
+
+class AccessMethod(StrEnum):
+    """Every way in; all but FACE work for residents who refuse face capture."""
+
+    CARD = "card"
+    ID_CARD = "id_card"
+    FACE = "face"
+    PIN = "pin"
+    PHONE = "phone"
+    QR_PASS = "qr_pass"
+    VISITOR_CALL = "visitor_call"
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class MessageError(ValueError):
+    """Base of messages the bridge refuses; ``reason`` is the counter it increments."""
+
+    reason = "malformed"
+
+
+class MalformedMessage(MessageError):
+    reason = "malformed"
+
+
+class ForgedMessage(MessageError):
+    reason = "forged"
+
+
+class UnknownDevice(MessageError):
+    reason = "unknown_device"
+
+
+class TopicParts(msgspec.Struct, frozen=True):
+    community: str
+    device: str
+    channel: Channel
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    id: str
+    ts: str  # ISO 8601 with offset, the device's clock; kept as sent because it is signed
+    type: str
+    data: dict[str, Any] = {}
+    sig: str = ""
+
+    @property
+    def at(self) -> datetime:
+        return datetime.fromisoformat(self.ts)
+
+
+# Shapes of ``data`` per event type, checked at the edge so the domain gets clean values.
+class AccessData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    method: AccessMethod
+    direction: Direction = Direction.IN
+    granted: bool = True
+    credential: str = ""  # card number, masked ID number, pass id…
+    door: str = ""  # door code on multi-door controllers
+
+
+class AlarmData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    kind: str  # smoke, water_leak, emergency, tamper, intrusion, door_open…
+    active: bool = True
+    detail: str = ""
+
+
+class StateData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    online: bool
+    battery: int | None = None
+
+
+class CommandData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    action: str  # "open"
+    door: str = ""
+    seconds: int = 5
+
+
+class AckData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    command: str  # the command's id
+    ok: bool
+    reason: str = ""
+
+
+DATA_SHAPES: dict[str, type[msgspec.Struct]] = {
+    EventType.ACCESS: AccessData,
+    EventType.ALARM: AlarmData,
+}
+
+
+def topic(prefix: str, community: str, device: str, channel: Channel) -> str:
+    return f"{prefix}/{community}/{device}/{channel}"
+
+
+def subscription(prefix: str, channel: Channel, shared: bool) -> str:
+    """A wildcard over every device; shared (MQTT 5) so bridge workers split the load."""
+    pattern = f"{prefix}/+/+/{channel}"
+    return f"$share/{SHARE_GROUP}/{pattern}" if shared else pattern
+
+
+def parse_topic(prefix: str, name: str) -> TopicParts:
+    parts = name.split("/")
+    if len(parts) != 4 or parts[0] != prefix or not all(_SEGMENT.match(p) for p in parts[1:3]):
+        raise MalformedMessage(f"not an Anju device topic: {name[:200]!r}")
+    try:
+        channel = Channel(parts[3])
+    except ValueError:
+        raise MalformedMessage(f"unknown channel {parts[3][:20]!r}") from None
+    return TopicParts(community=parts[1], device=parts[2], channel=channel)
+
+
+def _signed_bytes(topic_name: str, body: dict[str, Any]) -> bytes:
+    return topic_name.encode() + b"\n" + msgspec.json.encode(body, order="sorted")
+
+
+def signature(secret: bytes, topic_name: str, body: dict[str, Any]) -> str:
+    return hmac.new(secret, _signed_bytes(topic_name, body), hashlib.sha256).hexdigest()
+
+
+def encode(
+    secret: bytes,
+    topic_name: str,
+    id: str,
+    type: str,
+    data: dict[str, Any] | None = None,
+    ts: datetime | None = None,
+) -> bytes:
+    """A signed envelope, ready to publish on ``topic_name``."""
+    body = {"id": id, "ts": (ts or datetime.now(UTC)).isoformat(), "type": type, "data": data or {}}
+    return msgspec.json.encode({**body, "sig": signature(secret, topic_name, body)})
+
+
+def decode(payload: bytes) -> Envelope:
+    """Parse without trusting: the signature is checked by :func:`verify` with the device's secret."""
+    if len(payload) > MAX_PAYLOAD:
+        raise MalformedMessage(f"payload of {len(payload)} bytes is over {MAX_PAYLOAD}")
+    try:
+        envelope = msgspec.json.decode(payload, type=Envelope)
+    except msgspec.DecodeError as exc:
+        raise MalformedMessage(f"not an Anju envelope: {exc}") from None
+    if not 0 < len(envelope.id) <= 64:
+        raise MalformedMessage("envelope id must be 1-64 characters")
+    try:
+        aware = envelope.at.tzinfo is not None
+    except ValueError:
+        aware = False
+    if not aware:
+        raise MalformedMessage(f"ts must be ISO 8601 with an offset, got {envelope.ts[:40]!r}")
+    return envelope
+
+
+def verify(secret: bytes, topic_name: str, envelope: Envelope) -> Envelope:
+    body = {"id": envelope.id, "ts": envelope.ts, "type": envelope.type, "data": envelope.data}
+    if not hmac.compare_digest(signature(secret, topic_name, body), envelope.sig):
+        raise ForgedMessage(f"bad signature on {topic_name}")
+    return envelope
+
+
+def data_as(envelope: Envelope, shape: type[msgspec.Struct]) -> Any:
+    try:
+        return msgspec.convert(envelope.data, shape)
+    except msgspec.ValidationError as exc:
+        raise MalformedMessage(f"{envelope.type} data: {exc}") from None

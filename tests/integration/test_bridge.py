@@ -1,0 +1,176 @@
+"""The bridge against the machine's Mosquitto: verified, translated, stored once, split, watched."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import aiomqtt
+import pytest
+
+from backend.access.tables import AccessRecord
+from backend.devices.tables import Device, DeviceEvent, DeviceKind, Notification
+from device_bridge import protocol
+from device_bridge.bridge import Bridge, running
+from device_bridge.protocol import Channel
+
+
+class Fleet:
+    """Publishes as the seeded devices would, with their real secrets."""
+
+    def __init__(self, world, settings) -> None:
+        self.world, self.settings = world, settings
+        self.host, self.port, _ = settings.broker
+
+    async def device(self, kind: DeviceKind) -> tuple[Device, str, bytes]:
+        device = (
+            await Device.objects()
+            .where((Device.community == self.world.home) & (Device.kind == kind))
+            .first()
+        )
+        community = (await device.get_related(Device.community)).code
+        return device, community, self.world.ctx.keys.unseal(device.secret_sealed).encode()
+
+    async def publish(
+        self,
+        kind: DeviceKind,
+        items: list[tuple[str, str, dict]],
+        channel=Channel.EVENT,
+        secret: bytes | None = None,
+        retain: bool = False,
+    ) -> None:
+        device, community, real_secret = await self.device(kind)
+        name = protocol.topic(self.settings.mqtt_prefix, community, device.code, channel)
+        async with aiomqtt.Client(self.host, self.port) as client:
+            for event_id, kind_of_event, data in items:
+                payload = protocol.encode(secret or real_secret, name, event_id, kind_of_event, data)
+                await client.publish(name, payload, qos=1, retain=retain)
+
+    async def publish_raw(self, topic_suffix: str, payload: bytes) -> None:
+        async with aiomqtt.Client(self.host, self.port) as client:
+            await client.publish(f"{self.settings.mqtt_prefix}/{topic_suffix}", payload, qos=1)
+
+
+async def eventually(check, seconds: float = 5.0):
+    async with asyncio.timeout(seconds):
+        while not await check():
+            await asyncio.sleep(0.05)
+
+
+def new_bridge(world, settings, worker="w1", **options) -> Bridge:
+    return Bridge(settings, world.ctx.keys, worker, batch_seconds=0.01, **options)
+
+
+@pytest.fixture
+def fleet(world, settings) -> Fleet:
+    return Fleet(world, settings)
+
+
+ACCESS = {"method": "card", "direction": "in", "granted": True, "credential": "0012345678"}
+
+
+async def test_an_access_event_is_stored_with_its_pass(world, settings, fleet):
+    async with running(new_bridge(world, settings)):
+        await fleet.publish(DeviceKind.FACE_GATE, [("e-1", "access", ACCESS)])
+        await eventually(lambda: AccessRecord.exists().where(AccessRecord.key.like("ev:%")))
+    record = await AccessRecord.objects().first()
+    assert record.method == "card" and record.granted and record.credential == "0012345678"
+    device = await Device.objects().get(Device.id == record.device)
+    assert device.online and device.last_seen is not None
+
+
+async def test_a_redelivered_event_is_stored_once(world, settings, fleet):
+    async with running(new_bridge(world, settings)) as bridge:
+        await fleet.publish(DeviceKind.FACE_GATE, [("e-dup", "access", ACCESS)] * 3)
+        await eventually(lambda: asyncio.sleep(0, bridge.counts["accepted"] == 3))
+    assert await DeviceEvent.count() == 1 and await AccessRecord.count() == 1
+
+
+async def test_id_card_numbers_are_masked_in_access_records(world, settings, fleet):
+    data = {**ACCESS, "method": "id_card", "credential": "11010519491231002X"}
+    async with running(new_bridge(world, settings)):
+        await fleet.publish(DeviceKind.FACE_GATE, [("e-id", "access", data)])
+        await eventually(lambda: AccessRecord.exists())
+    assert (await AccessRecord.objects().first()).credential == "110***********002X"
+
+
+async def test_forged_malformed_and_unknown_messages_are_refused_and_counted(world, settings, fleet):
+    device, community, _ = await fleet.device(DeviceKind.FACE_GATE)
+    async with running(new_bridge(world, settings)) as bridge:
+        await fleet.publish(DeviceKind.FACE_GATE, [("f-1", "access", ACCESS)], secret=b"not-the-secret" * 3)
+        await fleet.publish_raw(f"{community}/{device.code}/event", b"{not json")
+        await fleet.publish_raw(
+            f"{community}/ghost-device/event",
+            b'{"id":"x","ts":"2026-01-01T00:00:00+08:00","type":"access","sig":"00"}',
+        )
+        await fleet.publish(DeviceKind.FACE_GATE, [("m-1", "access", {"method": "telepathy"})])
+        await eventually(lambda: asyncio.sleep(0, sum(bridge.counts.values()) >= 4))
+        # A genuine event still flows after all that.
+        await fleet.publish(DeviceKind.FACE_GATE, [("ok-1", "access", ACCESS)])
+        await eventually(lambda: asyncio.sleep(0, bridge.counts["accepted"] == 1))
+    assert bridge.counts["forged"] == 1 and bridge.counts["unknown_device"] == 1
+    assert bridge.counts["malformed"] == 2
+    assert await DeviceEvent.count() == 1
+
+
+async def test_one_device_cannot_speak_for_another(world, settings, fleet):
+    """A valid signature from device A on device B's topic is a forgery."""
+    gate, community, gate_secret = await fleet.device(DeviceKind.FACE_GATE)
+    sensor, _, _ = await fleet.device(DeviceKind.SMOKE_SENSOR)
+    own_topic = protocol.topic(settings.mqtt_prefix, community, gate.code, Channel.EVENT)
+    payload = protocol.encode(gate_secret, own_topic, "x-1", "alarm", {"kind": "smoke"})
+    async with running(new_bridge(world, settings)) as bridge:
+        await fleet.publish_raw(f"{community}/{sensor.code}/event", payload)
+        await eventually(lambda: asyncio.sleep(0, bridge.counts["forged"] == 1))
+    assert await DeviceEvent.count() == 0
+
+
+async def test_a_last_will_marks_the_device_offline_and_tells_maintenance(world, settings, fleet):
+    async with running(new_bridge(world, settings)):
+        await fleet.publish(DeviceKind.INTERCOM, [("s-1", "state", {"online": True})], channel=Channel.STATE)
+        device, _, _ = await fleet.device(DeviceKind.INTERCOM)
+        await eventually(lambda: Device.exists().where((Device.id == device.id) & (Device.online == True)))  # noqa: E712
+        await fleet.publish(DeviceKind.INTERCOM, [("s-2", "state", {"online": False})], channel=Channel.STATE)
+        await eventually(lambda: Notification.exists().where(Notification.subject == f"device:{device.id}"))
+    note = await Notification.objects().first()
+    assert note.role == "maintenance" and note.kind == "device_offline" and note.community == world.home
+    assert not (await Device.objects().get(Device.id == device.id)).online
+
+
+async def test_a_silent_device_is_marked_offline(world, settings, fleet):
+    device, _, _ = await fleet.device(DeviceKind.SMOKE_SENSOR)
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)
+    await Device.update(
+        {Device.online: True, Device.last_seen: long_ago, Device.heartbeat_seconds: 60}
+    ).where(Device.id == device.id)
+    async with running(new_bridge(world, settings, watch_seconds=0.1)):
+        await eventually(lambda: Notification.exists().where(Notification.subject == f"device:{device.id}"))
+    assert await Notification.count() == 1  # once, not every watch cycle
+
+
+async def test_two_workers_share_the_events_with_none_lost_or_doubled(world, settings, fleet):
+    count = 1000
+    events = [(f"bulk-{i}", "access", ACCESS) for i in range(count)]
+    first, second = new_bridge(world, settings, "w1"), new_bridge(world, settings, "w2")
+    async with running(first), running(second):
+        await fleet.publish(DeviceKind.FACE_GATE, events)
+        await eventually(
+            lambda: asyncio.sleep(0, first.counts["accepted"] + second.counts["accepted"] >= count), 30
+        )
+        await asyncio.sleep(0.2)  # anything doubled would arrive now
+    assert first.counts["accepted"] > 0 and second.counts["accepted"] > 0
+    assert first.counts["accepted"] + second.counts["accepted"] == count
+    assert await DeviceEvent.count() == count and await AccessRecord.count() == count
+
+
+async def test_counters_are_saved_per_worker(world, settings, fleet):
+    from backend.devices.tables import BridgeCounter
+
+    bridge = new_bridge(world, settings, f"w-{secrets.token_hex(2)}")
+    async with running(bridge):
+        await fleet.publish(DeviceKind.FACE_GATE, [("c-1", "access", ACCESS)], secret=b"x" * 32)
+        await eventually(lambda: asyncio.sleep(0, bridge.counts["forged"] == 1))
+        await bridge.save_counters()
+    row = await BridgeCounter.objects().where(BridgeCounter.reason == "forged").first()
+    assert row.worker == bridge.worker and row.count == 1
