@@ -179,10 +179,9 @@ async def seed_community(
 
 
 def _device(ctx: Context, community: Community, code: str, kind: DeviceKind, name: str, **place) -> Device:
-    short = community.code[-4:]
     return Device(
         community=community.id,
-        code=f"{short}-{code}",
+        code=f"{community.code}-{code}",
         kind=kind,
         name=name,
         secret_sealed=ctx.keys.seal(secrets.token_hex(32)),
