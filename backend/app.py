@@ -16,6 +16,7 @@ from backend.accounts import service as accounts
 from backend.accounts.controllers import AccountController, AuthController
 from backend.context import Context
 from backend.db import bind, engine_for, is_postgres
+from backend.devices.controllers import DeviceController
 from backend.doorplates.controllers import PlateController, ScanController
 from backend.errors import DomainError
 from backend.registry.controllers import RegistryController
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PlateController,
             RegistryController,
             AccessController,
+            DeviceController,
             pwa_router(),
         ],
         dependencies={"ctx": Provide(provide_ctx), "who": Provide(provide_principal)},

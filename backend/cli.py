@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -98,6 +101,7 @@ def _print_logins(settings: Settings) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    """Everything on the embedded defaults: database, broker, bridge, simulated devices, server."""
     os.environ["ANJU_DEMO"] = "true"
     get_settings.cache_clear()
     settings = get_settings()
@@ -105,7 +109,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
     _run(_seed(settings))
     _run(_print_plates(settings))
     _print_logins(settings)
-    cmd_serve(args)
+    devices = subprocess.Popen([sys.executable, "-m", "backend", "bridge", "--simulate"])
+    try:
+        cmd_serve(args)
+    finally:
+        devices.terminate()
+        devices.wait(timeout=10)
 
 
 async def _print_plates(settings: Settings) -> None:
@@ -126,6 +135,55 @@ async def _print_plates(settings: Settings) -> None:
     print(f"\ndoorplates of {community.name} (all: anju plates --community {community.id}):")
     for plate in houses + gates:
         print(f"  {plate['label']}: {plate_url(settings.public_url, plate['token'])}")
+
+
+async def _bridge(settings: Settings, worker: str, simulate: bool) -> None:
+    """The bridge (plus the embedded broker when no external one is configured, plus the simulator)."""
+    from backend.devices.service import fleet
+    from device_bridge.bridge import Bridge, running
+    from device_bridge.broker import embedded_broker
+    from device_bridge.simulator import Simulator
+
+    async def work(ctx):
+        async with contextlib.AsyncExitStack() as stack:
+            host, port, external = settings.broker
+            if not external:
+                await stack.enter_async_context(embedded_broker(port))
+                print(f"embedded MQTT broker on {host}:{port}")
+            bridge = Bridge(settings, ctx.keys, worker)
+            await stack.enter_async_context(running(bridge))
+            print(f"bridge {worker} running (topics under {settings.mqtt_prefix}/)")
+            if simulate:
+                devices = await fleet(ctx)
+                print(f"simulating {len(devices)} devices")
+                await Simulator(host, port, devices, settings.mqtt_prefix).run()
+            else:
+                await asyncio.Event().wait()
+
+    await _with_db(settings, work)
+
+
+def cmd_bridge(args: argparse.Namespace) -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_bridge(get_settings(), args.worker, args.simulate))
+
+
+async def _simulate(settings: Settings, community: int | None) -> None:
+    from backend.devices.service import fleet
+    from device_bridge.simulator import Simulator
+
+    async def work(ctx):
+        host, port, _ = settings.broker
+        devices = await fleet(ctx, community)
+        print(f"simulating {len(devices)} devices against {host}:{port}")
+        await Simulator(host, port, devices, settings.mqtt_prefix).run()
+
+    await _with_db(settings, work)
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_simulate(get_settings(), args.community))
 
 
 def cmd_plates(args: argparse.Namespace) -> None:
@@ -169,6 +227,15 @@ def parser() -> argparse.ArgumentParser:
     plates.add_argument("--community", type=int, required=True)
     plates.add_argument("--out", default="var/plates")
     plates.set_defaults(run=cmd_plates)
+    bridge = commands.add_parser(
+        "bridge", help="run an MQTT bridge worker (and the embedded broker by default)"
+    )
+    bridge.add_argument("--worker", default=f"{socket.gethostname()}-{os.getpid()}")
+    bridge.add_argument("--simulate", action="store_true", help="also play every registered device")
+    bridge.set_defaults(run=cmd_bridge)
+    simulate = commands.add_parser("simulate", help="play the registered devices against the broker")
+    simulate.add_argument("--community", type=int, default=None)
+    simulate.set_defaults(run=cmd_simulate)
     audit = commands.add_parser("audit", help="verify the audit trail's hash chain")
     audit.set_defaults(run=cmd_audit)
     return top

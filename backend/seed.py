@@ -284,6 +284,7 @@ STAFF = (
     (Role.PROPERTY, "物业 李强", "物业 孙丽"),
     (Role.COMMUNITY_WORKER, "社区 张敏", "社区 周涛"),
     (Role.POLICE, "社区民警 陈军", "社区民警 吴杰"),
+    (Role.MAINTENANCE, "维护中心 何勇", "维护中心 林峰"),
 )  # role, name in the first community, name in the second
 HOME, OTHER = "金银湖幸福家园", "吴家山翠柳苑"
 HOME_STAFF, OTHER_STAFF = 13800000001, 13800000011  # consecutive phones, in STAFF order

@@ -101,14 +101,14 @@ function refreshTokens() {
 /**
  * Call the API.
  * @param {string} path e.g. "/api/me"
- * @param {{method?: string, body?: any, form?: FormData, signal?: AbortSignal, auth?: boolean}} [opts]
+ * @param {{method?: string, body?: any, form?: FormData, signal?: AbortSignal, auth?: boolean, headers?: object}} [opts]
  * @returns {Promise<any>} parsed JSON, or null for an empty response
  */
 export async function api(path, opts = {}) {
   const { method = opts.body !== undefined || opts.form ? "POST" : "GET", body, form, signal, auth = true } = opts;
 
   const send = () => {
-    const headers = { Accept: "application/json" };
+    const headers = { Accept: "application/json", ...(opts.headers || {}) };
     const token = auth ? session.accessToken() : null;
     if (token) headers.Authorization = `Bearer ${token}`;
     let payload;

@@ -82,7 +82,6 @@ def settings(database_url, tmp_path) -> Settings:
     return Settings(
         database_url=database_url,
         redis_url=REDIS if on_postgres else "",
-        database_pool_size=0,  # the test client serves from its own event loop; a pool is per loop
         redis_prefix=f"anju-test:{secrets.token_hex(4)}:",
         secret_key="test-secret-" + "x" * 32,
         var_dir=str(tmp_path),

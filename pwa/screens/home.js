@@ -2,7 +2,7 @@
 // by role, and for staff the live registry metrics of their communities.
 
 import { api, isAbort } from "../api.js";
-import { h, link, replace, errorBanner, loading } from "../dom.js";
+import { h, link, replace, errorBanner, loading, busy } from "../dom.js";
 import { t, label, formatPercent } from "../i18n.js";
 import * as session from "../session.js";
 
@@ -55,7 +55,44 @@ function signedIn(acc, signal) {
     h("h1", {}, t("home.hello", { name: acc.name || "" })),
     h("p", { class: "muted" }, label("role", acc.role)),
     h("nav", { class: "tiles", "aria-label": t("home.shortcuts") }, shortcuts),
+    doorsSection(signal),
     staff ? metricsSection(signal) : null,
+  );
+}
+
+/** The doors this account may open now, one tap each. */
+function doorsSection(signal) {
+  const body = h("div", {}, loading());
+  const section = h("section", { class: "doors", "aria-labelledby": "doors-title" }, h("h2", { id: "doors-title" }, t("doors.title")), body);
+  api("/api/doors", { signal })
+    .then((doors) => replace(body, doors && doors.length ? h("ul", { class: "door-list" }, doors.map(doorItem)) : h("p", { class: "muted" }, t("doors.none"))))
+    .catch((err) => {
+      if (!isAbort(err)) replace(body, errorBanner(err));
+    });
+  return section;
+}
+
+function doorItem(door) {
+  const status = h("div", { class: "door-status", "aria-live": "polite" });
+  const button = h("button", { type: "button", class: "btn btn-primary", dataset: { testid: "open-door" } }, t("doors.open"));
+  button.addEventListener("click", () =>
+    busy(button, async () => {
+      replace(status);
+      try {
+        // One key per tap: a retried request opens the door once.
+        const opened = await api(`/api/doors/${encodeURIComponent(door.id)}/open`, { method: "POST", headers: { "Idempotency-Key": crypto.randomUUID() } });
+        replace(status, opened.opened ? h("p", { class: "banner banner-success", role: "status", dataset: { testid: "door-opened" } }, t("doors.opened")) : errorBanner(t("doors.refused")));
+      } catch (err) {
+        replace(status, errorBanner(err));
+      }
+    }),
+  );
+  return h(
+    "li",
+    { class: ["door", door.online ? "door-online" : "door-offline"], dataset: { testid: "door", doorId: String(door.id) } },
+    h("div", { class: "door-head" }, h("strong", {}, door.name), h("span", { class: "badge" }, door.online ? t("doors.online") : t("doors.offline"))),
+    button,
+    status,
   );
 }
 

@@ -62,6 +62,18 @@ def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> 
     raise RuntimeError("server did not start")
 
 
+def _wait_for_devices(live: LiveServer, seconds: float = 30) -> None:
+    """Until the simulated devices have announced themselves through the bridge."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with sqlite3.connect(live.database) as db:
+            offline = db.execute("SELECT count(*) FROM device WHERE NOT online").fetchone()[0]
+        if offline == 0:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{offline} simulated devices never came online")
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     var = tmp_path_factory.mktemp("live")
@@ -75,6 +87,8 @@ def live_server(tmp_path_factory):
         "ANJU_PORT": str(port),
         "ANJU_HOST": "127.0.0.1",
         "ANJU_PUBLIC_URL": url,
+        "ANJU_MQTT_URL": "",  # the embedded broker, as in the demo
+        "ANJU_MQTT_EMBEDDED_PORT": str(_free_port()),
     }
     seeded = subprocess.run(
         [sys.executable, "-m", "backend", "seed"],
@@ -85,6 +99,13 @@ def live_server(tmp_path_factory):
         timeout=300,
     )
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    devices = subprocess.Popen(
+        [sys.executable, "-m", "backend", "bridge", "--simulate"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     server = subprocess.Popen(
         [sys.executable, "-m", "backend", "serve"],
         env=env,
@@ -95,10 +116,13 @@ def live_server(tmp_path_factory):
     )
     try:
         _wait_until_up(url, server)
-        yield LiveServer(url=url, database=var / "anju.sqlite")
+        live = LiveServer(url=url, database=var / "anju.sqlite")
+        _wait_for_devices(live)
+        yield live
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        for process in (server, devices):
+            process.terminate()
+            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

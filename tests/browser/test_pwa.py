@@ -114,3 +114,15 @@ def test_unknown_plate_gets_a_clear_page(page: Page, live_server):
     response = page.goto("/d/AAAAAAAAAAAAAAAA")
     assert response.status == 404
     expect(page.locator("[data-testid=plate-not-found]")).to_contain_text("门牌无效")
+
+
+def test_a_resident_opens_their_door_with_one_tap(page: Page, live_server):
+    """The demo server runs the bridge and the simulated devices on the embedded broker."""
+    sign_in(page, live_server.phone(Role.RESIDENT))
+    page.goto("/")
+    doors = page.locator("[data-testid=door]")
+    expect(doors.first).to_be_visible()
+    unit_door = doors.filter(has_text="单元门").first
+    expect(unit_door).to_contain_text("在线", timeout=15_000)  # the simulated intercom announced itself
+    unit_door.locator("[data-testid=open-door]").click()
+    expect(unit_door.locator("[data-testid=door-opened]")).to_be_visible()

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from backend.app import create_app
@@ -39,13 +41,38 @@ async def flush_redis(url: str, prefix: str) -> None:
         await redis.aclose()
 
 
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    """Run the app's start-up and shut-down in this event loop, over the ASGI lifespan protocol.
+
+    (Litestar's test clients run the lifespan on a portal thread's loop, which would leave the
+    app's MQTT and database connections in a different loop than the requests.)
+    """
+    inbox: asyncio.Queue = asyncio.Queue()
+    outbox: asyncio.Queue = asyncio.Queue()
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    task = asyncio.create_task(app(scope, inbox.get, outbox.put))
+    await inbox.put({"type": "lifespan.startup"})
+    started = await outbox.get()
+    assert started["type"] == "lifespan.startup.complete", started
+    try:
+        yield
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await outbox.get()
+        await task
+
+
 @pytest.fixture
 async def client(settings):
+    """The app served in the test's own event loop (lifespan included), over ASGI."""
     app = create_app(settings)
-    async with AsyncTestClient(app=app, base_url="http://anju.local") as client:
-        await wipe()
-        client.ctx = app.state["ctx"]
-        yield client
+    async with lifespan(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://anju.local") as client:
+            await wipe()
+            client.ctx = app.state["ctx"]
+            yield client
     if settings.redis_url:
         await flush_redis(settings.redis_url, settings.redis_prefix)
 
@@ -53,7 +80,7 @@ async def client(settings):
 class World:
     """The seeded district as tests see it: ids, plates and signed-in callers by role."""
 
-    def __init__(self, client: AsyncTestClient, ctx: Context) -> None:
+    def __init__(self, client: httpx.AsyncClient, ctx: Context) -> None:
         self.client, self.ctx = client, ctx
         self._headers: dict[str, dict[str, str]] = {}
 

@@ -92,7 +92,10 @@ def test_open_contact_is_a_door_open_alarm_and_closed_ends_it():
 
 
 def test_tamper_raises_an_alarm():
-    assert alarms(z2m("gate-b", recorded("z2m_contact_tampered.json"))) == {"door_open": False, "tamper": True}
+    assert alarms(z2m("gate-b", recorded("z2m_contact_tampered.json"))) == {
+        "door_open": False,
+        "tamper": True,
+    }
 
 
 def test_battery_only_report_is_a_heartbeat_with_a_whole_percentage():
@@ -130,7 +133,12 @@ def test_ids_differ_between_devices_and_states():
 
 @pytest.mark.parametrize(
     ("payload", "online"),
-    [(b"online", True), (b"offline\n", False), (b'{"state":"online"}', True), (recorded("z2m_availability_object.json"), False)],
+    [
+        (b"online", True),
+        (b"offline\n", False),
+        (b'{"state":"online"}', True),
+        (recorded("z2m_availability_object.json"), False),
+    ],
 )
 def test_both_availability_forms(payload: bytes, online: bool):
     [item] = z2m("block3-sos/availability", payload)
@@ -145,15 +153,22 @@ def test_recorded_plain_availability():
 def test_friendly_names_may_contain_slashes():
     [item] = z2m("block3/unit2/smoke/availability", b"offline")
     assert item.device == "block3/unit2/smoke"
-    assert alarm_of(z2m("block3/unit2/smoke", recorded("z2m_heiman_smoke.json")), "smoke").device == "block3/unit2/smoke"
+    assert (
+        alarm_of(z2m("block3/unit2/smoke", recorded("z2m_heiman_smoke.json")), "smoke").device
+        == "block3/unit2/smoke"
+    )
 
 
 def test_custom_base_topic():
-    items = zigbee2mqtt.translate("z2m-east/gate-b", recorded("z2m_aqara_contact_open.json"), base="z2m-east", now=NOW)
+    items = zigbee2mqtt.translate(
+        "z2m-east/gate-b", recorded("z2m_aqara_contact_open.json"), base="z2m-east", now=NOW
+    )
     assert alarms(items) == {"door_open": True}
 
 
-@pytest.mark.parametrize("topic", ["zigbee2mqtt/bridge/state", "zigbee2mqtt/bridge/devices", "zigbee2mqtt/gate-b/set"])
+@pytest.mark.parametrize(
+    "topic", ["zigbee2mqtt/bridge/state", "zigbee2mqtt/bridge/devices", "zigbee2mqtt/gate-b/set"]
+)
 def test_bridge_topics_and_commands_are_not_device_reports(topic: str):
     assert zigbee2mqtt.translate(topic, b"online", now=NOW) == []
 
@@ -216,7 +231,10 @@ def test_adapter_still_passes_every_heartbeat_and_availability():
 
 def test_adapter_ignores_a_quiet_sensor_on_first_sight_but_not_a_firing_one():
     adapter = Zigbee2MqttAdapter()
-    assert alarms(adapter.translate("zigbee2mqtt/hall-smoke", recorded("z2m_heiman_smoke_clear.json"), NOW)) == {}
+    assert (
+        alarms(adapter.translate("zigbee2mqtt/hall-smoke", recorded("z2m_heiman_smoke_clear.json"), NOW))
+        == {}
+    )
     assert alarms(adapter.translate("zigbee2mqtt/gate-b", recorded("z2m_aqara_contact_open.json"), NOW)) == {
         "door_open": True
     }
@@ -236,7 +254,10 @@ def test_adapter_raises_each_panic_press_once_despite_cached_repeats():
     press, cleared = recorded("z2m_tuya_panic_emergency.json"), recorded("z2m_tuya_panic_cleared.json")
     battery_report_with_cached_action = edited("z2m_tuya_panic_emergency.json", battery=99)
     sequence = [press, battery_report_with_cached_action, cleared, press]
-    emitted = [alarms(adapter.translate("zigbee2mqtt/block3-sos", payload, NOW)).get("emergency") for payload in sequence]
+    emitted = [
+        alarms(adapter.translate("zigbee2mqtt/block3-sos", payload, NOW)).get("emergency")
+        for payload in sequence
+    ]
     assert emitted == [True, None, False, True]
 
 
@@ -279,7 +300,9 @@ def test_frigate_end_closes_the_alarm_at_its_end_time():
 def test_frigate_resent_event_keeps_its_id():
     payload = recorded("frigate_event_update.json")
     later = NOW + timedelta(minutes=5)
-    assert frigate.translate("frigate/events", payload, NOW) == frigate.translate("frigate/events", payload, later)
+    assert frigate.translate("frigate/events", payload, NOW) == frigate.translate(
+        "frigate/events", payload, later
+    )
 
 
 def test_frigate_object_outside_every_zone_is_not_an_intrusion():
@@ -292,7 +315,12 @@ def test_frigate_false_positive_is_dropped():
 
 def test_frigate_event_missing_optional_fields_is_tolerated():
     [item] = frigate.translate("frigate/events", recorded("frigate_event_new_minimal.json"), NOW)
-    assert (item.device, item.data["zones"], item.data["label"], item.data["score"]) == ("garage_ramp", ["ramp"], "", None)
+    assert (item.device, item.data["zones"], item.data["label"], item.data["score"]) == (
+        "garage_ramp",
+        ["ramp"],
+        "",
+        None,
+    )
     assert item.data["detail"] == "object in ramp"
     assert datetime.fromisoformat(item.ts) == datetime.fromtimestamp(1715474000.11823, UTC)
 
@@ -343,7 +371,13 @@ def test_hikvision_pushed_card_granted():
     assert item.device == "a414375b9c0e"
     assert item.id == "hik-a414375b9c0e-18342"
     assert item.type == "access"
-    assert item.data == {"method": "card", "direction": "in", "granted": True, "credential": "3086451207", "door": "2"}
+    assert item.data == {
+        "method": "card",
+        "direction": "in",
+        "granted": True,
+        "credential": "3086451207",
+        "door": "2",
+    }
     assert item.ts == "2024-05-12T08:31:04+08:00"
 
 
@@ -394,7 +428,13 @@ def test_hikvision_search_and_push_of_one_event_share_the_id_scheme():
 def test_hikvision_minimal_push_is_tolerated():
     [item] = hik("hik_push_minimal.json")
     assert item.device == "10.20.3.60"
-    assert item.data == {"method": "card", "direction": "in", "granted": True, "credential": "0004417788", "door": ""}
+    assert item.data == {
+        "method": "card",
+        "direction": "in",
+        "granted": True,
+        "credential": "0004417788",
+        "door": "",
+    }
     assert item.ts == "2024-05-12T09:02:33+08:00"  # no offset sent: the terminal's Wuhan time
     again = hik("hik_push_minimal.json")[0]
     assert item.id == again.id and item.id.startswith("hik-")

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import msgspec
+
+from backend.devices.tables import DeviceKind
+
+Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class DeviceOut(msgspec.Struct):
+    id: int
+    code: str
+    kind: DeviceKind
+    name: str
+    online: bool
+    last_seen: dt.datetime | None
+    battery: int | None
+    heartbeat_seconds: int
+
+
+class DeviceIn(msgspec.Struct, forbid_unknown_fields=True):
+    community_id: int
+    code: Code
+    kind: DeviceKind
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    gate_id: int | None = None
+    building_id: int | None = None
+    unit_id: int | None = None
+    zone: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    latitude: float | None = None
+    longitude: float | None = None
+    heartbeat_seconds: Annotated[int, msgspec.Meta(ge=5, le=86_400)] = 60
+
+
+class DeviceProvisioned(msgspec.Struct):
+    """Shown once: the secret goes into the device's configuration and is never shown again."""
+
+    device: DeviceOut
+    topic_prefix: str
+    secret: str
+
+
+class NotificationOut(msgspec.Struct):
+    id: int
+    kind: str
+    subject: str
+    message: str
+    created_at: dt.datetime

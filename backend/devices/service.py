@@ -1,0 +1,123 @@
+"""The device registry: provisioning with a per-device secret, status, maintenance notifications."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from backend.audit import service as audit
+from backend.context import Context
+from backend.db import transaction
+from backend.devices.schemas import DeviceIn, DeviceOut, DeviceProvisioned, NotificationOut
+from backend.devices.tables import DOOR_KINDS, Device, DeviceKind, Notification
+from backend.errors import Conflict
+from backend.registry.service import community_target
+from backend.registry.tables import Community
+from device_bridge import protocol
+from device_bridge.simulator import DeviceSpec
+from roles import Action, Principal, Role, authorize
+
+
+def _out(row: dict[str, Any]) -> DeviceOut:
+    return DeviceOut(
+        id=row["id"],
+        code=row["code"],
+        kind=row["kind"],
+        name=row["name"],
+        online=bool(row["online"]),
+        last_seen=row["last_seen"],
+        battery=row["battery"],
+        heartbeat_seconds=row["heartbeat_seconds"],
+    )
+
+
+async def list_devices(who: Principal, community_id: int) -> list[DeviceOut]:
+    authorize(who, Action.VIEW_DEVICES, await community_target(community_id))
+    rows = (
+        await Device.select(
+            Device.id,
+            Device.code,
+            Device.kind,
+            Device.name,
+            Device.online,
+            Device.last_seen,
+            Device.battery,
+            Device.heartbeat_seconds,
+        )
+        .where(Device.community == community_id)
+        .order_by(Device.code)
+    )
+    return [_out(row) for row in rows]
+
+
+async def provision(ctx: Context, who: Principal, data: DeviceIn, ip: str) -> DeviceProvisioned:
+    target = await community_target(data.community_id)
+    authorize(who, Action.MANAGE_DEVICES, target)
+    secret = secrets.token_hex(32)
+    async with transaction(Device._meta.db):
+        if await Device.exists().where(Device.code == data.code):
+            raise Conflict("device_code_taken", f"A device with code {data.code!r} exists", field="code")
+        device = Device(
+            community=data.community_id,
+            code=data.code,
+            kind=data.kind,
+            name=data.name,
+            gate=data.gate_id,
+            building=data.building_id,
+            unit=data.unit_id,
+            zone=data.zone,
+            latitude=data.latitude,
+            longitude=data.longitude,
+            heartbeat_seconds=data.heartbeat_seconds,
+            secret_sealed=ctx.keys.seal(secret),
+        )
+        await device.save()
+        await audit.record(who, "provision_device", f"device:{device.id}", community=data.community_id, ip=ip)
+    community = await Community.select(Community.code).where(Community.id == data.community_id).first()
+    row = (await Device.select().where(Device.id == device.id))[0]
+    events = protocol.topic(ctx.settings.mqtt_prefix, community["code"], data.code, protocol.Channel.EVENT)
+    return DeviceProvisioned(device=_out(row), topic_prefix=events.rsplit("/", 1)[0], secret=secret)
+
+
+async def maintenance_notifications(who: Principal, community_id: int) -> list[NotificationOut]:
+    """What the maintenance centre is told (devices gone offline…), newest first."""
+    authorize(who, Action.VIEW_DEVICES, await community_target(community_id))
+    rows = (
+        await Notification.select()
+        .where((Notification.community == community_id) & (Notification.role == Role.MAINTENANCE))
+        .order_by(Notification.id, ascending=False)
+        .limit(100)
+    )
+    return [
+        NotificationOut(
+            id=r["id"], kind=r["kind"], subject=r["subject"], message=r["message"], created_at=r["created_at"]
+        )
+        for r in rows
+    ]
+
+
+# How the simulator plays each kind: door kinds as themselves, the rest as heartbeating sensors.
+SIMULATED_AS = {kind: kind.value for kind in DOOR_KINDS} | {DeviceKind.EMERGENCY_BUTTON: "emergency_button"}
+
+
+async def fleet(ctx: Context, community_id: int | None = None) -> list[DeviceSpec]:
+    """Every device with its secret, as the simulator plays them."""
+    query = Device.select(
+        Device.code,
+        Device.kind,
+        Device.secret_sealed,
+        Device.heartbeat_seconds,
+        Device.community.code.as_alias("community_code"),
+    )
+    if community_id is not None:
+        query = query.where(Device.community == community_id)
+    return [
+        DeviceSpec(
+            community=row["community_code"],
+            code=row["code"],
+            kind=SIMULATED_AS.get(row["kind"], "sensor"),
+            secret=ctx.keys.unseal(row["secret_sealed"]).encode(),
+            heartbeat=row["heartbeat_seconds"],
+        )
+        for row in await query.order_by(Device.id)
+    ]

@@ -1,0 +1,345 @@
+"""Simulated community devices that speak the real contract (protocol.py) to a real MQTT broker.
+
+Each device has its own connection and secret, a signed retained state backed by a signed last will,
+and the behaviour of its kind: access events, heartbeats, rare alarms, acknowledged door commands.
+Used by the demo, the integration tests and the ingest benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+import socket
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import aiomqtt
+import msgspec
+
+from device_bridge import protocol
+from device_bridge.protocol import (
+    AccessData,
+    AccessMethod,
+    AlarmData,
+    Channel,
+    CommandData,
+    Direction,
+    EventType,
+)
+
+log = logging.getLogger("anju.bridge.simulator")
+
+WUHAN = timezone(timedelta(hours=8))  # devices report their local time
+KINDS = ("door_controller", "face_gate", "intercom", "barrier", "sensor", "emergency_button")
+OPENS_DOORS = frozenset({"door_controller", "face_gate", "intercom", "barrier"})
+KEYPAD_METHODS = (AccessMethod.CARD, AccessMethod.ID_CARD, AccessMethod.PIN)
+# Methods rotate; a face gate mostly sees cards and PINs, since many residents refuse face capture.
+ACCESS_METHODS: dict[str, tuple[AccessMethod, ...]] = {
+    "door_controller": KEYPAD_METHODS,
+    "intercom": KEYPAD_METHODS,
+    "face_gate": (
+        AccessMethod.CARD,
+        AccessMethod.PIN,
+        AccessMethod.FACE,
+        AccessMethod.CARD,
+        AccessMethod.PIN,
+    ),
+}
+ALARM_KINDS = {"sensor": "smoke", "emergency_button": "emergency"}  # these are also the battery devices
+GRANTED_SHARE = 0.9
+RECONNECT_SECONDS = 1.0
+KILL_SECONDS = 5.0
+ACKS_REMEMBERED = 1000  # enough to answer any retry of a recent command the same way
+BURST_IN_FLIGHT = 64
+
+
+class DeviceSpec(msgspec.Struct, frozen=True):
+    community: str  # community code
+    code: str  # device code
+    kind: str  # one of KINDS
+    secret: bytes
+    heartbeat: int  # seconds
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown device kind {self.kind!r}; expected one of {KINDS}")
+
+
+def sign(
+    spec: DeviceSpec, prefix: str, channel: Channel, type: str, data: dict[str, Any]
+) -> tuple[str, bytes]:
+    """A fresh envelope id and the payload for ``spec``'s ``channel`` topic, signed with its secret."""
+    message_id = uuid.uuid4().hex
+    name = protocol.topic(prefix, spec.community, spec.code, channel)
+    return message_id, protocol.encode(spec.secret, name, message_id, type, data, ts=datetime.now(WUHAN))
+
+
+def access_data(rng: random.Random, method: AccessMethod) -> dict[str, Any]:
+    data = AccessData(
+        method=method,
+        direction=rng.choice((Direction.IN, Direction.OUT)),
+        granted=rng.random() < GRANTED_SHARE,
+        credential=_credential(rng, method),
+    )
+    return msgspec.to_builtins(data)
+
+
+def _credential(rng: random.Random, method: AccessMethod) -> str:
+    if method is AccessMethod.CARD:
+        return f"{rng.randrange(10**10):010d}"  # a Mifare card number as printed on the card
+    if method is AccessMethod.ID_CARD:  # masked as readers send it: Wuhan district, last four only
+        return f"4201{rng.randrange(2, 18):02d}{'*' * 8}{rng.randrange(1000):03d}{rng.choice('0123456789X')}"
+    return ""  # a PIN or a face never leaves the device
+
+
+def _alarm_data(kind: str, active: bool) -> dict[str, Any]:
+    return msgspec.to_builtins(AlarmData(kind=kind, active=active))
+
+
+class SimulatedDevice:
+    """One device on its own connection; :class:`Simulator` runs, stops and kills it."""
+
+    def __init__(
+        self,
+        spec: DeviceSpec,
+        hostname: str,
+        port: int,
+        prefix: str,
+        event_interval: float,
+        alarm_chance: float,
+        seed: int,
+    ) -> None:
+        self.spec, self.hostname, self.port, self.prefix = spec, hostname, port, prefix
+        self.event_interval, self.alarm_chance = event_interval, alarm_chance
+        self.identifier = f"sim-{spec.community}-{spec.code}"
+        self.rng = random.Random(f"{seed}:{self.identifier}")  # per device, so jitter is reproducible
+        self.battery = self.rng.randint(60, 100) if spec.kind in ALARM_KINDS else None
+        self.opened: list[str] = []  # ids of the commands it executed
+        self.online = asyncio.Event()  # connected and announced
+        self._acks: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._client: aiomqtt.Client | None = None
+        self._killed = False
+
+    def topic(self, channel: Channel) -> str:
+        return protocol.topic(self.prefix, self.spec.community, self.spec.code, channel)
+
+    async def run(self) -> None:
+        """Stay connected until cancelled or killed: a broker restart costs a reconnect, not the device."""
+        while not self._killed:
+            try:
+                await self._session()
+            except aiomqtt.MqttError as exc:
+                if self._killed:
+                    return
+                log.warning("%s lost the broker (%s); reconnecting", self.identifier, exc)
+            await asyncio.sleep(RECONNECT_SECONDS)
+
+    def kill(self) -> None:
+        """Lose the connection as a crash would: no DISCONNECT packet, so the broker publishes the will."""
+        self._killed = True
+        if self._client is None:
+            return
+        # aiomqtt has no public way to drop a connection uncleanly: shut paho's socket down under it.
+        sock = self._client._client.socket()
+        if isinstance(sock, socket.socket):
+            pass
+
+    async def _session(self) -> None:
+        will = aiomqtt.Will(self.topic(Channel.STATE), self._state(online=False), qos=1, retain=True)
+        async with aiomqtt.Client(self.hostname, self.port, identifier=self.identifier, will=will) as client:
+            self._client = client
+            try:
+                await client.publish(self.topic(Channel.STATE), self._state(online=True), qos=1, retain=True)
+                if self.spec.kind in OPENS_DOORS:
+                    await client.subscribe(self.topic(Channel.CMD), qos=1)
+                self.online.set()
+                await self._behave(client)
+            except asyncio.CancelledError:
+                if not self._killed:  # a clean stop says so itself; the will is for crashes
+                    with contextlib.suppress(aiomqtt.MqttError):
+                        await client.publish(
+                            self.topic(Channel.STATE), self._state(online=False), qos=1, retain=True
+                        )
+                raise
+            finally:
+                self._client = None
+                self.online.clear()
+
+    def _state(self, online: bool) -> bytes:
+        data: dict[str, Any] = {"online": online}
+        if self.battery is not None:
+            data["battery"] = self.battery
+        return sign(self.spec, self.prefix, Channel.STATE, "state", data)[1]
+
+    async def _behave(self, client: aiomqtt.Client) -> None:
+        behaviours: list[Callable[[aiomqtt.Client], Awaitable[None]]] = [self._listen, self._heartbeats]
+        if self.spec.kind in ACCESS_METHODS:
+            behaviours.append(self._access_events)
+        if self.spec.kind in ALARM_KINDS:
+            behaviours.append(self._alarms)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for behaviour in behaviours:
+                    group.create_task(behaviour(client))
+        except* aiomqtt.MqttError as lost:
+            raise lost.exceptions[0] from None
+
+    async def _listen(self, client: aiomqtt.Client) -> None:
+        """Serve commands; for every kind this is also how a lost connection is noticed."""
+        async for message in client.messages:
+            await self._on_command(client, message)
+
+    async def _on_command(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        try:
+            envelope = protocol.verify(self.spec.secret, str(message.topic), protocol.decode(payload))
+            command = protocol.data_as(envelope, CommandData)
+        except protocol.MessageError as exc:
+            log.warning("%s ignored a command: %s", self.identifier, exc)
+            return
+        ack = self._acks.get(envelope.id)
+        if ack is None:  # a retried command id is answered again, never executed twice
+            ack = self._execute(envelope.id, command)
+        await client.publish(
+            self.topic(Channel.ACK), sign(self.spec, self.prefix, Channel.ACK, "ack", ack)[1], qos=1
+        )
+
+    def _execute(self, command_id: str, command: CommandData) -> dict[str, Any]:
+        if command.action == "open":
+            self.opened.append(command_id)
+            ack: dict[str, Any] = {"command": command_id, "ok": True}
+        else:
+            ack = {"command": command_id, "ok": False, "reason": f"unsupported action {command.action!r}"}
+        self._acks[command_id] = ack
+        if len(self._acks) > ACKS_REMEMBERED:
+            self._acks.popitem(last=False)
+        return ack
+
+    async def _heartbeats(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._publish_event(client, EventType.HEARTBEAT, self._health())
+            await asyncio.sleep(self.spec.heartbeat)
+
+    def _health(self) -> dict[str, Any]:
+        if self.battery is None:
+            return {}
+        if self.rng.random() < 0.05:
+            self.battery = max(5, self.battery - 1)
+        return {"battery": self.battery}
+
+    async def _access_events(self, client: aiomqtt.Client) -> None:
+        methods = itertools.cycle(ACCESS_METHODS[self.spec.kind])
+        while True:
+            await asyncio.sleep(self._jittered(self.event_interval))
+            await self._publish_event(client, EventType.ACCESS, access_data(self.rng, next(methods)))
+
+    async def _alarms(self, client: aiomqtt.Client) -> None:
+        kind = ALARM_KINDS[self.spec.kind]
+        while True:
+            await asyncio.sleep(self._jittered(self.event_interval))
+            if self.rng.random() < self.alarm_chance:
+                await self._publish_event(client, EventType.ALARM, _alarm_data(kind, active=True))
+                await asyncio.sleep(self._jittered(self.event_interval))
+                await self._publish_event(client, EventType.ALARM, _alarm_data(kind, active=False))
+
+    async def _publish_event(self, client: aiomqtt.Client, type: EventType, data: dict[str, Any]) -> None:
+        _, payload = sign(self.spec, self.prefix, Channel.EVENT, type, data)
+        await client.publish(self.topic(Channel.EVENT), payload, qos=1)
+
+    def _jittered(self, seconds: float) -> float:
+        return seconds * self.rng.uniform(0.5, 1.5)
+
+
+class Simulator:
+    """A fleet of simulated devices, each on its own MQTT connection."""
+
+    def __init__(
+        self,
+        hostname: str,
+        port: int,
+        devices: list[DeviceSpec],
+        prefix: str = protocol.DEFAULT_PREFIX,
+        *,
+        event_interval: float = 5.0,
+        seed: int = 0,
+        alarm_chance: float = 0.01,  # per device and event interval
+    ) -> None:
+        codes = [spec.code for spec in devices]
+        if len(set(codes)) != len(codes):
+            raise ValueError("device codes must be unique: kill() names a device by its code")
+        self.devices = {
+            spec.code: SimulatedDevice(spec, hostname, port, prefix, event_interval, alarm_chance, seed)
+            for spec in devices
+        }
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def start(self) -> None:
+        """Connect every device; returns once each has announced itself online."""
+        for code, device in self.devices.items():
+            self._tasks[code] = asyncio.create_task(device.run(), name=device.identifier)
+        await asyncio.gather(*(device.online.wait() for device in self.devices.values()))
+
+    async def stop(self) -> None:
+        """Disconnect cleanly; each device first publishes its offline state."""
+        for task in self._tasks.values():
+            task.cancel()
+        outcomes = await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        for code, outcome in zip(self._tasks, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # a bug, not a stop: cancellation is no Exception
+                log.error("simulated device %s failed: %r", code, outcome)
+        self._tasks.clear()
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    async def kill(self, code: str) -> None:
+        """Crash one device: its connection drops without a goodbye and the broker publishes its will."""
+        self.devices[code].kill()
+        task = self._tasks.pop(code, None)
+        if task is None:
+            return
+        _, still_running = await asyncio.wait({task}, timeout=KILL_SECONDS)
+        for stuck in still_running:
+            stuck.cancel()
+
+
+async def publish_events(
+    hostname: str, port: int, device: DeviceSpec, count: int, prefix: str = protocol.DEFAULT_PREFIX
+) -> list[str]:
+    """Publish ``count`` signed access events from ``device`` as fast as QoS 1 allows; their ids, in order.
+
+    The envelopes are signed beforehand so that a benchmark measures the broker and the consumer.
+    """
+    rng = random.Random(f"burst:{device.code}")
+    methods = itertools.cycle(ACCESS_METHODS.get(device.kind, KEYPAD_METHODS))
+    signed = [
+        sign(device, prefix, Channel.EVENT, EventType.ACCESS, access_data(rng, next(methods)))
+        for _ in range(count)
+    ]
+    name = protocol.topic(prefix, device.community, device.code, Channel.EVENT)
+    identifier = f"sim-{device.community}-{device.code}-burst"  # beside the device's own connection
+    async with aiomqtt.Client(
+        hostname, port, identifier=identifier, max_inflight_messages=BURST_IN_FLIGHT
+    ) as client:
+        client.pending_calls_threshold = BURST_IN_FLIGHT  # a full window is the plan, not a warning
+        payloads = iter(payload for _, payload in signed)
+
+        async def send() -> None:  # each sender awaits one PUBACK at a time: a bounded window in flight
+            for payload in payloads:
+                await client.publish(name, payload, qos=1)
+
+        async with asyncio.TaskGroup() as senders:
+            for _ in range(min(BURST_IN_FLIGHT, count)):
+                senders.create_task(send())
+    return [message_id for message_id, _ in signed]

@@ -1,0 +1,135 @@
+"""Phone door opening end to end: API → signed command over Mosquitto → simulated device → ack."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from backend.access.tables import AccessGrant, AccessRecord, Door
+from backend.devices.service import fleet
+from backend.devices.tables import Device
+from device_bridge.bridge import Bridge, running
+from device_bridge.simulator import Simulator
+from roles import Role
+from tests.integration.test_bridge import eventually
+
+
+@contextlib.asynccontextmanager
+async def simulated(world, settings):
+    """The home community's bridge and devices, until every device has reported online."""
+    host, port, _ = settings.broker
+    devices = await fleet(world.ctx, world.home)
+    simulator = Simulator(host, port, devices, settings.mqtt_prefix, event_interval=60)
+    async with running(Bridge(settings, world.ctx.keys, "doors", batch_seconds=0.01)):
+        task = asyncio.create_task(simulator.run())
+        try:
+            await eventually(lambda: _all_online(world.home, len(devices)), 10)
+            yield simulator
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def opened(simulator: Simulator) -> list[str]:
+    """Command ids the simulated doors executed."""
+    return [command for device in simulator.devices.values() for command in device.opened]
+
+
+async def _all_online(community: int, count: int) -> bool:
+    return await Device.count().where((Device.community == community) & (Device.online == True)) == count  # noqa: E712
+
+
+async def unit_door(world) -> dict:
+    """The unit door of the resident's own flat."""
+    return (
+        await Door.select()
+        .where((Door.community == world.home) & (Door.kind == "unit"))
+        .order_by(Door.id)
+        .first()
+    )
+
+
+async def test_a_resident_sees_and_opens_their_doors(world, settings):
+    headers = await world.headers(Role.RESIDENT)
+    doors = (await world.client.get("/api/doors", headers=headers)).json()
+    assert {d["kind"] for d in doors} == {"gate", "unit"}
+    door = await unit_door(world)
+    assert door["id"] in [d["id"] for d in doors]
+    async with simulated(world, settings) as simulator:
+        response = await world.client.post(f"/api/doors/{door['id']}/open", headers=headers)
+        assert response.status_code == 200, response.text
+        result = response.json()
+        assert result["opened"] is True
+        assert result["command_id"] in opened(simulator)
+    record = await AccessRecord.objects().where(AccessRecord.method == "phone").first()
+    assert record.granted and record.door == door["id"] and record.account is not None
+
+
+async def test_one_tap_retried_opens_once(world, settings):
+    headers = {**await world.headers(Role.RESIDENT), "Idempotency-Key": "tap-0001-abcd"}
+    door = await unit_door(world)
+    async with simulated(world, settings) as simulator:
+        first = await world.client.post(f"/api/doors/{door['id']}/open", headers=headers)
+        second = await world.client.post(f"/api/doors/{door['id']}/open", headers=headers)
+        assert first.json()["command_id"] == second.json()["command_id"]
+        assert opened(simulator).count(first.json()["command_id"]) == 1
+    assert await AccessRecord.count().where(AccessRecord.method == "phone") == 1
+
+
+async def test_an_offline_door_is_a_clear_error(world, settings):
+    door = await unit_door(world)
+    device = await Device.objects().get(Device.id == door["device"])
+    async with simulated(world, settings) as simulator:
+        await simulator.kill(device.code)
+        await eventually(lambda: Device.exists().where((Device.id == device.id) & (Device.online == False)))  # noqa: E712
+        response = await world.client.post(
+            f"/api/doors/{door['id']}/open", headers=await world.headers(Role.RESIDENT)
+        )
+    assert response.status_code == 503 and response.json()["extra"]["code"] == "device_offline"
+
+
+async def test_a_silent_device_times_out(world, settings):
+    """Marked online, but nothing answers (the simulator is not running): 504, no pass recorded."""
+    door = await unit_door(world)
+    await Device.update({Device.online: True}).where(Device.id == door["device"])
+    response = await world.client.post(
+        f"/api/doors/{door['id']}/open", headers=await world.headers(Role.RESIDENT)
+    )
+    assert response.status_code == 504 and response.json()["extra"]["code"] == "device_timeout"
+    assert await AccessRecord.count() == 0
+
+
+async def test_staff_open_with_a_valid_grant_and_not_after_it_expires(world, settings):
+    door = await unit_door(world)
+    await Device.update({Device.online: True}).where(Device.id == door["device"])
+    headers = await world.headers(Role.WARDEN)
+    async with simulated(world, settings):
+        assert (await world.client.post(f"/api/doors/{door['id']}/open", headers=headers)).status_code == 200
+        yesterday = datetime.now(UTC) - timedelta(days=1)
+        await AccessGrant.update({AccessGrant.valid_until: yesterday}).where(
+            AccessGrant.community == world.home
+        )
+        expired = await world.client.post(f"/api/doors/{door['id']}/open", headers=headers)
+    assert expired.status_code == 403
+    assert (await world.client.get("/api/doors", headers=headers)).json() == []
+
+
+@pytest.mark.parametrize("role,community", [(Role.WARDEN, "other"), (Role.POLICE, "other")])
+async def test_other_communities_staff_cannot_open(world, role, community):
+    door = await unit_door(world)
+    response = await world.client.post(
+        f"/api/doors/{door['id']}/open", headers=await world.headers(role, community)
+    )
+    assert response.status_code == 403
+
+
+async def test_a_resident_cannot_open_another_units_door(world):
+    other_unit = await Door.select().where((Door.community == world.other) & (Door.kind == "unit")).first()
+    response = await world.client.post(
+        f"/api/doors/{other_unit['id']}/open", headers=await world.headers(Role.RESIDENT)
+    )
+    assert response.status_code == 403

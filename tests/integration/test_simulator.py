@@ -1,0 +1,236 @@
+"""The device simulator against the real broker on 127.0.0.1:1883: signed states, events, acks and wills.
+
+Each test gets its own topic prefix and community code (client ids contain the latter), so runs never collide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiomqtt
+import msgspec
+import pytest
+
+from device_bridge import protocol
+from device_bridge.protocol import AccessData, AckData, AlarmData, Channel, CommandData, Envelope
+from device_bridge.simulator import DeviceSpec, Simulator, publish_events
+
+HOST, PORT = "127.0.0.1", 1883
+TIMEOUT = 10
+
+Simulate = Callable[..., Awaitable[Simulator]]
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"anjutest{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+def community() -> str:
+    return f"c{secrets.token_hex(3)}"
+
+
+def device(community: str, code: str, kind: str) -> DeviceSpec:
+    return DeviceSpec(community=community, code=code, kind=kind, secret=secrets.token_bytes(32), heartbeat=1)
+
+
+@contextlib.asynccontextmanager
+async def subscribed(prefix: str) -> AsyncIterator[aiomqtt.Client]:
+    async with aiomqtt.Client(HOST, PORT, identifier=f"watch-{prefix}-{secrets.token_hex(3)}") as client:
+        await client.subscribe(f"{prefix}/#", qos=1)
+        yield client
+
+
+@pytest.fixture
+async def watcher(prefix: str) -> AsyncIterator[aiomqtt.Client]:
+    async with subscribed(prefix) as client:
+        yield client
+
+
+@pytest.fixture
+async def simulate(prefix: str) -> AsyncIterator[Simulate]:
+    """Starts simulators; afterwards stops them and clears the retained states they left on the broker."""
+    started: list[Simulator] = []
+
+    async def simulate(*devices: DeviceSpec, **options: Any) -> Simulator:
+        simulator = Simulator(HOST, PORT, list(devices), prefix, event_interval=0.2, seed=7, **options)
+        started.append(simulator)
+        async with asyncio.timeout(TIMEOUT):
+            await simulator.start()
+        return simulator
+
+    yield simulate
+    for simulator in started:
+        await simulator.stop()
+    async with aiomqtt.Client(HOST, PORT, identifier=f"clean-{prefix}") as client:
+        for simulator in started:
+            for spec in (d.spec for d in simulator.devices.values()):
+                state = protocol.topic(prefix, spec.community, spec.code, Channel.STATE)
+                await client.publish(state, b"", qos=1, retain=True)
+
+
+async def expect(
+    client: aiomqtt.Client, spec: DeviceSpec, channel: Channel, type: str, prefix: str
+) -> tuple[aiomqtt.Message, Envelope]:
+    """The next message of ``type`` on ``spec``'s ``channel`` topic, its signature checked."""
+    wanted = protocol.topic(prefix, spec.community, spec.code, channel)
+    async for message in client.messages:
+        if str(message.topic) != wanted or not message.payload:
+            continue
+        envelope = protocol.decode(message.payload)
+        if envelope.type == type:
+            return message, protocol.verify(spec.secret, wanted, envelope)
+    raise AssertionError("the subscription ended")
+
+
+def command(
+    spec: DeviceSpec, prefix: str, command_id: str, action: str = "open", secret: bytes = b""
+) -> bytes:
+    """A command as the platform signs it (backend/access/commands.py)."""
+    name = protocol.topic(prefix, spec.community, spec.code, Channel.CMD)
+    data = msgspec.structs.asdict(CommandData(action=action, door="1"))
+    return protocol.encode(secret or spec.secret, name, command_id, "cmd", data)
+
+
+async def send(client: aiomqtt.Client, spec: DeviceSpec, prefix: str, payload: bytes) -> None:
+    await client.publish(protocol.topic(prefix, spec.community, spec.code, Channel.CMD), payload, qos=1)
+
+
+async def test_a_device_announces_itself_with_a_signed_retained_state(
+    simulate: Simulate, prefix: str, community: str
+):
+    door = device(community, "door-1", "door_controller")
+    await simulate(door)
+    async with subscribed(prefix) as late, asyncio.timeout(TIMEOUT):  # only a retained state reaches it
+        message, envelope = await expect(late, door, Channel.STATE, "state", prefix)
+    assert message.retain
+    assert envelope.data == {"online": True}
+    assert envelope.at.utcoffset() is not None
+
+
+async def test_heartbeats_and_access_events_are_signed_with_the_device_secret(
+    simulate: Simulate, watcher: aiomqtt.Client, prefix: str, community: str
+):
+    door = device(community, "door-1", "door_controller")
+    await simulate(door)
+    async with asyncio.timeout(TIMEOUT):
+        _, heartbeat = await expect(watcher, door, Channel.EVENT, "heartbeat", prefix)
+        accesses = [(await expect(watcher, door, Channel.EVENT, "access", prefix))[1] for _ in range(5)]
+    event_topic = protocol.topic(prefix, door.community, door.code, Channel.EVENT)
+    with pytest.raises(protocol.ForgedMessage):
+        protocol.verify(b"another device's secret", event_topic, heartbeat)
+    assert len({heartbeat.id, *(event.id for event in accesses)}) == 6
+    data = [protocol.data_as(event, AccessData) for event in accesses]
+    assert {access.method for access in data} <= {"card", "id_card", "pin"}  # no face on a door controller
+    assert len({access.method for access in data}) > 1  # methods rotate
+    card = next(access for access in data if access.method == "card")
+    assert card.credential.isdigit() and len(card.credential) == 10
+
+
+async def test_battery_devices_report_battery_and_raise_then_clear_alarms(
+    simulate: Simulate, watcher: aiomqtt.Client, prefix: str, community: str
+):
+    smoke = device(community, "smoke-1", "sensor")
+    await simulate(smoke, alarm_chance=1.0)
+    async with asyncio.timeout(TIMEOUT):
+        _, heartbeat = await expect(watcher, smoke, Channel.EVENT, "heartbeat", prefix)
+        raised = protocol.data_as(
+            (await expect(watcher, smoke, Channel.EVENT, "alarm", prefix))[1], AlarmData
+        )
+        cleared = protocol.data_as(
+            (await expect(watcher, smoke, Channel.EVENT, "alarm", prefix))[1], AlarmData
+        )
+    assert 0 < heartbeat.data["battery"] <= 100
+    assert (raised.kind, raised.active) == ("smoke", True)
+    assert (cleared.kind, cleared.active) == ("smoke", False)
+
+
+async def test_an_open_command_is_acknowledged_and_a_repeat_executes_once(
+    simulate: Simulate, watcher: aiomqtt.Client, prefix: str, community: str
+):
+    door = device(community, "door-1", "door_controller")
+    simulator = await simulate(door)
+    command_id = secrets.token_hex(8)
+    async with asyncio.timeout(TIMEOUT):
+        for _ in range(2):
+            await send(watcher, door, prefix, command(door, prefix, command_id))
+            ack = protocol.data_as((await expect(watcher, door, Channel.ACK, "ack", prefix))[1], AckData)
+            assert (ack.command, ack.ok) == (command_id, True)
+    assert simulator.devices["door-1"].opened == [command_id]
+
+
+async def test_an_unknown_action_is_refused_in_the_ack(
+    simulate: Simulate, watcher: aiomqtt.Client, prefix: str, community: str
+):
+    gate = device(community, "gate-1", "barrier")
+    simulator = await simulate(gate)
+    async with asyncio.timeout(TIMEOUT):
+        await send(watcher, gate, prefix, command(gate, prefix, "cmd-reboot", action="reboot"))
+        ack = protocol.data_as((await expect(watcher, gate, Channel.ACK, "ack", prefix))[1], AckData)
+    assert (ack.command, ack.ok) == ("cmd-reboot", False)
+    assert simulator.devices["gate-1"].opened == []
+
+
+async def test_forged_and_malformed_commands_get_no_ack(
+    simulate: Simulate, watcher: aiomqtt.Client, prefix: str, community: str
+):
+    door = device(community, "door-1", "door_controller")
+    simulator = await simulate(door)
+    async with asyncio.timeout(TIMEOUT):
+        await send(watcher, door, prefix, command(door, prefix, "forged", secret=b"not the device secret"))
+        await send(watcher, door, prefix, b'{"action": "open"}')
+        await send(watcher, door, prefix, command(door, prefix, "genuine"))
+        # One publisher, one topic: the device handles them in order, so the first ack tells.
+        ack = protocol.data_as((await expect(watcher, door, Channel.ACK, "ack", prefix))[1], AckData)
+    assert ack.command == "genuine"
+    assert simulator.devices["door-1"].opened == ["genuine"]
+
+
+async def test_a_killed_device_leaves_its_signed_will_and_the_others_carry_on(
+    simulate: Simulate, watcher: aiomqtt.Client, prefix: str, community: str
+):
+    door, button = (
+        device(community, "door-1", "door_controller"),
+        device(community, "sos-1", "emergency_button"),
+    )
+    simulator = await simulate(door, button)
+    async with asyncio.timeout(TIMEOUT):
+        _, online = await expect(watcher, door, Channel.STATE, "state", prefix)
+        assert online.data["online"] is True
+        await simulator.kill("door-1")
+        _, will = await expect(watcher, door, Channel.STATE, "state", prefix)
+        await expect(watcher, button, Channel.EVENT, "heartbeat", prefix)
+    assert will.data == {"online": False}
+    assert will.at <= online.at  # signed at connect time: the broker's will, not a goodbye from the device
+    async with subscribed(prefix) as late, asyncio.timeout(TIMEOUT):
+        message, retained = await expect(late, door, Channel.STATE, "state", prefix)
+    assert message.retain and retained.data == {"online": False}
+
+
+async def test_a_clean_stop_leaves_an_offline_state(simulate: Simulate, prefix: str, community: str):
+    door = device(community, "door-1", "door_controller")
+    simulator = await simulate(door)
+    await simulator.stop()
+    async with subscribed(prefix) as late, asyncio.timeout(TIMEOUT):
+        _, retained = await expect(late, door, Channel.STATE, "state", prefix)
+    assert retained.data == {"online": False}
+
+
+async def test_publish_events_delivers_every_event_once(watcher: aiomqtt.Client, prefix: str, community: str):
+    gate = device(community, "face-1", "face_gate")
+    async with asyncio.timeout(TIMEOUT):
+        ids = await publish_events(HOST, PORT, gate, 300, prefix)
+        received = [(await expect(watcher, gate, Channel.EVENT, "access", prefix))[1] for _ in ids]
+    assert len(set(ids)) == 300
+    assert [event.id for event in received] == ids  # QoS 1 from one connection keeps the order
+    assert all(protocol.data_as(event, AccessData).method in ("card", "pin", "face") for event in received)
+
+
+def test_an_unknown_device_kind_is_refused(community: str):
+    with pytest.raises(ValueError, match="kind"):
+        DeviceSpec(community=community, code="lamp-1", kind="street_lamp", secret=b"s", heartbeat=60)
