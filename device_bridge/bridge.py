@@ -20,19 +20,22 @@ from typing import Any
 import aiomqtt
 import msgspec
 from paho.mqtt.client import MQTTv5, MQTTv311
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from backend.access.tables import AccessRecord
-from backend.db import transaction
+from backend.db import is_postgres
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.keys import Keys
 from backend.registry.idnumber import mask
 from backend.settings import Settings
-from device_bridge import protocol
+from device_bridge import protocol, store
 from device_bridge.protocol import AccessData, AccessMethod, Channel, EventType, StateData
+from device_bridge.transport import low_latency
 from roles import Role
 
 log = logging.getLogger("anju.bridge")
-OFFLINE_AFTER_HEARTBEATS = 2.5  # silence tolerated before a device counts as offline
+OFFLINE_AFTER_HEARTBEATS = 2.5
+SESSION_EXPIRY_SECONDS = 3600  # a restarting worker resumes its session: unacknowledged events come back  # silence tolerated before a device counts as offline
 DIRECTORY_SQL = """
 SELECT v.id, v.code, v.kind, v.community, v.building, v.unit, v.secret_sealed, c.code AS community_code,
        d.id AS door, d.device_door
@@ -92,8 +95,8 @@ class Directory:
 
 @dataclass
 class Batch:
-    events: list[DeviceEvent] = field(default_factory=list)
-    passes: list[AccessRecord] = field(default_factory=list)
+    events: list[tuple] = field(default_factory=list)  # device, community, key, type, at, data
+    passes: list[tuple] = field(default_factory=list)  # access_record columns, as in store.INSERT_PASS
     seen: dict[int, datetime] = field(default_factory=dict)  # device → latest message time
     states: dict[int, bool] = field(default_factory=dict)  # device → online, from its state topic
     acks: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos) to acknowledge after commit
@@ -122,6 +125,8 @@ class Bridge:
         self._batch = Batch()
         self._client: aiomqtt.Client | None = None
         self.ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._batch_full = asyncio.Event()
 
     # --- running ---------------------------------------------------------------
 
@@ -129,6 +134,7 @@ class Bridge:
         await self.directory.load()
         async with self._connect() as client:
             self._client = client
+            low_latency(client)
             client._client.manual_ack_set(True)  # ack only after commit (paho's public switch)
             await client.subscribe(protocol.subscription(self.prefix, Channel.EVENT, self.shared), qos=1)
             # Every worker sees every retained state: marking online/offline is idempotent.
@@ -137,24 +143,47 @@ class Bridge:
             log.info(
                 "bridge %s listening on %s:%s (shared: %s)", self.worker, self.host, self.port, self.shared
             )
-            try:
-                async with asyncio.TaskGroup() as tasks:
-                    tasks.create_task(self._flush_periodically())
-                    tasks.create_task(self._watch_heartbeats())
-                    tasks.create_task(self._save_counters_periodically())
-                    async for message in client.messages:
-                        await self._receive(message)
-            finally:
-                await self.flush()  # a stopping worker stores (and acknowledges) what it accepted
+            async with asyncio.TaskGroup() as tasks:
+                # The flusher is never cancelled: it stops by itself after storing the last batch,
+                # since a flush cut short would lose a batch already taken from the queue.
+                tasks.create_task(self._flusher())
+                interruptible = [
+                    tasks.create_task(self._consume(client)),
+                    tasks.create_task(self._watch_heartbeats()),
+                    tasks.create_task(self._save_counters_periodically()),
+                ]
+                await self._stopping.wait()
+                for task in interruptible:
+                    task.cancel()
+            await self.save_counters()
+
+    def stop(self) -> None:
+        """Finish gracefully: stop taking messages, store and acknowledge the last batch."""
+        self._stopping.set()
+
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            await self._receive(message)
 
     def _connect(self) -> aiomqtt.Client:
+        """A persistent session; on MQTT 5 the broker sends at most two batches ahead of our acks.
+
+        That window is the bridge's back-pressure: it acknowledges after each commit, so a slow
+        database slows delivery instead of filling a local queue (or the broker's drop limit).
+        """
+        if not self.shared:
+            return aiomqtt.Client(
+                self.host,
+                self.port,
+                identifier=f"anju-bridge-{self.worker}",
+                protocol=MQTTv311,
+                clean_session=False,
+            )
+        connect = Properties(PacketTypes.CONNECT)
+        connect.ReceiveMaximum = 2 * self.batch_size
+        connect.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
         return aiomqtt.Client(
-            self.host,
-            self.port,
-            identifier=f"anju-bridge-{self.worker}",
-            protocol=MQTTv5 if self.shared else MQTTv311,
-            clean_session=None if self.shared else False,
-            max_queued_incoming_messages=10 * self.batch_size,
+            self.host, self.port, identifier=f"anju-bridge-{self.worker}", protocol=MQTTv5, properties=connect
         )
 
     # --- receiving -------------------------------------------------------------
@@ -169,7 +198,7 @@ class Bridge:
             return
         self._batch.acks.append((message.mid, message.qos))
         if len(self._batch) >= self.batch_size:
-            await self.flush()
+            self._batch_full.set()
 
     async def _accept(self, topic_name: str, payload: bytes, batch: Batch) -> None:
         parts = protocol.parse_topic(self.prefix, topic_name)
@@ -183,34 +212,28 @@ class Bridge:
         batch.seen[device.id] = max(at, batch.seen.get(device.id, at))
         key = f"{device.id}:{envelope.id}"
         batch.events.append(
-            DeviceEvent(
-                device=device.id,
-                community=device.community,
-                key=key,
-                type=envelope.type,
-                at=at,
-                data=msgspec.json.encode(envelope.data).decode(),
-            )
+            (device.id, device.community, key, envelope.type, at, msgspec.json.encode(envelope.data).decode())
         )
         if envelope.type == EventType.ACCESS:
             batch.passes.append(self._access_record(device, protocol.data_as(envelope, AccessData), at, key))
         self.counts["accepted"] += 1
 
     @staticmethod
-    def _access_record(device: KnownDevice, data: AccessData, at: datetime, key: str) -> AccessRecord:
+    def _access_record(device: KnownDevice, data: AccessData, at: datetime, key: str) -> tuple:
         credential = mask(data.credential) if data.method is AccessMethod.ID_CARD else data.credential
-        return AccessRecord(
-            community=device.community,
-            door=device.doors.get(data.door),
-            device=device.id,
-            building=device.building,
-            unit=device.unit,
-            method=data.method,
-            direction=data.direction,
-            granted=data.granted,
-            credential=credential[:50],
-            at=at,
-            key=f"ev:{key}",
+        door = device.doors.get(data.door)
+        return (
+            device.community,
+            door,
+            device.id,
+            device.building,
+            device.unit,
+            data.method,
+            data.direction,
+            data.granted,
+            credential[:50],
+            at,
+            f"ev:{key}",
         )
 
     # --- storing ---------------------------------------------------------------
@@ -219,28 +242,32 @@ class Bridge:
         batch, self._batch = self._batch, Batch()
         if not len(batch):
             return
-        async with transaction(DeviceEvent._meta.db):
-            if batch.events:
-                await DeviceEvent.insert(*batch.events).on_conflict(
-                    target=DeviceEvent.key, action="DO NOTHING"
-                )
-            if batch.passes:
-                await AccessRecord.insert(*batch.passes).on_conflict(
-                    target=AccessRecord.key, action="DO NOTHING"
-                )
-            if batch.seen:
-                await Device.update({Device.last_seen: max(batch.seen.values()), Device.online: True}).where(
-                    Device.id.is_in(list(batch.seen))
-                )
+        engine = DeviceEvent._meta.db
+        postgres, now = is_postgres(engine), datetime.now(UTC)
+
+        def at(value: datetime) -> datetime | str:
+            return store.timestamp(value, postgres)
+
+        async with store.writer(engine) as write:
+            await write.many(store.INSERT_EVENT, [(*e[:4], at(e[4]), at(now), e[5]) for e in batch.events])
+            await write.many(store.INSERT_PASS, [(*p[:9], at(p[9]), p[10], at(now)) for p in batch.passes])
+            await write.many(
+                store.TOUCH_DEVICE, [(at(seen), True, device) for device, seen in batch.seen.items()]
+            )
         for device_id, online in batch.states.items():
             await self._set_online(device_id, online)
         for mid, qos in batch.acks:
             self._client._client.ack(mid, qos)
 
-    async def _flush_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.batch_seconds)
+    async def _flusher(self) -> None:
+        """Store a batch when it is full or old enough; a last one when the bridge stops."""
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.batch_seconds):
+                    await self._batch_full.wait()
+            self._batch_full.clear()
             await self.flush()
+        await self.flush()
 
     # --- device health -----------------------------------------------------------
 
@@ -313,6 +340,5 @@ async def running(bridge: Bridge):
     try:
         yield bridge
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        bridge.stop()
+        await task

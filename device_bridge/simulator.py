@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import random
 import socket
 import uuid
@@ -32,6 +33,7 @@ from device_bridge.protocol import (
     Direction,
     EventType,
 )
+from device_bridge.transport import low_latency
 
 log = logging.getLogger("anju.bridge.simulator")
 
@@ -54,6 +56,7 @@ ACCESS_METHODS: dict[str, tuple[AccessMethod, ...]] = {
 ALARM_KINDS = {"sensor": "smoke", "emergency_button": "emergency"}  # these are also the battery devices
 GRANTED_SHARE = 0.9
 RECONNECT_SECONDS = 1.0
+BROKER_SECONDS = 10.0  # for a PUBACK or SUBACK; a silent broker counts as a lost one
 KILL_SECONDS = 5.0
 ACKS_REMEMBERED = 1000  # enough to answer any retry of a recent command the same way
 BURST_IN_FLIGHT = 64
@@ -148,28 +151,45 @@ class SimulatedDevice:
         # aiomqtt has no public way to drop a connection uncleanly: shut paho's socket down under it.
         sock = self._client._client.socket()
         if isinstance(sock, socket.socket):
-            pass
+            sock.shutdown(socket.SHUT_RDWR)
 
     async def _session(self) -> None:
         will = aiomqtt.Will(self.topic(Channel.STATE), self._state(online=False), qos=1, retain=True)
-        async with aiomqtt.Client(self.hostname, self.port, identifier=self.identifier, will=will) as client:
+        # aiomqtt's own timeouts use asyncio.wait_for, which on Python 3.11 can swallow a cancellation and
+        # leave a device running after stop(): they are off, and _acknowledged bounds each request instead.
+        client = aiomqtt.Client(
+            self.hostname, self.port, identifier=self.identifier, will=will, timeout=math.inf
+        )
+        async with client:
             self._client = client
+            low_latency(client)
             try:
-                await client.publish(self.topic(Channel.STATE), self._state(online=True), qos=1, retain=True)
+                await self._acknowledged(
+                    client.publish(self.topic(Channel.STATE), self._state(online=True), qos=1, retain=True)
+                )
                 if self.spec.kind in OPENS_DOORS:
-                    await client.subscribe(self.topic(Channel.CMD), qos=1)
+                    await self._acknowledged(client.subscribe(self.topic(Channel.CMD), qos=0))
                 self.online.set()
                 await self._behave(client)
             except asyncio.CancelledError:
                 if not self._killed:  # a clean stop says so itself; the will is for crashes
                     with contextlib.suppress(aiomqtt.MqttError):
-                        await client.publish(
-                            self.topic(Channel.STATE), self._state(online=False), qos=1, retain=True
+                        goodbye = self._state(online=False)
+                        await self._acknowledged(
+                            client.publish(self.topic(Channel.STATE), goodbye, qos=1, retain=True)
                         )
                 raise
             finally:
                 self._client = None
                 self.online.clear()
+
+    @staticmethod
+    async def _acknowledged(request: Awaitable[Any]) -> None:
+        try:
+            async with asyncio.timeout(BROKER_SECONDS):
+                await request
+        except TimeoutError:
+            raise aiomqtt.MqttError(f"no answer from the broker within {BROKER_SECONDS:g} s") from None
 
     def _state(self, online: bool) -> bytes:
         data: dict[str, Any] = {"online": online}
@@ -206,9 +226,9 @@ class SimulatedDevice:
         ack = self._acks.get(envelope.id)
         if ack is None:  # a retried command id is answered again, never executed twice
             ack = self._execute(envelope.id, command)
-        await client.publish(
-            self.topic(Channel.ACK), sign(self.spec, self.prefix, Channel.ACK, "ack", ack)[1], qos=1
-        )
+        _, payload = sign(self.spec, self.prefix, Channel.ACK, "ack", ack)
+        # QoS 0 like the command: this signed ack is the end-to-end acknowledgement.
+        await self._acknowledged(client.publish(self.topic(Channel.ACK), payload, qos=0))
 
     def _execute(self, command_id: str, command: CommandData) -> dict[str, Any]:
         if command.action == "open":
@@ -250,7 +270,7 @@ class SimulatedDevice:
 
     async def _publish_event(self, client: aiomqtt.Client, type: EventType, data: dict[str, Any]) -> None:
         _, payload = sign(self.spec, self.prefix, Channel.EVENT, type, data)
-        await client.publish(self.topic(Channel.EVENT), payload, qos=1)
+        await self._acknowledged(client.publish(self.topic(Channel.EVENT), payload, qos=1))
 
     def _jittered(self, seconds: float) -> float:
         return seconds * self.rng.uniform(0.5, 1.5)
@@ -280,7 +300,7 @@ class Simulator:
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
-        """Connect every device; returns once each has announced itself online."""
+        """Connect every device; returns once each has announced itself online (bound it with a timeout)."""
         for code, device in self.devices.items():
             self._tasks[code] = asyncio.create_task(device.run(), name=device.identifier)
         await asyncio.gather(*(device.online.wait() for device in self.devices.values()))
@@ -310,8 +330,9 @@ class Simulator:
         if task is None:
             return
         _, still_running = await asyncio.wait({task}, timeout=KILL_SECONDS)
-        for stuck in still_running:
-            stuck.cancel()
+        if still_running:  # it was still connecting: nothing to crash yet
+            task.cancel()
+            await asyncio.wait({task})
 
 
 async def publish_events(

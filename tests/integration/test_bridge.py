@@ -174,3 +174,26 @@ async def test_counters_are_saved_per_worker(world, settings, fleet):
         await bridge.save_counters()
     row = await BridgeCounter.objects().where(BridgeCounter.reason == "forged").first()
     assert row.worker == bridge.worker and row.count == 1
+
+
+async def test_a_provisioned_device_speaks_with_its_own_secret(world, settings):
+    from roles import Role
+
+    headers = await world.headers(Role.MAINTENANCE)
+    body = {"community_id": world.home, "code": "new-magnet-1", "kind": "door_magnet", "name": "消防门门磁",
+            "heartbeat_seconds": 30}
+    provisioned = await world.client.post("/api/devices", json=body, headers=headers)
+    assert provisioned.status_code == 201, provisioned.text
+    secret, prefix = provisioned.json()["secret"].encode(), provisioned.json()["topic_prefix"]
+    assert prefix == f"{settings.mqtt_prefix}/420112001001/new-magnet-1"
+    again = await world.client.post("/api/devices", json=body, headers=headers)
+    assert again.status_code == 409
+    host, port, _ = settings.broker
+    async with running(new_bridge(world, settings)) as bridge:
+        async with aiomqtt.Client(host, port) as client:
+            name = f"{prefix}/event"
+            await client.publish(name, protocol.encode(secret, name, "m-1", "alarm", {"kind": "door_open"}), qos=1)
+        await eventually(lambda: asyncio.sleep(0, bridge.counts["accepted"] == 1))
+    listed = (await world.client.get(f"/api/communities/{world.home}/devices", headers=headers)).json()
+    magnet = next(d for d in listed if d["code"] == "new-magnet-1")
+    assert magnet["online"] and magnet["heartbeat_seconds"] == 30 and "secret" not in magnet
