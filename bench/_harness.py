@@ -7,15 +7,15 @@ import contextlib
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import asyncpg
 import httpx
+
+from tests.brokers import free_port, mosquitto  # noqa: F401 - re-exported for the benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = os.environ.get("ANJU_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -38,46 +38,6 @@ def fresh_database():
         yield re.sub(r"/[^/]*$", f"/{name}", SERVER)
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-# The broker configuration the README recommends for production: no queue cap (Mosquitto's
-# default of 1000 queued messages per client drops QoS 1 messages to a consumer that falls
-# behind), and TCP_NODELAY so small commands and acks are not held back.
-BROKER_CONF = """listener {port} 127.0.0.1
-allow_anonymous true
-max_queued_messages 0
-max_inflight_messages 0
-set_tcp_nodelay true
-persistence false
-"""
-
-
-@contextlib.contextmanager
-def mosquitto():
-    """A Mosquitto of the benchmark's own, configured as recommended; yields its mqtt:// URL."""
-    port = free_port()
-    with tempfile.TemporaryDirectory() as folder:
-        conf = Path(folder) / "mosquitto.conf"
-        conf.write_text(BROKER_CONF.format(port=port))
-        broker = subprocess.Popen(
-            ["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("mosquitto did not start")
-                time.sleep(0.05)
-            yield f"mqtt://127.0.0.1:{port}"
-        finally:
-            broker.terminate()
-            broker.wait(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def environment(database: str, mqtt_url: str, **extra: str) -> dict[str, str]:

@@ -323,6 +323,15 @@ class Simulator:
         finally:
             await self.stop()
 
+    async def forget(self) -> None:
+        """Clear the retained states the fleet left on the broker (after stop(); for tests and demos)."""
+        any_device = next(iter(self.devices.values()), None)
+        if any_device is None:
+            return
+        async with aiomqtt.Client(any_device.hostname, any_device.port) as client:
+            for device in self.devices.values():
+                await client.publish(device.topic(Channel.STATE), b"", qos=1, retain=True)
+
     async def kill(self, code: str) -> None:
         """Crash one device: its connection drops without a goodbye and the broker publishes its will."""
         self.devices[code].kill()

@@ -18,11 +18,13 @@ import asyncpg
 import pytest
 
 from backend.settings import Settings
+from tests.brokers import listening, mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = os.environ.get("ANJU_TEST_DATABASE_URL", "")
 REDIS = os.environ.get("ANJU_TEST_REDIS_URL", "")
-MQTT = os.environ.get("ANJU_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
+MQTT = os.environ.get("ANJU_TEST_MQTT_URL", "")
+DEFAULT_BROKER = ("127.0.0.1", 1883)
 ENGINES = ["sqlite", "postgres"] if PG_SERVER else ["sqlite"]
 
 
@@ -76,8 +78,20 @@ def _admin(sql: str) -> None:
     asyncio.run(run())
 
 
+@pytest.fixture(scope="session")
+def mqtt_url():
+    """ANJU_TEST_MQTT_URL, else the machine's Mosquitto on 1883, else one of our own."""
+    if MQTT:
+        yield MQTT
+    elif listening(*DEFAULT_BROKER):
+        yield "mqtt://{}:{}".format(*DEFAULT_BROKER)
+    else:
+        with mosquitto() as url:
+            yield url
+
+
 @pytest.fixture
-def settings(database_url, tmp_path) -> Settings:
+def settings(database_url, mqtt_url, tmp_path) -> Settings:
     on_postgres = database_url.startswith("postgres")
     return Settings(
         database_url=database_url,
@@ -88,7 +102,7 @@ def settings(database_url, tmp_path) -> Settings:
         sms_sender="memory",
         public_url="http://localhost:8000",
         # The machine's Mosquitto; a topic prefix of its own keeps runs and tests apart.
-        mqtt_url=MQTT,
+        mqtt_url=mqtt_url,
         mqtt_prefix=f"anjutest{secrets.token_hex(4)}",
         door_ack_seconds=2.0,
     )

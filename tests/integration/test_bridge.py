@@ -180,8 +180,13 @@ async def test_a_provisioned_device_speaks_with_its_own_secret(world, settings):
     from roles import Role
 
     headers = await world.headers(Role.MAINTENANCE)
-    body = {"community_id": world.home, "code": "new-magnet-1", "kind": "door_magnet", "name": "消防门门磁",
-            "heartbeat_seconds": 30}
+    body = {
+        "community_id": world.home,
+        "code": "new-magnet-1",
+        "kind": "door_magnet",
+        "name": "消防门门磁",
+        "heartbeat_seconds": 30,
+    }
     provisioned = await world.client.post("/api/devices", json=body, headers=headers)
     assert provisioned.status_code == 201, provisioned.text
     secret, prefix = provisioned.json()["secret"].encode(), provisioned.json()["topic_prefix"]
@@ -192,7 +197,9 @@ async def test_a_provisioned_device_speaks_with_its_own_secret(world, settings):
     async with running(new_bridge(world, settings)) as bridge:
         async with aiomqtt.Client(host, port) as client:
             name = f"{prefix}/event"
-            await client.publish(name, protocol.encode(secret, name, "m-1", "alarm", {"kind": "door_open"}), qos=1)
+            await client.publish(
+                name, protocol.encode(secret, name, "m-1", "alarm", {"kind": "door_open"}), qos=1
+            )
         await eventually(lambda: asyncio.sleep(0, bridge.counts["accepted"] == 1))
     listed = (await world.client.get(f"/api/communities/{world.home}/devices", headers=headers)).json()
     magnet = next(d for d in listed if d["code"] == "new-magnet-1")

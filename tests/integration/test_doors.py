@@ -32,6 +32,7 @@ async def simulated(world, settings):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await simulator.forget()
 
 
 def opened(simulator: Simulator) -> list[str]:

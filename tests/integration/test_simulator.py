@@ -1,4 +1,4 @@
-"""The device simulator against the real broker on 127.0.0.1:1883: signed states, events, acks and wills.
+"""The device simulator against a real broker (the machine's Mosquitto): signed states, events, acks and wills.
 
 Each test gets its own topic prefix and community code (client ids contain the latter), so runs never collide.
 """
@@ -10,6 +10,7 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiomqtt
 import msgspec
@@ -19,7 +20,17 @@ from device_bridge import protocol
 from device_bridge.protocol import AccessData, AckData, AlarmData, Channel, CommandData, Envelope
 from device_bridge.simulator import DeviceSpec, Simulator, publish_events
 
-HOST, PORT = "127.0.0.1", 1883
+HOST, PORT = "127.0.0.1", 1883  # replaced by the session's broker below
+
+
+@pytest.fixture(autouse=True)
+def _broker(mqtt_url: str) -> None:
+    """Point this module at the session's broker (the machine's Mosquitto, or a private one)."""
+    global HOST, PORT
+    parts = urlsplit(mqtt_url)
+    HOST, PORT = parts.hostname, parts.port
+
+
 TIMEOUT = 10
 
 Simulate = Callable[..., Awaitable[Simulator]]
@@ -67,11 +78,7 @@ async def simulate(prefix: str) -> AsyncIterator[Simulate]:
     yield simulate
     for simulator in started:
         await simulator.stop()
-    async with aiomqtt.Client(HOST, PORT, identifier=f"clean-{prefix}") as client:
-        for simulator in started:
-            for spec in (d.spec for d in simulator.devices.values()):
-                state = protocol.topic(prefix, spec.community, spec.code, Channel.STATE)
-                await client.publish(state, b"", qos=1, retain=True)
+        await simulator.forget()
 
 
 async def expect(
