@@ -29,7 +29,7 @@ from backend.keys import Keys
 from backend.registry.idnumber import mask
 from backend.settings import Settings
 from device_bridge import protocol, store
-from device_bridge.protocol import AccessData, AccessMethod, Channel, EventType, StateData
+from device_bridge.protocol import AccessData, AccessMethod, Channel, StateData
 from device_bridge.transport import low_latency
 from roles import Role
 
@@ -209,13 +209,16 @@ class Bridge:
         if parts.channel is Channel.STATE:
             batch.states[device.id] = protocol.data_as(envelope, StateData).online
             return
-        batch.seen[device.id] = max(at, batch.seen.get(device.id, at))
         key = f"{device.id}:{envelope.id}"
+        # Validate everything before touching the batch: a refused message must leave no trace.
+        shape = protocol.DATA_SHAPES.get(envelope.type)
+        data = protocol.data_as(envelope, shape) if shape else None
+        batch.seen[device.id] = max(at, batch.seen.get(device.id, at))
         batch.events.append(
             (device.id, device.community, key, envelope.type, at, msgspec.json.encode(envelope.data).decode())
         )
-        if envelope.type == EventType.ACCESS:
-            batch.passes.append(self._access_record(device, protocol.data_as(envelope, AccessData), at, key))
+        if isinstance(data, AccessData):
+            batch.passes.append(self._access_record(device, data, at, key))
         self.counts["accepted"] += 1
 
     @staticmethod
