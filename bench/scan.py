@@ -7,7 +7,7 @@ for the same time with the same concurrency and prints req/s, p50, p99 and the r
     .venv/bin/python bench/scan.py [--seconds 10] [--concurrency 32] [--workers 1]
 
 The database server comes from ANJU_BENCH_DATABASE_URL (default: the local PostgreSQL);
-a fresh database is created and dropped. Uses ``wrk`` when installed (apt-get install wrk),
+a fresh database is created and dropped (bench/_harness.py). Uses ``wrk`` when installed (apt-get install wrk),
 otherwise an asyncio/httpx load generator (which then shares the CPU with the server).
 """
 
@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -32,26 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from backend.seed import demo_phone  # noqa: E402
+from bench._harness import anju, background, environment, fresh_database, mosquitto, wait_for_server  # noqa: E402
 from roles import Role  # noqa: E402
 from tests.softkey import SoftKey  # noqa: E402
 
-SERVER = os.environ.get("ANJU_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 POLICE = demo_phone(Role.POLICE)
-
-
-async def admin(sql: str) -> None:
-    connection = await asyncpg.connect(SERVER)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
-def anju(command: str, env: dict, **kwargs) -> subprocess.CompletedProcess | subprocess.Popen:
-    argv = [sys.executable, "-m", "backend", *command.split()]
-    if kwargs.pop("background", False):
-        return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return subprocess.run(argv, env=env, cwd=ROOT, check=True, capture_output=True, text=True)
 
 
 async def police_token(base: str) -> str:
@@ -121,54 +104,36 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
 
-    name = f"anju_bench_{secrets.token_hex(3)}"
-    database = re.sub(r"/[^/]*$", f"/{name}", SERVER)
-    port = 18000 + secrets.randbelow(1000)
-    base = f"http://localhost:{port}"
-    env = {
-        **os.environ,
-        "ANJU_DATABASE_URL": database,
-        "ANJU_DEMO": "true",
-        "ANJU_PORT": str(port),
-        "ANJU_PUBLIC_URL": base,
-        "ANJU_SECRET_KEY": secrets.token_hex(32),
-    }
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    server = None
-    try:
+    with fresh_database() as database, mosquitto() as broker:
+        env = environment(database, broker)
         anju("seed", env)
-        server = anju(f"serve --workers {args.workers}", env, background=True)
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/api/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        token = asyncio.run(police_token(base))
-        plate = asyncio.run(_first_house_plate(database))
-        headers = {"Authorization": f"Bearer {token}"}
-        assert httpx.get(f"{base}/api/scan/{plate}", headers=headers).json()["viewer"] == "police"
-        tool = "wrk" if shutil.which("wrk") else "httpx (same machine)"
-        print(
-            f"load: {tool}, {args.concurrency} connections, {args.seconds:.0f} s each, {args.workers} worker(s)"
-        )
-        results = {}
-        for label, url in (
-            ("GET /api/health", f"{base}/api/health"),
-            ("GET /api/scan (police)", f"{base}/api/scan/{plate}"),
-        ):
-            results[label] = measure(url, headers, args)
-            rate, p50, p99 = results[label]
-            print(f"{label:<24} {rate:9.0f} req/s   p50 {p50 * 1000:7.2f} ms   p99 {p99 * 1000:7.2f} ms")
-        (base_rate, base_p50, base_p99), (rate, p50, p99) = results.values()
-        print(
-            f"scan / trivial: throughput {rate / base_rate:.2f}×, p50 {p50 / base_p50:.1f}×, p99 {p99 / base_p99:.1f}×"
-        )
-    finally:
-        if server:
-            server.terminate()
-            server.wait(timeout=10)
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        base = env["ANJU_PUBLIC_URL"]
+        with background(f"serve --workers {args.workers}", env=env):
+            wait_for_server(base)
+            run(base, database, args)
+
+
+def run(base: str, database: str, args: argparse.Namespace) -> None:
+    token = asyncio.run(police_token(base))
+    plate = asyncio.run(_first_house_plate(database))
+    headers = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{base}/api/scan/{plate}", headers=headers).json()["viewer"] == "police"
+    tool = "wrk" if shutil.which("wrk") else "httpx (same machine)"
+    print(
+        f"load: {tool}, {args.concurrency} connections, {args.seconds:.0f} s each, {args.workers} worker(s)"
+    )
+    results = {}
+    for label, url in (
+        ("GET /api/health", f"{base}/api/health"),
+        ("GET /api/scan (police)", f"{base}/api/scan/{plate}"),
+    ):
+        results[label] = measure(url, headers, args)
+        rate, p50, p99 = results[label]
+        print(f"{label:<24} {rate:9.0f} req/s   p50 {p50 * 1000:7.2f} ms   p99 {p99 * 1000:7.2f} ms")
+    (base_rate, base_p50, base_p99), (rate, p50, p99) = results.values()
+    print(
+        f"scan / trivial: throughput {rate / base_rate:.2f}×, p50 {p50 / base_p50:.1f}×, p99 {p99 / base_p99:.1f}×"
+    )
 
 
 async def _first_house_plate(database: str) -> str:
