@@ -1,1 +1,1 @@
-"""MQTT device bridge (aiomqtt): device payloads ⇄ domain events and commands. Arrives with the access-control issue."""
+"""MQTT device bridge: the signed contract, bridge workers, the embedded broker, the simulator, vendor adapters."""
