@@ -27,7 +27,7 @@ class DeviceTimeout(DomainError):
     status = 504
 
 
-class Target(msgspec.Struct, frozen=True):
+class DoorDevice(msgspec.Struct, frozen=True):
     community: str  # community code
     device: str  # device code
     secret: bytes
@@ -41,7 +41,7 @@ class DoorCommands:
         self._prefix = settings.mqtt_prefix
         self._ack_seconds = settings.door_ack_seconds
         self._client: aiomqtt.Client | None = None
-        self._pending: dict[str, tuple[asyncio.Future, Target]] = {}
+        self._pending: dict[str, tuple[asyncio.Future, DoorDevice]] = {}
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -95,7 +95,7 @@ class DoorCommands:
         if not done.done():
             done.set_result(ack)
 
-    async def open(self, target: Target, command_id: str, door: str = "") -> AckData:
+    async def open(self, target: DoorDevice, command_id: str, door: str = "") -> AckData:
         """Publish ``open`` with ``command_id`` (the idempotency key) and wait for the device's ack."""
         client = self._client
         if client is None:

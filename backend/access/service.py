@@ -7,7 +7,7 @@ import re
 import secrets
 from typing import Any
 
-from backend.access.commands import Target as DeviceTarget
+from backend.access.commands import DoorDevice
 from backend.access.schemas import DoorOpened, DoorOut, GrantIn, GrantOut
 from backend.access.tables import AccessGrant, AccessRecord, Door
 from backend.accounts.tables import Account
@@ -91,7 +91,7 @@ async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None,
     if key is not None and not IDEMPOTENCY_KEY.match(key):
         raise Invalid("invalid_idempotency_key", "Idempotency-Key must be 8-40 letters, digits, - or _")
     command_id = f"{who.account_id}-{key or secrets.token_hex(8)}"
-    device = DeviceTarget(
+    device = DoorDevice(
         community=door["community_code"],
         device=door["device_code"],
         secret=ctx.keys.unseal(door["secret_sealed"]).encode(),
