@@ -186,6 +186,24 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         asyncio.run(_simulate(get_settings(), args.community))
 
 
+async def _edge(settings: Settings, vendor: str, community: int, base: str | None) -> None:
+    from backend.devices.service import community_secrets
+    from device_bridge.edge import Edge
+
+    async def work(ctx):
+        code, secrets = await community_secrets(ctx, community)
+        host, port, _ = settings.broker
+        print(f"translating {vendor} for {code} ({len(secrets)} registered devices) on {host}:{port}")
+        await Edge(host, port, settings.mqtt_prefix, code, secrets, vendor, base).run()
+
+    await _with_db(settings, work)
+
+
+def cmd_edge(args: argparse.Namespace) -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_edge(get_settings(), args.vendor, args.community, args.base))
+
+
 def cmd_plates(args: argparse.Namespace) -> None:
     from backend.doorplates.sheets import print_sheets
 
@@ -236,6 +254,13 @@ def parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="play the registered devices against the broker")
     simulate.add_argument("--community", type=int, default=None)
     simulate.set_defaults(run=cmd_simulate)
+    edge = commands.add_parser(
+        "edge", help="translate a vendor gateway's MQTT (Zigbee2MQTT, Frigate) into the contract"
+    )
+    edge.add_argument("vendor", choices=("zigbee2mqtt", "frigate"))
+    edge.add_argument("--community", type=int, required=True)
+    edge.add_argument("--base", default=None, help="the vendor's base topic (default: the vendor's name)")
+    edge.set_defaults(run=cmd_edge)
     audit = commands.add_parser("audit", help="verify the audit trail's hash chain")
     audit.set_defaults(run=cmd_audit)
     return top

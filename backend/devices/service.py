@@ -10,7 +10,7 @@ from backend.context import Context
 from backend.db import transaction
 from backend.devices.schemas import DeviceIn, DeviceOut, DeviceProvisioned, NotificationOut
 from backend.devices.tables import DOOR_KINDS, Device, DeviceKind, Notification
-from backend.errors import Conflict
+from backend.errors import Conflict, NotFound
 from backend.registry.service import community_target
 from backend.registry.tables import Community
 from device_bridge import protocol
@@ -121,3 +121,12 @@ async def fleet(ctx: Context, community_id: int | None = None) -> list[DeviceSpe
         )
         for row in await query.order_by(Device.id)
     ]
+
+
+async def community_secrets(ctx: Context, community_id: int) -> tuple[str, dict[str, bytes]]:
+    """A community's code and its devices' secrets by code: what an edge translator signs with."""
+    community = await Community.select(Community.code).where(Community.id == community_id).first()
+    if community is None:
+        raise NotFound("unknown_community", f"No community {community_id}")
+    rows = await Device.select(Device.code, Device.secret_sealed).where(Device.community == community_id)
+    return community["code"], {row["code"]: ctx.keys.unseal(row["secret_sealed"]).encode() for row in rows}

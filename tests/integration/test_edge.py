@@ -1,0 +1,83 @@
+"""Vendor payloads through the edge translator and the bridge, against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+
+import aiomqtt
+
+from backend.devices.service import community_secrets
+from backend.devices.tables import DeviceEvent
+from device_bridge.bridge import Bridge, running
+from device_bridge.edge import Edge
+from roles import Role
+from tests.integration.test_bridge import eventually
+
+
+@contextlib.asynccontextmanager
+async def edge_for(world, settings, vendor: str, base: str):
+    host, port, _ = settings.broker
+    code, secrets = await community_secrets(world.ctx, world.home)
+    edge = Edge(host, port, settings.mqtt_prefix, code, secrets, vendor, base)
+    task = asyncio.create_task(edge.run())
+    await asyncio.sleep(0.3)  # subscribed
+    try:
+        yield edge
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_zigbee_panic_button_becomes_a_stored_alarm(world, settings):
+    body = {
+        "community_id": world.home,
+        "code": "sos_button_7",
+        "kind": "emergency_button",
+        "name": "一键报警 7",
+    }
+    created = await world.client.post(
+        "/api/devices", json=body, headers=await world.headers(Role.MAINTENANCE)
+    )
+    assert created.status_code == 201
+    base = f"{settings.mqtt_prefix}z2m"
+    host, port, _ = settings.broker
+    async with (
+        running(Bridge(settings, world.ctx.keys, "edge", batch_seconds=0.01)),
+        edge_for(world, settings, "zigbee2mqtt", base) as edge,
+    ):
+        async with aiomqtt.Client(host, port) as gateway:
+            press = json.dumps({"action": "emergency", "battery": 87, "linkquality": 120}).encode()
+            await gateway.publish(f"{base}/sos_button_7", press, qos=1)
+            await gateway.publish(f"{base}/not_registered", press, qos=1)
+        await eventually(lambda: DeviceEvent.exists().where(DeviceEvent.type == "alarm"))
+    alarm = await DeviceEvent.objects().where(DeviceEvent.type == "alarm").first()
+    data = alarm.data if isinstance(alarm.data, dict) else json.loads(alarm.data)
+    assert data["kind"] == "emergency" and data["active"] is True
+    assert edge.counts["unregistered"] >= 1 and edge.counts["forwarded"] >= 1
+
+
+async def test_a_frigate_zone_entry_becomes_an_intrusion_alarm(world, settings):
+    recorded = (
+        Path(__file__).parent.parent / "unit" / "device_payloads" / "frigate_event_new_in_zone.json"
+    ).read_bytes()
+    camera = json.loads(recorded)["after"]["camera"]
+    body = {"community_id": world.home, "code": camera, "kind": "camera", "name": "周界摄像机"}
+    assert (
+        await world.client.post("/api/devices", json=body, headers=await world.headers(Role.MAINTENANCE))
+    ).status_code == 201
+    base = f"{settings.mqtt_prefix}frigate"
+    host, port, _ = settings.broker
+    async with (
+        running(Bridge(settings, world.ctx.keys, "edge", batch_seconds=0.01)),
+        edge_for(world, settings, "frigate", base),
+    ):
+        async with aiomqtt.Client(host, port) as frigate:
+            await frigate.publish(f"{base}/events", recorded, qos=1)
+        await eventually(lambda: DeviceEvent.exists().where(DeviceEvent.type == "alarm"))
+    alarm = await DeviceEvent.objects().where(DeviceEvent.type == "alarm").first()
+    data = alarm.data if isinstance(alarm.data, dict) else json.loads(alarm.data)
+    assert data["kind"] == "intrusion" and data["active"] is True
