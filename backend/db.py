@@ -36,3 +36,8 @@ def transaction(engine: Engine):
 
         return engine.transaction(transaction_type=TransactionType.immediate)
     return engine.transaction()
+
+
+def placeholders(values) -> str:
+    """``{}, {}, …`` for a raw query's ``IN (…)`` over ``values`` (Piccolo binds each one)."""
+    return ", ".join("{}" for _ in values)

@@ -13,7 +13,7 @@ from backend.access.tables import AccessGrant, AccessRecord, Door
 from backend.accounts.tables import Account
 from backend.audit import service as audit
 from backend.context import Context
-from backend.db import transaction
+from backend.db import placeholders, transaction
 from backend.errors import DomainError, Invalid, NotFound
 from device_bridge.protocol import AccessMethod, Direction
 from roles import Action, Principal, Target, authorize, is_allowed
@@ -68,8 +68,9 @@ async def my_doors(who: Principal) -> list[DoorOut]:
     communities = who.home_communities | {g["community"] for g in grants}
     if not communities:
         return []
-    placeholders = ", ".join("{}" for _ in communities)
-    doors = await Door.raw(DOORS_SQL + f"WHERE d.community IN ({placeholders}) ORDER BY d.id", *communities)
+    doors = await Door.raw(
+        DOORS_SQL + f"WHERE d.community IN ({placeholders(communities)}) ORDER BY d.id", *communities
+    )
     return [
         DoorOut(id=d["id"], name=d["name"], kind=d["kind"], online=bool(d["online"]))
         for d in doors
@@ -79,6 +80,8 @@ async def my_doors(who: Principal) -> list[DoorOut]:
 
 async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None, ip: str) -> DoorOpened:
     """Authorise, command the door's device, wait for its ack, record the pass."""
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise Invalid("invalid_idempotency_key", "Idempotency-Key must be 8-40 letters, digits, - or _")
     rows = await Door.raw(DOORS_SQL + "WHERE d.id = {}", door_id)
     if not rows:
         raise NotFound("unknown_door", f"No door {door_id}")
@@ -88,8 +91,6 @@ async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None,
         raise DeviceOffline(
             "device_offline", "This door's controller is offline; use a card, PIN or the property office"
         )
-    if key is not None and not IDEMPOTENCY_KEY.match(key):
-        raise Invalid("invalid_idempotency_key", "Idempotency-Key must be 8-40 letters, digits, - or _")
     command_id = f"{who.account_id}-{key or secrets.token_hex(8)}"
     device = DoorDevice(
         community=door["community_code"],

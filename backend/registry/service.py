@@ -8,7 +8,7 @@ from typing import Any
 from backend.accounts.tables import Account
 from backend.audit import service as audit
 from backend.context import Context
-from backend.db import transaction
+from backend.db import placeholders, transaction
 from backend.errors import Conflict, Invalid, NotFound
 from backend.registry import codes
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
@@ -386,10 +386,9 @@ async def verification_queue(ctx: Context, who: Principal, ip: str) -> list[Queu
         who, Target(community_id=communities[0]["id"], district_id=communities[0]["district"])
     )
     names = {r["id"]: r["name"] for r in communities}
-    placeholders = ", ".join("{}" for _ in names)
     rows = await Residency.raw(
         RESIDENTS_SQL
-        + f"WHERE r.community IN ({placeholders}) AND r.status = 'pending' ORDER BY r.registered_at",
+        + f"WHERE r.community IN ({placeholders(names)}) AND r.status = 'pending' ORDER BY r.registered_at",
         *names,
     )
     registrars = await _account_names({r["registered_by"] for r in rows if r["registered_by"]})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,17 +16,12 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from backend.seed import demo_phone
 from roles import Role
+from tests.brokers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 DEMO_CODE = "123456"
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -77,7 +71,7 @@ def _wait_for_devices(live: LiveServer, seconds: float = 30) -> None:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     var = tmp_path_factory.mktemp("live")
-    port = _free_port()
+    port = free_port()
     url = f"http://localhost:{port}"
     env = {
         **os.environ,
@@ -88,7 +82,7 @@ def live_server(tmp_path_factory):
         "ANJU_HOST": "127.0.0.1",
         "ANJU_PUBLIC_URL": url,
         "ANJU_MQTT_URL": "",  # the embedded broker, as in the demo
-        "ANJU_MQTT_EMBEDDED_PORT": str(_free_port()),
+        "ANJU_MQTT_EMBEDDED_PORT": str(free_port()),
     }
     seeded = subprocess.run(
         [sys.executable, "-m", "backend", "seed"],

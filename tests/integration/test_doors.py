@@ -134,3 +134,10 @@ async def test_a_resident_cannot_open_another_units_door(world):
         f"/api/doors/{other_unit['id']}/open", headers=await world.headers(Role.RESIDENT)
     )
     assert response.status_code == 403
+
+
+async def test_a_malformed_idempotency_key_is_a_clear_422(world):
+    door = await unit_door(world)
+    headers = {**await world.headers(Role.RESIDENT), "Idempotency-Key": "no spaces!"}
+    response = await world.client.post(f"/api/doors/{door['id']}/open", headers=headers)
+    assert response.status_code == 422 and response.json()["extra"]["code"] == "invalid_idempotency_key"
