@@ -14,6 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from backend.access.controllers import AccessController
 from backend.accounts import service as accounts
 from backend.accounts.controllers import AccountController, AuthController
+from backend.audit import service as audit
 from backend.context import Context
 from backend.db import bind, engine_for, is_postgres
 from backend.devices.controllers import DeviceController
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         dependencies={"ctx": Provide(provide_ctx), "who": Provide(provide_principal)},
         exception_handlers={DomainError: domain_error, Forbidden: refused, 500: internal_error},
+        lifespan=[audit.trail(ctx)],
         on_startup=[start],
         on_shutdown=[stop],
         openapi_config=OpenAPIConfig(

@@ -31,11 +31,13 @@ async def _migrate() -> None:
 
 async def _with_db(settings: Settings, work):
     """Run ``work(ctx)`` against the configured database."""
+    from backend.audit.service import use_keys
     from backend.context import Context
     from backend.db import bind, engine_for
 
     bind(engine_for(settings.database_url))
     ctx = Context.build(settings)
+    use_keys(ctx.keys)
     try:
         return await work(ctx)
     finally:
@@ -217,15 +219,23 @@ def cmd_plates(args: argparse.Namespace) -> None:
 
 
 def cmd_audit(_: argparse.Namespace) -> None:
-    from backend.audit.service import verify_chain
+    from backend.audit.service import verify
 
-    report = asyncio.run(_with_db(get_settings(), lambda ctx: verify_chain()))
-    if report.intact:
-        print(f"audit chain intact: {report.checked} entries")
-    else:
+    report = asyncio.run(_with_db(get_settings(), verify))
+    compared = report.checkpoint.label() if report.checkpoint else "none yet"
+    if not report.ok:
+        problems = "\n".join(f"  - {problem}" for problem in report.problems)
         raise SystemExit(
-            f"audit chain BROKEN at entry {report.broken_at} (after {report.checked} good entries)"
+            f"audit trail FAILED: {report.chain.checked} entries checked, "
+            f"last signed checkpoint: {compared}\n{problems}"
         )
+    print(f"audit chain intact: {report.chain.checked} entries, keyed hashes verified")
+    if report.checkpoint:
+        print(f"matches the last signed checkpoint: {compared}")
+    else:
+        print("no signed checkpoint to compare against yet (a tail cut before now cannot show)")
+    if report.written:
+        print(f"new checkpoint: {report.written.label()}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -261,7 +271,9 @@ def parser() -> argparse.ArgumentParser:
     edge.add_argument("--community", type=int, required=True)
     edge.add_argument("--base", default=None, help="the vendor's base topic (default: the vendor's name)")
     edge.set_defaults(run=cmd_edge)
-    audit = commands.add_parser("audit", help="verify the audit trail's hash chain")
+    audit = commands.add_parser(
+        "audit", help="verify the audit trail's keyed chain against its signed checkpoints"
+    )
     audit.set_defaults(run=cmd_audit)
     return top
 

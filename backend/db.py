@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from piccolo.engine.base import Engine
@@ -13,8 +14,20 @@ def engine_for(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
+        _owner_only(path)
         return SQLiteEngine(path=str(path))
     return PostgresEngine(config={"dsn": url})
+
+
+def _owner_only(path: Path) -> None:
+    """Create the database file readable by its owner only, before SQLite would create it 0644.
+
+    SQLite gives its -journal and -wal files the database file's mode, so they follow. A file
+    made by an older version (0644) is tightened.
+    """
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
 
 
 def bind(engine: Engine) -> None:

@@ -1,4 +1,4 @@
-"""Keys derived from the one root secret: ID-number sealing, lookup hashes, token signing."""
+"""Keys derived from the one root secret: ID-number sealing, lookup hashes, token and audit signing."""
 
 from __future__ import annotations
 
@@ -40,6 +40,16 @@ class Keys:
     @cached_property
     def verifying_key(self) -> Ed25519PublicKey:
         return self.signing_key.public_key()
+
+    @cached_property
+    def audit_chain(self) -> bytes:
+        """HMAC key of the audit chain's links: without it a rewritten chain cannot be re-hashed."""
+        return _derive(self._secret, "audit-chain")
+
+    @cached_property
+    def audit_checkpoint_key(self) -> Ed25519PrivateKey:
+        """Signs the audit checkpoints kept outside the database."""
+        return Ed25519PrivateKey.from_private_bytes(_derive(self._secret, "audit-checkpoint"))
 
     def seal(self, plaintext: str) -> str:
         nonce = os.urandom(12)

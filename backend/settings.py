@@ -36,6 +36,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Hex or any string of >= 32 characters; empty means a key file under var/.
     secret_key: str = ""
     var_dir: str = "var"
+    # Signed audit checkpoints, outside the database; empty means {var_dir}/audit.
+    audit_checkpoint_dir: str = ""
+    audit_checkpoint_minutes: float = 10.0
     demo: bool = False
     # Only honoured in demo mode, so no deployment can run with a fixed code.
     demo_code: str = "123456"
@@ -56,6 +59,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(f"{PREFIX}MQTT_URL: expected mqtt://host:port, got {self.mqtt_url!r}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"{PREFIX}PORT: expected 1-65535, got {self.port}")
+        if self.audit_checkpoint_minutes <= 0:
+            raise SettingsError(
+                f"{PREFIX}AUDIT_CHECKPOINT_MINUTES: expected a positive number, got {self.audit_checkpoint_minutes}"
+            )
 
     @property
     def broker(self) -> tuple[str, int, bool]:
@@ -74,6 +81,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def origin(self) -> str:
         parts = urlsplit(self.public_url)
         return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return Path(self.audit_checkpoint_dir or Path(self.var_dir) / "audit")
 
     def secret(self) -> bytes:
         """The root secret every derived key comes from."""

@@ -1,34 +1,79 @@
-"""The audit trail: who read or wrote what, when and from where, in a hash chain."""
+"""The audit trail: who read or wrote what, when and from where, in a keyed hash chain.
+
+Each link is an HMAC under a key derived from the root secret (never stored in the database),
+so whoever can write the database cannot re-hash a rewritten chain; signed checkpoints kept
+outside the database (``checkpoints.py``) catch a cut tail, which a chain alone cannot.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
+import hmac
+import logging
 import weakref
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from backend.audit import checkpoints
+from backend.audit.checkpoints import Checkpoint
 from backend.audit.tables import AuditEntry
 from backend.db import is_postgres, transaction
+from backend.keys import Keys
 from roles import Principal
+
+if TYPE_CHECKING:
+    from backend.context import Context
 
 GENESIS = "0" * 64
 _ADVISORY_LOCK = 0x616E6A75  # serialises appends across app processes on PostgreSQL
+log = logging.getLogger("anju.audit")
 
 
 class ChainReport(msgspec.Struct, frozen=True):
     checked: int
     broken_at: int | None  # seq of the first entry whose hash does not match
+    head: str = GENESIS  # hash of the last good entry
+    seen: dict[int, str] = {}  # hashes of the good entries asked for (to compare with checkpoints)
 
     @property
     def intact(self) -> bool:
         return self.broken_at is None
 
 
-def entry_hash(row: dict[str, Any]) -> str:
+class AuditReport(msgspec.Struct, frozen=True):
+    chain: ChainReport
+    checkpoint: Checkpoint | None  # the last validly signed checkpoint, compared against
+    problems: list[str]
+    written: Checkpoint | None = None  # the verified head, checkpointed by this run
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class _ChainKey:
+    """The process's audit chain key, set once at start-up (callers of ``record`` hold no context)."""
+
+    value: bytes | None = None
+
+
+def use_keys(keys: Keys) -> None:
+    _ChainKey.value = keys.audit_chain
+
+
+def _chain_key() -> bytes:
+    if _ChainKey.value is None:
+        raise RuntimeError("audit.use_keys() was not called at start-up: no key to chain entries with")
+    return _ChainKey.value
+
+
+def entry_hash(row: dict[str, Any], key: bytes) -> str:
     at: datetime = row["at"]
     content = [
         row["seq"],
@@ -42,7 +87,7 @@ def entry_hash(row: dict[str, Any]) -> str:
         _as_dict(row["detail"]),
         row["prev_hash"],
     ]
-    return hashlib.sha256(msgspec.json.encode(content, order="sorted")).hexdigest()
+    return hmac.new(key, msgspec.json.encode(content, order="sorted"), hashlib.sha256).hexdigest()
 
 
 def _as_dict(detail: Any) -> dict:
@@ -78,7 +123,7 @@ async def _append(entries: list[dict[str, Any]]) -> None:
     insert after it" atomic across connections and processes; nothing is locked after them,
     so appends cannot deadlock with the caller's own transaction.
     """
-    engine = AuditEntry._meta.db
+    engine, key = AuditEntry._meta.db, _chain_key()
     async with transaction(engine):
         if is_postgres(engine):
             await AuditEntry.raw("SELECT pg_advisory_xact_lock({})", _ADVISORY_LOCK)
@@ -92,7 +137,7 @@ async def _append(entries: list[dict[str, Any]]) -> None:
         for content in entries:
             seq += 1
             row = {**content, "seq": seq, "prev_hash": prev}
-            row["hash"] = prev = entry_hash(row)
+            row["hash"] = prev = entry_hash(row, key)
             rows.append(AuditEntry(**{**row, "detail": msgspec.json.encode(row["detail"]).decode()}))
         await AuditEntry.insert(*rows)
 
@@ -151,15 +196,102 @@ def _group_commit() -> _GroupCommit:
     return _group_commits.setdefault(asyncio.get_running_loop(), _GroupCommit())
 
 
-async def verify_chain(batch: int = 5000) -> ChainReport:
-    """Recompute every hash in order; report the first entry that was edited, removed or reordered."""
-    prev, checked, after = GENESIS, 0, 0
+async def verify_chain(want: frozenset[int] = frozenset(), batch: int = 5000) -> ChainReport:
+    """Recompute every keyed hash in order; report the first entry edited, removed, reordered or re-hashed.
+
+    ``want``: seqs whose (verified) hashes the report should carry in ``seen``.
+    """
+    key, prev, checked, after, seen = _chain_key(), GENESIS, 0, 0, {}
     while True:
         rows = await AuditEntry.select().where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(batch)
         if not rows:
-            return ChainReport(checked=checked, broken_at=None)
+            return ChainReport(checked=checked, broken_at=None, head=prev, seen=seen)
         for row in rows:
-            if row["prev_hash"] != prev or entry_hash(row) != row["hash"] or row["seq"] != checked + 1:
-                return ChainReport(checked=checked, broken_at=row["seq"])
+            if row["prev_hash"] != prev or entry_hash(row, key) != row["hash"] or row["seq"] != checked + 1:
+                return ChainReport(checked=checked, broken_at=row["seq"], head=prev, seen=seen)
             prev, checked = row["hash"], checked + 1
+            if checked in want:
+                seen[checked] = prev
         after = rows[-1]["seq"]
+
+
+async def verify(ctx: Context) -> AuditReport:
+    """The chain, and every validly signed checkpoint against it; then checkpoint the verified head.
+
+    A checkpoint whose entry is missing means the tail was cut; one whose entry has another hash
+    means the chain was rewritten past it; a line without a valid signature was forged.
+    """
+    directory, key = ctx.settings.checkpoint_dir, ctx.keys.audit_checkpoint_key
+    kept = await asyncio.to_thread(checkpoints.read, directory, key)
+    chain = await verify_chain(frozenset(c.seq for c in kept.valid))
+    problems = [
+        f"checkpoint line {line} of {checkpoints.path_in(directory)} has no valid signature (forged or corrupted)"
+        for line in kept.unsigned_lines
+    ]
+    if not chain.intact:
+        problems.insert(
+            0, f"audit chain BROKEN at entry {chain.broken_at} (after {chain.checked} good entries)"
+        )
+    problems += _disagreements(chain, kept.valid)[:1]  # the earliest; later ones follow from it
+    report = AuditReport(chain=chain, checkpoint=kept.valid[-1] if kept.valid else None, problems=problems)
+    if not report.ok:
+        return report
+    with contextlib.suppress(checkpoints.GoingBackwards):  # the schedule checkpointed a newer head meanwhile
+        written = await asyncio.to_thread(checkpoints.append, directory, key, chain.checked, chain.head)
+        report = msgspec.structs.replace(report, written=written)
+    return report
+
+
+def _disagreements(chain: ChainReport, valid: list[Checkpoint]) -> list[str]:
+    problems = []
+    for checkpoint in valid:
+        if checkpoint.seq == 0 or (not chain.intact and checkpoint.seq >= chain.broken_at):
+            continue  # nothing to compare, or already reported as the break
+        if checkpoint.seq not in chain.seen:
+            problems.append(
+                f"tail cut: checkpoint ({checkpoint.label()}) but the chain ends at entry {chain.checked}"
+            )
+        elif chain.seen[checkpoint.seq] != checkpoint.head:
+            problems.append(
+                f"chain rewritten: checkpoint ({checkpoint.label()}) but that entry's hash differs"
+            )
+    return problems
+
+
+async def checkpoint(ctx: Context) -> Checkpoint | None:
+    """Checkpoint the current head if it moved (the app's schedule); never one behind the last."""
+    head = (
+        await AuditEntry.select(AuditEntry.seq, AuditEntry.hash)
+        .order_by(AuditEntry.seq, ascending=False)
+        .first()
+    )
+    seq, hash_ = (head["seq"], head["hash"]) if head else (0, GENESIS)
+    try:
+        return await asyncio.to_thread(
+            checkpoints.append, ctx.settings.checkpoint_dir, ctx.keys.audit_checkpoint_key, seq, hash_
+        )
+    except checkpoints.GoingBackwards as exc:
+        log.error("audit checkpoint refused, the chain may have been cut: %s; run `anju audit`", exc)
+        return None
+
+
+@contextlib.asynccontextmanager
+async def trail(ctx: Context) -> AsyncIterator[None]:
+    """The app's audit trail: chain with this deployment's key; checkpoint its head on a schedule."""
+    use_keys(ctx.keys)
+    task = asyncio.create_task(_checkpoint_every(ctx, ctx.settings.audit_checkpoint_minutes * 60))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _checkpoint_every(ctx: Context, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await checkpoint(ctx)
+        except Exception:  # a passing database or disk error must not end the schedule
+            log.exception("audit checkpoint failed; retrying in %s s", seconds)
