@@ -232,7 +232,8 @@ async def verify(ctx: Context) -> AuditReport:
         problems.insert(
             0, f"audit chain BROKEN at entry {chain.broken_at} (after {chain.checked} good entries)"
         )
-    problems += _disagreements(chain, kept.valid)[:1]  # the earliest; later ones follow from it
+    disagreement = _first_disagreement(chain, kept.valid)  # later ones follow from the first
+    problems += [disagreement] if disagreement else []
     report = AuditReport(chain=chain, checkpoint=kept.valid[-1] if kept.valid else None, problems=problems)
     if not report.ok:
         return report
@@ -242,20 +243,15 @@ async def verify(ctx: Context) -> AuditReport:
     return report
 
 
-def _disagreements(chain: ChainReport, valid: list[Checkpoint]) -> list[str]:
-    problems = []
+def _first_disagreement(chain: ChainReport, valid: list[Checkpoint]) -> str | None:
     for checkpoint in valid:
         if checkpoint.seq == 0 or (not chain.intact and checkpoint.seq >= chain.broken_at):
             continue  # nothing to compare, or already reported as the break
         if checkpoint.seq not in chain.seen:
-            problems.append(
-                f"tail cut: checkpoint ({checkpoint.label()}) but the chain ends at entry {chain.checked}"
-            )
-        elif chain.seen[checkpoint.seq] != checkpoint.head:
-            problems.append(
-                f"chain rewritten: checkpoint ({checkpoint.label()}) but that entry's hash differs"
-            )
-    return problems
+            return f"tail cut: checkpoint ({checkpoint.label()}) but the chain ends at entry {chain.checked}"
+        if chain.seen[checkpoint.seq] != checkpoint.head:
+            return f"chain rewritten: checkpoint ({checkpoint.label()}) but that entry's hash differs"
+    return None
 
 
 async def checkpoint(ctx: Context) -> Checkpoint | None:

@@ -6,8 +6,11 @@ must not be able to cut the trail's tail or rewrite it without ``anju audit`` no
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import secrets
+import sqlite3
 import stat
 from datetime import UTC
 
@@ -19,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from backend.audit import service as audit
 from backend.audit.tables import AuditEntry
 from backend.settings import Settings
-from tests.conftest import migrate
+from tests.conftest import ROOT, migrate
 from tests.integration.test_audit import anju_audit, checkpoint_file, on_postgres, tamper, write_entries
 
 
@@ -150,10 +153,58 @@ async def test_postgres_refuses_update_and_delete_on_the_audit_table(client, sql
     assert (await audit.verify_chain()).intact
 
 
-def test_a_new_sqlite_database_file_is_owner_only(tmp_path):
+def app_role_statements(role: str) -> list[str]:
+    """The README's app-role grants, for a role of the test's own."""
+    text = (ROOT / "deploy" / "postgres-app-role.sql").read_text()
+    sql = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
+    return [s.strip().replace("anju_app", f'"{role}"') for s in sql.split(";") if s.strip()]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE audit_entry SET subject = 'house:999'",
+        "DELETE FROM audit_entry",
+        "TRUNCATE audit_entry",
+        "ALTER TABLE audit_entry DISABLE TRIGGER USER",
+        "DROP TRIGGER audit_entry_append_only ON audit_entry",
+    ],
+)
+async def test_the_documented_app_role_can_only_append_to_the_audit_table(client, settings, sql):
+    if not on_postgres():
+        pytest.skip("database roles are PostgreSQL's")
+    await write_entries(2)
+    role = f"anju_app_{secrets.token_hex(4)}"
+    await AuditEntry.raw(f'CREATE ROLE "{role}" LOGIN')
+    try:
+        for statement in app_role_statements(role):
+            await AuditEntry.raw(statement)
+        app = await asyncpg.connect(settings.database_url, user=role)
+        try:
+            assert await app.fetchval("SELECT count(*) FROM audit_entry") == 2
+            await app.execute(
+                "INSERT INTO audit_entry (seq, at, action, subject, prev_hash, hash) "
+                "VALUES (3, now(), 'x', 'y', '', '')"
+            )
+            with pytest.raises(asyncpg.exceptions.InsufficientPrivilegeError):
+                await app.execute(sql)
+        finally:
+            await app.close()
+    finally:
+        await AuditEntry.raw(f'DROP OWNED BY "{role}"')
+        await AuditEntry.raw(f'DROP ROLE "{role}"')
+    assert len(await AuditEntry.select(AuditEntry.seq)) == 3
+
+
+def test_a_new_sqlite_database_file_and_its_journal_are_owner_only(tmp_path):
     url = f"sqlite:///{tmp_path}/fresh.sqlite"
     migrate(url, tmp_path)
     assert stat.S_IMODE((tmp_path / "fresh.sqlite").stat().st_mode) == 0o600
+    with contextlib.closing(sqlite3.connect(tmp_path / "fresh.sqlite", isolation_level=None)) as db:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO district (name, code) VALUES ('x', 'x')")
+        assert stat.S_IMODE((tmp_path / "fresh.sqlite-journal").stat().st_mode) == 0o600
+        db.execute("ROLLBACK")
 
 
 def test_the_secret_key_file_is_owner_only(tmp_path):
