@@ -73,7 +73,8 @@ def _chain_key() -> bytes:
     return _ChainKey.value
 
 
-def entry_hash(row: dict[str, Any], key: bytes) -> str:
+def link_content(row: dict[str, Any]) -> bytes:
+    """What an entry's link hash covers: its content and the previous entry's hash."""
     at: datetime = row["at"]
     content = [
         row["seq"],
@@ -87,7 +88,11 @@ def entry_hash(row: dict[str, Any], key: bytes) -> str:
         _as_dict(row["detail"]),
         row["prev_hash"],
     ]
-    return hmac.new(key, msgspec.json.encode(content, order="sorted"), hashlib.sha256).hexdigest()
+    return msgspec.json.encode(content, order="sorted")
+
+
+def entry_hash(row: dict[str, Any], key: bytes) -> str:
+    return hmac.new(key, link_content(row), hashlib.sha256).hexdigest()
 
 
 def _as_dict(detail: Any) -> dict:

@@ -12,7 +12,6 @@ import json
 import secrets
 import sqlite3
 import stat
-from datetime import UTC
 
 import asyncpg
 import msgspec
@@ -20,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from backend.audit import service as audit
+from backend.audit.checkpoints import Checkpoint
 from backend.audit.tables import AuditEntry
 from backend.settings import Settings
 from tests.conftest import ROOT, migrate
@@ -28,19 +28,7 @@ from tests.integration.test_audit import anju_audit, checkpoint_file, on_postgre
 
 def _sha256_link(row: dict) -> str:
     """The unkeyed link hash anyone can compute (the chain's formula on main)."""
-    content = [
-        row["seq"],
-        row["at"].astimezone(UTC).isoformat(timespec="microseconds"),
-        row["actor"],
-        row["actor_role"],
-        row["action"],
-        row["subject"],
-        row["community"],
-        row["ip"],
-        row["detail"] if isinstance(row["detail"], dict) else json.loads(row["detail"]),
-        row["prev_hash"],
-    ]
-    return hashlib.sha256(msgspec.json.encode(content, order="sorted")).hexdigest()
+    return hashlib.sha256(audit.link_content(row)).hexdigest()
 
 
 async def rehash_without_the_key(edit_seq: int) -> str:
@@ -66,15 +54,15 @@ async def rehash_without_the_key(edit_seq: int) -> str:
     return prev
 
 
-def forge_checkpoint(settings: Settings, seq: int, head: str, *, replace: bool) -> None:
-    """Write a checkpoint line signed with a key of the attacker's own (they lack the root secret)."""
-    at = "2026-11-25T20:00:00+00:00"
-    payload = msgspec.json.encode(["anju-audit-checkpoint", seq, head, at])
-    sig = Ed25519PrivateKey.generate().sign(payload).hex()
-    line = json.dumps({"seq": seq, "head": head, "at": at, "sig": sig}) + "\n"
+def forge_checkpoint(settings: Settings, seq: int, head: str) -> None:
+    """Replace the checkpoints with one signed by a key of the attacker's own (they lack the root secret)."""
+    unsigned = Checkpoint(seq=seq, head=head, at="2026-11-25T20:00:00+00:00")
+    forged = msgspec.structs.replace(
+        unsigned, sig=Ed25519PrivateKey.generate().sign(unsigned.payload()).hex()
+    )
     path = checkpoint_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(line if replace else path.read_text() + line)
+    path.write_bytes(msgspec.json.encode(forged) + b"\n")
 
 
 @pytest.mark.parametrize("cut", [1, 3])
@@ -122,7 +110,7 @@ async def test_a_rehash_with_a_rewritten_checkpoint_file_is_detected(client, set
     await write_entries(5)
     assert anju_audit(settings).returncode == 0
     head = await rehash_without_the_key(edit_seq=3)
-    forge_checkpoint(settings, 5, head, replace=True)
+    forge_checkpoint(settings, 5, head)
     after = anju_audit(settings)
     assert after.returncode == 1, after.stdout
     assert "BROKEN at entry 1" in after.stderr and "no valid signature" in after.stderr
@@ -134,7 +122,7 @@ async def test_a_tail_cut_with_a_forged_checkpoint_is_detected(client, settings)
     assert anju_audit(settings).returncode == 0
     await tamper("DELETE FROM audit_entry WHERE seq > 3")
     head = (await AuditEntry.select(AuditEntry.hash).where(AuditEntry.seq == 3).first())["hash"]
-    forge_checkpoint(settings, 3, head, replace=True)
+    forge_checkpoint(settings, 3, head)
     after = anju_audit(settings)
     assert after.returncode == 1, after.stdout
     assert "no valid signature" in after.stderr
