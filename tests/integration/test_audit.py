@@ -1,4 +1,4 @@
-"""The audit trail is hash-chained: editing, deleting or reordering an entry is detected."""
+"""The audit trail is a keyed hash chain with signed checkpoints: editing, deleting, reordering or cutting is detected."""
 
 from __future__ import annotations
 

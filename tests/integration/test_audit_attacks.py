@@ -193,8 +193,3 @@ def test_a_new_sqlite_database_file_and_its_journal_are_owner_only(tmp_path):
         db.execute("INSERT INTO district (name, code) VALUES ('x', 'x')")
         assert stat.S_IMODE((tmp_path / "fresh.sqlite-journal").stat().st_mode) == 0o600
         db.execute("ROLLBACK")
-
-
-def test_the_secret_key_file_is_owner_only(tmp_path):
-    Settings(var_dir=str(tmp_path)).secret()
-    assert stat.S_IMODE((tmp_path / "secret.key").stat().st_mode) == 0o600

@@ -24,6 +24,7 @@ def test_defaults_need_no_configuration():
         ({"ANJU_DEMO": "maybe"}, "ANJU_DEMO: Expected bool, got 'maybe'"),
         ({"ANJU_PORT": "70000"}, "ANJU_PORT: expected 1-65535"),
         ({"ANJU_DATABASE_URL": "mysql://x"}, "ANJU_DATABASE_URL: expected sqlite:///PATH or postgresql://"),
+        ({"ANJU_AUDIT_CHECKPOINT_MINUTES": "0"}, "ANJU_AUDIT_CHECKPOINT_MINUTES: expected a positive number"),
     ],
 )
 def test_bad_values_name_the_variable(env, message):
