@@ -129,9 +129,7 @@ DESCRIPTION = "devices, doors, access grants and records; maintenance role"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="anju", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="anju", description=DESCRIPTION)
 
     manager.add_table(
         class_name="AccessGrant",
@@ -140,9 +138,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Door", tablename="door", schema=None, columns=None
-    )
+    manager.add_table(class_name="Door", tablename="door", schema=None, columns=None)
 
     manager.add_table(
         class_name="Notification",
@@ -165,9 +161,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Device", tablename="device", schema=None, columns=None
-    )
+    manager.add_table(class_name="Device", tablename="device", schema=None, columns=None)
 
     manager.add_table(
         class_name="AccessRecord",
