@@ -131,9 +131,13 @@ DESCRIPTION = "registry accounts doorplates audit"
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="anju", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="anju", description=DESCRIPTION
+    )
 
-    manager.add_table(class_name="Address", tablename="address", schema=None, columns=None)
+    manager.add_table(
+        class_name="Address", tablename="address", schema=None, columns=None
+    )
 
     manager.add_table(
         class_name="StaffScope",
@@ -142,9 +146,13 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(class_name="Unit", tablename="unit", schema=None, columns=None)
+    manager.add_table(
+        class_name="Unit", tablename="unit", schema=None, columns=None
+    )
 
-    manager.add_table(class_name="Residency", tablename="residency", schema=None, columns=None)
+    manager.add_table(
+        class_name="Residency", tablename="residency", schema=None, columns=None
+    )
 
     manager.add_table(
         class_name="AuditEntry",
@@ -153,15 +161,25 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(class_name="Account", tablename="account", schema=None, columns=None)
+    manager.add_table(
+        class_name="Account", tablename="account", schema=None, columns=None
+    )
 
-    manager.add_table(class_name="Owner", tablename="owner", schema=None, columns=None)
+    manager.add_table(
+        class_name="Owner", tablename="owner", schema=None, columns=None
+    )
 
-    manager.add_table(class_name="Person", tablename="person", schema=None, columns=None)
+    manager.add_table(
+        class_name="Person", tablename="person", schema=None, columns=None
+    )
 
-    manager.add_table(class_name="Passkey", tablename="passkey", schema=None, columns=None)
+    manager.add_table(
+        class_name="Passkey", tablename="passkey", schema=None, columns=None
+    )
 
-    manager.add_table(class_name="District", tablename="district", schema=None, columns=None)
+    manager.add_table(
+        class_name="District", tablename="district", schema=None, columns=None
+    )
 
     manager.add_table(
         class_name="RefreshToken",
@@ -170,15 +188,25 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(class_name="Community", tablename="community", schema=None, columns=None)
+    manager.add_table(
+        class_name="Community", tablename="community", schema=None, columns=None
+    )
 
-    manager.add_table(class_name="House", tablename="house", schema=None, columns=None)
+    manager.add_table(
+        class_name="House", tablename="house", schema=None, columns=None
+    )
 
-    manager.add_table(class_name="Doorplate", tablename="doorplate", schema=None, columns=None)
+    manager.add_table(
+        class_name="Doorplate", tablename="doorplate", schema=None, columns=None
+    )
 
-    manager.add_table(class_name="Gate", tablename="gate", schema=None, columns=None)
+    manager.add_table(
+        class_name="Gate", tablename="gate", schema=None, columns=None
+    )
 
-    manager.add_table(class_name="Building", tablename="building", schema=None, columns=None)
+    manager.add_table(
+        class_name="Building", tablename="building", schema=None, columns=None
+    )
 
     manager.add_column(
         table_class_name="Address",
@@ -1953,7 +1981,9 @@ async def forwards():
             "unique": False,
             "index": False,
             "index_method": IndexMethod.btree,
-            "choices": Enum("Tier", {"DEMONSTRATION": "demonstration", "STANDARD": "standard"}),
+            "choices": Enum(
+                "Tier", {"DEMONSTRATION": "demonstration", "STANDARD": "standard"}
+            ),
             "db_column_name": None,
             "secret": False,
         },

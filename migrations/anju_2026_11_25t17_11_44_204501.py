@@ -129,7 +129,9 @@ DESCRIPTION = "devices, doors, access grants and records; maintenance role"
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="anju", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="anju", description=DESCRIPTION
+    )
 
     manager.add_table(
         class_name="AccessGrant",
@@ -138,7 +140,9 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(class_name="Door", tablename="door", schema=None, columns=None)
+    manager.add_table(
+        class_name="Door", tablename="door", schema=None, columns=None
+    )
 
     manager.add_table(
         class_name="Notification",
@@ -161,7 +165,9 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(class_name="Device", tablename="device", schema=None, columns=None)
+    manager.add_table(
+        class_name="Device", tablename="device", schema=None, columns=None
+    )
 
     manager.add_table(
         class_name="AccessRecord",
