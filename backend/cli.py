@@ -137,22 +137,9 @@ async def _print_plates(settings: Settings) -> None:
         print(f"  {plate['label']}: {plate_url(settings.public_url, plate['token'])}")
 
 
-async def _embedded_policy(ctx):
-    """The embedded broker's accounts, reloaded from the registry when an unknown user connects."""
-    from backend.devices.service import mqtt_accounts
-    from device_bridge.acl import Policy
-
-    platform = ctx.settings.broker
-
-    async def accounts():
-        return await mqtt_accounts(ctx, platform.username, platform.password)
-
-    return Policy(await accounts(), reload=accounts)
-
-
 async def _bridge(settings: Settings, worker: str, simulate: bool) -> None:
     """The bridge (plus the embedded broker when no external one is configured, plus the simulator)."""
-    from backend.devices.service import fleet
+    from backend.devices.service import fleet, mqtt_policy
     from device_bridge.bridge import Bridge, running
     from device_bridge.broker import embedded_broker
     from device_bridge.simulator import Simulator
@@ -161,7 +148,8 @@ async def _bridge(settings: Settings, worker: str, simulate: bool) -> None:
         async with contextlib.AsyncExitStack() as stack:
             broker = settings.broker
             if not settings.mqtt_external:
-                await stack.enter_async_context(embedded_broker(broker.port, await _embedded_policy(ctx)))
+                policy = await mqtt_policy(ctx, broker.username, broker.password)
+                await stack.enter_async_context(embedded_broker(broker.port, policy))
                 print(f"embedded MQTT broker on {broker.host}:{broker.port} (device accounts and ACL)")
             bridge = Bridge(settings, ctx.keys, worker)
             await stack.enter_async_context(running(bridge))
@@ -229,22 +217,28 @@ def cmd_edge(args: argparse.Namespace) -> None:
         asyncio.run(_edge(settings, args.vendor, args.community, args.base, source))
 
 
-MOSQUITTO_CONF = """# mosquitto.conf (Mosquitto 2.x): only these accounts, each on its own topics
+MOSQUITTO_CONF = """# mosquitto.conf (Mosquitto 2.x): nobody but these accounts, each on its own topics.
 per_listener_settings false
 allow_anonymous false
-password_file {out}/password_file
-acl_file {out}/acl_file
+# The dynamic-security plugin also refuses subscriptions outside an account's topics, so no device
+# can join the bridge's shared subscription and make events vanish: use it.
+plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so
+plugin_opt_config_file {out}/dynamic-security.json
+# Without the plugin (publishing and delivery checked, subscriptions not):
+#   password_file {out}/password_file
+#   acl_file {out}/acl_file
 listener 8883
 certfile /etc/mosquitto/certs/server.crt
 keyfile /etc/mosquitto/certs/server.key
-# After provisioning devices: run `anju mqtt-auth` again, then reload: kill -HUP <mosquitto pid>
+# The files are 0600: chown them to the user Mosquitto runs as. After provisioning devices, run
+# `anju mqtt-auth` again and restart Mosquitto (password_file/acl_file alone: kill -HUP is enough).
 """
 
 
 def cmd_mqtt_auth(args: argparse.Namespace) -> None:
-    """Write Mosquitto's password_file and acl_file from the device registry (acl.py)."""
+    """Write Mosquitto's account and ACL files from the device registry (device_bridge/acl.py)."""
     from backend.devices.service import mqtt_accounts
-    from device_bridge.acl import acl_file, password_file
+    from device_bridge import acl
 
     settings = get_settings()
     platform = settings.broker if settings.mqtt_external else None  # the embedded broker needs no files
@@ -258,9 +252,14 @@ def cmd_mqtt_auth(args: argparse.Namespace) -> None:
     accounts = asyncio.run(_with_db(settings, lambda ctx: mqtt_accounts(ctx, username, password)))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_private(out / "password_file", password_file(accounts))
-    _write_private(out / "acl_file", acl_file(accounts))
-    print(f"wrote {out}/password_file and {out}/acl_file: {len(accounts) - 1} devices and {username}\n")
+    files = {
+        "password_file": acl.password_file(accounts),
+        "acl_file": acl.acl_file(accounts),
+        "dynamic-security.json": acl.dynamic_security(accounts),
+    }
+    for name, text in files.items():
+        _write_private(out / name, text)
+    print(f"wrote {', '.join(files)} to {out}: {len(accounts) - 1} devices and {username}\n")
     print(MOSQUITTO_CONF.format(out=out.resolve()))
 
 

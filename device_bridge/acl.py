@@ -3,8 +3,13 @@
 Each device logs in as its code with a password derived from its signing secret (nothing more to
 store, and re-derivable at any time); it publishes only its own event/state/ack topics and reads
 only its own cmd topic. The platform's account reads every device's event/state/ack and writes
-every cmd. Nobody else gets anything. The policy is written out as a Mosquitto ``password_file``
-and ``acl_file`` (``anju mqtt-auth``) and enforced in-process by the embedded broker (broker.py).
+every cmd. Nobody else gets anything. The policy is written out for Mosquitto (``anju mqtt-auth``)
+and enforced in-process by the embedded broker (broker.py).
+
+Mosquitto's ``acl_file`` checks only publishing and delivery, never subscribing: a device may
+still join the bridge's shared subscription, and every event the broker hands to it is dropped
+(it may not read it), so it is lost to the bridge. Its dynamic-security plugin checks
+subscriptions too; its configuration (``dynamic-security.json``) is the one to deploy.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -44,7 +50,10 @@ def platform_account(prefix: str, username: str, password: str) -> Account:
     return Account(
         username=username,
         password=password,
-        reads=tuple(protocol.subscription(prefix, channel, shared=False) for channel in DEVICE_WRITES),
+        reads=(
+            *(protocol.subscription(prefix, channel, shared=False) for channel in DEVICE_WRITES),
+            protocol.subscription(prefix, Channel.EVENT, shared=True),  # bridge workers share the events
+        ),
         writes=tuple(protocol.subscription(prefix, channel, shared=False) for channel in DEVICE_READS),
     )
 
@@ -61,12 +70,17 @@ def device_account(prefix: str, community: str, code: str, secret: bytes) -> Acc
 # --- Mosquitto files -------------------------------------------------------------------
 
 
-def mosquitto_hash(password: str, salt: bytes | None = None) -> str:
-    """Mosquitto's ``$7$`` format (what ``mosquitto_passwd`` writes): PBKDF2-HMAC-SHA512."""
-    salt = salt or secrets.token_bytes(SALT_BYTES)
+def _pbkdf2(password: str) -> tuple[str, str]:
+    """Mosquitto's password hashing: PBKDF2-HMAC-SHA512 with a fresh salt; (salt, hash) in base64."""
+    salt = secrets.token_bytes(SALT_BYTES)
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS, HASH_BYTES)
-    encoded = [base64.b64encode(part).decode() for part in (salt, digest)]
-    return f"$7${PBKDF2_ITERATIONS}${encoded[0]}${encoded[1]}"
+    return base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
+
+
+def mosquitto_hash(password: str) -> str:
+    """The ``$7$`` format that ``mosquitto_passwd`` writes."""
+    salt, digest = _pbkdf2(password)
+    return f"$7${PBKDF2_ITERATIONS}${salt}${digest}"
 
 
 def password_file(accounts: Iterable[Account]) -> str:
@@ -82,6 +96,39 @@ def acl_file(accounts: Iterable[Account]) -> str:
         lines += [f"topic write {name}" for name in account.writes]
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
+
+
+def dynamic_security(accounts: Iterable[Account]) -> str:
+    """Mosquitto's dynamic-security plugin configuration: one client and one role per account.
+
+    Unlike the acl_file, it refuses a subscription outside the account's own filters (SUBACK
+    "not authorised"), so nobody can join the bridge's shared subscription.
+    """
+    clients, roles = [], []
+    for account in accounts:
+        salt, digest = _pbkdf2(account.password)
+        clients.append(
+            {
+                "username": account.username,
+                "password": digest,
+                "salt": salt,
+                "iterations": PBKDF2_ITERATIONS,
+                "roles": [{"rolename": account.username}],
+            }
+        )
+        acls = [{"acltype": "subscribePattern", "topic": name, "allow": True} for name in account.reads]
+        acls += [{"acltype": "publishClientReceive", "topic": name, "allow": True} for name in account.reads]
+        acls += [{"acltype": "publishClientSend", "topic": name, "allow": True} for name in account.writes]
+        roles.append({"rolename": account.username, "acls": acls})
+    closed = {
+        "publishClientSend": False,
+        "publishClientReceive": False,
+        "subscribe": False,
+        "unsubscribe": True,
+    }
+    return json.dumps(
+        {"clients": clients, "roles": roles, "groups": [], "defaultACLAccess": closed}, indent=1
+    )
 
 
 # --- in-process enforcement (the embedded broker) ---------------------------------------
@@ -100,13 +147,6 @@ def covers(allowed: str, requested: str) -> bool:
     return len(want) == len(have)
 
 
-def unshared(name: str) -> str:
-    """``$share/GROUP/filter`` → ``filter``: joining a shared subscription is reading its topics."""
-    if name.startswith("$share/"):
-        return name.split("/", 2)[2] if name.count("/") >= 2 else ""
-    return name
-
-
 class Policy:
     """The accounts by user name; reloaded (at most every few seconds) when an unknown user connects."""
 
@@ -117,7 +157,7 @@ class Policy:
     ) -> None:
         self._accounts = {account.username: account for account in accounts}
         self._reload = reload
-        self._loaded_at = time.monotonic()
+        self._loaded_at = float("-inf")  # the first unknown user may be one provisioned since
 
     async def authenticate(self, username: str | None, password: str | None) -> bool:
         if not username or password is None:
@@ -134,7 +174,7 @@ class Policy:
 
     def may_read(self, username: str | None, name: str) -> bool:
         account = self._accounts.get(username or "")
-        return account is not None and any(covers(allowed, unshared(name)) for allowed in account.reads)
+        return account is not None and any(covers(allowed, name) for allowed in account.reads)
 
     def may_write(self, username: str | None, name: str) -> bool:
         account = self._accounts.get(username or "")

@@ -14,7 +14,7 @@ from backend.errors import Conflict, NotFound
 from backend.registry.service import community_target
 from backend.registry.tables import Community
 from device_bridge import protocol
-from device_bridge.acl import Account, device_account, device_password, platform_account
+from device_bridge.acl import Account, Policy, device_account, device_password, platform_account
 from device_bridge.simulator import DeviceSpec
 from roles import Action, Principal, Role, authorize
 
@@ -135,6 +135,16 @@ async def mqtt_accounts(ctx: Context, platform_user: str, platform_password: str
     prefix = ctx.settings.mqtt_prefix
     devices = [device_account(prefix, spec.community, spec.code, spec.secret) for spec in await fleet(ctx)]
     return [platform_account(prefix, platform_user, platform_password), *devices]
+
+
+async def mqtt_policy(ctx: Context, platform_user: str, platform_password: str) -> Policy:
+    """What the embedded broker enforces; reloaded from the registry when an unknown user connects,
+    so a device provisioned while it runs is admitted at once."""
+
+    async def accounts() -> list[Account]:
+        return await mqtt_accounts(ctx, platform_user, platform_password)
+
+    return Policy(await accounts(), reload=accounts)
 
 
 async def community_secrets(ctx: Context, community_id: int) -> tuple[str, dict[str, bytes]]:
