@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from amqtt.broker import Broker
 from amqtt.contexts import Action
-from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
 from device_bridge.acl import Policy
@@ -22,48 +20,39 @@ for noisy in ("amqtt", "transitions"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-@dataclass
-class PolicyConfig:
-    policy: Any = None  # an acl.Policy (dacite would copy a typed dataclass field, losing reloads)
+class PolicyBroker(Broker):
+    """Admits only the policy's accounts, each inside its own topic filters.
 
+    Checked by overriding the broker's two checks rather than through amqtt's plugins: it runs
+    topic plugins as tasks for every delivery too, and its broadcast loop, suspended there,
+    breaks when a client subscribes meanwhile ("dictionary changed size during iteration": the
+    message is lost to the remaining subscribers).
+    """
 
-class PolicyAuthPlugin(BaseAuthPlugin):
-    """Admits only the policy's accounts, by user name and password."""
+    def __init__(self, config: dict[str, Any], policy: Policy) -> None:
+        super().__init__(config)
+        self._policy = policy
 
-    Config = PolicyConfig
+    async def _authenticate(self, session: Session, _: Any) -> bool:
+        return await self._policy.authenticate(session.username, session.password)
 
-    async def authenticate(self, *, session: Session) -> bool:
-        return await self.config.policy.authenticate(session.username, session.password)
-
-
-class PolicyTopicPlugin(BaseTopicPlugin):
-    """Subscriptions and publications inside the account's own topic filters only."""
-
-    Config = PolicyConfig
-
-    async def topic_filtering(
-        self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
-    ) -> bool:
-        username = session.username if session else None
+    async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
         if action is Action.SUBSCRIBE:
-            return self.config.policy.may_read(username, topic or "")
+            return self._policy.may_read(session.username, topic)
         if action is Action.PUBLISH:
-            return self.config.policy.may_write(username, topic or "")
+            return self._policy.may_write(session.username, topic)
         return True  # RECEIVE: only through a subscription that was checked
 
 
 @contextlib.asynccontextmanager
 async def embedded_broker(port: int, policy: Policy, host: str = "127.0.0.1"):
     """Serve MQTT on ``host:port`` for the duration of the block; loopback only by default."""
-    plugin_config = {"policy": policy}
-    broker = Broker(
+    broker = PolicyBroker(
         {
             "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 2000}},
-            "plugins": {
-                f"{__name__}.PolicyAuthPlugin": plugin_config,
-                f"{__name__}.PolicyTopicPlugin": plugin_config,
-            },
-        }
+            "plugins": {},  # no anonymous-access plugin
+        },
+        policy,
     )
     await broker.start()
     try:
