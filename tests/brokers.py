@@ -21,8 +21,7 @@ persistence false
 """
 OPEN = "allow_anonymous true\n"
 # What `anju mqtt-auth` prints for mosquitto.conf: only the accounts of its files, on their own topics,
-# with the dynamic-security plugin or with the password_file and acl_file. Started as root, Mosquitto
-# would switch to its own user, who cannot read the test's (0600) files.
+# with the dynamic-security plugin or with the password_file and acl_file.
 SECURED = {
     "dynsec": "plugin {plugin}\nplugin_opt_config_file {folder}/dynamic-security.json\n",
     "files": "password_file {folder}/password_file\nacl_file {folder}/acl_file\n",
@@ -43,17 +42,27 @@ def listening(host: str, port: int) -> bool:
 
 
 @contextlib.contextmanager
-def mosquitto(port: int | None = None, auth: Path | None = None, enforcer: str = "dynsec"):
+def mosquitto(
+    port: int | None = None,
+    auth: Path | None = None,
+    enforcer: str = "dynsec",
+    tls: tuple[Path, Path] | None = None,
+):
     """A Mosquitto of our own on a free loopback port; yields its mqtt:// URL.
 
     Open to anyone, or with the files `anju mqtt-auth` wrote to folder ``auth``, as ``enforcer``
-    ("dynsec" or "files") says.
+    ("dynsec" or "files") says; over TLS with ``tls`` (certificate and key files).
     """
     port = port or free_port()
-    access = OPEN
+    # Started as root, Mosquitto would switch to its own user, who cannot read the test's files.
+    access = f"user {getpass.getuser()}\n"
+    if tls:
+        access += "certfile {}\nkeyfile {}\n".format(*tls)
     if auth:
         secured = SECURED[enforcer].format(folder=auth, plugin=DYNSEC_PLUGIN)
-        access = f"allow_anonymous false\nuser {getpass.getuser()}\n{secured}"
+        access += f"allow_anonymous false\n{secured}"
+    else:
+        access += OPEN
     with tempfile.TemporaryDirectory() as folder:
         conf = Path(folder) / "mosquitto.conf"
         conf.write_text(BROKER_CONF.format(port=port) + access)

@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiomqtt
@@ -22,6 +23,7 @@ import pytest
 from paho.mqtt.client import MQTTv5
 
 from backend.devices.service import fleet, mqtt_policy
+from backend.settings import from_env
 from device_bridge import protocol
 from device_bridge.bridge import running
 from device_bridge.broker import embedded_broker
@@ -210,3 +212,58 @@ async def test_the_platform_account_serves_the_bridge_and_door_commands(platform
             await asyncio.sleep(0.1)
     assert response.status_code == 200, response.text
     assert response.json()["command_id"] in opened(simulator)
+
+
+def certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA of our own and a certificate for localhost signed by it: (CA, certificate, key) files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def issue(subject: str, key, issuer: x509.Name, signer, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Anju test CA")])
+    ca = issue("Anju test CA", ca_key, ca_name, ca_key, ca=True)
+    server = issue("localhost", server_key, ca_name, ca_key, ca=False)
+    paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    key = server_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    paths[2].write_bytes(key)
+    return paths
+
+
+async def test_an_mqtts_broker_is_verified_against_the_configured_ca(tmp_path):
+    ca, certificate, key = certificates(tmp_path)
+    port = free_port()
+    with mosquitto(port, tls=(certificate, key)):
+        url = f"mqtts://anju:pw@localhost:{port}"
+        trusted = from_env({"ANJU_MQTT_URL": url, "ANJU_MQTT_CA_FILE": str(ca)}).broker
+        async with aiomqtt.Client(**client_options(trusted)) as client:
+            await client.subscribe("tls/check", qos=1)
+            await client.publish("tls/check", b"over TLS", qos=1)
+            assert (await first_message(client)).payload == b"over TLS"
+        with pytest.raises(aiomqtt.MqttError, match="(?i)certificate verify failed"):
+            async with aiomqtt.Client(**client_options(from_env({"ANJU_MQTT_URL": url}).broker)):
+                pass  # the system's CAs do not know ours: refused, never sent in clear
