@@ -335,9 +335,9 @@ def parser() -> argparse.ArgumentParser:
     edge.set_defaults(run=cmd_edge)
     mqtt_auth = commands.add_parser(
         "mqtt-auth",
-        help="write Mosquitto's password_file and acl_file: one account per device, the platform's",
+        help="write Mosquitto's accounts and ACLs (dynamic security, or password_file + acl_file)",
     )
-    mqtt_auth.add_argument("--out", required=True, help="folder for password_file and acl_file")
+    mqtt_auth.add_argument("--out", required=True, help="folder for the files (written 0600)")
     mqtt_auth.add_argument("--platform-user", default="", help="default: the user in ANJU_MQTT_URL")
     mqtt_auth.add_argument("--platform-password", default="", help="default: the password in ANJU_MQTT_URL")
     mqtt_auth.set_defaults(run=cmd_mqtt_auth)
