@@ -141,24 +141,25 @@ async def _print_plates(settings: Settings) -> None:
 
 async def _bridge(settings: Settings, worker: str, simulate: bool) -> None:
     """The bridge (plus the embedded broker when no external one is configured, plus the simulator)."""
-    from backend.devices.service import fleet
+    from backend.devices.service import fleet, mqtt_policy
     from device_bridge.bridge import Bridge, running
     from device_bridge.broker import embedded_broker
     from device_bridge.simulator import Simulator
 
     async def work(ctx):
         async with contextlib.AsyncExitStack() as stack:
-            host, port, external = settings.broker
-            if not external:
-                await stack.enter_async_context(embedded_broker(port))
-                print(f"embedded MQTT broker on {host}:{port}")
+            broker = settings.broker
+            if not settings.mqtt_external:
+                policy = await mqtt_policy(ctx, broker.username, broker.password)
+                await stack.enter_async_context(embedded_broker(broker.port, policy))
+                print(f"embedded MQTT broker on {broker.host}:{broker.port} (device accounts and ACL)")
             bridge = Bridge(settings, ctx.keys, worker)
             await stack.enter_async_context(running(bridge))
             print(f"bridge {worker} running (topics under {settings.mqtt_prefix}/)")
             if simulate:
                 devices = await fleet(ctx)
                 print(f"simulating {len(devices)} devices")
-                await Simulator(host, port, devices, settings.mqtt_prefix).run()
+                await Simulator(broker, devices, settings.mqtt_prefix).run()
             else:
                 await asyncio.Event().wait()
 
@@ -175,10 +176,10 @@ async def _simulate(settings: Settings, community: int | None) -> None:
     from device_bridge.simulator import Simulator
 
     async def work(ctx):
-        host, port, _ = settings.broker
+        broker = settings.broker
         devices = await fleet(ctx, community)
-        print(f"simulating {len(devices)} devices against {host}:{port}")
-        await Simulator(host, port, devices, settings.mqtt_prefix).run()
+        print(f"simulating {len(devices)} devices against {broker.host}:{broker.port}")
+        await Simulator(broker, devices, settings.mqtt_prefix).run()
 
     await _with_db(settings, work)
 
@@ -188,22 +189,88 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         asyncio.run(_simulate(get_settings(), args.community))
 
 
-async def _edge(settings: Settings, vendor: str, community: int, base: str | None) -> None:
+async def _edge(settings: Settings, vendor: str, community: int, base: str | None, source: str) -> None:
     from backend.devices.service import community_secrets
     from device_bridge.edge import Edge
+    from device_bridge.transport import parse_url
+
+    broker = settings.broker
+    try:
+        vendor_broker = parse_url(source, settings.mqtt_ca_file if source.startswith("mqtts:") else "")
+    except ValueError as exc:
+        raise SettingsError(f"--source: {exc}") from None
 
     async def work(ctx):
         code, secrets = await community_secrets(ctx, community)
-        host, port, _ = settings.broker
-        print(f"translating {vendor} for {code} ({len(secrets)} registered devices) on {host}:{port}")
-        await Edge(host, port, settings.mqtt_prefix, code, secrets, vendor, base).run()
+        print(
+            f"translating {vendor} for {code} ({len(secrets)} registered devices) on {broker.host}:{broker.port}"
+        )
+        await Edge(broker, settings.mqtt_prefix, code, secrets, vendor, base, vendor_broker).run()
 
     await _with_db(settings, work)
 
 
 def cmd_edge(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    source = args.source or settings.mqtt_url
+    if not source:  # the embedded broker admits no vendor gateway
+        raise SettingsError("--source: the vendor gateway's broker, mqtt://user:password@host:port")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_edge(get_settings(), args.vendor, args.community, args.base))
+        asyncio.run(_edge(settings, args.vendor, args.community, args.base, source))
+
+
+MOSQUITTO_CONF = """# mosquitto.conf (Mosquitto 2.x): nobody but these accounts, each on its own topics.
+per_listener_settings false
+allow_anonymous false
+# The dynamic-security plugin also refuses subscriptions outside an account's topics, so no device
+# can join the bridge's shared subscription and make events vanish: use it.
+plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so
+plugin_opt_config_file {out}/dynamic-security.json
+# Without the plugin (publishing and delivery checked, subscriptions not):
+#   password_file {out}/password_file
+#   acl_file {out}/acl_file
+listener 8883
+certfile /etc/mosquitto/certs/server.crt
+keyfile /etc/mosquitto/certs/server.key
+# The files are 0600: chown them to the user Mosquitto runs as. After provisioning devices, run
+# `anju mqtt-auth` again and restart Mosquitto (password_file/acl_file alone: kill -HUP is enough).
+"""
+
+
+def cmd_mqtt_auth(args: argparse.Namespace) -> None:
+    """Write Mosquitto's account and ACL files from the device registry (device_bridge/acl.py)."""
+    from backend.devices.service import mqtt_accounts
+    from device_bridge import acl
+
+    settings = get_settings()
+    platform = settings.broker if settings.mqtt_external else None  # the embedded broker needs no files
+    username = args.platform_user or (platform and platform.username)
+    password = args.platform_password or (platform and platform.password)
+    if not username or not password:
+        raise SettingsError(
+            "the platform's account: ANJU_MQTT_URL=mqtt[s]://user:password@host:port "
+            "or --platform-user and --platform-password"
+        )
+    accounts = asyncio.run(_with_db(settings, lambda ctx: mqtt_accounts(ctx, username, password)))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "password_file": acl.password_file(accounts),
+        "acl_file": acl.acl_file(accounts),
+        "dynamic-security.json": acl.dynamic_security(accounts),
+    }
+    for name, text in files.items():
+        _write_private(out / name, text)
+    print(f"wrote {', '.join(files)} to {out}: {len(accounts) - 1} devices and {username}\n")
+    print(MOSQUITTO_CONF.format(out=out.resolve()))
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Owner-only, like any credentials file (Mosquitto warns about world-readable ones)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def cmd_plates(args: argparse.Namespace) -> None:
@@ -270,7 +337,20 @@ def parser() -> argparse.ArgumentParser:
     edge.add_argument("vendor", choices=("zigbee2mqtt", "frigate"))
     edge.add_argument("--community", type=int, required=True)
     edge.add_argument("--base", default=None, help="the vendor's base topic (default: the vendor's name)")
+    edge.add_argument(
+        "--source",
+        default="",
+        help="the gateway's broker, mqtt[s]://user:password@host:port (default: ANJU_MQTT_URL)",
+    )
     edge.set_defaults(run=cmd_edge)
+    mqtt_auth = commands.add_parser(
+        "mqtt-auth",
+        help="write Mosquitto's accounts and ACLs (dynamic security, or password_file + acl_file)",
+    )
+    mqtt_auth.add_argument("--out", required=True, help="folder for the files (written 0600)")
+    mqtt_auth.add_argument("--platform-user", default="", help="default: the user in ANJU_MQTT_URL")
+    mqtt_auth.add_argument("--platform-password", default="", help="default: the password in ANJU_MQTT_URL")
+    mqtt_auth.set_defaults(run=cmd_mqtt_auth)
     audit = commands.add_parser(
         "audit", help="verify the audit trail's keyed chain against its signed checkpoints"
     )

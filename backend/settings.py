@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -10,6 +12,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import msgspec
+
+from device_bridge.transport import Broker, parse_url
 
 PREFIX = "ANJU_"
 
@@ -26,7 +30,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str = ""
     redis_prefix: str = "anju:"
     # Empty: the embedded broker (started by `anju bridge`/`anju demo`) on 127.0.0.1:mqtt_embedded_port.
+    # mqtt[s]://user:password@host:port: the platform's own account on an external broker.
     mqtt_url: str = ""
+    mqtt_ca_file: str = ""  # CA bundle that verifies an mqtts:// broker; empty: the system's CAs
     mqtt_embedded_port: int = 18830
     mqtt_prefix: str = "anju"
     door_ack_seconds: float = 3.0
@@ -55,8 +61,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(
                 f"{PREFIX}DATABASE_URL: expected sqlite:///PATH or postgresql://…, got {self.database_url!r}"
             )
-        if self.mqtt_url and urlsplit(self.mqtt_url).scheme not in ("mqtt", "tcp"):
-            raise SettingsError(f"{PREFIX}MQTT_URL: expected mqtt://host:port, got {self.mqtt_url!r}")
+        if self.mqtt_ca_file and not self.mqtt_url.startswith("mqtts://"):
+            raise SettingsError(f"{PREFIX}MQTT_CA_FILE: only used with an mqtts:// {PREFIX}MQTT_URL")
+        if self.mqtt_ca_file and not Path(self.mqtt_ca_file).is_file():
+            raise SettingsError(f"{PREFIX}MQTT_CA_FILE: no such file {self.mqtt_ca_file!r}")
+        if self.mqtt_url:
+            self._external_broker()
         if not 0 < self.port < 65536:
             raise SettingsError(f"{PREFIX}PORT: expected 1-65535, got {self.port}")
         if self.audit_checkpoint_minutes <= 0:
@@ -65,12 +75,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             )
 
     @property
-    def broker(self) -> tuple[str, int, bool]:
-        """(host, port, external): external brokers speak MQTT 5, so bridge workers share load."""
-        if not self.mqtt_url:
-            return "127.0.0.1", self.mqtt_embedded_port, False
-        parts = urlsplit(self.mqtt_url)
-        return parts.hostname or "127.0.0.1", parts.port or 1883, True
+    def mqtt_external(self) -> bool:
+        """External brokers speak MQTT 5, so bridge workers share the load."""
+        return bool(self.mqtt_url)
+
+    @property
+    def broker(self) -> Broker:
+        """Where the platform's own clients connect, with the platform's account."""
+        if self.mqtt_url:
+            return self._external_broker()
+        # The embedded broker admits the platform under a password derived from the root secret,
+        # so the app and the bridge process (which runs the broker) agree without configuration.
+        password = hmac.new(self.secret(), b"embedded-mqtt-platform", hashlib.sha256).hexdigest()
+        return Broker(host="127.0.0.1", port=self.mqtt_embedded_port, username="anju", password=password)
+
+    def _external_broker(self) -> Broker:
+        try:
+            return parse_url(self.mqtt_url, self.mqtt_ca_file)
+        except ValueError as exc:
+            shown = urlsplit(self.mqtt_url)
+            # Never echo a password: scheme and host are enough to find the mistake.
+            raise SettingsError(
+                f"{PREFIX}MQTT_URL: {exc} (in {shown.scheme}://{shown.hostname or ''}…)"
+            ) from None
 
     @property
     def rp_id(self) -> str:

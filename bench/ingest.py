@@ -25,6 +25,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._harness import anju, background, environment, fresh_database, mosquitto  # noqa: E402
+from device_bridge.transport import client_options, parse_url  # noqa: E402
 
 
 def _publish(env: dict, prefix: str, per_device: int, started) -> None:
@@ -37,11 +38,10 @@ def _publish(env: dict, prefix: str, per_device: int, started) -> None:
 
     settings = from_env(env)
     devices = asyncio.run(_with_db(settings, lambda ctx: fleet(ctx)))
-    host, port, _ = settings.broker
     started.set()
 
     async def all_devices() -> None:
-        await asyncio.gather(*(publish_events(host, port, d, per_device, prefix) for d in devices))
+        await asyncio.gather(*(publish_events(settings.broker, d, per_device, prefix) for d in devices))
 
     asyncio.run(all_devices())
 
@@ -56,10 +56,10 @@ def publish(env: dict, prefix: str, per_device: int) -> multiprocessing.Process:
     return process
 
 
-async def raw_rate(env: dict, host: str, port: int, per_device: int, total: int) -> float:
+async def raw_rate(env: dict, per_device: int, total: int) -> float:
     """Messages per second through the broker to one subscriber that does nothing else."""
     prefix = env["ANJU_MQTT_PREFIX"] + "raw"
-    async with aiomqtt.Client(host, port) as client:
+    async with aiomqtt.Client(**client_options(parse_url(env["ANJU_MQTT_URL"]))) as client:
         await client.subscribe(f"{prefix}/+/+/event", qos=1)
         process = publish(env, prefix, per_device)
         received, first = 0, None
@@ -110,9 +110,8 @@ def main() -> None:
         devices = asyncio.run(_count_devices(database))
         per_device = max(1, args.events // devices)
         total = per_device * devices
-        host, port = env["ANJU_MQTT_URL"].removeprefix("mqtt://").split(":")
         print(f"{total} signed access events from {devices} devices, QoS 1, {env['ANJU_MQTT_URL']}")
-        raw = asyncio.run(raw_rate(env, host, int(port), per_device, total))
+        raw = asyncio.run(raw_rate(env, per_device, total))
         print(f"broker, raw (one subscriber, no work)      {raw:9.0f} events/s")
         workers = [f"bridge --worker bench{i}" for i in range(args.workers)]
         with background(*workers, env=env):

@@ -30,7 +30,7 @@ from backend.registry.idnumber import mask
 from backend.settings import Settings
 from device_bridge import protocol, store
 from device_bridge.protocol import AccessData, AccessMethod, Channel, StateData
-from device_bridge.transport import low_latency
+from device_bridge.transport import client_options, low_latency
 from roles import Role
 
 log = logging.getLogger("anju.bridge")
@@ -117,7 +117,7 @@ class Bridge:
         watch_seconds: float = 5.0,
     ) -> None:
         self.settings, self.worker = settings, worker
-        self.host, self.port, self.shared = settings.broker
+        self.broker, self.shared = settings.broker, settings.mqtt_external
         self.prefix = settings.mqtt_prefix
         self.directory = Directory(keys)
         self.counts: Counter[str] = Counter()
@@ -141,7 +141,11 @@ class Bridge:
             await client.subscribe(protocol.subscription(self.prefix, Channel.STATE, False), qos=1)
             self.ready.set()
             log.info(
-                "bridge %s listening on %s:%s (shared: %s)", self.worker, self.host, self.port, self.shared
+                "bridge %s listening on %s:%s (shared: %s)",
+                self.worker,
+                self.broker.host,
+                self.broker.port,
+                self.shared,
             )
             async with asyncio.TaskGroup() as tasks:
                 # The flusher is never cancelled: it stops by itself after storing the last batch,
@@ -173,8 +177,7 @@ class Bridge:
         """
         if not self.shared:
             return aiomqtt.Client(
-                self.host,
-                self.port,
+                **client_options(self.broker),
                 identifier=f"anju-bridge-{self.worker}",
                 protocol=MQTTv311,
                 clean_session=False,
@@ -183,7 +186,10 @@ class Bridge:
         connect.ReceiveMaximum = 2 * self.batch_size
         connect.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
         return aiomqtt.Client(
-            self.host, self.port, identifier=f"anju-bridge-{self.worker}", protocol=MQTTv5, properties=connect
+            **client_options(self.broker),
+            identifier=f"anju-bridge-{self.worker}",
+            protocol=MQTTv5,
+            properties=connect,
         )
 
     # --- receiving -------------------------------------------------------------

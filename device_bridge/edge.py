@@ -4,11 +4,14 @@ Runs beside a Zigbee2MQTT or Frigate instance: each vendor message is translated
 adapter, and each result is signed with the secret of the registered device of the same name
 (a sensor's friendly_name, a camera's name) and published on that device's Anju topic, where
 the bridge verifies and stores it like any other device's. Vendor devices that are not
-registered are skipped and counted: registering a device is what admits it.
+registered are skipped and counted: registering a device is what admits it. Each device
+publishes on a connection of its own, logged in with its own MQTT account, so the broker's ACL
+holds for translated devices as for any other; the vendor's topics are read with ``source``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -17,10 +20,11 @@ from datetime import datetime
 import aiomqtt
 
 from device_bridge import protocol
+from device_bridge.acl import device_password
 from device_bridge.adapters import Translated, frigate
 from device_bridge.adapters.zigbee2mqtt import Zigbee2MqttAdapter
 from device_bridge.protocol import Channel, MessageError
-from device_bridge.transport import low_latency
+from device_bridge.transport import Broker, client_options, low_latency
 
 log = logging.getLogger("anju.edge")
 Translate = Callable[[str, bytes], list[Translated]]
@@ -43,28 +47,30 @@ def translator(vendor: str, base: str) -> tuple[Translate, list[str]]:
 class Edge:
     def __init__(
         self,
-        host: str,
-        port: int,
+        broker: Broker,
         prefix: str,
         community: str,
         secrets: dict[str, bytes],
         vendor: str,
         base: str | None = None,
+        source: Broker | None = None,
     ) -> None:
-        self.host, self.port, self.prefix, self.community = host, port, prefix, community
+        self.broker, self.prefix, self.community = broker, prefix, community
+        self.source = source or broker  # where the vendor gateway publishes
         self.secrets = secrets  # device code → secret, for the community's registered devices
         self.translate, self.topics = translator(vendor, base or vendor)
         self.counts: Counter[str] = Counter()
+        self._devices: dict[str, aiomqtt.Client] = {}
 
     async def run(self) -> None:
-        async with aiomqtt.Client(self.host, self.port) as client:
-            low_latency(client)
+        async with contextlib.AsyncExitStack() as connections:
+            client = await connections.enter_async_context(aiomqtt.Client(**client_options(self.source)))
             for name in self.topics:
                 await client.subscribe(name, qos=1)
             log.info("edge translating %s for community %s", ", ".join(self.topics), self.community)
             async for message in client.messages:
                 for item in self._translated(str(message.topic), message.payload):
-                    await self._publish(client, item)
+                    await self._publish(connections, item)
 
     def _translated(self, topic_name: str, payload: bytes) -> list[Translated]:
         try:
@@ -74,7 +80,7 @@ class Edge:
             log.warning("edge skipped a message on %s: %s", topic_name[:120], exc)
             return []
 
-    async def _publish(self, client: aiomqtt.Client, item: Translated) -> None:
+    async def _publish(self, connections: contextlib.AsyncExitStack, item: Translated) -> None:
         secret = self.secrets.get(item.device)
         if secret is None:
             self.counts["unregistered"] += 1
@@ -87,5 +93,19 @@ class Edge:
         payload = protocol.encode(
             secret, name, item.id, item.type, item.data, datetime.fromisoformat(item.ts)
         )
+        client = await self._device_client(connections, item.device, secret)
         await client.publish(name, payload, qos=1, retain=state)
         self.counts["forwarded"] += 1
+
+    async def _device_client(
+        self, connections: contextlib.AsyncExitStack, code: str, secret: bytes
+    ) -> aiomqtt.Client:
+        """The device's own connection, opened at its first message and kept until the edge stops."""
+        client = self._devices.get(code)
+        if client is None:
+            account = self.broker.as_user(code, device_password(secret))
+            client = aiomqtt.Client(**client_options(account), identifier=f"edge-{self.community}-{code}")
+            await connections.enter_async_context(client)
+            low_latency(client)
+            self._devices[code] = client
+        return client

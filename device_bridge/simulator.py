@@ -24,6 +24,7 @@ import aiomqtt
 import msgspec
 
 from device_bridge import protocol
+from device_bridge.acl import device_password
 from device_bridge.protocol import (
     AccessData,
     AccessMethod,
@@ -33,7 +34,7 @@ from device_bridge.protocol import (
     Direction,
     EventType,
 )
-from device_bridge.transport import low_latency
+from device_bridge.transport import Broker, client_options, low_latency
 
 log = logging.getLogger("anju.bridge.simulator")
 
@@ -73,6 +74,10 @@ class DeviceSpec(msgspec.Struct, frozen=True):
         if self.kind not in KINDS:
             raise ValueError(f"unknown device kind {self.kind!r}; expected one of {KINDS}")
 
+    def logged_in(self, broker: Broker) -> Broker:
+        """``broker`` with this device's own MQTT account: its code and the password its secret derives."""
+        return broker.as_user(self.code, device_password(self.secret))
+
 
 def sign(
     spec: DeviceSpec, prefix: str, channel: Channel, type: str, data: dict[str, Any]
@@ -111,14 +116,13 @@ class SimulatedDevice:
     def __init__(
         self,
         spec: DeviceSpec,
-        hostname: str,
-        port: int,
+        broker: Broker,
         prefix: str,
         event_interval: float,
         alarm_chance: float,
         seed: int,
     ) -> None:
-        self.spec, self.hostname, self.port, self.prefix = spec, hostname, port, prefix
+        self.spec, self.broker, self.prefix = spec, spec.logged_in(broker), prefix
         self.event_interval, self.alarm_chance = event_interval, alarm_chance
         self.identifier = f"sim-{spec.community}-{spec.code}"
         self.rng = random.Random(f"{seed}:{self.identifier}")  # per device, so jitter is reproducible
@@ -158,7 +162,7 @@ class SimulatedDevice:
         # aiomqtt's own timeouts use asyncio.wait_for, which on Python 3.11 can swallow a cancellation and
         # leave a device running after stop(): they are off, and _acknowledged bounds each request instead.
         client = aiomqtt.Client(
-            self.hostname, self.port, identifier=self.identifier, will=will, timeout=math.inf
+            **client_options(self.broker), identifier=self.identifier, will=will, timeout=math.inf
         )
         async with client:
             self._client = client
@@ -281,8 +285,7 @@ class Simulator:
 
     def __init__(
         self,
-        hostname: str,
-        port: int,
+        broker: Broker,
         devices: list[DeviceSpec],
         prefix: str = protocol.DEFAULT_PREFIX,
         *,
@@ -294,7 +297,7 @@ class Simulator:
         if len(set(codes)) != len(codes):
             raise ValueError("device codes must be unique: kill() names a device by its code")
         self.devices = {
-            spec.code: SimulatedDevice(spec, hostname, port, prefix, event_interval, alarm_chance, seed)
+            spec.code: SimulatedDevice(spec, broker, prefix, event_interval, alarm_chance, seed)
             for spec in devices
         }
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -324,12 +327,12 @@ class Simulator:
             await self.stop()
 
     async def forget(self) -> None:
-        """Clear the retained states the fleet left on the broker (after stop(); for tests and demos)."""
-        any_device = next(iter(self.devices.values()), None)
-        if any_device is None:
-            return
-        async with aiomqtt.Client(any_device.hostname, any_device.port) as client:
-            for device in self.devices.values():
+        """Clear the retained states the fleet left on the broker (after stop(); for tests and demos).
+
+        Each device clears its own: no other account may write its state topic.
+        """
+        for device in self.devices.values():
+            async with aiomqtt.Client(**client_options(device.broker)) as client:
                 await client.publish(device.topic(Channel.STATE), b"", qos=1, retain=True)
 
     async def kill(self, code: str) -> None:
@@ -345,7 +348,7 @@ class Simulator:
 
 
 async def publish_events(
-    hostname: str, port: int, device: DeviceSpec, count: int, prefix: str = protocol.DEFAULT_PREFIX
+    broker: Broker, device: DeviceSpec, count: int, prefix: str = protocol.DEFAULT_PREFIX
 ) -> list[str]:
     """Publish ``count`` signed access events from ``device`` as fast as QoS 1 allows; their ids, in order.
 
@@ -360,7 +363,9 @@ async def publish_events(
     name = protocol.topic(prefix, device.community, device.code, Channel.EVENT)
     identifier = f"sim-{device.community}-{device.code}-burst"  # beside the device's own connection
     async with aiomqtt.Client(
-        hostname, port, identifier=identifier, max_inflight_messages=BURST_IN_FLIGHT
+        **client_options(device.logged_in(broker)),
+        identifier=identifier,
+        max_inflight_messages=BURST_IN_FLIGHT,
     ) as client:
         client.pending_calls_threshold = BURST_IN_FLIGHT  # a full window is the plan, not a warning
         payloads = iter(payload for _, payload in signed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import socket
 import subprocess
 import tempfile
@@ -13,12 +14,19 @@ from pathlib import Path
 # (Mosquitto's default of 1000 per client drops QoS 1 messages for a consumer that falls
 # behind) and TCP_NODELAY, so small commands and acks are not held back.
 BROKER_CONF = """listener {port} 127.0.0.1
-allow_anonymous true
 max_queued_messages 0
 max_inflight_messages 0
 set_tcp_nodelay true
 persistence false
 """
+OPEN = "allow_anonymous true\n"
+# What `anju mqtt-auth` prints for mosquitto.conf: only the accounts of its files, on their own topics,
+# with the dynamic-security plugin or with the password_file and acl_file.
+SECURED = {
+    "dynsec": "plugin {plugin}\nplugin_opt_config_file {folder}/dynamic-security.json\n",
+    "files": "password_file {folder}/password_file\nacl_file {folder}/acl_file\n",
+}
+DYNSEC_PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
 
 
 def free_port() -> int:
@@ -34,12 +42,30 @@ def listening(host: str, port: int) -> bool:
 
 
 @contextlib.contextmanager
-def mosquitto():
-    """A Mosquitto of our own on a free loopback port; yields its mqtt:// URL."""
-    port = free_port()
+def mosquitto(
+    port: int | None = None,
+    auth: Path | None = None,
+    enforcer: str = "dynsec",
+    tls: tuple[Path, Path] | None = None,
+):
+    """A Mosquitto of our own on a free loopback port; yields its mqtt:// URL.
+
+    Open to anyone, or with the files `anju mqtt-auth` wrote to folder ``auth``, as ``enforcer``
+    ("dynsec" or "files") says; over TLS with ``tls`` (certificate and key files).
+    """
+    port = port or free_port()
+    # Started as root, Mosquitto would switch to its own user, who cannot read the test's files.
+    access = f"user {getpass.getuser()}\n"
+    if tls:
+        access += "certfile {}\nkeyfile {}\n".format(*tls)
+    if auth:
+        secured = SECURED[enforcer].format(folder=auth, plugin=DYNSEC_PLUGIN)
+        access += f"allow_anonymous false\n{secured}"
+    else:
+        access += OPEN
     with tempfile.TemporaryDirectory() as folder:
         conf = Path(folder) / "mosquitto.conf"
-        conf.write_text(BROKER_CONF.format(port=port))
+        conf.write_text(BROKER_CONF.format(port=port) + access)
         broker = subprocess.Popen(
             ["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

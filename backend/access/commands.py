@@ -14,6 +14,7 @@ from backend.errors import DomainError
 from backend.settings import Settings
 from device_bridge import protocol
 from device_bridge.protocol import AckData, Channel, CommandData
+from device_bridge.transport import client_options
 
 log = logging.getLogger("anju.doors")
 RECONNECT_SECONDS = 1.0
@@ -37,7 +38,7 @@ class DoorCommands:
     """One MQTT connection per app process: publishes commands, listens to every ack."""
 
     def __init__(self, settings: Settings) -> None:
-        self._host, self._port, self._external = settings.broker
+        self._broker = settings.broker
         self._prefix = settings.mqtt_prefix
         self._ack_seconds = settings.door_ack_seconds
         self._client: aiomqtt.Client | None = None
@@ -58,13 +59,13 @@ class DoorCommands:
         while True:
             try:
                 async with aiomqtt.Client(
-                    self._host, self._port, identifier=f"anju-app-{secrets.token_hex(4)}"
+                    **client_options(self._broker), identifier=f"anju-app-{secrets.token_hex(4)}"
                 ) as client:
                     await client.subscribe(
                         protocol.subscription(self._prefix, Channel.ACK, shared=False), qos=1
                     )
                     self._client = client
-                    log.info("door commands connected to %s:%s", self._host, self._port)
+                    log.info("door commands connected to %s:%s", self._broker.host, self._broker.port)
                     async for message in client.messages:
                         self._on_ack(str(message.topic), message.payload)
             except aiomqtt.MqttError as exc:

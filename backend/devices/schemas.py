@@ -41,6 +41,8 @@ class DeviceProvisioned(msgspec.Struct):
     device: DeviceOut
     topic_prefix: str
     secret: str
+    mqtt_username: str  # the device's own broker account (the ACL allows it only its own topics)
+    mqtt_password: str  # derived from the secret, so it can be re-derived but is never stored
 
 
 class NotificationOut(msgspec.Struct):

@@ -14,6 +14,7 @@ from backend.errors import Conflict, NotFound
 from backend.registry.service import community_target
 from backend.registry.tables import Community
 from device_bridge import protocol
+from device_bridge.acl import Account, Policy, device_account, device_password, platform_account
 from device_bridge.simulator import DeviceSpec
 from roles import Action, Principal, Role, authorize
 
@@ -76,7 +77,13 @@ async def provision(ctx: Context, who: Principal, data: DeviceIn, ip: str) -> De
     community = await Community.select(Community.code).where(Community.id == data.community_id).first()
     row = (await Device.select().where(Device.id == device.id))[0]
     events = protocol.topic(ctx.settings.mqtt_prefix, community["code"], data.code, protocol.Channel.EVENT)
-    return DeviceProvisioned(device=_out(row), topic_prefix=events.rsplit("/", 1)[0], secret=secret)
+    return DeviceProvisioned(
+        device=_out(row),
+        topic_prefix=events.rsplit("/", 1)[0],
+        secret=secret,
+        mqtt_username=data.code,
+        mqtt_password=device_password(secret.encode()),
+    )
 
 
 async def maintenance_notifications(who: Principal, community_id: int) -> list[NotificationOut]:
@@ -121,6 +128,23 @@ async def fleet(ctx: Context, community_id: int | None = None) -> list[DeviceSpe
         )
         for row in await query.order_by(Device.id)
     ]
+
+
+async def mqtt_accounts(ctx: Context, platform_user: str, platform_password: str) -> list[Account]:
+    """Everyone the broker admits (acl.py): the platform's account and every device's own."""
+    prefix = ctx.settings.mqtt_prefix
+    devices = [device_account(prefix, spec.community, spec.code, spec.secret) for spec in await fleet(ctx)]
+    return [platform_account(prefix, platform_user, platform_password), *devices]
+
+
+async def mqtt_policy(ctx: Context, platform_user: str, platform_password: str) -> Policy:
+    """What the embedded broker enforces; reloaded from the registry when an unknown user connects,
+    so a device provisioned while it runs is admitted at once."""
+
+    async def accounts() -> list[Account]:
+        return await mqtt_accounts(ctx, platform_user, platform_password)
+
+    return Policy(await accounts(), reload=accounts)
 
 
 async def community_secrets(ctx: Context, community_id: int) -> tuple[str, dict[str, bytes]]:

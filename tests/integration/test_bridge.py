@@ -14,6 +14,7 @@ from backend.devices.tables import Device, DeviceEvent, DeviceKind, Notification
 from device_bridge import protocol
 from device_bridge.bridge import Bridge, running
 from device_bridge.protocol import Channel
+from device_bridge.transport import client_options
 
 
 class Fleet:
@@ -21,7 +22,7 @@ class Fleet:
 
     def __init__(self, world, settings) -> None:
         self.world, self.settings = world, settings
-        self.host, self.port, _ = settings.broker
+        self.broker = settings.broker
 
     async def device(self, kind: DeviceKind) -> tuple[Device, str, bytes]:
         device = (
@@ -42,13 +43,13 @@ class Fleet:
     ) -> None:
         device, community, real_secret = await self.device(kind)
         name = protocol.topic(self.settings.mqtt_prefix, community, device.code, channel)
-        async with aiomqtt.Client(self.host, self.port) as client:
+        async with aiomqtt.Client(**client_options(self.broker)) as client:
             for event_id, kind_of_event, data in items:
                 payload = protocol.encode(secret or real_secret, name, event_id, kind_of_event, data)
                 await client.publish(name, payload, qos=1, retain=retain)
 
     async def publish_raw(self, topic_suffix: str, payload: bytes) -> None:
-        async with aiomqtt.Client(self.host, self.port) as client:
+        async with aiomqtt.Client(**client_options(self.broker)) as client:
             await client.publish(f"{self.settings.mqtt_prefix}/{topic_suffix}", payload, qos=1)
 
 
@@ -193,9 +194,11 @@ async def test_a_provisioned_device_speaks_with_its_own_secret(world, settings):
     assert prefix == f"{settings.mqtt_prefix}/420112001001/new-magnet-1"
     again = await world.client.post("/api/devices", json=body, headers=headers)
     assert again.status_code == 409
-    host, port, _ = settings.broker
+    account = settings.broker.as_user(
+        provisioned.json()["mqtt_username"], provisioned.json()["mqtt_password"]
+    )
     async with running(new_bridge(world, settings)) as bridge:
-        async with aiomqtt.Client(host, port) as client:
+        async with aiomqtt.Client(**client_options(account)) as client:
             name = f"{prefix}/event"
             await client.publish(
                 name, protocol.encode(secret, name, "m-1", "alarm", {"kind": "door_open"}), qos=1

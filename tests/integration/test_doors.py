@@ -20,9 +20,8 @@ from tests.integration.test_bridge import eventually
 @contextlib.asynccontextmanager
 async def simulated(world, settings):
     """The home community's bridge and devices, until every device has reported online."""
-    host, port, _ = settings.broker
     devices = await fleet(world.ctx, world.home)
-    simulator = Simulator(host, port, devices, settings.mqtt_prefix, event_interval=60)
+    simulator = Simulator(settings.broker, devices, settings.mqtt_prefix, event_interval=60)
     async with running(Bridge(settings, world.ctx.keys, "doors", batch_seconds=0.01)):
         task = asyncio.create_task(simulator.run())
         try:

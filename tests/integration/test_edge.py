@@ -13,15 +13,15 @@ from backend.devices.service import community_secrets
 from backend.devices.tables import DeviceEvent
 from device_bridge.bridge import Bridge, running
 from device_bridge.edge import Edge
+from device_bridge.transport import client_options
 from roles import Role
 from tests.integration.test_bridge import eventually
 
 
 @contextlib.asynccontextmanager
 async def edge_for(world, settings, vendor: str, base: str):
-    host, port, _ = settings.broker
     code, secrets = await community_secrets(world.ctx, world.home)
-    edge = Edge(host, port, settings.mqtt_prefix, code, secrets, vendor, base)
+    edge = Edge(settings.broker, settings.mqtt_prefix, code, secrets, vendor, base)
     task = asyncio.create_task(edge.run())
     await asyncio.sleep(0.3)  # subscribed
     try:
@@ -44,12 +44,11 @@ async def test_a_zigbee_panic_button_becomes_a_stored_alarm(world, settings):
     )
     assert created.status_code == 201
     base = f"{settings.mqtt_prefix}z2m"
-    host, port, _ = settings.broker
     async with (
         running(Bridge(settings, world.ctx.keys, "edge", batch_seconds=0.01)),
         edge_for(world, settings, "zigbee2mqtt", base) as edge,
     ):
-        async with aiomqtt.Client(host, port) as gateway:
+        async with aiomqtt.Client(**client_options(settings.broker)) as gateway:
             press = json.dumps({"action": "emergency", "battery": 87, "linkquality": 120}).encode()
             await gateway.publish(f"{base}/sos_button_7", press, qos=1)
             await gateway.publish(f"{base}/not_registered", press, qos=1)
@@ -70,12 +69,11 @@ async def test_a_frigate_zone_entry_becomes_an_intrusion_alarm(world, settings):
         await world.client.post("/api/devices", json=body, headers=await world.headers(Role.MAINTENANCE))
     ).status_code == 201
     base = f"{settings.mqtt_prefix}frigate"
-    host, port, _ = settings.broker
     async with (
         running(Bridge(settings, world.ctx.keys, "edge", batch_seconds=0.01)),
         edge_for(world, settings, "frigate", base),
     ):
-        async with aiomqtt.Client(host, port) as frigate:
+        async with aiomqtt.Client(**client_options(settings.broker)) as frigate:
             await frigate.publish(f"{base}/events", recorded, qos=1)
         await eventually(lambda: DeviceEvent.exists().where(DeviceEvent.type == "alarm"))
     alarm = await DeviceEvent.objects().where(DeviceEvent.type == "alarm").first()

@@ -10,7 +10,6 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiomqtt
 import msgspec
@@ -19,16 +18,16 @@ import pytest
 from device_bridge import protocol
 from device_bridge.protocol import AccessData, AckData, AlarmData, Channel, CommandData, Envelope
 from device_bridge.simulator import DeviceSpec, Simulator, publish_events
+from device_bridge.transport import client_options, parse_url
 
-HOST, PORT = "127.0.0.1", 1883  # replaced by the session's broker below
+BROKER = parse_url("mqtt://127.0.0.1:1883")  # replaced by the session's broker below
 
 
 @pytest.fixture(autouse=True)
 def _broker(mqtt_url: str) -> None:
     """Point this module at the session's broker (the machine's Mosquitto, or a private one)."""
-    global HOST, PORT
-    parts = urlsplit(mqtt_url)
-    HOST, PORT = parts.hostname, parts.port
+    global BROKER
+    BROKER = parse_url(mqtt_url)
 
 
 TIMEOUT = 10
@@ -52,7 +51,9 @@ def device(community: str, code: str, kind: str) -> DeviceSpec:
 
 @contextlib.asynccontextmanager
 async def subscribed(prefix: str) -> AsyncIterator[aiomqtt.Client]:
-    async with aiomqtt.Client(HOST, PORT, identifier=f"watch-{prefix}-{secrets.token_hex(3)}") as client:
+    async with aiomqtt.Client(
+        **client_options(BROKER), identifier=f"watch-{prefix}-{secrets.token_hex(3)}"
+    ) as client:
         await client.subscribe(f"{prefix}/#", qos=1)
         yield client
 
@@ -69,7 +70,7 @@ async def simulate(prefix: str) -> AsyncIterator[Simulate]:
     started: list[Simulator] = []
 
     async def simulate(*devices: DeviceSpec, **options: Any) -> Simulator:
-        simulator = Simulator(HOST, PORT, list(devices), prefix, event_interval=0.2, seed=7, **options)
+        simulator = Simulator(BROKER, list(devices), prefix, event_interval=0.2, seed=7, **options)
         started.append(simulator)
         async with asyncio.timeout(TIMEOUT):
             await simulator.start()
@@ -231,7 +232,7 @@ async def test_a_clean_stop_leaves_an_offline_state(simulate: Simulate, prefix: 
 async def test_publish_events_delivers_every_event_once(watcher: aiomqtt.Client, prefix: str, community: str):
     gate = device(community, "face-1", "face_gate")
     async with asyncio.timeout(TIMEOUT):
-        ids = await publish_events(HOST, PORT, gate, 300, prefix)
+        ids = await publish_events(BROKER, gate, 300, prefix)
         received = [(await expect(watcher, gate, Channel.EVENT, "access", prefix))[1] for _ in ids]
     assert len(set(ids)) == 300
     assert [event.id for event in received] == ids  # QoS 1 from one connection keeps the order
