@@ -39,7 +39,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     demo: bool = False
     # Only honoured in demo mode, so no deployment can run with a fixed code.
     demo_code: str = "123456"
+    # log (demo only) | memory (tests) | aliyun | webhook; see backend/sms.py.
     sms_sender: str = "log"
+    sms_aliyun_access_key_id: str = ""
+    sms_aliyun_access_key_secret: str = ""
+    sms_aliyun_endpoint: str = "dysmsapi.aliyuncs.com"
+    sms_sign_name: str = ""
+    # Carrier templates: the sign-in code (param ``code``) and account notices (param ``event``).
+    sms_template_code: str = ""
+    sms_notice_template_code: str = ""
+    sms_webhook_url: str = ""
+    sms_webhook_secret: str = ""
     access_token_minutes: int = 15
     refresh_token_days: int = 30
     otp_minutes: int = 5
@@ -56,6 +66,34 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(f"{PREFIX}MQTT_URL: expected mqtt://host:port, got {self.mqtt_url!r}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"{PREFIX}PORT: expected 1-65535, got {self.port}")
+        self._check_sms()
+
+    def _check_sms(self) -> None:
+        needed = {
+            "log": (),
+            "memory": (),
+            "aliyun": (
+                "sms_aliyun_access_key_id",
+                "sms_aliyun_access_key_secret",
+                "sms_sign_name",
+                "sms_template_code",
+                "sms_notice_template_code",
+            ),
+            "webhook": ("sms_webhook_url", "sms_webhook_secret"),
+        }
+        if self.sms_sender not in needed:
+            raise SettingsError(
+                f"{PREFIX}SMS_SENDER: expected one of {', '.join(needed)}, got {self.sms_sender!r}"
+            )
+        for name in needed[self.sms_sender]:
+            if not getattr(self, name):
+                raise SettingsError(
+                    f"{PREFIX}{name.upper()}: required with {PREFIX}SMS_SENDER={self.sms_sender}"
+                )
+        if self.sms_webhook_url and urlsplit(self.sms_webhook_url).scheme not in ("http", "https"):
+            raise SettingsError(
+                f"{PREFIX}SMS_WEBHOOK_URL: expected an http(s) URL, got {self.sms_webhook_url!r}"
+            )
 
     @property
     def broker(self) -> tuple[str, int, bool]:
