@@ -134,9 +134,9 @@ async def update_staff(
 
 async def reset_passkeys(ctx: Context, who: Principal, account_id: int, ip: str) -> None:
     """Recovery for lost keys: the holder's passkeys and sessions end; a phone code then enrols anew."""
+    await _managed_staff(who, Action.RESET_PASSKEYS, account_id)
     if account_id == who.account_id:
         raise Invalid("own_account", "Another administrator resets your passkeys")
-    await _managed_staff(who, Action.RESET_PASSKEYS, account_id)
     async with transaction(Account._meta.db):
         removed = await Passkey.delete().where(Passkey.account == account_id).returning(Passkey.id)
         await audit.record(
