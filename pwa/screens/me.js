@@ -79,9 +79,8 @@ export async function render({ query, signal }) {
   const signOut = h("button", { type: "button", class: "btn btn-danger-outline btn-block", dataset: { testid: "sign-out" } }, t("me.sign_out"));
   signOut.addEventListener("click", () =>
     busy(signOut, async () => {
-      const refresh = session.refreshToken();
-      // Revoke server-side when we can; sign out locally regardless.
-      if (refresh) await api("/api/auth/logout", { body: { refresh_token: refresh } }).catch(() => {});
+      // Revoke server-side (the refresh cookie names the session); sign out locally regardless.
+      await api("/api/auth/logout", { method: "POST", auth: false }).catch(() => {});
       session.clear();
       navigate("/", { replace: true });
     }),
