@@ -23,7 +23,16 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from backend.accounts.service import PASSKEY, Session, actor, has_passkey, notify, start_session
+from backend.accounts.service import (
+    PASSKEY,
+    Session,
+    actor,
+    bump_token_version,
+    has_passkey,
+    notify,
+    revoke_all_sessions,
+    start_session,
+)
 from backend.accounts.tables import Account, Passkey
 from backend.audit import service as audit
 from backend.context import Context
@@ -162,6 +171,8 @@ async def list_own(who: Principal) -> list[PasskeyView]:
 
 
 async def remove_own(ctx: Context, who: Principal, passkey_id: int, ip: str) -> None:
+    """Remove a key (lost, or no longer trusted): every session of the account ends with it,
+    since any of them may have been signed in with that key."""
     authorize(who, Action.MANAGE_OWN_PASSKEYS)
     removed = (
         await Passkey.delete()
@@ -173,4 +184,6 @@ async def remove_own(ctx: Context, who: Principal, passkey_id: int, ip: str) -> 
     await audit.record(
         who, "remove_passkey", f"account:{who.account_id}", ip=ip, detail={"passkey": passkey_id}
     )
+    await bump_token_version(ctx, who.account_id)
+    await revoke_all_sessions(ctx, who.account_id)
     await notify(ctx, who.account_id, "删除了一个通行密钥")

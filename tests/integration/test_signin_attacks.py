@@ -236,6 +236,8 @@ async def test_passkeys_are_listed_and_removed_only_from_a_passkey_session(world
     )
     assert removed.status_code == 204
     assert world.ctx.sms.outbox[-1][0] == police_phone and "删除" in world.ctx.sms.outbox[-1][1]
+    # Any session may have come from the removed key: all of them end.
+    assert await me_status(world, passkey_session) == 401
 
 
 async def test_adding_a_passkey_notifies_the_holder(world):
