@@ -90,6 +90,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SettingsError(
                     f"{PREFIX}{name.upper()}: required with {PREFIX}SMS_SENDER={self.sms_sender}"
                 )
+        if self.sms_sender == "webhook" and len(self.sms_webhook_secret) < 32:
+            raise SettingsError(f"{PREFIX}SMS_WEBHOOK_SECRET: needs at least 32 characters")
         if self.sms_webhook_url and urlsplit(self.sms_webhook_url).scheme not in ("http", "https"):
             raise SettingsError(
                 f"{PREFIX}SMS_WEBHOOK_URL: expected an http(s) URL, got {self.sms_webhook_url!r}"

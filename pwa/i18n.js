@@ -74,6 +74,10 @@ const zh = {
   "me.passkey_enrolled": "✓ 已设置通行密钥",
   "me.passkey_done": "通行密钥已创建。",
   "me.continue": "继续",
+  "me.passkey_added_on": "创建于 {when}",
+  "me.remove_passkey": "删除",
+  "me.remove_confirm": "删除这个通行密钥？删除后所有设备都需要重新登录。",
+  "me.passkeys_locked": "使用通行密钥登录后，可在此查看和删除通行密钥。",
   "me.sign_out": "退出登录",
 
   "passkey.unsupported": "此浏览器不支持通行密钥，请使用手机系统浏览器的最新版本。",
@@ -398,6 +402,10 @@ const en = {
   "me.passkey_enrolled": "✓ Passkey set up",
   "me.passkey_done": "Your passkey has been created.",
   "me.continue": "Continue",
+  "me.passkey_added_on": "Created {when}",
+  "me.remove_passkey": "Remove",
+  "me.remove_confirm": "Remove this passkey? Every device will have to sign in again.",
+  "me.passkeys_locked": "Sign in with a passkey to see and remove your passkeys here.",
   "me.sign_out": "Sign out",
 
   "passkey.unsupported": "This browser does not support passkeys. Please use an up-to-date version of your phone's own browser.",

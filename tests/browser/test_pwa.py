@@ -70,6 +70,7 @@ def test_police_enrol_a_passkey_then_see_full_ids_and_sign_in_with_it(page: Page
     add_virtual_authenticator(page)
     sign_in(page, live_server.phone(Role.POLICE))
     enrol_passkey(page)
+    expect(page.locator("[data-testid=remove-passkey]")).to_have_count(1)  # listed in the passkey session
     token = live_server.plates()[0]
     open_plate(page, token)
     assert viewer(page) == "police"

@@ -114,7 +114,11 @@ async def test_webhook_sender_signs_what_it_posts():
     [
         ({"sms_sender": "carrier-pigeon"}, "ANJU_SMS_SENDER"),
         ({"sms_sender": "aliyun"}, "ANJU_SMS_ALIYUN_ACCESS_KEY_ID"),
-        ({"sms_sender": "webhook", "sms_webhook_secret": "s"}, "ANJU_SMS_WEBHOOK_URL"),
+        ({"sms_sender": "webhook", "sms_webhook_secret": "s" * 32}, "ANJU_SMS_WEBHOOK_URL"),
+        (
+            {"sms_sender": "webhook", "sms_webhook_url": "https://sms.example", "sms_webhook_secret": "s"},
+            "SECRET",
+        ),
     ],
 )
 def test_sms_settings_are_checked_and_named(env, named):
