@@ -1,6 +1,5 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.column_types import Integer
-from piccolo.columns.column_types import Varchar
+from piccolo.columns.column_types import Integer, Varchar
 from piccolo.columns.indexes import IndexMethod
 
 ID = "2026-11-25T19:37:28:617671"
@@ -9,9 +8,7 @@ DESCRIPTION = "account token version, refresh family sign-in method"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="anju", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="anju", description=DESCRIPTION)
 
     manager.add_column(
         table_class_name="Account",
