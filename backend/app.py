@@ -22,6 +22,7 @@ from backend.doorplates.controllers import PlateController, ScanController
 from backend.errors import DomainError
 from backend.registry.controllers import RegistryController
 from backend.settings import Settings, get_settings
+from backend.sms import require_real_sender
 from backend.web import pwa_router
 from roles import Forbidden, Principal
 
@@ -60,6 +61,7 @@ def internal_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
+    require_real_sender(settings)
     ctx = Context.build(settings)
     engine = engine_for(settings.database_url)
 

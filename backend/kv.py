@@ -1,4 +1,4 @@
-"""Short-lived keyed state (one-time codes, challenges, rate limits): Redis, or in-process."""
+"""Short-lived keyed state (one-time codes, challenges, rate limits, session cache): Redis, or in-process."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ log = logging.getLogger("anju.kv")
 class Store(Protocol):
     async def put(self, key: str, value: str, ttl: int) -> None: ...
     async def get(self, key: str) -> str | None: ...
+    async def get_many(self, *keys: str) -> list[str | None]: ...
     async def take(self, key: str) -> str | None: ...
     async def delete(self, key: str) -> None: ...
     async def hit(self, key: str, ttl: int) -> int: ...
@@ -42,6 +43,9 @@ class MemoryStore:
 
     async def get(self, key: str) -> str | None:
         return self._live(key)
+
+    async def get_many(self, *keys: str) -> list[str | None]:
+        return [self._live(key) for key in keys]
 
     async def take(self, key: str) -> str | None:
         value = self._live(key)
@@ -94,6 +98,11 @@ class RedisStore:
     @_reachable
     async def get(self, key: str) -> str | None:
         return await self._redis.get(self._prefix + key)
+
+    @_reachable
+    async def get_many(self, *keys: str) -> list[str | None]:
+        """One round trip: the per-request session check reads two keys."""
+        return await self._redis.mget([self._prefix + key for key in keys])
 
     @_reachable
     async def take(self, key: str) -> str | None:

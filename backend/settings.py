@@ -48,7 +48,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     demo: bool = False
     # Only honoured in demo mode, so no deployment can run with a fixed code.
     demo_code: str = "123456"
+    # log (demo only) | memory (tests) | aliyun | webhook; see backend/sms.py.
     sms_sender: str = "log"
+    sms_aliyun_access_key_id: str = ""
+    sms_aliyun_access_key_secret: str = ""
+    sms_aliyun_endpoint: str = "dysmsapi.aliyuncs.com"
+    sms_sign_name: str = ""
+    # Carrier templates: the sign-in code (param ``code``) and account notices (param ``event``).
+    sms_template_code: str = ""
+    sms_notice_template_code: str = ""
+    sms_webhook_url: str = ""
+    sms_webhook_secret: str = ""
     access_token_minutes: int = 15
     refresh_token_days: int = 30
     otp_minutes: int = 5
@@ -72,6 +82,36 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if self.audit_checkpoint_minutes <= 0:
             raise SettingsError(
                 f"{PREFIX}AUDIT_CHECKPOINT_MINUTES: expected a positive number, got {self.audit_checkpoint_minutes}"
+            )
+        self._check_sms()
+
+    def _check_sms(self) -> None:
+        needed = {
+            "log": (),
+            "memory": (),
+            "aliyun": (
+                "sms_aliyun_access_key_id",
+                "sms_aliyun_access_key_secret",
+                "sms_sign_name",
+                "sms_template_code",
+                "sms_notice_template_code",
+            ),
+            "webhook": ("sms_webhook_url", "sms_webhook_secret"),
+        }
+        if self.sms_sender not in needed:
+            raise SettingsError(
+                f"{PREFIX}SMS_SENDER: expected one of {', '.join(needed)}, got {self.sms_sender!r}"
+            )
+        for name in needed[self.sms_sender]:
+            if not getattr(self, name):
+                raise SettingsError(
+                    f"{PREFIX}{name.upper()}: required with {PREFIX}SMS_SENDER={self.sms_sender}"
+                )
+        if self.sms_sender == "webhook" and len(self.sms_webhook_secret) < 32:
+            raise SettingsError(f"{PREFIX}SMS_WEBHOOK_SECRET: needs at least 32 characters")
+        if self.sms_webhook_url and urlsplit(self.sms_webhook_url).scheme not in ("http", "https"):
+            raise SettingsError(
+                f"{PREFIX}SMS_WEBHOOK_URL: expected an http(s) URL, got {self.sms_webhook_url!r}"
             )
 
     @property

@@ -73,17 +73,18 @@ const SIGN_IN_PATHS = new Set([
 
 let refreshing = null;
 
-/** Exchange the refresh token once; concurrent 401s share one request. */
+/**
+ * Get a new access token with the HttpOnly refresh cookie (the page never
+ * sees the refresh token); concurrent callers share one request.
+ */
 function refreshTokens() {
   if (!refreshing) {
-    const token = session.refreshToken();
     refreshing = (async () => {
-      if (!token) return false;
       try {
         const res = await fetch("/api/auth/refresh", {
           method: "POST",
-          headers: { "Content-Type": "application/json", Accept: "application/json" },
-          body: JSON.stringify({ refresh_token: token }),
+          headers: { Accept: "application/json" },
+          credentials: "same-origin",
         });
         if (!res.ok) return false;
         session.setTokens(await res.json());
@@ -124,6 +125,10 @@ export async function api(path, opts = {}) {
   let res;
   try {
     const hadSession = auth && session.isSignedIn();
+    // A fresh page of a signed-in browser: restore the in-memory access token first.
+    if (hadSession && !session.accessToken() && !SIGN_IN_PATHS.has(path) && !(await refreshTokens())) {
+      session.clear();
+    }
     res = await send();
     if (res.status === 401 && hadSession && !SIGN_IN_PATHS.has(path)) {
       if (await refreshTokens()) {

@@ -1,14 +1,16 @@
-// The signed-in session: tokens and the last known Account, kept in
-// localStorage so a scan from the phone camera (a fresh tab) is still signed in.
+// The signed-in session. The access token lives in memory only, so a script
+// injected into the page finds no credential in storage; the refresh token is
+// an HttpOnly cookie the page never sees. The last known Account is cached in
+// localStorage so a fresh tab (a scan from the phone camera) knows it was
+// signed in and restores its access token through /api/auth/refresh (api.js).
 // Everything else reads the session through here, so the storage layout lives
 // in one place and the header can follow changes (also from other tabs).
 
-const KEYS = {
-  access: "anju.access",
-  refresh: "anju.refresh",
-  account: "anju.account",
-};
+const ACCOUNT = "anju.account";
+// Where tokens were kept before they left localStorage: removed on sight.
+const LEGACY = ["anju.access", "anju.refresh"];
 
+let access = null;
 const events = new EventTarget();
 
 function read(key) {
@@ -28,16 +30,14 @@ function write(key, value) {
   }
 }
 
-export function accessToken() {
-  return read(KEYS.access);
-}
+for (const key of LEGACY) write(key, null);
 
-export function refreshToken() {
-  return read(KEYS.refresh);
+export function accessToken() {
+  return access;
 }
 
 export function account() {
-  const raw = read(KEYS.account);
+  const raw = read(ACCOUNT);
   if (!raw) return null;
   try {
     return JSON.parse(raw);
@@ -46,28 +46,27 @@ export function account() {
   }
 }
 
+/** Signed in, or was in this browser (the refresh cookie may still restore the session). */
 export function isSignedIn() {
-  return Boolean(accessToken() || refreshToken());
+  return Boolean(access || account());
 }
 
-/** Store a TokenPair from /api/auth/token, /refresh or passkey authenticate. */
+/** Keep a TokenPair from /api/auth/token, /refresh or passkey sign-in (no refresh token in it). */
 export function setTokens(pair) {
-  write(KEYS.access, pair.access_token);
-  if (pair.refresh_token) write(KEYS.refresh, pair.refresh_token);
-  if (pair.account) write(KEYS.account, JSON.stringify(pair.account));
+  access = pair.access_token;
+  if (pair.account) write(ACCOUNT, JSON.stringify(pair.account));
   emit();
 }
 
 /** Replace the cached Account (after GET /api/me or enrolling a passkey). */
 export function setAccount(acc) {
-  write(KEYS.account, acc ? JSON.stringify(acc) : null);
+  write(ACCOUNT, acc ? JSON.stringify(acc) : null);
   emit();
 }
 
 export function clear() {
-  write(KEYS.access, null);
-  write(KEYS.refresh, null);
-  write(KEYS.account, null);
+  access = null;
+  write(ACCOUNT, null);
   emit();
 }
 
@@ -95,6 +94,8 @@ function emit() {
 // Another tab signed in or out: follow it instead of showing a stale name.
 if (typeof window !== "undefined") {
   window.addEventListener("storage", (e) => {
-    if (e.key === null || Object.values(KEYS).includes(e.key)) emit();
+    if (e.key !== null && e.key !== ACCOUNT) return;
+    if (!account()) access = null; // signed out there: this tab's token belongs to that session
+    emit();
   });
 }

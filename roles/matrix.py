@@ -38,6 +38,8 @@ class Action(StrEnum):
     MANAGE_STAFF = "manage_staff"
     MANAGE_PLATES = "manage_plates"
     ENROL_PASSKEY = "enrol_passkey"
+    MANAGE_OWN_PASSKEYS = "manage_own_passkeys"
+    RESET_PASSKEYS = "reset_passkeys"
     VIEW_OWN_ACCOUNT = "view_own_account"
     LIST_OWN_DOORS = "list_own_doors"
     OPEN_DOOR = "open_door"
@@ -83,6 +85,8 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.MANAGE_STAFF: {Role.DISTRICT_ADMIN: Scope.DISTRICT},
     Action.MANAGE_PLATES: {Role.PROPERTY: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
     Action.ENROL_PASSKEY: {role: Scope.SIGNED_IN for role in Role},
+    Action.MANAGE_OWN_PASSKEYS: {role: Scope.SIGNED_IN for role in Role},
+    Action.RESET_PASSKEYS: {Role.DISTRICT_ADMIN: Scope.DISTRICT},
     Action.VIEW_OWN_ACCOUNT: {role: Scope.SIGNED_IN for role in Role},
     Action.LIST_OWN_DOORS: {role: Scope.SIGNED_IN for role in Role},
     Action.OPEN_DOOR: {Role.RESIDENT: Scope.HOME_DOOR, **{role: Scope.GRANTED for role in STAFF_ROLES}},
@@ -97,8 +101,11 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.VIEW_ACCESS_RECORDS: {Role.POLICE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
 }
 
-# What a police officer or admin can still do before enrolling their passkey.
+# What a police officer or admin can do in a session not signed in with a passkey.
 PASSKEY_EXEMPT = frozenset({Action.ENROL_PASSKEY, Action.VIEW_OWN_ACCOUNT})
+# Changing an account's passkeys needs a passkey session, whatever the role: a stolen
+# phone code must not be enough to plant a key or remove the holder's.
+PASSKEY_SESSION_ONLY = frozenset({Action.MANAGE_OWN_PASSKEYS})
 
 # 不得注销常住人口信息: the seed forbids deregistering permanent residents, for everyone.
 UNDEREGISTRABLE = frozenset({ResidenceCategory.PERMANENT})
@@ -117,6 +124,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     buildings: frozenset[int] = frozenset()
     home_communities: frozenset[int] = frozenset()
     has_passkey: bool = False
+    # The session was signed in with a passkey assertion (or began by enrolling one).
+    passkey_session: bool = False
 
     @property
     def signed_in(self) -> bool:
@@ -125,6 +134,11 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def must_enrol_passkey(self) -> bool:
         return self.role in PASSKEY_ROLES and not self.has_passkey
+
+
+def may_sign_in_with_code(role: Role, has_passkey: bool) -> bool:
+    """Police and admins use the phone code only to reach their first passkey enrolment."""
+    return role not in PASSKEY_ROLES or not has_passkey
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True):
@@ -186,15 +200,23 @@ def _home_door(who: Principal, target: Target) -> bool:
 def authorize(who: Principal, action: Action, target: Target = NOWHERE) -> None:
     """Raise :class:`Forbidden` unless ``who`` may do ``action`` on ``target``."""
     rules = MATRIX[action]
-    if who.must_enrol_passkey and action not in PASSKEY_EXEMPT:
-        raise Forbidden("passkey_required", "Enrol a passkey before using this role")
     if not who.signed_in and ANONYMOUS not in rules:
         raise Forbidden("sign_in_required", "Sign in first", status=401)
+    _passkey_rule(who, action)
     scope = rules.get(who.role)
     if scope is None or not _in_scope(scope, who, target):
         raise Forbidden("forbidden", f"Not allowed to {action.value} here")
     if action is Action.DEREGISTER and target.residence_category in UNDEREGISTRABLE:
         raise Forbidden("permanent_resident", "Permanent (常住) residents cannot be deregistered")
+
+
+def _passkey_rule(who: Principal, action: Action) -> None:
+    if who.passkey_session:
+        return
+    if action in PASSKEY_SESSION_ONLY or (action is Action.ENROL_PASSKEY and who.has_passkey):
+        raise Forbidden("passkey_session_required", "Sign in with a passkey to change your passkeys")
+    if who.role in PASSKEY_ROLES and action not in PASSKEY_EXEMPT:
+        raise Forbidden("passkey_required", "Sign in with a passkey to use this role")
 
 
 def is_allowed(who: Principal, action: Action, target: Target = NOWHERE) -> bool:

@@ -3,8 +3,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
-from litestar.params import JSONBody
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.datastructures import Cookie
+from litestar.params import CookieParameter, JSONBody
 from litestar.status_codes import (
     HTTP_200_OK,
     HTTP_201_CREATED,
@@ -12,14 +13,20 @@ from litestar.status_codes import (
     HTTP_204_NO_CONTENT,
 )
 
-from backend.accounts import passkeys, service
-from backend.accounts.service import AccountView, StaffCreate, TokenPair
+from backend.accounts import passkeys, service, staff
+from backend.accounts.service import AccountView, Session, TokenPair
+from backend.accounts.staff import StaffCreate, StaffUpdate
 from backend.accounts.tables import Account
 from backend.deps import Caller, Ctx
-from backend.registry.tables import Community
 from roles import Action, authorize
 
 Phone = Annotated[str, msgspec.Meta(max_length=11)]
+# The refresh token lives only in this cookie: HttpOnly keeps it from scripts (an XSS cannot
+# steal a 30-day credential), SameSite=Strict keeps other sites from using it, and the path
+# limits it to the endpoints that read it (refresh, logout).
+REFRESH_COOKIE = "anju_refresh"
+REFRESH_PATH = "/api/auth"
+RefreshCookie = Annotated[str | None, CookieParameter(name=REFRESH_COOKIE, max_length=100)]
 
 
 class CodeRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -35,10 +42,6 @@ class CodeSignIn(msgspec.Struct, forbid_unknown_fields=True):
     code: Annotated[str, msgspec.Meta(min_length=4, max_length=8)]
 
 
-class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True):
-    refresh_token: Annotated[str, msgspec.Meta(max_length=100)]
-
-
 class PasskeyEnrolment(msgspec.Struct, forbid_unknown_fields=True):
     credential: dict[str, Any]
 
@@ -52,6 +55,26 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+def _refresh_cookie(value: str, max_age: int) -> Cookie:
+    return Cookie(
+        key=REFRESH_COOKIE,
+        value=value,
+        path=REFRESH_PATH,
+        max_age=max_age,
+        httponly=True,
+        secure=True,
+        samesite="strict",
+    )
+
+
+def _signed_in(ctx, session: Session, status_code: int = HTTP_200_OK) -> Response[TokenPair]:
+    """The token pair's access half in the body, its refresh half in the cookie only."""
+    max_age = ctx.settings.refresh_token_days * 86400
+    return Response(
+        session.tokens, status_code=status_code, cookies=[_refresh_cookie(session.refresh_token, max_age)]
+    )
+
+
 class AuthController(Controller):
     path = "/api/auth"
     tags = ["accounts"]
@@ -62,17 +85,22 @@ class AuthController(Controller):
         return CodeSent(expires_in=await service.send_code(ctx, data.phone, client_ip(request)))
 
     @post("/token", status_code=HTTP_200_OK, operation_id="signInWithCode")
-    async def sign_in(self, data: JSONBody[CodeSignIn], ctx: Ctx) -> TokenPair:
-        return await service.sign_in_with_code(ctx, data.phone, data.code)
+    async def sign_in(self, data: JSONBody[CodeSignIn], ctx: Ctx, request: Request) -> Response[TokenPair]:
+        """Police and district admins with a passkey are refused (401 passkey_required)."""
+        return _signed_in(
+            ctx, await service.sign_in_with_code(ctx, data.phone, data.code, client_ip(request))
+        )
 
     @post("/refresh", status_code=HTTP_200_OK, operation_id="refreshTokens")
-    async def refresh(self, data: JSONBody[RefreshRequest], ctx: Ctx) -> TokenPair:
-        """Exchange a refresh token (once) for a new pair."""
-        return await service.refresh(ctx, data.refresh_token)
+    async def refresh(self, ctx: Ctx, refresh_token: RefreshCookie = None) -> Response[TokenPair]:
+        """Exchange the refresh cookie (once) for a new pair."""
+        return _signed_in(ctx, await service.refresh(ctx, refresh_token))
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, operation_id="signOut")
-    async def logout(self, data: JSONBody[RefreshRequest]) -> None:
-        await service.sign_out(data.refresh_token)
+    async def logout(self, ctx: Ctx, request: Request, refresh_token: RefreshCookie = None) -> Response[None]:
+        """End this sign-in: its refresh family and, at once, its access tokens."""
+        await service.sign_out(ctx, refresh_token, client_ip(request))
+        return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=[_refresh_cookie("", 0)])
 
     @post(
         "/passkeys/registration-options", status_code=HTTP_200_OK, operation_id="passkeyRegistrationOptions"
@@ -83,9 +111,18 @@ class AuthController(Controller):
     @post("/passkeys", status_code=HTTP_201_CREATED, operation_id="enrolPasskey")
     async def enrol(
         self, data: JSONBody[PasskeyEnrolment], ctx: Ctx, who: Caller, request: Request
-    ) -> TokenPair:
-        """Store a passkey; returns a fresh session that knows the account has one."""
-        return await passkeys.enrol(ctx, who, data.credential, client_ip(request))
+    ) -> Response[TokenPair]:
+        """Store a passkey; returns a fresh passkey session. A second key needs a passkey session."""
+        session = await passkeys.enrol(ctx, who, data.credential, client_ip(request))
+        return _signed_in(ctx, session, HTTP_201_CREATED)
+
+    @get("/passkeys", operation_id="listPasskeys")
+    async def list_passkeys(self, who: Caller) -> list[passkeys.PasskeyView]:
+        return await passkeys.list_own(who)
+
+    @delete("/passkeys/{passkey_id:int}", status_code=HTTP_204_NO_CONTENT, operation_id="removePasskey")
+    async def remove_passkey(self, passkey_id: int, ctx: Ctx, who: Caller, request: Request) -> None:
+        await passkeys.remove_own(ctx, who, passkey_id, client_ip(request))
 
     @post(
         "/passkeys/authentication-options",
@@ -96,8 +133,11 @@ class AuthController(Controller):
         return await passkeys.authentication_options(ctx)
 
     @post("/passkeys/authenticate", status_code=HTTP_200_OK, operation_id="signInWithPasskey")
-    async def authenticate(self, data: JSONBody[PasskeySignIn], ctx: Ctx) -> TokenPair:
-        return await passkeys.authenticate(ctx, data.ticket, data.credential)
+    async def authenticate(
+        self, data: JSONBody[PasskeySignIn], ctx: Ctx, request: Request
+    ) -> Response[TokenPair]:
+        session = await passkeys.authenticate(ctx, data.ticket, data.credential, client_ip(request))
+        return _signed_in(ctx, session)
 
 
 class AccountController(Controller):
@@ -111,8 +151,20 @@ class AccountController(Controller):
     @post("/api/staff", status_code=HTTP_201_CREATED, operation_id="createStaff")
     async def create_staff(self, data: JSONBody[StaffCreate], who: Caller, request: Request) -> AccountView:
         """District admins create staff accounts scoped to communities or districts."""
-        rows = await Community.select(Community.id, Community.district).where(
-            Community.id.is_in(data.community_ids or [-1])
-        )
-        district_of = {r["id"]: r["district"] for r in rows}
-        return await service.create_staff(who, data, district_of, client_ip(request))
+        return await staff.create_staff(who, data, client_ip(request))
+
+    @patch("/api/staff/{account_id:int}", operation_id="updateStaff")
+    async def update_staff(
+        self, account_id: int, data: JSONBody[StaffUpdate], ctx: Ctx, who: Caller, request: Request
+    ) -> AccountView:
+        """Disable, re-role or re-scope a staff account; its access tokens end at once."""
+        return await staff.update_staff(ctx, who, account_id, data, client_ip(request))
+
+    @post(
+        "/api/staff/{account_id:int}/passkeys/reset",
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="resetStaffPasskeys",
+    )
+    async def reset_passkeys(self, account_id: int, ctx: Ctx, who: Caller, request: Request) -> None:
+        """Recovery for a lost passkey: the officer then enrols anew after a phone code."""
+        await staff.reset_passkeys(ctx, who, account_id, client_ip(request))

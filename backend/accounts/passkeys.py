@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -22,11 +23,20 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from backend.accounts.service import TokenPair, issue_tokens
+from backend.accounts.service import (
+    PASSKEY,
+    Session,
+    actor,
+    bump_token_version,
+    has_passkey,
+    notify,
+    revoke_all_sessions,
+    start_session,
+)
 from backend.accounts.tables import Account, Passkey
 from backend.audit import service as audit
 from backend.context import Context
-from backend.errors import Invalid, Unauthorized
+from backend.errors import Invalid, NotFound, Unauthorized
 from roles import Action, Principal, authorize
 
 CHALLENGE_TTL = 300
@@ -37,8 +47,22 @@ class AuthenticationOptions(msgspec.Struct):
     options: dict[str, Any]
 
 
+class PasskeyView(msgspec.Struct):
+    id: int
+    created_at: datetime
+    transports: str
+
+
+async def _authorize_enrolment(who: Principal) -> None:
+    """Judged on the passkeys the account has now, not when its token was issued:
+    a code session that predates the first enrolment must not add a second key."""
+    authorize(
+        msgspec.structs.replace(who, has_passkey=await has_passkey(who.account_id or 0)), Action.ENROL_PASSKEY
+    )
+
+
 async def registration_options(ctx: Context, who: Principal) -> dict[str, Any]:
-    authorize(who, Action.ENROL_PASSKEY)
+    await _authorize_enrolment(who)
     account = await Account.objects().get(Account.id == who.account_id)
     existing = await Passkey.select(Passkey.credential_id).where(Passkey.account == account.id)
     options = generate_registration_options(
@@ -59,9 +83,9 @@ async def registration_options(ctx: Context, who: Principal) -> dict[str, Any]:
     return msgspec.json.decode(options_to_json(options))
 
 
-async def enrol(ctx: Context, who: Principal, credential: dict[str, Any], ip: str) -> TokenPair:
-    """Store the new passkey and start a fresh session whose token knows about it."""
-    authorize(who, Action.ENROL_PASSKEY)
+async def enrol(ctx: Context, who: Principal, credential: dict[str, Any], ip: str) -> Session:
+    """Store the new passkey and start a fresh passkey session (the key was just verified, with UV)."""
+    await _authorize_enrolment(who)
     challenge = await ctx.store.take(f"pk-reg:{who.account_id}")
     if challenge is None:
         raise Invalid("challenge_expired", "Passkey enrolment timed out; try again")
@@ -84,8 +108,9 @@ async def enrol(ctx: Context, who: Principal, credential: dict[str, Any], ip: st
         transports=",".join(str(t) for t in transports)[:200],
     ).save()
     await audit.record(who, "enrol_passkey", f"account:{who.account_id}", ip=ip)
+    await notify(ctx, who.account_id, "添加了一个通行密钥")
     account = await Account.objects().get(Account.id == who.account_id)
-    return await issue_tokens(ctx, account, family=secrets.token_hex(16))
+    return await start_session(ctx, account, PASSKEY)
 
 
 async def authentication_options(ctx: Context) -> AuthenticationOptions:
@@ -97,11 +122,29 @@ async def authentication_options(ctx: Context) -> AuthenticationOptions:
     return AuthenticationOptions(ticket=ticket, options=msgspec.json.decode(options_to_json(options)))
 
 
-async def authenticate(ctx: Context, ticket: str, credential: dict[str, Any]) -> TokenPair:
+async def authenticate(ctx: Context, ticket: str, credential: dict[str, Any], ip: str) -> Session:
+    passkey = await Passkey.objects().get(Passkey.credential_id == str(credential.get("id", "")))
+    subject = f"account:{passkey.account}" if passkey else "passkey:unknown"
+    try:
+        verified_count = await _verify_assertion(ctx, ticket, credential, passkey)
+    except Unauthorized as refused:
+        detail = {"method": PASSKEY, "reason": refused.code}
+        await audit.record(None, "sign_in_refused", subject, ip=ip, detail=detail)
+        raise
+    await Passkey.update({Passkey.sign_count: verified_count}).where(Passkey.id == passkey.id)
+    account = await Account.objects().get(Account.id == passkey.account)
+    session = await start_session(ctx, account, PASSKEY)
+    await audit.record(actor(account), "sign_in", subject, ip=ip, detail={"method": PASSKEY})
+    return session
+
+
+async def _verify_assertion(
+    ctx: Context, ticket: str, credential: dict[str, Any], passkey: Passkey | None
+) -> int:
+    """The assertion answers this ticket's challenge with a registered key; returns its new sign count."""
     challenge = await ctx.store.take(f"pk-auth:{ticket}")
     if challenge is None:
         raise Unauthorized("challenge_expired", "Passkey sign-in timed out; try again")
-    passkey = await Passkey.objects().get(Passkey.credential_id == str(credential.get("id", "")))
     if passkey is None:
         raise Unauthorized("unknown_passkey", "This passkey is not registered")
     try:
@@ -116,6 +159,31 @@ async def authenticate(ctx: Context, ticket: str, credential: dict[str, Any]) ->
         )
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise Unauthorized("invalid_passkey", f"The passkey could not be verified: {exc}") from None
-    await Passkey.update({Passkey.sign_count: verified.new_sign_count}).where(Passkey.id == passkey.id)
-    account = await Account.objects().get(Account.id == passkey.account)
-    return await issue_tokens(ctx, account, family=secrets.token_hex(16))
+    return verified.new_sign_count
+
+
+async def list_own(who: Principal) -> list[PasskeyView]:
+    authorize(who, Action.MANAGE_OWN_PASSKEYS)
+    rows = await Passkey.select(Passkey.id, Passkey.created_at, Passkey.transports).where(
+        Passkey.account == who.account_id
+    )
+    return [PasskeyView(**row) for row in rows]
+
+
+async def remove_own(ctx: Context, who: Principal, passkey_id: int, ip: str) -> None:
+    """Remove a key (lost, or no longer trusted): every session of the account ends with it,
+    since any of them may have been signed in with that key."""
+    authorize(who, Action.MANAGE_OWN_PASSKEYS)
+    removed = (
+        await Passkey.delete()
+        .where((Passkey.id == passkey_id) & (Passkey.account == who.account_id))
+        .returning(Passkey.id)
+    )
+    if not removed:
+        raise NotFound("unknown_passkey", f"No passkey {passkey_id} on this account")
+    await audit.record(
+        who, "remove_passkey", f"account:{who.account_id}", ip=ip, detail={"passkey": passkey_id}
+    )
+    await bump_token_version(ctx, who.account_id)
+    await revoke_all_sessions(ctx, who.account_id)
+    await notify(ctx, who.account_id, "删除了一个通行密钥")

@@ -14,6 +14,8 @@ class Account(Table):
     role = Varchar(length=20, choices=Role, default=Role.RESIDENT)
     person = ForeignKey(Person, null=True, default=None)
     active = Boolean(default=True)
+    # Bumped when access tokens issued so far must stop at once (disabled, role or scopes changed).
+    token_version = Integer(default=0)
     created_by = Integer(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
 
@@ -40,6 +42,8 @@ class RefreshToken(Table):
 
     account = ForeignKey(Account, null=False, index=True)
     family = Varchar(length=32, index=True)
+    # How the family's sign-in was authenticated ("otp" or "passkey"); refreshes keep it.
+    amr = Varchar(length=10, default="otp")
     token_hash = Varchar(length=64, unique=True)
     expires_at = Timestamptz()
     used_at = Timestamptz(null=True, default=None)

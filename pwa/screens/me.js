@@ -4,7 +4,7 @@
 
 import { api, isAbort } from "../api.js";
 import { h, link, replace, errorBanner, notice, busy } from "../dom.js";
-import { t, label } from "../i18n.js";
+import { t, label, formatDateTime } from "../i18n.js";
 import { navigate, safeNext } from "../router.js";
 import * as session from "../session.js";
 import { createPasskey, isSupported, isCancelled } from "../webauthn.js";
@@ -29,6 +29,7 @@ export async function render({ query, signal }) {
   const next = safeNext(query.get("next"), null);
   const status = h("div", { class: "status-area", "aria-live": "polite" });
   const passkeyBody = h("div");
+  const passkeyList = h("div", { dataset: { testid: "passkey-list" } });
 
   function renderPasskey() {
     const required = session.needsPasskey(acc);
@@ -57,8 +58,8 @@ export async function render({ query, signal }) {
     try {
       const options = await api("/api/auth/passkeys/registration-options", { method: "POST" });
       const credential = await createPasskey(options);
-      // The server answers with a fresh TokenPair: the old access token still
-      // says "no passkey" and would keep being refused for police.
+      // The server answers with a fresh passkey session: the code session that
+      // enrolled could do nothing else for police and admins.
       const pair = await api("/api/auth/passkeys", { body: { credential } });
       if (pair && pair.access_token) {
         session.setTokens(pair);
@@ -69,6 +70,7 @@ export async function render({ query, signal }) {
       }
       replace(status, notice(t("me.passkey_done"), "success"));
       renderPasskey();
+      renderPasskeyList();
     } catch (err) {
       if (isCancelled(err)) replace(status, notice(t("passkey.cancelled")));
       else if (err && err.name === "InvalidStateError") replace(status, notice(t("passkey.already_on_device")));
@@ -76,18 +78,47 @@ export async function render({ query, signal }) {
     }
   }
 
+  // Listing and removing keys needs a passkey session (the server says so with 403).
+  async function renderPasskeyList() {
+    if (!acc.has_passkey) return replace(passkeyList);
+    try {
+      const keys = await api("/api/auth/passkeys", { signal });
+      replace(passkeyList, h("ul", { class: "list" }, keys.map(passkeyItem)));
+    } catch (err) {
+      if (!isAbort(err)) replace(passkeyList, h("p", { class: "hint" }, t("me.passkeys_locked")));
+    }
+  }
+
+  function passkeyItem(key) {
+    const remove = h("button", { type: "button", class: "btn btn-small btn-danger-outline", dataset: { testid: "remove-passkey" } }, t("me.remove_passkey"));
+    remove.addEventListener("click", () =>
+      busy(remove, async () => {
+        if (!window.confirm(t("me.remove_confirm"))) return;
+        try {
+          await api(`/api/auth/passkeys/${encodeURIComponent(key.id)}`, { method: "DELETE" });
+          // Every session of the account ended with the key, this one included.
+          session.clear();
+          navigate("/signin", { replace: true });
+        } catch (err) {
+          if (!isAbort(err)) replace(status, errorBanner(err));
+        }
+      }),
+    );
+    return h("li", {}, t("me.passkey_added_on", { when: formatDateTime(key.created_at) }), " ", remove);
+  }
+
   const signOut = h("button", { type: "button", class: "btn btn-danger-outline btn-block", dataset: { testid: "sign-out" } }, t("me.sign_out"));
   signOut.addEventListener("click", () =>
     busy(signOut, async () => {
-      const refresh = session.refreshToken();
-      // Revoke server-side when we can; sign out locally regardless.
-      if (refresh) await api("/api/auth/logout", { body: { refresh_token: refresh } }).catch(() => {});
+      // Revoke server-side (the refresh cookie names the session); sign out locally regardless.
+      await api("/api/auth/logout", { method: "POST", auth: false }).catch(() => {});
       session.clear();
       navigate("/", { replace: true });
     }),
   );
 
   renderPasskey();
+  renderPasskeyList();
   return h(
     "section",
     { class: "screen screen-narrow" },
@@ -108,7 +139,7 @@ export async function render({ query, signal }) {
         h("dd", {}, label("role", acc.role)),
       ),
     ),
-    h("section", { class: "card", "aria-labelledby": "passkey-title" }, h("h2", { id: "passkey-title" }, t("me.passkey_title")), passkeyBody),
+    h("section", { class: "card", "aria-labelledby": "passkey-title" }, h("h2", { id: "passkey-title" }, t("me.passkey_title")), passkeyBody, passkeyList),
     signOut,
   );
 }

@@ -118,7 +118,11 @@ export function render({ query }) {
           try {
             await finish(await api("/api/auth/token", { body: { phone: p, code: c }, auth: false }));
           } catch (err) {
-            if (!isAbort(err)) show(errorBanner(err));
+            if (err && err.code === "passkey_required") {
+              // Police and admins with a passkey: the code alone is not enough.
+              show(notice(t("signin.use_passkey")));
+              passkeyBtn.focus();
+            } else if (!isAbort(err)) show(errorBanner(err));
           }
         });
       },

@@ -7,7 +7,7 @@ import re
 from playwright.sync_api import Page, expect
 
 from roles import Role
-from tests.browser.conftest import add_virtual_authenticator, sign_in
+from tests.browser.conftest import DEMO_CODE, add_virtual_authenticator, sign_in
 
 FULL_ID = re.compile(r"^\d{17}[\dX]$")
 
@@ -70,17 +70,40 @@ def test_police_enrol_a_passkey_then_see_full_ids_and_sign_in_with_it(page: Page
     add_virtual_authenticator(page)
     sign_in(page, live_server.phone(Role.POLICE))
     enrol_passkey(page)
+    expect(page.locator("[data-testid=remove-passkey]")).to_have_count(1)  # listed in the passkey session
     token = live_server.plates()[0]
     open_plate(page, token)
     assert viewer(page) == "police"
     ids = [text.strip() for text in page.locator("[data-testid=id-number]").all_inner_texts()]
     assert ids and all(FULL_ID.match(text) for text in ids)
-    # Sign out, then back in with the passkey alone.
+    # Sign out; the phone code alone no longer signs the officer in: the passkey does.
     page.goto("/me")
     page.click("[data-testid=sign-out]")
     page.goto("/signin")
+    page.fill("#phone", live_server.phone(Role.POLICE))
+    page.click("[data-testid=send-code]")
+    page.fill("#code", DEMO_CODE)
+    page.click("[data-testid=sign-in]")
+    expect(page.locator(".status-area")).to_contain_text("请使用通行密钥登录")
+    expect(page.locator("[data-testid=signed-in-as]")).to_have_count(0)
     page.click("[data-testid=passkey-sign-in]")
     expect(page.locator("[data-testid=signed-in-as]")).to_contain_text("陈军")
+
+
+def test_the_refresh_token_lives_only_in_an_httponly_cookie(page: Page, live_server):
+    with page.expect_response("**/api/auth/token") as signed:
+        sign_in(page, live_server.phone(Role.PROPERTY))
+    body = signed.value.json()
+    assert "refresh_token" not in body
+    refresh = {c["name"]: c for c in page.context.cookies()}["anju_refresh"]
+    assert refresh["httpOnly"] and refresh["secure"]
+    assert refresh["sameSite"] == "Strict" and refresh["path"] == "/api/auth"
+    stored = page.evaluate("JSON.stringify({...localStorage})")
+    assert refresh["value"] not in stored and body["access_token"] not in stored
+    assert "anju_refresh" not in page.evaluate("document.cookie")
+    # A new page load has no token in memory: the cookie alone restores the session.
+    page.goto("/me")
+    expect(page.locator("[data-testid=account-name]")).to_contain_text(body["account"]["name"])
 
 
 def test_self_registration_then_warden_verifies(browser, live_server):

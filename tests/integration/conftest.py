@@ -17,6 +17,7 @@ from backend.registry.enums import PlaceKind
 from backend.registry.tables import Community, House
 from backend.seed import SMALL_SIZE, demo_phone, seed_district
 from roles import Role
+from roles.matrix import PASSKEY_ROLES
 from tests.softkey import SoftKey
 
 
@@ -69,7 +70,7 @@ async def client(settings):
     app = create_app(settings)
     async with lifespan(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://anju.local") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="https://anju.local") as client:
             await wipe()
             client.ctx = app.state["ctx"]
             yield client
@@ -78,11 +79,16 @@ async def client(settings):
 
 
 class World:
-    """The seeded district as tests see it: ids, plates and signed-in callers by role."""
+    """The seeded district as tests see it: ids, plates and signed-in callers by role.
+
+    The client is served over https, so its cookie jar holds the (Secure) refresh cookie of
+    the latest sign-in, as a browser would.
+    """
 
     def __init__(self, client: httpx.AsyncClient, ctx: Context) -> None:
         self.client, self.ctx = client, ctx
         self._headers: dict[str, dict[str, str]] = {}
+        self.keys: dict[str, SoftKey] = {}  # the software passkey enrolled per phone
 
     async def load(self) -> World:
         self.home, self.other = [c.id for c in await Community.objects().order_by(Community.id)]
@@ -110,12 +116,35 @@ class World:
         row = await Doorplate.select(Doorplate.token).where(Doorplate.address == house.address).first()
         return row["token"]
 
-    async def sign_in(self, phone: str) -> dict:
-        """The real code flow; the code is read from the in-memory SMS outbox."""
+    async def code_sign_in(self, phone: str) -> httpx.Response:
+        """The real code flow (the code is read from the in-memory SMS outbox); the raw answer."""
         response = await self.client.post("/api/auth/code", json={"phone": phone})
         assert response.status_code == 202, response.text
         code = re.search(r"\d{6}", self.ctx.sms.outbox[-1][1])[0]
-        response = await self.client.post("/api/auth/token", json={"phone": phone, "code": code})
+        return await self.client.post("/api/auth/token", json={"phone": phone, "code": code})
+
+    async def sign_in(self, phone: str) -> dict:
+        response = await self.code_sign_in(phone)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def passkey_sign_in(self, key: SoftKey) -> httpx.Response:
+        options = (await self.client.post("/api/auth/passkeys/authentication-options")).json()
+        return await self.client.post(
+            "/api/auth/passkeys/authenticate",
+            json={"ticket": options["ticket"], "credential": key.get(options["options"])},
+        )
+
+    async def signed_in(self, role: Role, community: str = "home") -> dict:
+        """A fresh session as a role would really get it: police and district admins sign in with
+        their passkey (enrolled once after a first code sign-in), everyone else by code."""
+        phone = self.phone(role, community)
+        if role not in PASSKEY_ROLES:
+            return await self.sign_in(phone)
+        if phone not in self.keys:
+            first = await self.sign_in(phone)
+            await self.enrol_passkey(first["access_token"], phone=phone)
+        response = await self.passkey_sign_in(self.keys[phone])
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -125,15 +154,15 @@ class World:
             return {}
         phone = self.phone(role, community)
         if phone not in self._headers:
-            tokens = await self.sign_in(phone)
-            if tokens["account"]["passkey_required"]:
-                tokens = await self.enrol_passkey(tokens["access_token"])
+            tokens = await self.signed_in(role, community)
             self._headers[phone] = {"Authorization": f"Bearer {tokens['access_token']}"}
         return self._headers[phone]
 
-    async def enrol_passkey(self, access_token: str, key: SoftKey | None = None) -> dict:
+    async def enrol_passkey(self, access_token: str, key: SoftKey | None = None, phone: str = "") -> dict:
         """Enrol a (software) passkey through the API; returns the session that knows about it."""
         key = key or SoftKey(self.ctx.settings.origin)
+        if phone:
+            self.keys[phone] = key
         auth = {"Authorization": f"Bearer {access_token}"}
         options = await self.client.post("/api/auth/passkeys/registration-options", headers=auth)
         assert options.status_code == 200, options.text

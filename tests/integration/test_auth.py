@@ -72,25 +72,35 @@ async def test_oversized_and_malformed_bodies_are_4xx(client):
     assert not_json.status_code == 400
 
 
+REFRESH = "anju_refresh"
+
+
+def use_refresh(client, token: str) -> None:
+    """Put a (possibly old) refresh token back in the jar, as a thief replaying it would."""
+    client.cookies.set(REFRESH, token, domain="anju.local", path="/api/auth")
+
+
 async def test_refresh_rotates_and_reuse_revokes_the_family(world):
-    tokens = await world.sign_in(world.phone(Role.WARDEN))
-    first = tokens["refresh_token"]
-    rotated = await world.client.post("/api/auth/refresh", json={"refresh_token": first})
-    assert rotated.status_code == 200
-    second = rotated.json()["refresh_token"]
+    await world.sign_in(world.phone(Role.WARDEN))
+    first = world.client.cookies[REFRESH]
+    rotated = await world.client.post("/api/auth/refresh")
+    assert rotated.status_code == 200 and "refresh_token" not in rotated.json()
+    second = world.client.cookies[REFRESH]
     assert second != first
     # Replaying the used token looks like theft: the whole chain dies, including the new token.
-    assert (await world.client.post("/api/auth/refresh", json={"refresh_token": first})).status_code == 401
-    assert (await world.client.post("/api/auth/refresh", json={"refresh_token": second})).status_code == 401
+    use_refresh(world.client, first)
+    assert (await world.client.post("/api/auth/refresh")).status_code == 401
+    use_refresh(world.client, second)
+    assert (await world.client.post("/api/auth/refresh")).status_code == 401
 
 
 async def test_logout_revokes_the_refresh_token(world):
-    tokens = await world.sign_in(world.phone(Role.WARDEN))
-    assert (
-        await world.client.post("/api/auth/logout", json={"refresh_token": tokens["refresh_token"]})
-    ).status_code == 204
-    again = await world.client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
-    assert again.status_code == 401
+    await world.sign_in(world.phone(Role.WARDEN))
+    token = world.client.cookies[REFRESH]
+    logout = await world.client.post("/api/auth/logout")
+    assert logout.status_code == 204 and REFRESH not in world.client.cookies
+    use_refresh(world.client, token)
+    assert (await world.client.post("/api/auth/refresh")).status_code == 401
 
 
 async def test_forged_and_expired_access_tokens_are_refused(world):

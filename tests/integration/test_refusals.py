@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from backend.access.tables import Door
-from backend.accounts.tables import Account
+from backend.accounts.tables import Account, Passkey
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
 from backend.registry.tables import Residency
 from roles import Role
@@ -44,6 +44,11 @@ ENDPOINTS = [
         body={"credential": {}},
         other_community=False,
         ok_role=Role.RESIDENT,
+    ),
+    # Every role may list and remove its own passkeys, but only from a passkey session.
+    Endpoint("list passkeys", "GET", "/api/auth/passkeys", other_community=False, ok_role=Role.POLICE),
+    Endpoint(
+        "remove passkey", "DELETE", "/api/auth/passkeys/{passkey}", other_community=False, ok_role=Role.POLICE
     ),
     Endpoint(
         "queue",
@@ -87,6 +92,23 @@ ENDPOINTS = [
         "POST",
         "/api/staff",
         body={"phone": "13611112222", "name": "新协管员", "role": "warden", "community_ids": ["{community}"]},
+        wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.POLICE),
+        other_community=False,
+        ok_role=Role.DISTRICT_ADMIN,
+    ),
+    Endpoint(
+        "update staff",
+        "PATCH",
+        "/api/staff/{account}",
+        body={"active": True},
+        wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.POLICE),
+        other_community=False,
+        ok_role=Role.DISTRICT_ADMIN,
+    ),
+    Endpoint(
+        "reset staff passkeys",
+        "POST",
+        "/api/staff/{account}/passkeys/reset",
         wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.POLICE),
         other_community=False,
         ok_role=Role.DISTRICT_ADMIN,
@@ -175,10 +197,18 @@ async def _fill(world, endpoint: Endpoint) -> tuple[str, dict | None]:
         "plate": await world.house_plate(world.home_house),
         "door": (await Door.objects().where(Door.community == world.home).first()).id,
         "account": (await Account.objects().get(Account.phone == world.phone(Role.WARDEN))).id,
+        "passkey": await _police_passkey(world),
     }
     path = endpoint.path.format(**values)
     body = {key: _placeholder(value, values) for key, value in (endpoint.body or {}).items()} or None
     return path, body
+
+
+async def _police_passkey(world) -> int:
+    """The home officer's passkey (once they have signed in with one), else an id nobody has."""
+    police = Account.objects().get(Account.phone == world.phone(Role.POLICE))
+    row = await Passkey.select(Passkey.id).where(Passkey.account == (await police).id).first()
+    return row["id"] if row else 0
 
 
 def _placeholder(value, values: dict):

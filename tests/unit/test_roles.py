@@ -17,13 +17,16 @@ from roles import (
     project_person,
     viewer_for,
 )
+from roles.matrix import may_sign_in_with_code
 
 HOME = Target(community_id=1, district_id=10, house_id=100)
 ELSEWHERE = Target(community_id=2, district_id=10, house_id=200)
 
 
 def staff(role: Role, **extra) -> Principal:
-    return Principal(account_id=1, role=role, communities=frozenset({1}), has_passkey=True, **extra)
+    return Principal(
+        account_id=1, role=role, communities=frozenset({1}), has_passkey=True, passkey_session=True, **extra
+    )
 
 
 def test_anonymous_may_only_do_public_things():
@@ -54,6 +57,7 @@ def test_no_role_may_deregister_permanent_residents_anywhere():
         districts=frozenset({10}),
         communities=frozenset({1}),
         has_passkey=True,
+        passkey_session=True,
     )
     for role in Role:
         who = Principal(**{**{f: getattr(god, f) for f in god.__struct_fields__}, "role": role})
@@ -67,7 +71,13 @@ def test_no_role_may_deregister_permanent_residents_anywhere():
 def test_scope_is_the_assigned_community_or_district():
     assert is_allowed(staff(Role.WARDEN), Action.VERIFY, HOME)
     assert not is_allowed(staff(Role.WARDEN), Action.VERIFY, ELSEWHERE)
-    admin = Principal(account_id=2, role=Role.DISTRICT_ADMIN, districts=frozenset({10}), has_passkey=True)
+    admin = Principal(
+        account_id=2,
+        role=Role.DISTRICT_ADMIN,
+        districts=frozenset({10}),
+        has_passkey=True,
+        passkey_session=True,
+    )
     assert is_allowed(admin, Action.VIEW_METRICS, ELSEWHERE)
     assert not is_allowed(admin, Action.VIEW_METRICS, Target(community_id=3, district_id=11))
 
@@ -87,6 +97,29 @@ def test_police_and_admins_must_enrol_a_passkey_first():
     assert not Principal(account_id=5, role=Role.WARDEN).must_enrol_passkey
 
 
+def test_police_and_admins_act_only_in_a_passkey_session():
+    code_session = Principal(account_id=4, role=Role.POLICE, communities=frozenset({1}), has_passkey=True)
+    with pytest.raises(Forbidden) as refused:
+        authorize(code_session, Action.VIEW_HOUSEHOLD, HOME)
+    assert refused.value.code == "passkey_required"
+    authorize(code_session, Action.VIEW_OWN_ACCOUNT)
+    assert not may_sign_in_with_code(Role.POLICE, has_passkey=True)
+    assert may_sign_in_with_code(Role.POLICE, has_passkey=False)
+    assert may_sign_in_with_code(Role.WARDEN, has_passkey=True)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_changing_passkeys_needs_a_passkey_session_for_everyone(role):
+    code_session = Principal(account_id=6, role=role, has_passkey=True)
+    for action in (Action.ENROL_PASSKEY, Action.MANAGE_OWN_PASSKEYS):
+        with pytest.raises(Forbidden) as refused:
+            authorize(code_session, action)
+        assert refused.value.code == "passkey_session_required"
+    authorize(
+        Principal(account_id=6, role=role, has_passkey=True, passkey_session=True), Action.MANAGE_OWN_PASSKEYS
+    )
+
+
 @pytest.mark.parametrize(
     "who,viewer",
     [
@@ -97,7 +130,13 @@ def test_police_and_admins_must_enrol_a_passkey_first():
         (staff(Role.PROPERTY), Viewer.STAFF),
         (staff(Role.POLICE), Viewer.POLICE),
         (
-            Principal(account_id=1, role=Role.POLICE, communities=frozenset({2}), has_passkey=True),
+            Principal(
+                account_id=1,
+                role=Role.POLICE,
+                communities=frozenset({2}),
+                has_passkey=True,
+                passkey_session=True,
+            ),
             Viewer.ANONYMOUS,
         ),
     ],
