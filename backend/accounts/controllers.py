@@ -16,6 +16,7 @@ from backend.accounts import passkeys, service
 from backend.accounts.service import AccountView, StaffCreate, TokenPair
 from backend.accounts.tables import Account
 from backend.deps import Caller, Ctx
+from backend.net import client_ip
 from backend.registry.tables import Community
 from roles import Action, authorize
 
@@ -46,10 +47,6 @@ class PasskeyEnrolment(msgspec.Struct, forbid_unknown_fields=True):
 class PasskeySignIn(msgspec.Struct, forbid_unknown_fields=True):
     ticket: Annotated[str, msgspec.Meta(max_length=64)]
     credential: dict[str, Any]
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 class AuthController(Controller):

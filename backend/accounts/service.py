@@ -17,6 +17,7 @@ from backend.db import transaction
 from backend.errors import Invalid, NotFound, TooMany, Unauthorized
 from backend.keys import token_digest
 from backend.registry.tables import Residency
+from backend.text import plain_text
 from roles import Action, Principal, Role, Target, authorize
 from roles.matrix import STAFF_ROLES
 
@@ -224,7 +225,8 @@ async def create_staff(
     check_phone(data.phone)
     if data.role not in STAFF_ROLES:
         raise Invalid("invalid_role", "Staff accounts need a staff role", field="role")
-    if not data.name.strip() or len(data.name) > 50:
+    name = plain_text(data.name, "name")
+    if not name or len(name) > 50:
         raise Invalid("invalid_name", "Name must be 1-50 characters", field="name")
     if not data.community_ids and not data.district_ids:
         raise Invalid("no_scope", "Assign at least one community or district", field="community_ids")
@@ -239,7 +241,7 @@ async def create_staff(
     async with transaction(Account._meta.db):
         if await Account.exists().where(Account.phone == data.phone):
             raise Invalid("phone_taken", "An account with this phone exists", field="phone")
-        account = Account(phone=data.phone, name=data.name.strip(), role=data.role, created_by=who.account_id)
+        account = Account(phone=data.phone, name=name, role=data.role, created_by=who.account_id)
         await account.save()
         scopes = [StaffScope(account=account.id, community=c) for c in data.community_ids]
         scopes += [StaffScope(account=account.id, district=d) for d in data.district_ids]
