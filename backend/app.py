@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 
 import msgspec
 from litestar import Litestar, Request, Response, get
@@ -20,17 +19,13 @@ from backend.db import bind, engine_for, is_postgres
 from backend.devices.controllers import DeviceController
 from backend.doorplates.controllers import PlateController, ScanController
 from backend.errors import DomainError
+from backend.guards import bounded_json, security_headers
 from backend.registry.controllers import RegistryController
 from backend.settings import Settings, get_settings
-from backend.web import pwa_router, security_headers
+from backend.web import pwa_router
 from roles import Forbidden, Principal
 
 JSON_BODY_LIMIT = 64 * 1024
-# No request of ours nests deeper than a passkey credential (about 5 levels); far deeper input
-# exhausts the decoder's recursion and is only ever an attack.
-JSON_MAX_DEPTH = 32
-JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-FORM_TYPES = ("multipart/", "application/x-www-form-urlencoded")
 log = logging.getLogger("anju")
 
 
@@ -55,25 +50,6 @@ class Health(msgspec.Struct):
 async def health() -> Health:
     """Liveness for load balancers; does no I/O (also the baseline of bench/scan.py)."""
     return Health(status="ok")
-
-
-def json_depth(body: bytes) -> int:
-    """How deeply arrays and objects nest in a JSON text (brackets inside strings do not count)."""
-    depth = deepest = 0
-    for bracket in re.findall(rb"[\[\]{}]", JSON_STRING.sub(b"", body)):
-        depth += 1 if bracket in b"[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
-
-
-async def bounded_json(request: Request) -> None:
-    """Refuse absurdly nested JSON before any decoder sees it."""
-    if request.method in ("GET", "HEAD", "OPTIONS") or request.content_type[0].startswith(FORM_TYPES):
-        return
-    body = await request.body()
-    # Cheap test first: few brackets cannot nest deeply.
-    if body.count(b"[") + body.count(b"{") > JSON_MAX_DEPTH and json_depth(body) > JSON_MAX_DEPTH:
-        raise DomainError("too_deep", f"JSON may nest at most {JSON_MAX_DEPTH} levels")
 
 
 def internal_error(request: Request, exc: Exception) -> Response:

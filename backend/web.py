@@ -1,5 +1,4 @@
-"""Serves the PWA: the app shell for its routes, its assets, a generated service worker, and the
-security headers every response carries."""
+"""Serves the PWA: the app shell for its routes, its assets, and a generated service worker."""
 
 from __future__ import annotations
 
@@ -10,17 +9,14 @@ from string import Template
 
 import msgspec
 from litestar import Request, Response, Router, get
-from litestar.datastructures import MutableScopeHeaders
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import File
-from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
 from backend.deps import Ctx
 from backend.doorplates import service as doorplates
 from backend.errors import NotFound, TooMany
 from backend.net import client_ip
-from backend.settings import Settings
 
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 NOT_FOUND_PAGE = Path(__file__).resolve().parent / "templates" / "plate_not_found.html"
@@ -38,50 +34,6 @@ PLATE_PAGES = {
         "Too many unknown doorplates scanned from here; try again in a minute.",
     ),
 }
-
-
-# The PWA runs no inline script or style and talks only to its own origin; the scanner draws
-# photos through blob: URLs and canvases.
-APP_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; worker-src 'self'; manifest-src 'self'; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-)
-# The OpenAPI reference (Scalar) boots from an inline script and loads its bundle from jsDelivr;
-# it shows no personal data, so only its pages get this looser policy.
-DOCS_PATH = "/schema"
-DOCS_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src 'self' data: https://cdn.jsdelivr.net https://fonts.gstatic.com; img-src 'self' data: https:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-)
-COMMON_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",  # plate URLs carry tokens: never leak them to other sites
-    "Permissions-Policy": "camera=(self), geolocation=(self), microphone=(), payment=(), usb=()",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
-HSTS = "max-age=31536000"
-
-
-def security_headers(settings: Settings) -> BeforeMessageSendHookHandler:
-    """A hook on every response the app sends (errors, 404s and assets included)."""
-    common = COMMON_HEADERS | (
-        {"Strict-Transport-Security": HSTS} if settings.origin.startswith("https:") else {}
-    )
-
-    async def add(message: Message, scope: Scope) -> None:
-        if message["type"] != "http.response.start":
-            return
-        headers = MutableScopeHeaders.from_message(message)
-        for name, value in common.items():
-            headers[name] = value
-        docs = scope["path"] == DOCS_PATH or scope["path"].startswith(DOCS_PATH + "/")
-        headers["Content-Security-Policy"] = DOCS_POLICY if docs else APP_POLICY
-
-    return add
 
 
 @cache
@@ -147,7 +99,8 @@ async def asset(path: FromPath[str]) -> File:
     """Only the files the PWA ships: anything else (NUL, dot-dot, odd bytes) is a plain 404."""
     if "/app" + path not in _asset_paths():
         raise NotFoundException()
-    return File(PWA_DIR / path.lstrip("/"), content_disposition_type="inline")
+    file = PWA_DIR / path.lstrip("/")
+    return File(file, filename=file.name, content_disposition_type="inline")
 
 
 @get("/manifest.webmanifest", include_in_schema=False)

@@ -12,6 +12,7 @@ from backend.deps import Caller, Ctx
 from backend.doorplates import service
 from backend.doorplates.schemas import DecodedPlate, PlateReplaced, ScanView
 from backend.errors import Invalid
+from backend.guards import RAW_BODY
 from backend.net import client_ip, spend
 from qr.decode import UnreadableImage, decode_image
 
@@ -29,7 +30,11 @@ class ScanController(Controller):
         return await service.scan(ctx, who, token, client_ip(request))
 
     @post(
-        "/decode", status_code=HTTP_200_OK, operation_id="decodePlatePhoto", request_max_body_size=PHOTO_LIMIT
+        "/decode",
+        status_code=HTTP_200_OK,
+        operation_id="decodePlatePhoto",
+        request_max_body_size=PHOTO_LIMIT,
+        opt={RAW_BODY: True},
     )
     async def decode(
         self, data: MultipartBody[dict[str, UploadFile]], ctx: Ctx, request: Request
