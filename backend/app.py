@@ -20,6 +20,7 @@ from backend.db import bind, engine_for, is_postgres
 from backend.devices.controllers import DeviceController
 from backend.doorplates.controllers import PlateController, ScanController
 from backend.errors import DomainError
+from backend.guards import bounded_json, security_headers
 from backend.registry.controllers import RegistryController
 from backend.settings import Settings, get_settings
 from backend.sms import require_real_sender
@@ -101,6 +102,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={"ctx": Provide(provide_ctx), "who": Provide(provide_principal)},
         exception_handlers={DomainError: domain_error, Forbidden: refused, 500: internal_error},
         lifespan=[audit.trail(ctx)],
+        before_request=bounded_json,
+        before_send=[security_headers(settings)],
         on_startup=[start],
         on_shutdown=[stop],
         openapi_config=OpenAPIConfig(

@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 from functools import cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,6 +17,14 @@ import msgspec
 from device_bridge.transport import Broker, parse_url
 
 PREFIX = "ANJU_"
+# Budgets that must be at least one, or nothing would ever pass.
+LIMITS = (
+    "scan_misses_per_minute",
+    "anonymous_registrations_per_hour",
+    "decodes_per_minute",
+    "grant_max_days",
+    "audit_checkpoint_minutes",
+)
 
 
 class SettingsError(ValueError):
@@ -64,6 +73,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     otp_minutes: int = 5
     otp_max_attempts: int = 5
     scan_misses_per_minute: int = 30
+    # Per client address: anonymous self-registrations, and photos decoded (≈1 s of CPU each).
+    anonymous_registrations_per_hour: int = 20
+    decodes_per_minute: int = 10
+    # Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: str = ""
+    grant_max_days: int = 90
     rp_name: str = "安居"
 
     def __post_init__(self) -> None:
@@ -79,10 +94,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             self._external_broker()
         if not 0 < self.port < 65536:
             raise SettingsError(f"{PREFIX}PORT: expected 1-65535, got {self.port}")
-        if self.audit_checkpoint_minutes <= 0:
-            raise SettingsError(
-                f"{PREFIX}AUDIT_CHECKPOINT_MINUTES: expected a positive number, got {self.audit_checkpoint_minutes}"
-            )
+        for name in LIMITS:
+            if getattr(self, name) < 1:
+                raise SettingsError(
+                    f"{PREFIX}{name.upper()}: expected a positive number, got {getattr(self, name)}"
+                )
+        _networks(self.trusted_proxies)  # a bad list stops start-up, not the first request
         self._check_sms()
 
     def _check_sms(self) -> None:
@@ -113,6 +130,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(
                 f"{PREFIX}SMS_WEBHOOK_URL: expected an http(s) URL, got {self.sms_webhook_url!r}"
             )
+
+    @property
+    def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return _networks(self.trusted_proxies)
 
     @property
     def mqtt_external(self) -> bool:
@@ -160,6 +181,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SettingsError(f"{PREFIX}SECRET_KEY: needs at least 32 characters")
             return self.secret_key.encode()
         return _key_file(Path(self.var_dir) / "secret.key")
+
+
+@cache
+def _networks(spec: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    try:
+        return tuple(ip_network(item.strip(), strict=False) for item in spec.split(",") if item.strip())
+    except ValueError as exc:
+        raise SettingsError(
+            f"{PREFIX}TRUSTED_PROXIES: expected IPs or CIDRs, comma-separated ({exc})"
+        ) from None
 
 
 def _key_file(path: Path) -> bytes:

@@ -9,13 +9,14 @@ from string import Template
 
 import msgspec
 from litestar import Request, Response, Router, get
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
-from litestar.static_files import create_static_files_router
+from litestar.response import File
 
-from backend.accounts.controllers import client_ip
 from backend.deps import Ctx
 from backend.doorplates import service as doorplates
 from backend.errors import NotFound, TooMany
+from backend.net import client_ip
 
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 NOT_FOUND_PAGE = Path(__file__).resolve().parent / "templates" / "plate_not_found.html"
@@ -93,11 +94,19 @@ async def sw() -> Response[bytes]:
     )
 
 
+@get("/app/{path:path}", include_in_schema=False)
+async def asset(path: FromPath[str]) -> File:
+    """Only the files the PWA ships: anything else (NUL, dot-dot, odd bytes) is a plain 404."""
+    if "/app" + path not in _asset_paths():
+        raise NotFoundException()
+    file = PWA_DIR / path.lstrip("/")
+    return File(file, filename=file.name, content_disposition_type="inline")
+
+
 @get("/manifest.webmanifest", include_in_schema=False)
 async def manifest() -> Response[bytes]:
     return Response((PWA_DIR / "manifest.webmanifest").read_bytes(), media_type="application/manifest+json")
 
 
 def pwa_router() -> Router:
-    assets = create_static_files_router(path="/app", directories=[PWA_DIR], include_in_schema=False)
-    return Router(path="/", route_handlers=[shell, plate_page, sw, manifest, assets])
+    return Router(path="/", route_handlers=[shell, plate_page, sw, manifest, asset])

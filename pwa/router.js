@@ -47,15 +47,27 @@ export function currentPath() {
   return location.pathname + location.search + location.hash;
 }
 
+// URL parsing drops tabs and newlines and reads a backslash as "/": "/\t/evil.example"
+// and "/\evil.example" would both become "//evil.example", another site.
+const UNSAFE_NEXT = /[\\\u0000-\u001f\u007f]/;
+
 /**
- * `?next=` must stay inside the app: only a same-origin absolute path is
- * accepted ("//evil.example" and "https://…" are not).
+ * `?next=` must stay inside the app: only a path on this origin is accepted,
+ * returned as the browser itself parsed it ("//evil.example", "https://…",
+ * backslashes and control characters are not).
  */
 export function safeNext(value, fallback = "/") {
-  if (typeof value !== "string" || !value.startsWith("/") || value.startsWith("//") || value.startsWith("/\\")) {
+  if (typeof value !== "string" || !value.startsWith("/") || value.startsWith("//") || UNSAFE_NEXT.test(value)) {
     return fallback;
   }
-  return value;
+  let url;
+  try {
+    url = new URL(value, location.origin);
+  } catch {
+    return fallback;
+  }
+  if (url.origin !== location.origin || url.pathname.startsWith("//")) return fallback;
+  return url.pathname + url.search + url.hash;
 }
 
 export function startRouter(handler) {

@@ -154,6 +154,8 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     building_id: int | None = None
     unit_id: int | None = None
     granted: bool = False
+    # Grants: the account that would receive the access.
+    grantee_id: int | None = None
 
 
 NOWHERE = Target()  # for actions that touch no particular place
@@ -208,6 +210,8 @@ def authorize(who: Principal, action: Action, target: Target = NOWHERE) -> None:
         raise Forbidden("forbidden", f"Not allowed to {action.value} here")
     if action is Action.DEREGISTER and target.residence_category in UNDEREGISTRABLE:
         raise Forbidden("permanent_resident", "Permanent (常住) residents cannot be deregistered")
+    if action is Action.GRANT_ACCESS and target.grantee_id == who.account_id:
+        raise Forbidden("self_grant", "Nobody grants door access to themselves; ask another manager")
 
 
 def _passkey_rule(who: Principal, action: Action) -> None:

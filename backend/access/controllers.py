@@ -6,8 +6,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.access import service
 from backend.access.schemas import DoorOpened, DoorOut, GrantIn, GrantOut
-from backend.accounts.controllers import client_ip
 from backend.deps import Caller, Ctx
+from backend.net import client_ip
 from backend.registry.tables import Community
 
 
@@ -26,7 +26,7 @@ class AccessController(Controller):
         return await service.open_door(ctx, who, door_id, key, client_ip(request))
 
     @post("/api/grants", status_code=HTTP_201_CREATED, operation_id="grantAccess")
-    async def grant(self, data: JSONBody[GrantIn], who: Caller, request: Request) -> GrantOut:
+    async def grant(self, data: JSONBody[GrantIn], ctx: Ctx, who: Caller, request: Request) -> GrantOut:
         """Let a staff or police account open a community's doors (or one door) for a period."""
         row = await Community.select(Community.district).where(Community.id == data.community_id).first()
-        return await service.grant(who, data, row["district"] if row else None, client_ip(request))
+        return await service.grant(ctx, who, data, row["district"] if row else None, client_ip(request))

@@ -15,6 +15,7 @@ from backend.audit import service as audit
 from backend.context import Context
 from backend.db import placeholders, transaction
 from backend.errors import DomainError, Invalid, NotFound
+from backend.text import plain_text
 from device_bridge.protocol import AccessMethod, Direction
 from roles import Action, Principal, Target, authorize, is_allowed
 from roles.matrix import STAFF_ROLES
@@ -128,12 +129,20 @@ async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None,
     return DoorOpened(door_id=door_id, opened=ack.ok, command_id=command_id, at=at)
 
 
-async def grant(who: Principal, data: GrantIn, district_of: int | None, ip: str) -> GrantOut:
+async def grant(ctx: Context, who: Principal, data: GrantIn, district_of: int | None, ip: str) -> GrantOut:
     if district_of is None:
         raise NotFound("unknown_community", f"No community {data.community_id}")
-    authorize(who, Action.GRANT_ACCESS, Target(community_id=data.community_id, district_id=district_of))
+    authorize(
+        who,
+        Action.GRANT_ACCESS,
+        Target(community_id=data.community_id, district_id=district_of, grantee_id=data.account_id),
+    )
     if data.valid_until <= data.valid_from:
         raise Invalid("invalid_period", "valid_until must be after valid_from", field="valid_until")
+    longest = ctx.settings.grant_max_days
+    if data.valid_until - data.valid_from > dt.timedelta(days=longest):
+        raise Invalid("grant_too_long", f"A grant lasts at most {longest} days", field="valid_until")
+    reason = plain_text(data.reason, "reason")
     account = await Account.objects().get(Account.id == data.account_id)
     if account is None or account.role not in STAFF_ROLES:
         raise Invalid("not_staff", "Grants are for staff and police accounts", field="account_id")
@@ -149,7 +158,7 @@ async def grant(who: Principal, data: GrantIn, district_of: int | None, ip: str)
             valid_from=data.valid_from,
             valid_until=data.valid_until,
             created_by=who.account_id,
-            reason=data.reason,
+            reason=reason,
         )
         await row.save()
         await audit.record(

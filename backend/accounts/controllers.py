@@ -18,6 +18,7 @@ from backend.accounts.service import AccountView, Session, TokenPair
 from backend.accounts.staff import StaffCreate, StaffUpdate
 from backend.accounts.tables import Account
 from backend.deps import Caller, Ctx
+from backend.net import client_ip
 from roles import Action, authorize
 
 Phone = Annotated[str, msgspec.Meta(max_length=11)]
@@ -49,10 +50,6 @@ class PasskeyEnrolment(msgspec.Struct, forbid_unknown_fields=True):
 class PasskeySignIn(msgspec.Struct, forbid_unknown_fields=True):
     ticket: Annotated[str, msgspec.Meta(max_length=64)]
     credential: dict[str, Any]
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 def _refresh_cookie(value: str, max_age: int) -> Cookie:

@@ -18,6 +18,7 @@ from backend.context import Context
 from backend.db import transaction
 from backend.errors import Invalid, NotFound
 from backend.registry.tables import Community
+from backend.text import plain_text
 from roles import Action, Principal, Role, Target, authorize
 from roles.matrix import STAFF_ROLES
 
@@ -69,14 +70,15 @@ async def create_staff(who: Principal, data: StaffCreate, ip: str) -> AccountVie
     """An admin creates a staff account in communities (or districts) the admin manages."""
     check_phone(data.phone)
     _check_staff_role(data.role)
-    if not data.name.strip() or len(data.name) > 50:
+    name = plain_text(data.name, "name")
+    if not name or len(name) > 50:
         raise Invalid("invalid_name", "Name must be 1-50 characters", field="name")
     _check_scopes(data.community_ids, data.district_ids)
     await _authorize_scopes(who, Action.MANAGE_STAFF, data.community_ids, data.district_ids)
     async with transaction(Account._meta.db):
         if await Account.exists().where(Account.phone == data.phone):
             raise Invalid("phone_taken", "An account with this phone exists", field="phone")
-        account = Account(phone=data.phone, name=data.name.strip(), role=data.role, created_by=who.account_id)
+        account = Account(phone=data.phone, name=name, role=data.role, created_by=who.account_id)
         await account.save()
         await _set_scopes(account.id, data.community_ids, data.district_ids)
         await audit.record(who, "create_staff", f"account:{account.id}", ip=ip, detail={"role": data.role})

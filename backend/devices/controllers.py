@@ -4,10 +4,10 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
-from backend.accounts.controllers import client_ip
 from backend.deps import Caller, Ctx
 from backend.devices import service
 from backend.devices.schemas import DeviceIn, DeviceOut, DeviceProvisioned, NotificationOut
+from backend.net import client_ip
 
 
 class DeviceController(Controller):

@@ -13,6 +13,7 @@ from backend.devices.tables import DOOR_KINDS, Device, DeviceKind, Notification
 from backend.errors import Conflict, NotFound
 from backend.registry.service import community_target
 from backend.registry.tables import Community
+from backend.text import plain_text
 from device_bridge import protocol
 from device_bridge.acl import Account, Policy, device_account, device_password, platform_account
 from device_bridge.simulator import DeviceSpec
@@ -62,11 +63,11 @@ async def provision(ctx: Context, who: Principal, data: DeviceIn, ip: str) -> De
             community=data.community_id,
             code=data.code,
             kind=data.kind,
-            name=data.name,
+            name=plain_text(data.name, "name"),
             gate=data.gate_id,
             building=data.building_id,
             unit=data.unit_id,
-            zone=data.zone,
+            zone=plain_text(data.zone, "zone"),
             latitude=data.latitude,
             longitude=data.longitude,
             heartbeat_seconds=data.heartbeat_seconds,

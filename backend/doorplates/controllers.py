@@ -8,11 +8,12 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, MultipartBody
 from litestar.status_codes import HTTP_200_OK
 
-from backend.accounts.controllers import client_ip
 from backend.deps import Caller, Ctx
 from backend.doorplates import service
 from backend.doorplates.schemas import DecodedPlate, PlateReplaced, ScanView
 from backend.errors import Invalid
+from backend.guards import RAW_BODY
+from backend.net import client_ip, spend
 from qr.decode import UnreadableImage, decode_image
 
 PHOTO_LIMIT = 8 * 1024 * 1024
@@ -29,10 +30,18 @@ class ScanController(Controller):
         return await service.scan(ctx, who, token, client_ip(request))
 
     @post(
-        "/decode", status_code=HTTP_200_OK, operation_id="decodePlatePhoto", request_max_body_size=PHOTO_LIMIT
+        "/decode",
+        status_code=HTTP_200_OK,
+        operation_id="decodePlatePhoto",
+        request_max_body_size=PHOTO_LIMIT,
+        opt={RAW_BODY: True},
     )
-    async def decode(self, data: MultipartBody[dict[str, UploadFile]]) -> DecodedPlate:
+    async def decode(
+        self, data: MultipartBody[dict[str, UploadFile]], ctx: Ctx, request: Request
+    ) -> DecodedPlate:
         """Find a doorplate code in a photo (for browsers without a barcode detector)."""
+        budget = ctx.settings.decodes_per_minute
+        await spend(ctx, "decode", client_ip(request), budget=budget, seconds=60, what="photos to decode")
         upload = data.get("image")
         if not isinstance(upload, UploadFile):
             raise Invalid("no_image", "Send the photo as the multipart field 'image'", field="image")

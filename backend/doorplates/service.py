@@ -22,7 +22,8 @@ from backend.doorplates.schemas import (
     Service,
 )
 from backend.doorplates.tables import Doorplate
-from backend.errors import Invalid, NotFound, TooMany
+from backend.errors import Invalid, NotFound
+from backend.net import spend
 from backend.registry import service as registry
 from backend.registry.enums import PlaceKind
 from backend.registry.schemas import Coverage
@@ -71,21 +72,18 @@ WHERE d.token = {} AND d.revoked_at IS NULL
 """
 
 
-async def _guard_guessing(ctx: Context, ip: str) -> None:
-    count = await ctx.store.get(f"scan-miss:{ip}")
-    if count is not None and int(count) >= ctx.settings.scan_misses_per_minute:
-        raise TooMany("rate_limited", "Too many unknown doorplates scanned; wait a minute")
-
-
 async def resolve(ctx: Context, token: str, ip: str) -> dict[str, Any]:
-    """The live plate behind ``token``; unknown, malformed and revoked tokens count as guesses."""
-    await _guard_guessing(ctx, ip)
+    """The live plate behind ``token``; unknown, malformed and revoked tokens count as guesses.
+
+    Only misses are counted and refused: a real plate always answers, and 96-bit tokens make
+    guessing hopeless anyway; the limit guards against floods of lookups that find nothing.
+    """
     rows = await Doorplate.raw(PLATE_SQL, token) if is_well_formed(token) else []
-    row = rows[0] if rows else None
-    if row is None:
-        await ctx.store.hit(f"scan-miss:{ip}", 60)
+    if not rows:
+        budget = ctx.settings.scan_misses_per_minute
+        await spend(ctx, "scan-miss", ip, budget=budget, seconds=60, what="unknown doorplates scanned")
         raise NotFound("unknown_plate", "This doorplate is unknown or no longer valid")
-    return row
+    return rows[0]
 
 
 async def scan(ctx: Context, who: Principal, token: str, ip: str) -> ScanView:
@@ -168,6 +166,7 @@ async def _owners(ctx: Context, house_id: int, viewer: Viewer) -> list[OwnerView
 
 async def replace_plate(who: Principal, token: str, ip: str) -> PlateReplaced:
     """Withdraw a (lost, damaged or leaked) plate and issue its successor for the same address."""
+    # A malformed token (NUL included, which PostgreSQL refuses) never reaches the query.
     plate = (
         await Doorplate.select(
             Doorplate.id,
@@ -177,6 +176,8 @@ async def replace_plate(who: Principal, token: str, ip: str) -> PlateReplaced:
         )
         .where((Doorplate.token == token) & Doorplate.revoked_at.is_null())
         .first()
+        if is_well_formed(token)
+        else None
     )
     if plate is None:
         raise NotFound("unknown_plate", "This doorplate is unknown or already withdrawn")

@@ -5,10 +5,10 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from backend.accounts.controllers import client_ip
 from backend.deps import Caller, Ctx
 from backend.doorplates import service as doorplates
 from backend.errors import NotFound
+from backend.net import client_ip, spend
 from backend.registry import codes, service
 from backend.registry.schemas import (
     CommunityOut,
@@ -43,9 +43,13 @@ class RegistryController(Controller):
         self, token: FromPath[str], data: JSONBody[RegistrationIn], ctx: Ctx, who: Caller, request: Request
     ) -> ResidencyOut:
         """Register a resident of the flat behind a doorplate: pending, or verified when staff register."""
-        plate = await doorplates.resolve(ctx, token, client_ip(request))
+        ip = client_ip(request)
+        if not who.signed_in:
+            budget = ctx.settings.anonymous_registrations_per_hour
+            await spend(ctx, "register", ip, budget=budget, seconds=3600, what="registrations")
+        plate = await doorplates.resolve(ctx, token, ip)
         house = doorplates.house_at(plate)
-        return await service.register(ctx, who, house.id, data, client_ip(request))
+        return await service.register(ctx, who, house.id, data, ip)
 
     @get("/api/verification-queue", operation_id="verificationQueue")
     async def queue(self, ctx: Ctx, who: Caller, request: Request) -> list[QueueItem]:

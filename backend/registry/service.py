@@ -27,6 +27,7 @@ from backend.registry.schemas import (
     ResidentView,
 )
 from backend.registry.tables import Community, House, Person, Residency
+from backend.text import plain_text
 from roles import (
     Action,
     Principal,
@@ -75,7 +76,8 @@ def _coded(field: str, table: str, value: str) -> str:
 
 def clean_registration(data: RegistrationIn, today: dt.date) -> dict[str, Any]:
     """Check every field against the national dictionaries; derive what the ID number implies."""
-    if not data.name.strip():
+    name = plain_text(data.name, "name")
+    if not name:
         raise Invalid("required", "Name is required", field="name")
     if not (data.phone.isdigit() and len(data.phone) == PHONE_DIGITS and data.phone.startswith("1")):
         raise Invalid("invalid_phone", "Phone must be an 11-digit mobile number", field="phone")
@@ -97,7 +99,7 @@ def clean_registration(data: RegistrationIn, today: dt.date) -> dict[str, Any]:
     if data.start_date and data.start_date > today + dt.timedelta(days=31):
         raise Invalid("future_date", "Move-in date is too far in the future", field="start_date")
     return {
-        "name": data.name.strip(),
+        "name": name,
         "id_type": data.id_type,
         "id_number": id_number,
         "gender": _coded("gender", "XB", gender),
@@ -106,7 +108,7 @@ def clean_registration(data: RegistrationIn, today: dt.date) -> dict[str, Any]:
         "birth_date": birth_date,
         "phone": data.phone,
         "hukou_region": _coded("hukou_region", "XZQH", data.hukou_region),
-        "hukou_address": data.hukou_address.strip(),
+        "hukou_address": plain_text(data.hukou_address, "hukou_address"),
         "residence_category": data.residence_category,
         "relation": _coded("relation", "YZGX", data.relation),
         "reason": _coded("reason", "ZZSY", data.reason),
@@ -221,6 +223,7 @@ async def _decide(
     ip: str,
     allowed_from: tuple[ResidencyStatus, ...],
 ) -> ResidencyOut:
+    reason = plain_text(reason, "reason")
     row = await _residency(residency_id)
     authorize(
         who,
@@ -238,7 +241,7 @@ async def _decide(
         Residency.status: status,
         Residency.decided_by: who.account_id,
         Residency.decided_at: dt.datetime.now(dt.UTC),
-        Residency.decision_reason: reason.strip(),
+        Residency.decision_reason: reason,
     }
     if status is ResidencyStatus.ENDED:
         changes[Residency.end_date] = dt.date.today()
@@ -250,7 +253,7 @@ async def _decide(
             f"residency:{residency_id}",
             community=row["community"],
             ip=ip,
-            detail={"status": status, "reason": reason.strip()},
+            detail={"status": status, "reason": reason},
         )
     return ResidencyOut(residency_id=residency_id, status=status)
 
@@ -277,6 +280,7 @@ async def deregister(who: Principal, residency_id: int, reason: str, ip: str) ->
 
 async def flag_key_person(who: Principal, person_id: int, key_person: bool, category: str, ip: str) -> None:
     """Police flag a person living in a community they serve."""
+    category = plain_text(category, "key_category")
     rows = await Residency.select(
         Residency.community, Residency.community.district.as_alias("district")
     ).where((Residency.person == person_id) & Residency.status.is_in(CURRENT))
@@ -288,7 +292,7 @@ async def flag_key_person(who: Principal, person_id: int, key_person: bool, cate
         authorize(who, Action.FLAG_KEY_PERSON, targets[0])  # raises the precise refusal
     async with transaction(Person._meta.db):
         await Person.update(
-            {Person.key_person: key_person, Person.key_category: category.strip() if key_person else ""}
+            {Person.key_person: key_person, Person.key_category: category if key_person else ""}
         ).where(Person.id == person_id)
         await audit.record(
             who,

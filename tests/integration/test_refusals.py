@@ -130,7 +130,7 @@ ENDPOINTS = [
             "account_id": "{account}",
             "community_id": "{community}",
             "valid_from": "2026-01-01T00:00:00Z",
-            "valid_until": "2027-01-01T00:00:00Z",
+            "valid_until": "2026-03-01T00:00:00Z",
         },
         wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.COMMUNITY_WORKER, Role.POLICE, Role.MAINTENANCE),
         ok_role=Role.PROPERTY,

@@ -25,6 +25,9 @@ def test_defaults_need_no_configuration():
         ({"ANJU_PORT": "70000"}, "ANJU_PORT: expected 1-65535"),
         ({"ANJU_DATABASE_URL": "mysql://x"}, "ANJU_DATABASE_URL: expected sqlite:///PATH or postgresql://"),
         ({"ANJU_AUDIT_CHECKPOINT_MINUTES": "0"}, "ANJU_AUDIT_CHECKPOINT_MINUTES: expected a positive number"),
+        ({"ANJU_TRUSTED_PROXIES": "10.0.0.1, proxy.local"}, "ANJU_TRUSTED_PROXIES: expected IPs or CIDRs"),
+        ({"ANJU_GRANT_MAX_DAYS": "0"}, "ANJU_GRANT_MAX_DAYS: expected a positive number"),
+        ({"ANJU_DECODES_PER_MINUTE": "-1"}, "ANJU_DECODES_PER_MINUTE: expected a positive number"),
     ],
 )
 def test_bad_values_name_the_variable(env, message):
