@@ -17,7 +17,7 @@ import msgspec
 from device_bridge.transport import Broker, parse_url
 
 PREFIX = "ANJU_"
-# Budgets that must be at least one, or nothing would ever pass.
+# Budgets and intervals that must be positive, or nothing would ever pass (or run).
 LIMITS = (
     "scan_misses_per_minute",
     "anonymous_registrations_per_hour",
@@ -95,7 +95,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if not 0 < self.port < 65536:
             raise SettingsError(f"{PREFIX}PORT: expected 1-65535, got {self.port}")
         for name in LIMITS:
-            if getattr(self, name) < 1:
+            if getattr(self, name) <= 0:
                 raise SettingsError(
                     f"{PREFIX}{name.upper()}: expected a positive number, got {getattr(self, name)}"
                 )
