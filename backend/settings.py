@@ -30,6 +30,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mqtt_embedded_port: int = 18830
     mqtt_prefix: str = "anju"
     door_ack_seconds: float = 3.0
+    # Devices refuse commands signed longer ago (or further ahead) than this, and remember executed ids as long.
+    command_max_age_seconds: float = 30.0
+    # The bridge and the door service refuse device messages whose ts is further than this from their clock.
+    device_clock_skew_seconds: float = 300.0
     public_url: str = "http://localhost:8000"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -54,6 +58,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             )
         if self.mqtt_url and urlsplit(self.mqtt_url).scheme not in ("mqtt", "tcp"):
             raise SettingsError(f"{PREFIX}MQTT_URL: expected mqtt://host:port, got {self.mqtt_url!r}")
+        for name in ("command_max_age_seconds", "device_clock_skew_seconds"):
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"{PREFIX}{name.upper()}: expected a number of seconds above 0")
         if not 0 < self.port < 65536:
             raise SettingsError(f"{PREFIX}PORT: expected 1-65535, got {self.port}")
 

@@ -24,6 +24,11 @@ def test_defaults_need_no_configuration():
         ({"ANJU_DEMO": "maybe"}, "ANJU_DEMO: Expected bool, got 'maybe'"),
         ({"ANJU_PORT": "70000"}, "ANJU_PORT: expected 1-65535"),
         ({"ANJU_DATABASE_URL": "mysql://x"}, "ANJU_DATABASE_URL: expected sqlite:///PATH or postgresql://"),
+        ({"ANJU_COMMAND_MAX_AGE_SECONDS": "0"}, "ANJU_COMMAND_MAX_AGE_SECONDS: expected a number of seconds"),
+        (
+            {"ANJU_DEVICE_CLOCK_SKEW_SECONDS": "-5"},
+            "ANJU_DEVICE_CLOCK_SKEW_SECONDS: expected a number of seconds",
+        ),
     ],
 )
 def test_bad_values_name_the_variable(env, message):
