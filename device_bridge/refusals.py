@@ -23,10 +23,11 @@ class RefusalLog:
         self._last_line = float("-inf")
         self._timer: asyncio.TimerHandle | None = None
 
-    def note(self, reason: str, topic: str, detail: str) -> None:
+    def note(self, reason: str, where: str, detail: str) -> None:
+        """Count one refusal; ``where`` is the topic (or vendor device) it came from."""
         self._counts[reason] += 1
         if not self._example:
-            self._example = f"{reason} on {topic[:120]}: {detail[:200]}"
+            self._example = f"{reason} on {where[:120]}: {detail[:200]}"
         if self._timer is not None:
             return
         wait = self._last_line + self._every - time.monotonic()

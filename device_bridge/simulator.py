@@ -1,7 +1,8 @@
 """Simulated community devices that speak the real contract (protocol.py) to a real MQTT broker.
 
 Each device has its own connection and secret, a signed retained state backed by a signed last will,
-and the behaviour of its kind: access events, heartbeats, rare alarms, acknowledged door commands.
+and the behaviour of its kind: access events, heartbeats, rare alarms, acknowledged door commands
+(stale ones refused; executed ids kept on disk under ``state_dir``, so none runs twice).
 Used by the demo, the integration tests and the ingest benchmarks.
 """
 
@@ -256,8 +257,9 @@ class SimulatedDevice:
         await self._acknowledged(client.publish(self.topic(Channel.ACK), payload, qos=0))
 
     def _answer(self, topic_name: str, envelope: protocol.Envelope, command: CommandData) -> dict[str, Any]:
-        """A stale command is refused in its ack (so a platform with a wrong clock learns why); a retried
-        or replayed id is answered as before, never executed twice."""
+        """The ack: a stale command is refused in it (a platform with a wrong clock learns why), and
+        a retried or replayed id gets its first answer again, never a second execution.
+        """
         try:
             protocol.check_fresh(envelope, self.command_max_age, self.command_max_age)
         except protocol.StaleMessage as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -90,6 +91,19 @@ async def test_one_tap_retried_opens_once(world, settings):
         assert first.json()["command_id"] == second.json()["command_id"]
         assert opened(simulator).count(first.json()["command_id"]) == 1
     assert await AccessRecord.count().where(AccessRecord.method == "phone") == 1
+
+
+async def test_a_retry_after_the_device_forgot_the_command_does_not_open_again(world, settings):
+    """Devices remember executed ids only for their freshness window; the platform answers from its record."""
+    headers = {**await world.headers(Role.RESIDENT), "Idempotency-Key": "tap-late-retry"}
+    door = await unit_door(world)
+    async with simulated(world, settings):
+        first = await world.client.post(f"/api/doors/{door['id']}/open", headers=headers)
+    shutil.rmtree(Path(settings.var_dir) / "devices")  # as after the window: the ids are forgotten
+    async with simulated(world, settings) as simulator:
+        retried = await world.client.post(f"/api/doors/{door['id']}/open", headers=headers)
+        assert opened(simulator) == []
+    assert first.status_code == retried.status_code == 200 and first.json() == retried.json()
 
 
 async def test_an_offline_door_is_a_clear_error(world, settings):
