@@ -63,7 +63,9 @@ async def test_a_zigbee_panic_button_becomes_a_stored_alarm(world, settings):
 
 async def test_a_frigate_zone_entry_becomes_an_intrusion_alarm(world, settings):
     recorded = json.loads(
-        (Path(__file__).parent.parent / "unit" / "device_payloads" / "frigate_event_new_in_zone.json").read_bytes()
+        (
+            Path(__file__).parent.parent / "unit" / "device_payloads" / "frigate_event_new_in_zone.json"
+        ).read_bytes()
     )
     for moment in ("before", "after"):  # as live: the bridge refuses events outside its clock-skew window
         recorded[moment].update(frame_time=time.time(), start_time=time.time())
