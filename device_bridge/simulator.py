@@ -155,7 +155,8 @@ class SimulatedDevice:
 
     async def run(self) -> None:
         """Stay connected until cancelled or killed: a broker restart costs a reconnect, not the device."""
-        self._executed = ExecutedCommands(self.state_file, self.command_max_age)  # the device boots
+        if self.spec.kind in OPENS_DOORS:  # the device boots with the commands it executed lately
+            self._executed = ExecutedCommands(self.state_file, self.command_max_age)
         try:
             while not self._killed:
                 try:
@@ -166,7 +167,8 @@ class SimulatedDevice:
                     log.warning("%s lost the broker (%s); reconnecting", self.identifier, exc)
                 await asyncio.sleep(RECONNECT_SECONDS)
         finally:
-            self._executed.close()
+            if self._executed is not None:
+                self._executed.close()
 
     def kill(self) -> None:
         """Lose the connection as a crash would: no DISCONNECT packet, so the broker publishes the will."""

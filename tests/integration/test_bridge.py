@@ -79,7 +79,12 @@ async def handled_so_far(bridge: Bridge, fleet: Fleet) -> None:
 
 
 def new_bridge(world, settings, worker="w1", **options) -> Bridge:
-    return Bridge(settings, world.ctx.keys, worker, batch_seconds=0.01, **options)
+    return Bridge(settings, world.ctx.keys, unique(worker), batch_seconds=0.01, **options)
+
+
+def unique(worker: str) -> str:
+    """A worker name no concurrent test run shares: the broker drops a client when its id connects again."""
+    return f"{worker}-{secrets.token_hex(3)}"
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from device_bridge.bridge import Bridge, running
 from device_bridge.protocol import Channel
 from device_bridge.simulator import Simulator
 from roles import Role
-from tests.integration.test_bridge import eventually
+from tests.integration.test_bridge import eventually, unique
 
 
 @contextlib.asynccontextmanager
@@ -35,7 +35,7 @@ async def simulated(world, settings):
         event_interval=60,
         state_dir=Path(settings.var_dir) / "devices",
     )
-    async with running(Bridge(settings, world.ctx.keys, "doors", batch_seconds=0.01)):
+    async with running(Bridge(settings, world.ctx.keys, unique("doors"), batch_seconds=0.01)):
         task = asyncio.create_task(simulator.run())
         try:
             await eventually(lambda: _all_online(world.home, len(devices)), 10)

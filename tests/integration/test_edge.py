@@ -15,7 +15,7 @@ from backend.devices.tables import DeviceEvent
 from device_bridge.bridge import Bridge, running
 from device_bridge.edge import Edge
 from roles import Role
-from tests.integration.test_bridge import eventually
+from tests.integration.test_bridge import eventually, unique
 
 
 @contextlib.asynccontextmanager
@@ -47,7 +47,7 @@ async def test_a_zigbee_panic_button_becomes_a_stored_alarm(world, settings):
     base = f"{settings.mqtt_prefix}z2m"
     host, port, _ = settings.broker
     async with (
-        running(Bridge(settings, world.ctx.keys, "edge", batch_seconds=0.01)),
+        running(Bridge(settings, world.ctx.keys, unique("edge"), batch_seconds=0.01)),
         edge_for(world, settings, "zigbee2mqtt", base) as edge,
     ):
         async with aiomqtt.Client(host, port) as gateway:
@@ -77,7 +77,7 @@ async def test_a_frigate_zone_entry_becomes_an_intrusion_alarm(world, settings):
     base = f"{settings.mqtt_prefix}frigate"
     host, port, _ = settings.broker
     async with (
-        running(Bridge(settings, world.ctx.keys, "edge", batch_seconds=0.01)),
+        running(Bridge(settings, world.ctx.keys, unique("edge"), batch_seconds=0.01)),
         edge_for(world, settings, "frigate", base),
     ):
         async with aiomqtt.Client(host, port) as frigate:
