@@ -139,12 +139,24 @@ async def _print_plates(settings: Settings) -> None:
         print(f"  {plate['label']}: {plate_url(settings.public_url, plate['token'])}")
 
 
+def _simulator(settings: Settings, devices):
+    """The simulated fleet; each device keeps the ids of the commands it executed under var/devices/."""
+    from device_bridge.simulator import Simulator
+
+    return Simulator(
+        settings.broker,
+        devices,
+        settings.mqtt_prefix,
+        state_dir=Path(settings.var_dir) / "devices",
+        command_max_age=settings.command_max_age_seconds,
+    )
+
+
 async def _bridge(settings: Settings, worker: str, simulate: bool) -> None:
     """The bridge (plus the embedded broker when no external one is configured, plus the simulator)."""
     from backend.devices.service import fleet, mqtt_policy
     from device_bridge.bridge import Bridge, running
     from device_bridge.broker import embedded_broker
-    from device_bridge.simulator import Simulator
 
     async def work(ctx):
         async with contextlib.AsyncExitStack() as stack:
@@ -159,7 +171,7 @@ async def _bridge(settings: Settings, worker: str, simulate: bool) -> None:
             if simulate:
                 devices = await fleet(ctx)
                 print(f"simulating {len(devices)} devices")
-                await Simulator(broker, devices, settings.mqtt_prefix).run()
+                await _simulator(settings, devices).run()
             else:
                 await asyncio.Event().wait()
 
@@ -173,13 +185,12 @@ def cmd_bridge(args: argparse.Namespace) -> None:
 
 async def _simulate(settings: Settings, community: int | None) -> None:
     from backend.devices.service import fleet
-    from device_bridge.simulator import Simulator
 
     async def work(ctx):
         broker = settings.broker
         devices = await fleet(ctx, community)
         print(f"simulating {len(devices)} devices against {broker.host}:{broker.port}")
-        await Simulator(broker, devices, settings.mqtt_prefix).run()
+        await _simulator(settings, devices).run()
 
     await _with_db(settings, work)
 

@@ -24,6 +24,8 @@ LIMITS = (
     "decodes_per_minute",
     "grant_max_days",
     "audit_checkpoint_minutes",
+    "command_max_age_seconds",
+    "device_clock_skew_seconds",
 )
 
 
@@ -45,6 +47,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mqtt_embedded_port: int = 18830
     mqtt_prefix: str = "anju"
     door_ack_seconds: float = 3.0
+    # Devices refuse commands signed longer ago (or further ahead) than this, and remember executed ids as long.
+    command_max_age_seconds: float = 30.0
+    # The bridge and the door service refuse device messages whose ts is further than this from their clock.
+    device_clock_skew_seconds: float = 300.0
     public_url: str = "http://localhost:8000"
     host: str = "127.0.0.1"
     port: int = 8000

@@ -4,6 +4,10 @@ Several workers may run at once: on an external (MQTT 5) broker they share the e
 subscription, so each event reaches one worker; a message is acknowledged to the broker only
 after its batch is committed, so a worker that dies mid-batch loses nothing (the broker
 redelivers, and the event key makes the redelivery a no-op).
+
+Freshness (protocol.py): events and heartbeats outside the clock-skew window are refused as
+``stale``; ``last_seen`` only moves forward; a state applies only if newer than the last applied.
+Refusals are counted per reason (``BridgeCounter``) and logged in summaries (refusals.py).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,13 +28,14 @@ from paho.mqtt.client import MQTTv5, MQTTv311
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from backend.db import is_postgres
+from backend.db import is_postgres, transaction
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.keys import Keys
 from backend.registry.idnumber import mask
 from backend.settings import Settings
 from device_bridge import protocol, store
 from device_bridge.protocol import AccessData, AccessMethod, Channel, StateData
+from device_bridge.refusals import RefusalLog
 from device_bridge.transport import client_options, low_latency
 from roles import Role
 
@@ -98,7 +104,8 @@ class Batch:
     events: list[tuple] = field(default_factory=list)  # device, community, key, type, at, data
     passes: list[tuple] = field(default_factory=list)  # access_record columns, as in store.INSERT_PASS
     seen: dict[int, datetime] = field(default_factory=dict)  # device → latest message time
-    states: dict[int, bool] = field(default_factory=dict)  # device → online, from its state topic
+    # (device, online, signed ts) from state topics, in arrival order
+    states: list[tuple[int, bool, datetime]] = field(default_factory=list)
     acks: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos) to acknowledge after commit
 
     def __len__(self) -> int:
@@ -120,7 +127,9 @@ class Bridge:
         self.broker, self.shared = settings.broker, settings.mqtt_external
         self.prefix = settings.mqtt_prefix
         self.directory = Directory(keys)
+        self.skew = settings.device_clock_skew_seconds
         self.counts: Counter[str] = Counter()
+        self.refusals = RefusalLog(log, f"bridge {worker}")
         self.batch_size, self.batch_seconds, self.watch_seconds = batch_size, batch_seconds, watch_seconds
         self._batch = Batch()
         self._client: aiomqtt.Client | None = None
@@ -160,6 +169,7 @@ class Bridge:
                 for task in interruptible:
                     task.cancel()
             await self.save_counters()
+            self.refusals.flush()
 
     def stop(self) -> None:
         """Finish gracefully: stop taking messages, store and acknowledge the last batch."""
@@ -199,7 +209,7 @@ class Bridge:
             await self._accept(str(message.topic), message.payload, self._batch)
         except protocol.MessageError as exc:
             self.counts[exc.reason] += 1
-            log.warning("refused %s message on %s: %s", exc.reason, str(message.topic)[:120], exc)
+            self.refusals.note(exc.reason, str(message.topic), str(exc))
             self._client._client.ack(message.mid, message.qos)  # never redeliver what we refuse
             return
         self._batch.acks.append((message.mid, message.qos))
@@ -213,8 +223,12 @@ class Bridge:
         protocol.verify(device.secret, topic_name, envelope)
         at = envelope.at
         if parts.channel is Channel.STATE:
-            batch.states[device.id] = protocol.data_as(envelope, StateData).online
+            # A retained state may be hours old (ordering, not age, protects it: _apply_state); one
+            # from the future would outrank every genuine state until then.
+            protocol.check_fresh(envelope, math.inf, self.skew)
+            batch.states.append((device.id, protocol.data_as(envelope, StateData).online, at))
             return
+        protocol.check_fresh(envelope, self.skew, self.skew)
         key = f"{device.id}:{envelope.id}"
         # Validate everything before touching the batch: a refused message must leave no trace.
         shape = protocol.DATA_SHAPES.get(envelope.type)
@@ -261,10 +275,11 @@ class Bridge:
             await write.many(store.INSERT_EVENT, [(*e[:4], at(e[4]), at(now), e[5]) for e in batch.events])
             await write.many(store.INSERT_PASS, [(*p[:9], at(p[9]), p[10], at(now)) for p in batch.passes])
             await write.many(
-                store.TOUCH_DEVICE, [(at(seen), True, device) for device, seen in batch.seen.items()]
+                store.TOUCH_DEVICE,
+                [(at(seen), True, device, at(seen)) for device, seen in batch.seen.items()],
             )
-        for device_id, online in batch.states.items():
-            await self._set_online(device_id, online)
+        for device_id, online, signed in batch.states:
+            await self._apply_state(device_id, online, signed)
         for mid, qos in batch.acks:
             self._client._client.ack(mid, qos)
 
@@ -280,30 +295,53 @@ class Bridge:
 
     # --- device health -----------------------------------------------------------
 
+    async def _apply_state(self, device_id: int, online: bool, signed: datetime) -> None:
+        """Apply a state newer than the last applied one; an offline state also if equally new.
+
+        The tie is the will of the session the online state opened (both carry the session's
+        start, protocol.py), so a crash still shows; any older state, replayed, changes nothing.
+        """
+        newer = Device.state_at.is_null() | (Device.state_at < signed)
+        if not online:
+            newer = newer | (Device.state_at == signed)
+        async with transaction(Device._meta.db):
+            applied = (
+                await Device.update({Device.state_at: signed})
+                .where((Device.id == device_id) & newer)
+                .returning(Device.id)
+            )
+            if applied:
+                await self._set_online(device_id, online)
+
     async def _set_online(self, device_id: int, online: bool) -> None:
         """Flip a device's state; whoever flips it to offline tells the maintenance centre, once."""
-        changes: dict[Any, Any] = {Device.online: online}
-        if online:
-            changes[Device.last_seen] = datetime.now(UTC)
         flipped = (
-            await Device.update(changes)
+            await Device.update({Device.online: online})
             .where((Device.id == device_id) & (Device.online == (not online)))
             .returning(Device.id, Device.community, Device.name, Device.code)
         )
+        if flipped and online:  # silence is counted from now on, but last_seen never moves back
+            now = datetime.now(UTC)
+            await Device.update({Device.last_seen: now}).where(
+                (Device.id == device_id) & (Device.last_seen.is_null() | (Device.last_seen < now))
+            )
         if flipped and not online:
             await _notify_offline(flipped[0])
 
     async def _watch_heartbeats(self) -> None:
-        """安全标准 一: a device silent for longer than its heartbeat allows is offline."""
         while True:
             await asyncio.sleep(self.watch_seconds)
-            now = datetime.now(UTC)
-            for row in await Device.select(Device.id, Device.last_seen, Device.heartbeat_seconds).where(
-                Device.online == True  # noqa: E712 - a column comparison, not a truth test
-            ):
-                silence = (now - row["last_seen"]).total_seconds() if row["last_seen"] else float("inf")
-                if silence > row["heartbeat_seconds"] * OFFLINE_AFTER_HEARTBEATS:
-                    await self._set_online(row["id"], False)
+            await self.mark_silent_devices_offline()
+
+    async def mark_silent_devices_offline(self) -> None:
+        """安全标准 一: a device silent for longer than its heartbeat allows is offline."""
+        now = datetime.now(UTC)
+        for row in await Device.select(Device.id, Device.last_seen, Device.heartbeat_seconds).where(
+            Device.online == True  # noqa: E712 - a column comparison, not a truth test
+        ):
+            silence = (now - row["last_seen"]).total_seconds() if row["last_seen"] else float("inf")
+            if silence > row["heartbeat_seconds"] * OFFLINE_AFTER_HEARTBEATS:
+                await self._set_online(row["id"], False)
 
     async def _save_counters_periodically(self, every: float = 5.0) -> None:
         while True:

@@ -24,6 +24,7 @@ from device_bridge.acl import device_password
 from device_bridge.adapters import Translated, frigate
 from device_bridge.adapters.zigbee2mqtt import Zigbee2MqttAdapter
 from device_bridge.protocol import Channel, MessageError
+from device_bridge.refusals import RefusalLog
 from device_bridge.transport import Broker, client_options, low_latency
 
 log = logging.getLogger("anju.edge")
@@ -61,6 +62,7 @@ class Edge:
         self.translate, self.topics = translator(vendor, base or vendor)
         self.counts: Counter[str] = Counter()
         self._devices: dict[str, aiomqtt.Client] = {}
+        self.refusals = RefusalLog(log, "edge")  # vendor topics are open to the gateway's neighbours too
 
     async def run(self) -> None:
         async with contextlib.AsyncExitStack() as connections:
@@ -68,23 +70,26 @@ class Edge:
             for name in self.topics:
                 await client.subscribe(name, qos=1)
             log.info("edge translating %s for community %s", ", ".join(self.topics), self.community)
-            async for message in client.messages:
-                for item in self._translated(str(message.topic), message.payload):
-                    await self._publish(connections, item)
+            try:
+                async for message in client.messages:
+                    for item in self._translated(str(message.topic), message.payload):
+                        await self._publish(connections, item)
+            finally:
+                self.refusals.flush()
 
     def _translated(self, topic_name: str, payload: bytes) -> list[Translated]:
         try:
             return self.translate(topic_name, payload)
         except MessageError as exc:
             self.counts["malformed"] += 1
-            log.warning("edge skipped a message on %s: %s", topic_name[:120], exc)
+            self.refusals.note("malformed", topic_name, str(exc))
             return []
 
     async def _publish(self, connections: contextlib.AsyncExitStack, item: Translated) -> None:
         secret = self.secrets.get(item.device)
         if secret is None:
             self.counts["unregistered"] += 1
-            log.warning("edge skipped %r: no registered device of that code", item.device[:64])
+            self.refusals.note("unregistered", item.device, "no registered device of that code")
             return
         state = item.type == "state"
         name = protocol.topic(

@@ -4,6 +4,13 @@ Every message a device sends, and every command the platform sends it, is a JSON
 signed with the device's own secret (HMAC-SHA256 over the topic, a newline and the envelope
 without ``sig`` as compact JSON with sorted keys), so no device can publish as another on any
 broker, embedded or external.
+
+Freshness: every envelope's signed ``ts`` bounds how long a captured copy is worth replaying.
+Devices refuse commands outside a short window and never execute an id twice; the bridge refuses
+events outside a clock-skew window. States are ordered instead, since a retained state may be
+hours old: a device signs its online state and its last will with the same ``ts`` (the start of
+its session), so the will of the current session still beats the online state it follows, and
+no older state, replayed, beats either.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import msgspec
 
 DEFAULT_PREFIX = "anju"
 SHARE_GROUP = "bridge"
-_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+SEGMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # a community or device code in a topic
 MAX_PAYLOAD = 64 * 1024
 
 
@@ -70,6 +77,12 @@ class ForgedMessage(MessageError):
 
 class UnknownDevice(MessageError):
     reason = "unknown_device"
+
+
+class StaleMessage(MessageError):
+    """Signed too long ago or too far ahead: a replay, or a device whose clock is wrong."""
+
+    reason = "stale"
 
 
 class TopicParts(msgspec.Struct, frozen=True):
@@ -140,7 +153,7 @@ def subscription(prefix: str, channel: Channel, shared: bool) -> str:
 
 def parse_topic(prefix: str, name: str) -> TopicParts:
     parts = name.split("/")
-    if len(parts) != 4 or parts[0] != prefix or not all(_SEGMENT.match(p) for p in parts[1:3]):
+    if len(parts) != 4 or parts[0] != prefix or not all(SEGMENT.match(p) for p in parts[1:3]):
         raise MalformedMessage(f"not an Anju device topic: {name[:200]!r}")
     try:
         channel = Channel(parts[3])
@@ -193,6 +206,17 @@ def verify(secret: bytes, topic_name: str, envelope: Envelope) -> Envelope:
     body = {"id": envelope.id, "ts": envelope.ts, "type": envelope.type, "data": envelope.data}
     if not hmac.compare_digest(signature(secret, topic_name, body), envelope.sig):
         raise ForgedMessage(f"bad signature on {topic_name}")
+    return envelope
+
+
+def check_fresh(envelope: Envelope, max_age: float, max_ahead: float) -> Envelope:
+    """Refuse an envelope whose ``ts`` is over ``max_age`` seconds in the past or ``max_ahead`` ahead."""
+    offset = (envelope.at - datetime.now(UTC)).total_seconds()
+    if offset < -max_age or offset > max_ahead:
+        raise StaleMessage(
+            f"{envelope.type} {envelope.id[:64]!r} is signed {offset:+.0f} s from now "
+            f"(accepted: -{max_age:g} to +{max_ahead:g} s)"
+        )
     return envelope
 
 

@@ -1,7 +1,8 @@
 """Simulated community devices that speak the real contract (protocol.py) to a real MQTT broker.
 
 Each device has its own connection and secret, a signed retained state backed by a signed last will,
-and the behaviour of its kind: access events, heartbeats, rare alarms, acknowledged door commands.
+and the behaviour of its kind: access events, heartbeats, rare alarms, acknowledged door commands
+(stale ones refused; executed ids kept on disk under ``state_dir``, so none runs twice).
 Used by the demo, the integration tests and the ingest benchmarks.
 """
 
@@ -15,9 +16,9 @@ import math
 import random
 import socket
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -25,6 +26,7 @@ import msgspec
 
 from device_bridge import protocol
 from device_bridge.acl import device_password
+from device_bridge.executed import ExecutedCommands
 from device_bridge.protocol import (
     AccessData,
     AccessMethod,
@@ -34,6 +36,7 @@ from device_bridge.protocol import (
     Direction,
     EventType,
 )
+from device_bridge.refusals import RefusalLog
 from device_bridge.transport import Broker, client_options, low_latency
 
 log = logging.getLogger("anju.bridge.simulator")
@@ -59,7 +62,7 @@ GRANTED_SHARE = 0.9
 RECONNECT_SECONDS = 1.0
 BROKER_SECONDS = 10.0  # for a PUBACK or SUBACK; a silent broker counts as a lost one
 KILL_SECONDS = 5.0
-ACKS_REMEMBERED = 1000  # enough to answer any retry of a recent command the same way
+COMMAND_MAX_AGE = 30.0  # seconds either side of the device's clock (ANJU_COMMAND_MAX_AGE_SECONDS)
 BURST_IN_FLIGHT = 64
 
 
@@ -73,6 +76,10 @@ class DeviceSpec(msgspec.Struct, frozen=True):
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown device kind {self.kind!r}; expected one of {KINDS}")
+        if not (protocol.SEGMENT.match(self.community) and protocol.SEGMENT.match(self.code)):
+            raise ValueError(
+                f"community and device codes must be topic segments: {self.community}/{self.code}"
+            )
 
     def logged_in(self, broker: Broker) -> Broker:
         """``broker`` with this device's own MQTT account: its code and the password its secret derives."""
@@ -80,12 +87,19 @@ class DeviceSpec(msgspec.Struct, frozen=True):
 
 
 def sign(
-    spec: DeviceSpec, prefix: str, channel: Channel, type: str, data: dict[str, Any]
+    spec: DeviceSpec,
+    prefix: str,
+    channel: Channel,
+    type: str,
+    data: dict[str, Any],
+    ts: datetime | None = None,
 ) -> tuple[str, bytes]:
     """A fresh envelope id and the payload for ``spec``'s ``channel`` topic, signed with its secret."""
     message_id = uuid.uuid4().hex
     name = protocol.topic(prefix, spec.community, spec.code, channel)
-    return message_id, protocol.encode(spec.secret, name, message_id, type, data, ts=datetime.now(WUHAN))
+    return message_id, protocol.encode(
+        spec.secret, name, message_id, type, data, ts=ts or datetime.now(WUHAN)
+    )
 
 
 def access_data(rng: random.Random, method: AccessMethod) -> dict[str, Any]:
@@ -121,15 +135,22 @@ class SimulatedDevice:
         event_interval: float,
         alarm_chance: float,
         seed: int,
+        *,
+        state_dir: Path,
+        command_max_age: float,
+        refusals: RefusalLog,
     ) -> None:
         self.spec, self.broker, self.prefix = spec, spec.logged_in(broker), prefix
         self.event_interval, self.alarm_chance = event_interval, alarm_chance
+        # "@" is in no topic segment, so the name is unambiguous and never "." or "..".
+        self.state_file = state_dir / f"{spec.community}@{spec.code}.executed"
+        self.command_max_age, self.refusals = command_max_age, refusals
         self.identifier = f"sim-{spec.community}-{spec.code}"
         self.rng = random.Random(f"{seed}:{self.identifier}")  # per device, so jitter is reproducible
         self.battery = self.rng.randint(60, 100) if spec.kind in ALARM_KINDS else None
         self.opened: list[str] = []  # ids of the commands it executed
         self.online = asyncio.Event()  # connected and announced
-        self._acks: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._executed: ExecutedCommands | None = None
         self._client: aiomqtt.Client | None = None
         self._killed = False
 
@@ -138,14 +159,20 @@ class SimulatedDevice:
 
     async def run(self) -> None:
         """Stay connected until cancelled or killed: a broker restart costs a reconnect, not the device."""
-        while not self._killed:
-            try:
-                await self._session()
-            except aiomqtt.MqttError as exc:
-                if self._killed:
-                    return
-                log.warning("%s lost the broker (%s); reconnecting", self.identifier, exc)
-            await asyncio.sleep(RECONNECT_SECONDS)
+        if self.spec.kind in OPENS_DOORS:  # the device boots with the commands it executed lately
+            self._executed = ExecutedCommands(self.state_file, self.command_max_age)
+        try:
+            while not self._killed:
+                try:
+                    await self._session()
+                except aiomqtt.MqttError as exc:
+                    if self._killed:
+                        return
+                    log.warning("%s lost the broker (%s); reconnecting", self.identifier, exc)
+                await asyncio.sleep(RECONNECT_SECONDS)
+        finally:
+            if self._executed is not None:
+                self._executed.close()
 
     def kill(self) -> None:
         """Lose the connection as a crash would: no DISCONNECT packet, so the broker publishes the will."""
@@ -158,7 +185,8 @@ class SimulatedDevice:
             sock.shutdown(socket.SHUT_RDWR)
 
     async def _session(self) -> None:
-        will = aiomqtt.Will(self.topic(Channel.STATE), self._state(online=False), qos=1, retain=True)
+        started = datetime.now(WUHAN)  # signs the will and the online state alike (protocol.py: states)
+        will = aiomqtt.Will(self.topic(Channel.STATE), self._state(False, started), qos=1, retain=True)
         # aiomqtt's own timeouts use asyncio.wait_for, which on Python 3.11 can swallow a cancellation and
         # leave a device running after stop(): they are off, and _acknowledged bounds each request instead.
         client = aiomqtt.Client(
@@ -169,7 +197,7 @@ class SimulatedDevice:
             low_latency(client)
             try:
                 await self._acknowledged(
-                    client.publish(self.topic(Channel.STATE), self._state(online=True), qos=1, retain=True)
+                    client.publish(self.topic(Channel.STATE), self._state(True, started), qos=1, retain=True)
                 )
                 if self.spec.kind in OPENS_DOORS:
                     await self._acknowledged(client.subscribe(self.topic(Channel.CMD), qos=0))
@@ -178,7 +206,7 @@ class SimulatedDevice:
             except asyncio.CancelledError:
                 if not self._killed:  # a clean stop says so itself; the will is for crashes
                     with contextlib.suppress(aiomqtt.MqttError):
-                        goodbye = self._state(online=False)
+                        goodbye = self._state(False, datetime.now(WUHAN))
                         await self._acknowledged(
                             client.publish(self.topic(Channel.STATE), goodbye, qos=1, retain=True)
                         )
@@ -195,11 +223,11 @@ class SimulatedDevice:
         except TimeoutError:
             raise aiomqtt.MqttError(f"no answer from the broker within {BROKER_SECONDS:g} s") from None
 
-    def _state(self, online: bool) -> bytes:
+    def _state(self, online: bool, ts: datetime) -> bytes:
         data: dict[str, Any] = {"online": online}
         if self.battery is not None:
             data["battery"] = self.battery
-        return sign(self.spec, self.prefix, Channel.STATE, "state", data)[1]
+        return sign(self.spec, self.prefix, Channel.STATE, "state", data, ts)[1]
 
     async def _behave(self, client: aiomqtt.Client) -> None:
         behaviours: list[Callable[[aiomqtt.Client], Awaitable[None]]] = [self._listen, self._heartbeats]
@@ -220,29 +248,40 @@ class SimulatedDevice:
             await self._on_command(client, message)
 
     async def _on_command(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        topic_name = str(message.topic)
         payload = message.payload if isinstance(message.payload, bytes) else b""
         try:
-            envelope = protocol.verify(self.spec.secret, str(message.topic), protocol.decode(payload))
+            envelope = protocol.verify(self.spec.secret, topic_name, protocol.decode(payload))
             command = protocol.data_as(envelope, CommandData)
         except protocol.MessageError as exc:
-            log.warning("%s ignored a command: %s", self.identifier, exc)
+            self.refusals.note(exc.reason, topic_name, f"{self.identifier}: {exc}")
             return
-        ack = self._acks.get(envelope.id)
-        if ack is None:  # a retried command id is answered again, never executed twice
-            ack = self._execute(envelope.id, command)
-        _, payload = sign(self.spec, self.prefix, Channel.ACK, "ack", ack)
+        _, payload = sign(
+            self.spec, self.prefix, Channel.ACK, "ack", self._answer(topic_name, envelope, command)
+        )
         # QoS 0 like the command: this signed ack is the end-to-end acknowledgement.
         await self._acknowledged(client.publish(self.topic(Channel.ACK), payload, qos=0))
 
-    def _execute(self, command_id: str, command: CommandData) -> dict[str, Any]:
-        if command.action == "open":
-            self.opened.append(command_id)
-            ack: dict[str, Any] = {"command": command_id, "ok": True}
-        else:
-            ack = {"command": command_id, "ok": False, "reason": f"unsupported action {command.action!r}"}
-        self._acks[command_id] = ack
-        if len(self._acks) > ACKS_REMEMBERED:
-            self._acks.popitem(last=False)
+    def _answer(self, topic_name: str, envelope: protocol.Envelope, command: CommandData) -> dict[str, Any]:
+        """The ack: a stale command is refused in it (a platform with a wrong clock learns why), and
+        a retried or replayed id gets its first answer again, never a second execution.
+        """
+        try:
+            protocol.check_fresh(envelope, self.command_max_age, self.command_max_age)
+        except protocol.StaleMessage as exc:
+            self.refusals.note(exc.reason, topic_name, f"{self.identifier}: {exc}")
+            return {"command": envelope.id, "ok": False, "reason": exc.reason}
+        return self._executed.answer(envelope.id) or self._execute(envelope, command)
+
+    def _execute(self, envelope: protocol.Envelope, command: CommandData) -> dict[str, Any]:
+        """Record the id on disk, then act: a crash in between loses one open, never doubles one."""
+        opens = command.action == "open"
+        ack: dict[str, Any] = {"command": envelope.id, "ok": opens}
+        if not opens:
+            ack["reason"] = f"unsupported action {command.action!r}"
+        self._executed.record(envelope.id, envelope.at.timestamp(), ack)
+        if opens:
+            self.opened.append(envelope.id)
         return ack
 
     async def _heartbeats(self, client: aiomqtt.Client) -> None:
@@ -292,12 +331,25 @@ class Simulator:
         event_interval: float = 5.0,
         seed: int = 0,
         alarm_chance: float = 0.01,  # per device and event interval
+        state_dir: Path,  # where each device keeps the ids of the commands it executed
+        command_max_age: float = COMMAND_MAX_AGE,
     ) -> None:
         codes = [spec.code for spec in devices]
         if len(set(codes)) != len(codes):
             raise ValueError("device codes must be unique: kill() names a device by its code")
+        self.refusals = RefusalLog(log, "simulated devices")
         self.devices = {
-            spec.code: SimulatedDevice(spec, broker, prefix, event_interval, alarm_chance, seed)
+            spec.code: SimulatedDevice(
+                spec,
+                broker,
+                prefix,
+                event_interval,
+                alarm_chance,
+                seed,
+                state_dir=state_dir,
+                command_max_age=command_max_age,
+                refusals=self.refusals,
+            )
             for spec in devices
         }
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -317,6 +369,7 @@ class Simulator:
             if isinstance(outcome, Exception):  # a bug, not a stop: cancellation is no Exception
                 log.error("simulated device %s failed: %r", code, outcome)
         self._tasks.clear()
+        self.refusals.flush()
 
     async def run(self) -> None:
         """Run until cancelled."""

@@ -24,7 +24,11 @@ INSERT_PASS = (
     "person, credential, at, key, created_at) "
     "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, NULL, NULL, {}, {}, {}, {}) ON CONFLICT (key) DO NOTHING"
 )
-TOUCH_DEVICE = "UPDATE device SET last_seen = {}, online = {} WHERE id = {}"
+# Only ever forward: a late or replayed message neither rewinds last_seen nor revives a device marked
+# offline since. (Rows: time, online, device, time. Text comparison is time order on SQLite: store.timestamp.)
+TOUCH_DEVICE = (
+    "UPDATE device SET last_seen = {}, online = {} WHERE id = {} AND (last_seen IS NULL OR last_seen < {})"
+)
 
 
 def _placeholders(sql: str, postgres: bool) -> str:
@@ -77,5 +81,8 @@ async def _postgres_connection(engine: PostgresEngine):
 
 
 def timestamp(value: datetime, postgres: bool) -> datetime | str:
-    """PostgreSQL takes the datetime; SQLite keeps UTC text in Piccolo's own format."""
+    """PostgreSQL takes the datetime; SQLite keeps UTC text in Piccolo's own format.
+
+    That format (``str()`` of a UTC datetime) sorts as time does, so SQL comparisons hold on both.
+    """
     return value if postgres else value.astimezone(UTC).isoformat(sep=" ")

@@ -1,4 +1,8 @@
-"""Signed commands to door devices over MQTT, each awaited until the device acknowledges it."""
+"""Signed commands to door devices over MQTT, each awaited until the device acknowledges it.
+
+A command is signed with the time it is sent, so devices can refuse a stale copy; acks from
+outside the device clock-skew window are refused; refusals are logged in summaries.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from backend.errors import DomainError
 from backend.settings import Settings
 from device_bridge import protocol
 from device_bridge.protocol import AckData, Channel, CommandData
+from device_bridge.refusals import RefusalLog
 from device_bridge.transport import client_options
 
 log = logging.getLogger("anju.doors")
@@ -41,6 +46,8 @@ class DoorCommands:
         self._broker = settings.broker
         self._prefix = settings.mqtt_prefix
         self._ack_seconds = settings.door_ack_seconds
+        self._skew = settings.device_clock_skew_seconds
+        self._refusals = RefusalLog(log, "door commands")
         self._client: aiomqtt.Client | None = None
         self._pending: dict[str, tuple[asyncio.Future, DoorDevice]] = {}
         self._task: asyncio.Task | None = None
@@ -53,6 +60,7 @@ class DoorCommands:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._refusals.flush()
 
     async def _run(self) -> None:
         """Stay connected; a broker restart costs the commands in flight, never the process."""
@@ -78,20 +86,17 @@ class DoorCommands:
         try:
             envelope = protocol.decode(payload)
             ack = protocol.data_as(envelope, AckData)
-        except protocol.MessageError as exc:
-            log.warning("refused ack on %s: %s", topic_name, exc)
-            return
-        waiting = self._pending.get(ack.command)
-        if waiting is None:
-            return  # another app process sent it, or it already timed out
-        done, target = waiting
-        expected = protocol.topic(self._prefix, target.community, target.device, Channel.ACK)
-        try:
+            waiting = self._pending.get(ack.command)
+            if waiting is None:
+                return  # another app process sent it, or it already timed out
+            done, target = waiting
+            expected = protocol.topic(self._prefix, target.community, target.device, Channel.ACK)
             if topic_name != expected:
                 raise protocol.ForgedMessage(f"ack for {ack.command} on {topic_name}")
             protocol.verify(target.secret, topic_name, envelope)
-        except protocol.ForgedMessage as exc:
-            log.warning("refused ack: %s", exc)
+            protocol.check_fresh(envelope, self._skew, self._skew)
+        except protocol.MessageError as exc:
+            self._refusals.note(exc.reason, topic_name, str(exc))
             return
         if not done.done():
             done.set_result(ack)
@@ -104,6 +109,8 @@ class DoorCommands:
                 "door_service_unavailable", "Door service is starting or lost its broker"
             )
         name = protocol.topic(self._prefix, target.community, target.device, Channel.CMD)
+        # Signed now, at each send (encode's default ts): a device refuses it once it is stale,
+        # and a retry under the same id is a new envelope that the device answers as before.
         payload = protocol.encode(
             target.secret,
             name,

@@ -79,6 +79,18 @@ async def my_doors(who: Principal) -> list[DoorOut]:
     ]
 
 
+async def _answered(command_id: str) -> DoorOpened | None:
+    """The outcome of a command already acknowledged, for a retry under the same idempotency key."""
+    row = (
+        await AccessRecord.select(AccessRecord.door, AccessRecord.granted, AccessRecord.at)
+        .where(AccessRecord.key == f"cmd:{command_id}")
+        .first()
+    )
+    if row is None:
+        return None
+    return DoorOpened(door_id=row["door"], opened=row["granted"], command_id=command_id, at=row["at"])
+
+
 async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None, ip: str) -> DoorOpened:
     """Authorise, command the door's device, wait for its ack, record the pass."""
     if key is not None and not IDEMPOTENCY_KEY.match(key):
@@ -88,11 +100,13 @@ async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None,
         raise NotFound("unknown_door", f"No door {door_id}")
     door = rows[0]
     authorize(who, Action.OPEN_DOOR, _target(door, await _grants(who)))
+    command_id = f"{who.account_id}-{key or secrets.token_hex(8)}"
+    if key is not None and (answered := await _answered(command_id)):
+        return answered  # devices forget command ids after their freshness window; the record does not
     if not door["online"]:
         raise DeviceOffline(
             "device_offline", "This door's controller is offline; use a card, PIN or the property office"
         )
-    command_id = f"{who.account_id}-{key or secrets.token_hex(8)}"
     device = DoorDevice(
         community=door["community_code"],
         device=door["device_code"],

@@ -57,6 +57,7 @@ class Device(Table):
     heartbeat_seconds = Integer(default=60)
     online = Boolean(default=False)
     last_seen = Timestamptz(null=True, default=None)
+    state_at = Timestamptz(null=True, default=None)  # the signed ts of the last state applied (bridge.py)
     battery = Integer(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
 

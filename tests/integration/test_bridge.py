@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -40,12 +41,26 @@ class Fleet:
         channel=Channel.EVENT,
         secret: bytes | None = None,
         retain: bool = False,
-    ) -> None:
+        ts: datetime | None = None,
+    ) -> list[bytes]:
+        """Signs and publishes ``items``; returns the payloads, as an eavesdropper would capture them."""
         device, community, real_secret = await self.device(kind)
         name = protocol.topic(self.settings.mqtt_prefix, community, device.code, channel)
+        payloads = [
+            protocol.encode(secret or real_secret, name, event_id, kind_of_event, data, ts)
+            for event_id, kind_of_event, data in items
+        ]
+        await self.replay(kind, payloads, channel, retain)
+        return payloads
+
+    async def replay(
+        self, kind: DeviceKind, payloads: list[bytes], channel=Channel.EVENT, retain: bool = False
+    ) -> None:
+        """Publishes captured payloads again, byte for byte, on the device's topic."""
+        device, community, _ = await self.device(kind)
+        name = protocol.topic(self.settings.mqtt_prefix, community, device.code, channel)
         async with aiomqtt.Client(**client_options(self.broker)) as client:
-            for event_id, kind_of_event, data in items:
-                payload = protocol.encode(secret or real_secret, name, event_id, kind_of_event, data)
+            for payload in payloads:
                 await client.publish(name, payload, qos=1, retain=retain)
 
     async def publish_raw(self, topic_suffix: str, payload: bytes) -> None:
@@ -59,8 +74,20 @@ async def eventually(check, seconds: float = 5.0):
             await asyncio.sleep(0.05)
 
 
+async def handled_so_far(bridge: Bridge, fleet: Fleet) -> None:
+    """Wait until the bridge has taken everything published before: one publisher's messages arrive in order."""
+    accepted = bridge.counts["accepted"]
+    await fleet.publish(DeviceKind.FACE_GATE, [(f"sync-{secrets.token_hex(4)}", "access", ACCESS)])
+    await eventually(lambda: asyncio.sleep(0, bridge.counts["accepted"] > accepted))
+
+
 def new_bridge(world, settings, worker="w1", **options) -> Bridge:
-    return Bridge(settings, world.ctx.keys, worker, batch_seconds=0.01, **options)
+    return Bridge(settings, world.ctx.keys, unique(worker), batch_seconds=0.01, **options)
+
+
+def unique(worker: str) -> str:
+    """A worker name no concurrent test run shares: the broker drops a client when its id connects again."""
+    return f"{worker}-{secrets.token_hex(3)}"
 
 
 @pytest.fixture
@@ -207,3 +234,95 @@ async def test_a_provisioned_device_speaks_with_its_own_secret(world, settings):
     listed = (await world.client.get(f"/api/communities/{world.home}/devices", headers=headers)).json()
     magnet = next(d for d in listed if d["code"] == "new-magnet-1")
     assert magnet["online"] and magnet["heartbeat_seconds"] == 30 and "secret" not in magnet
+
+
+async def test_events_outside_the_clock_skew_window_are_refused_as_stale(world, settings, fleet):
+    an_hour = timedelta(hours=1)  # the default window is five minutes
+    async with running(new_bridge(world, settings)) as bridge:
+        for name, ts in (("late", datetime.now(UTC) - an_hour), ("early", datetime.now(UTC) + an_hour)):
+            await fleet.publish(DeviceKind.FACE_GATE, [(name, "access", ACCESS)], ts=ts)
+        await fleet.publish(DeviceKind.FACE_GATE, [("fresh-1", "access", ACCESS)])
+        await eventually(lambda: asyncio.sleep(0, bridge.counts["accepted"] + bridge.counts["stale"] >= 3))
+    assert bridge.counts["stale"] == 2 and bridge.counts["accepted"] == 1
+    assert await DeviceEvent.count() == 1 and await AccessRecord.count() == 1
+
+
+async def test_a_replayed_heartbeat_neither_rewinds_last_seen_nor_raises_an_offline_alarm(
+    world, settings, fleet
+):
+    device, _, _ = await fleet.device(DeviceKind.SMOKE_SENSOR)
+    await Device.update({Device.heartbeat_seconds: 60}).where(Device.id == device.id)
+    earlier = datetime.now(UTC) - timedelta(seconds=200)  # still inside the skew window
+    bridge = new_bridge(world, settings)
+    async with running(bridge):
+        captured = await fleet.publish(DeviceKind.SMOKE_SENSOR, [("hb-old", "heartbeat", {})], ts=earlier)
+        await fleet.publish(DeviceKind.SMOKE_SENSOR, [("hb-new", "heartbeat", {})])
+        await eventually(lambda: Device.exists().where(Device.last_seen > earlier + timedelta(seconds=150)))
+        await fleet.replay(DeviceKind.SMOKE_SENSOR, captured)
+        await eventually(lambda: asyncio.sleep(0, bridge.counts["accepted"] == 3))
+    seen = (await Device.objects().get(Device.id == device.id)).last_seen
+    assert seen > earlier + timedelta(seconds=150), f"last_seen rewound to {seen}"
+    await bridge.mark_silent_devices_offline()
+    assert (await Device.objects().get(Device.id == device.id)).online
+    assert await Notification.count() == 0
+
+
+async def test_a_replayed_old_offline_state_does_not_flip_an_online_device(world, settings, fleet):
+    device, _, _ = await fleet.device(DeviceKind.INTERCOM)
+    async with running(new_bridge(world, settings)) as bridge:
+        # Captured an hour ago: the will of an earlier session, published when that session died.
+        an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        offline = [("s-old", "state", {"online": False})]
+        captured = await fleet.publish(DeviceKind.INTERCOM, offline, channel=Channel.STATE, ts=an_hour_ago)
+        await fleet.publish(
+            DeviceKind.INTERCOM, [("s-now", "state", {"online": True})], channel=Channel.STATE
+        )
+        await eventually(lambda: Device.exists().where((Device.id == device.id) & (Device.online == True)))  # noqa: E712
+        await Notification.delete(force=True)
+        await fleet.replay(DeviceKind.INTERCOM, captured, Channel.STATE)
+        await handled_so_far(bridge, fleet)
+    assert (await Device.objects().get(Device.id == device.id)).online
+    assert await Notification.count() == 0
+
+
+async def test_the_will_of_the_current_session_still_marks_the_device_offline(world, settings, fleet):
+    """A device signs its online state and its will with the same ts: the session's start."""
+    device, _, _ = await fleet.device(DeviceKind.INTERCOM)
+    started = datetime.now(UTC)
+    async with running(new_bridge(world, settings)):
+        await fleet.publish(
+            DeviceKind.INTERCOM, [("s-on", "state", {"online": True})], channel=Channel.STATE, ts=started
+        )
+        await eventually(lambda: Device.exists().where((Device.id == device.id) & (Device.online == True)))  # noqa: E712
+        await fleet.publish(
+            DeviceKind.INTERCOM, [("s-will", "state", {"online": False})], channel=Channel.STATE, ts=started
+        )
+        await eventually(lambda: Notification.exists().where(Notification.subject == f"device:{device.id}"))
+    assert not (await Device.objects().get(Device.id == device.id)).online
+
+
+async def test_a_state_from_the_future_is_refused_as_stale(world, settings, fleet):
+    device, _, _ = await fleet.device(DeviceKind.INTERCOM)
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    async with running(new_bridge(world, settings)) as bridge:
+        await fleet.publish(
+            DeviceKind.INTERCOM, [("s-ahead", "state", {"online": True})], channel=Channel.STATE, ts=ahead
+        )
+        await handled_so_far(bridge, fleet)
+    assert bridge.counts["stale"] == 1
+    assert not (await Device.objects().get(Device.id == device.id)).online
+
+
+async def test_a_flood_of_forged_messages_is_counted_one_by_one_and_logged_in_summaries(
+    world, settings, fleet, caplog
+):
+    count = 3000
+    bridge = new_bridge(world, settings)
+    with caplog.at_level(logging.WARNING, logger="anju.bridge"):
+        async with running(bridge):
+            forged = [(f"flood-{i}", "access", ACCESS) for i in range(count)]
+            await fleet.publish(DeviceKind.FACE_GATE, forged, secret=b"not-the-secret" * 3)
+            await eventually(lambda: asyncio.sleep(0, bridge.counts["forged"] == count), 30)
+    refusals = [record for record in caplog.records if record.name == "anju.bridge"]
+    assert len(refusals) <= 3, f"{len(refusals)} log lines for {count} refusals"
+    assert sum(record.refused.get("forged", 0) for record in refusals) == count

@@ -4,25 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import aiomqtt
 import pytest
 
 from backend.access.tables import AccessGrant, AccessRecord, Door
 from backend.devices.service import fleet
 from backend.devices.tables import Device
+from device_bridge import protocol
 from device_bridge.bridge import Bridge, running
+from device_bridge.protocol import Channel
 from device_bridge.simulator import Simulator
 from roles import Role
-from tests.integration.test_bridge import eventually
+from tests.integration.test_bridge import eventually, unique
 
 
 @contextlib.asynccontextmanager
 async def simulated(world, settings):
     """The home community's bridge and devices, until every device has reported online."""
     devices = await fleet(world.ctx, world.home)
-    simulator = Simulator(settings.broker, devices, settings.mqtt_prefix, event_interval=60)
-    async with running(Bridge(settings, world.ctx.keys, "doors", batch_seconds=0.01)):
+    simulator = Simulator(
+        settings.broker,
+        devices,
+        settings.mqtt_prefix,
+        event_interval=60,
+        state_dir=Path(settings.var_dir) / "devices",
+    )
+    async with running(Bridge(settings, world.ctx.keys, unique("doors"), batch_seconds=0.01)):
         task = asyncio.create_task(simulator.run())
         try:
             await eventually(lambda: _all_online(world.home, len(devices)), 10)
@@ -78,6 +89,19 @@ async def test_one_tap_retried_opens_once(world, settings):
         assert first.json()["command_id"] == second.json()["command_id"]
         assert opened(simulator).count(first.json()["command_id"]) == 1
     assert await AccessRecord.count().where(AccessRecord.method == "phone") == 1
+
+
+async def test_a_retry_after_the_device_forgot_the_command_does_not_open_again(world, settings):
+    """Devices remember executed ids only for their freshness window; the platform answers from its record."""
+    headers = {**await world.headers(Role.RESIDENT), "Idempotency-Key": "tap-late-retry"}
+    door = await unit_door(world)
+    async with simulated(world, settings):
+        first = await world.client.post(f"/api/doors/{door['id']}/open", headers=headers)
+    shutil.rmtree(Path(settings.var_dir) / "devices")  # as after the window: the ids are forgotten
+    async with simulated(world, settings) as simulator:
+        retried = await world.client.post(f"/api/doors/{door['id']}/open", headers=headers)
+        assert opened(simulator) == []
+    assert first.status_code == retried.status_code == 200 and first.json() == retried.json()
 
 
 async def test_an_offline_door_is_a_clear_error(world, settings):
@@ -140,3 +164,34 @@ async def test_a_malformed_idempotency_key_is_a_clear_422(world):
     headers = {**await world.headers(Role.RESIDENT), "Idempotency-Key": "no spaces!"}
     response = await world.client.post(f"/api/doors/{door['id']}/open", headers=headers)
     assert response.status_code == 422 and response.json()["extra"]["code"] == "invalid_idempotency_key"
+
+
+async def test_a_stale_ack_does_not_count_as_an_open(world, settings):
+    """A device (or whoever replays its old acks) answering with a ts far outside the window is not believed."""
+    door = await unit_door(world)
+    device = await Device.objects().get(Device.id == door["device"])
+    await Device.update({Device.online: True}).where(Device.id == device.id)
+    community = (await device.get_related(Device.community)).code
+    secret = world.ctx.keys.unseal(device.secret_sealed).encode()
+    host, port, _ = settings.broker
+    commands = protocol.topic(settings.mqtt_prefix, community, device.code, Channel.CMD)
+    acks = protocol.topic(settings.mqtt_prefix, community, device.code, Channel.ACK)
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+
+    async def answer_with_a_stale_ack(client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            command = protocol.decode(message.payload)
+            ack = {"command": command.id, "ok": True}
+            await client.publish(acks, protocol.encode(secret, acks, "ack-1", "ack", ack, an_hour_ago))
+
+    async with aiomqtt.Client(host, port) as client:
+        await client.subscribe(commands, qos=1)
+        answering = asyncio.create_task(answer_with_a_stale_ack(client))
+        try:
+            response = await world.client.post(
+                f"/api/doors/{door['id']}/open", headers=await world.headers(Role.RESIDENT)
+            )
+        finally:
+            answering.cancel()
+    assert response.status_code == 504 and response.json()["extra"]["code"] == "device_timeout"
+    assert await AccessRecord.count() == 0

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -65,12 +68,17 @@ async def watcher(prefix: str) -> AsyncIterator[aiomqtt.Client]:
 
 
 @pytest.fixture
-async def simulate(prefix: str) -> AsyncIterator[Simulate]:
-    """Starts simulators; afterwards stops them and clears the retained states they left on the broker."""
+async def simulate(prefix: str, tmp_path: Path) -> AsyncIterator[Simulate]:
+    """Starts simulators; afterwards stops them and clears the retained states they left on the broker.
+
+    Every simulator of a test keeps its devices' state in the same directory, as one restarted would.
+    """
     started: list[Simulator] = []
 
     async def simulate(*devices: DeviceSpec, **options: Any) -> Simulator:
-        simulator = Simulator(BROKER, list(devices), prefix, event_interval=0.2, seed=7, **options)
+        simulator = Simulator(
+            BROKER, list(devices), prefix, event_interval=0.2, seed=7, state_dir=tmp_path, **options
+        )
         started.append(simulator)
         async with asyncio.timeout(TIMEOUT):
             await simulator.start()
@@ -97,12 +105,17 @@ async def expect(
 
 
 def command(
-    spec: DeviceSpec, prefix: str, command_id: str, action: str = "open", secret: bytes = b""
+    spec: DeviceSpec,
+    prefix: str,
+    command_id: str,
+    action: str = "open",
+    secret: bytes = b"",
+    ts: datetime | None = None,
 ) -> bytes:
     """A command as the platform signs it (backend/access/commands.py)."""
     name = protocol.topic(prefix, spec.community, spec.code, Channel.CMD)
     data = msgspec.structs.asdict(CommandData(action=action, door="1"))
-    return protocol.encode(secret or spec.secret, name, command_id, "cmd", data)
+    return protocol.encode(secret or spec.secret, name, command_id, "cmd", data, ts)
 
 
 async def send(client: aiomqtt.Client, spec: DeviceSpec, prefix: str, payload: bytes) -> None:
@@ -237,6 +250,60 @@ async def test_publish_events_delivers_every_event_once(watcher: aiomqtt.Client,
     assert len(set(ids)) == 300
     assert [event.id for event in received] == ids  # QoS 1 from one connection keeps the order
     assert all(protocol.data_as(event, AccessData).method in ("card", "pin", "face") for event in received)
+
+
+async def test_a_command_replayed_after_a_restart_is_not_executed_again(
+    simulate: Simulate, watcher: aiomqtt.Client, prefix: str, community: str
+):
+    door = device(community, "door-1", "door_controller")
+    before = await simulate(door)
+    captured = command(door, prefix, "open-1")  # what an eavesdropper on the broker saw
+    async with asyncio.timeout(TIMEOUT):
+        await send(watcher, door, prefix, captured)
+        await expect(watcher, door, Channel.ACK, "ack", prefix)
+    assert before.devices["door-1"].opened == ["open-1"]
+    await before.stop()
+    after = await simulate(door)  # the same device restarted, with the state it keeps on disk
+    async with asyncio.timeout(TIMEOUT):
+        await send(watcher, door, prefix, captured)
+        ack = protocol.data_as((await expect(watcher, door, Channel.ACK, "ack", prefix))[1], AckData)
+    assert ack.command == "open-1"  # answered as the first time, for a platform retrying a lost ack
+    assert after.devices["door-1"].opened == [], "the replayed command opened the door again"
+
+
+async def test_stale_and_future_commands_are_refused_on_first_sight(
+    simulate: Simulate, watcher: aiomqtt.Client, prefix: str, community: str
+):
+    door = device(community, "door-1", "door_controller")
+    simulator = await simulate(door)
+    a_minute = timedelta(seconds=60)  # the default window is 30 s
+    async with asyncio.timeout(TIMEOUT):
+        for command_id, ts in (
+            ("late", datetime.now(UTC) - a_minute),
+            ("early", datetime.now(UTC) + a_minute),
+        ):
+            await send(watcher, door, prefix, command(door, prefix, command_id, ts=ts))
+            ack = protocol.data_as((await expect(watcher, door, Channel.ACK, "ack", prefix))[1], AckData)
+            assert (ack.command, ack.ok, ack.reason) == (command_id, False, "stale")
+    assert simulator.devices["door-1"].opened == []
+
+
+async def test_a_flood_of_forged_commands_is_logged_in_summaries(
+    simulate: Simulate, watcher: aiomqtt.Client, prefix: str, community: str, caplog: pytest.LogCaptureFixture
+):
+    door = device(community, "door-1", "door_controller")
+    simulator = await simulate(door)
+    count = 300
+    with caplog.at_level(logging.WARNING, logger="anju.bridge.simulator"):
+        async with asyncio.timeout(TIMEOUT):
+            for i in range(count):
+                await send(watcher, door, prefix, command(door, prefix, f"f-{i}", secret=b"forger"))
+            await send(watcher, door, prefix, command(door, prefix, "genuine"))
+            await expect(watcher, door, Channel.ACK, "ack", prefix)  # so every forgery was handled
+        await simulator.stop()
+    lines = [record for record in caplog.records if record.name == "anju.bridge.simulator"]
+    assert len(lines) <= 3, f"{len(lines)} log lines for {count} forged commands"
+    assert sum(record.refused.get("forged", 0) for record in lines) == count
 
 
 def test_an_unknown_device_kind_is_refused(community: str):
