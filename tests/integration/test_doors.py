@@ -18,6 +18,7 @@ from device_bridge import protocol
 from device_bridge.bridge import Bridge, running
 from device_bridge.protocol import Channel
 from device_bridge.simulator import Simulator
+from device_bridge.transport import client_options
 from roles import Role
 from tests.integration.test_bridge import eventually, unique
 
@@ -173,7 +174,6 @@ async def test_a_stale_ack_does_not_count_as_an_open(world, settings):
     await Device.update({Device.online: True}).where(Device.id == device.id)
     community = (await device.get_related(Device.community)).code
     secret = world.ctx.keys.unseal(device.secret_sealed).encode()
-    host, port, _ = settings.broker
     commands = protocol.topic(settings.mqtt_prefix, community, device.code, Channel.CMD)
     acks = protocol.topic(settings.mqtt_prefix, community, device.code, Channel.ACK)
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
@@ -184,7 +184,7 @@ async def test_a_stale_ack_does_not_count_as_an_open(world, settings):
             ack = {"command": command.id, "ok": True}
             await client.publish(acks, protocol.encode(secret, acks, "ack-1", "ack", ack, an_hour_ago))
 
-    async with aiomqtt.Client(host, port) as client:
+    async with aiomqtt.Client(**client_options(settings.broker)) as client:
         await client.subscribe(commands, qos=1)
         answering = asyncio.create_task(answer_with_a_stale_ack(client))
         try:
