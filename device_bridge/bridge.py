@@ -26,7 +26,7 @@ from paho.mqtt.properties import Properties
 from backend.db import is_postgres
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.keys import Keys
-from backend.registry.idnumber import mask
+from roles.masking import mask_id as mask
 from backend.settings import Settings
 from device_bridge import protocol, store
 from device_bridge.protocol import AccessData, AccessMethod, Channel, StateData

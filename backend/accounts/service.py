@@ -16,6 +16,7 @@ from backend.context import Context
 from backend.db import transaction
 from backend.errors import Invalid, NotFound, TooMany, Unauthorized
 from backend.keys import token_digest
+from backend.registry import service as registry
 from backend.registry.tables import Residency
 from roles import Action, Principal, Role, Target, authorize
 from roles.matrix import STAFF_ROLES
@@ -86,6 +87,7 @@ async def sign_in_with_code(ctx: Context, phone: str, code: str) -> TokenPair:
             await audit.record(
                 None, "create_account", f"account:{account.id}", detail={"role": Role.RESIDENT}
             )
+            await registry.link_account(ctx, account.id, phone)
     return await issue_tokens(ctx, account, family=secrets.token_hex(16))
 
 
@@ -195,17 +197,17 @@ async def principal_from_token(ctx: Context, token: str) -> Principal:
 
 
 # Read on every resident request (residencies change faster than tokens expire): one query.
+# Only residencies registered for this very account count, never others of the same person.
 HOMES_SQL = """
 SELECT h.id AS house, h.unit, h.building, h.community
-FROM account a
-JOIN residency r ON r.person = a.person AND r.status = 'verified'
+FROM residency r
 JOIN house h ON h.id = r.house
-WHERE a.id = {}
+WHERE r.account = {} AND r.status = 'verified'
 """
 
 
 async def _homes(account_id: int) -> list[dict]:
-    """Where the account's person verifiably lives; nothing while a registration is pending."""
+    """Where the account verifiably lives; nothing while pending, after rejection or deregistration."""
     return await Residency.raw(HOMES_SQL, account_id)
 
 

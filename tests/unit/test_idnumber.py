@@ -4,11 +4,11 @@ import re
 import pytest
 
 from backend.registry.codes import InvalidCode
+from roles.masking import mask_id as mask
 from backend.registry.idnumber import (
     InvalidIdNumber,
     ResidentId,
     check_digit,
-    mask,
     parse_resident_id,
     validate_id,
 )
