@@ -12,6 +12,7 @@ class Account(Table):
     phone = Varchar(length=11, unique=True)
     name = Varchar(length=50)
     role = Varchar(length=20, choices=Role, default=Role.RESIDENT)
+    # Unused: an account reaches homes only through Residency.account, never through a person.
     person = ForeignKey(Person, null=True, default=None)
     active = Boolean(default=True)
     created_by = Integer(null=True, default=None)
