@@ -15,6 +15,7 @@ from backend.db import transaction
 from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.service import ensure_plates
 from backend.doorplates.tables import Doorplate
+from backend.registry import service as registry
 from backend.registry.enums import (
     HouseUse,
     PlaceKind,
@@ -22,7 +23,6 @@ from backend.registry.enums import (
     ResidencyStatus,
     Tier,
 )
-from backend.registry import service as registry
 from backend.registry.idnumber import check_digit
 from backend.registry.tables import (
     Address,

@@ -26,12 +26,12 @@ from paho.mqtt.properties import Properties
 from backend.db import is_postgres
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.keys import Keys
-from roles.masking import mask_id as mask
 from backend.settings import Settings
 from device_bridge import protocol, store
 from device_bridge.protocol import AccessData, AccessMethod, Channel, StateData
 from device_bridge.transport import low_latency
 from roles import Role
+from roles.masking import mask_id as mask
 
 log = logging.getLogger("anju.bridge")
 OFFLINE_AFTER_HEARTBEATS = 2.5

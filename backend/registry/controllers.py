@@ -69,7 +69,9 @@ class RegistryController(Controller):
         return await service.verify(ctx, who, residency_id, data or VerifyIn(), client_ip(request))
 
     @post(
-        "/api/residencies/{residency_id:int}/correct", status_code=HTTP_200_OK, operation_id="correctResidency"
+        "/api/residencies/{residency_id:int}/correct",
+        status_code=HTTP_200_OK,
+        operation_id="correctResidency",
     )
     async def correct(
         self, residency_id: FromPath[int], data: JSONBody[CorrectionIn], who: Caller, request: Request
@@ -106,7 +108,9 @@ class RegistryController(Controller):
     async def flag(
         self, person_id: FromPath[int], data: JSONBody[KeyPersonIn], ctx: Ctx, who: Caller, request: Request
     ) -> None:
-        await service.flag_key_person(ctx, who, person_id, data.key_person, data.key_category, client_ip(request))
+        await service.flag_key_person(
+            ctx, who, person_id, data.key_person, data.key_category, client_ip(request)
+        )
 
     @get("/api/communities", operation_id="listCommunities")
     async def communities(self, who: Caller) -> list[CommunityOut]:

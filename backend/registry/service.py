@@ -313,7 +313,9 @@ def _residency_target(row: dict[str, Any]) -> Target:
         community_id=row["community"],
         district_id=row["district"],
         house_id=row["house"],
-        residence_category=ResidenceCategory(row["residence_category"]) if row["residence_category"] else None,
+        residence_category=ResidenceCategory(row["residence_category"])
+        if row["residence_category"]
+        else None,
     )
 
 
@@ -665,7 +667,9 @@ async def verification_queue(ctx: Context, who: Principal, ip: str) -> list[Queu
         )
         for row in rows
     ]
-    shown = [i.person.person_id for i in items] + [i.same_person_as.person_id for i in items if i.same_person_as]
+    shown = [i.person.person_id for i in items] + [
+        i.same_person_as.person_id for i in items if i.same_person_as
+    ]
     await audit.record_read(
         who, "read_queue", "verification_queue", ip=ip, detail={"count": len(rows), "people": shown}
     )
@@ -689,7 +693,9 @@ async def _same_people(
     if not documents:
         return {}, set()
     hashes = set(documents.values())
-    people = await Person.raw(SAME_PERSON_SQL + f"WHERE p.id_number_hash IN ({placeholders(hashes)})", *hashes)
+    people = await Person.raw(
+        SAME_PERSON_SQL + f"WHERE p.id_number_hash IN ({placeholders(hashes)})", *hashes
+    )
     by_hash = {p["id_number_hash"]: p for p in people}
     matches = {rid: by_hash[h] for rid, h in documents.items() if h in by_hash}
     current = await Residency.select(Residency.person, Residency.house).where(
@@ -699,7 +705,8 @@ async def _same_people(
     here = {
         row["residency_id"]
         for row in rows
-        if row["residency_id"] in matches and (matches[row["residency_id"]]["person_id"], row["house"]) in homes
+        if row["residency_id"] in matches
+        and (matches[row["residency_id"]]["person_id"], row["house"]) in homes
     }
     seen = set()
     for row in rows:  # oldest first: later registrations of a document already pending here

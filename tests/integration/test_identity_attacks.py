@@ -15,7 +15,9 @@ ATTACKER_PHONE = "13755550000"
 
 async def victim_id_number(world) -> str:
     """The ID number of the seeded resident who lives in the first flat (the attacker knows it)."""
-    residency = await Residency.objects().where(Residency.house == world.home_house).order_by(Residency.id).first()
+    residency = (
+        await Residency.objects().where(Residency.house == world.home_house).order_by(Residency.id).first()
+    )
     person = await Person.objects().get(Person.id == residency.person)
     return world.ctx.keys.unseal(person.id_number_encrypted)
 
@@ -29,7 +31,9 @@ async def what_the_attacker_reaches(world, headers) -> tuple[str, list, int]:
     token = await world.house_plate(world.home_house)
     view = (await world.client.get(f"/api/scan/{token}", headers=headers)).json()
     doors = (await world.client.get("/api/doors", headers=headers)).json()
-    unit_door = await Door.select(Door.id).where((Door.community == world.home) & (Door.kind == "unit")).first()
+    unit_door = (
+        await Door.select(Door.id).where((Door.community == world.home) & (Door.kind == "unit")).first()
+    )
     opened = await world.client.post(f"/api/doors/{unit_door['id']}/open", headers=headers)
     return view["viewer"], doors, opened.status_code
 
@@ -94,8 +98,13 @@ async def test_a_self_declared_permanent_category_is_only_a_proposal(world):
     )
     assert verified.json()["status"] == "verified"
     view = (await world.client.get(f"/api/scan/{token}", headers=police)).json()
-    assert next(r for r in view["residents"] if r["residency_id"] == residency_id)["residence_category"] == "floating"
-    ended = await world.client.post(f"/api/residencies/{residency_id}/end", json={"reason": "搬离"}, headers=police)
+    assert (
+        next(r for r in view["residents"] if r["residency_id"] == residency_id)["residence_category"]
+        == "floating"
+    )
+    ended = await world.client.post(
+        f"/api/residencies/{residency_id}/end", json={"reason": "搬离"}, headers=police
+    )
     assert ended.json()["status"] == "ended"
 
 
@@ -111,8 +120,12 @@ async def test_police_correct_a_verified_residency_with_a_reason_and_wardens_can
     assert (await world.client.get(f"/api/scan/{token}", headers=headers)).json()["viewer"] == "resident"
     correction = {"residence_category": "floating", "wrong_person": True, "reason": "冒用他人身份，误核实"}
     url = f"/api/residencies/{residency_id}/correct"
-    assert (await world.client.post(url, json=correction, headers=await world.headers(Role.WARDEN))).status_code == 403
-    assert (await world.client.post(url, json={**correction, "reason": ""}, headers=police)).status_code == 422
+    assert (
+        await world.client.post(url, json=correction, headers=await world.headers(Role.WARDEN))
+    ).status_code == 403
+    assert (
+        await world.client.post(url, json={**correction, "reason": ""}, headers=police)
+    ).status_code == 422
     corrected = await world.client.post(url, json=correction, headers=police)
     assert corrected.status_code == 200 and corrected.json()["status"] == "verified"
     assert (await world.client.get(f"/api/scan/{token}", headers=headers)).json()["viewer"] == "anonymous"
@@ -138,7 +151,9 @@ async def test_resident_reads_of_their_household_are_audited(world):
     token = await world.house_plate(world.home_house)
     await world.client.get(f"/api/scan/{token}", headers=await world.headers(Role.RESIDENT))
     entry = await AuditEntry.objects().where(AuditEntry.action == "read_household").first()
-    assert entry is not None and entry.actor_role == "resident" and entry.subject == f"house:{world.home_house}"
+    assert (
+        entry is not None and entry.actor_role == "resident" and entry.subject == f"house:{world.home_house}"
+    )
 
 
 async def test_queue_reads_record_which_people_were_shown(world):

@@ -4,7 +4,6 @@ import re
 import pytest
 
 from backend.registry.codes import InvalidCode
-from roles.masking import mask_id as mask
 from backend.registry.idnumber import (
     InvalidIdNumber,
     ResidentId,
@@ -12,6 +11,7 @@ from backend.registry.idnumber import (
     parse_resident_id,
     validate_id,
 )
+from roles.masking import mask_id as mask
 
 TODAY = dt.date(2024, 6, 1)
 
