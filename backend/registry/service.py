@@ -386,11 +386,12 @@ async def verify(ctx: Context, who: Principal, residency_id: int, data: VerifyIn
             "",
             ip,
             (ResidencyStatus.PENDING,),
-            changes={
+            changes={"account": row["account"] or (await _account_with_phone(phone) if phone else None)},
+            noted={
                 "person": person_id,
-                "account": row["account"] or (await _account_with_phone(phone) if phone else None),
+                "residence_category": category,
+                "proposed_category": row["proposed_category"],
             },
-            noted={"residence_category": category, "proposed_category": row["proposed_category"]},
         )
 
 
