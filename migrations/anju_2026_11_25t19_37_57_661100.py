@@ -21,7 +21,7 @@ class Residency(Table, tablename="residency", schema=None):
 
 ID = "2026-11-25T19:37:57:661100"
 VERSION = "1.38.0"
-DESCRIPTION = ""
+DESCRIPTION = "residencies carry their account and proposed category; corrections; sealed phone and key-flag columns"
 
 
 async def forwards():
@@ -186,30 +186,6 @@ async def forwards():
             "db_column_name": None,
             "secret": False,
         },
-        schema=None,
-    )
-
-    manager.drop_column(
-        table_class_name="Person",
-        tablename="person",
-        column_name="key_category",
-        db_column_name="key_category",
-        schema=None,
-    )
-
-    manager.drop_column(
-        table_class_name="Person",
-        tablename="person",
-        column_name="key_person",
-        db_column_name="key_person",
-        schema=None,
-    )
-
-    manager.drop_column(
-        table_class_name="Person",
-        tablename="person",
-        column_name="phone",
-        db_column_name="phone",
         schema=None,
     )
 
