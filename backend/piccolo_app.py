@@ -19,6 +19,7 @@ from backend.registry.tables import (
     Owner,
     Person,
     Residency,
+    ResidencyCorrection,
     Unit,
 )
 
@@ -37,6 +38,7 @@ APP_CONFIG = AppConfig(
         House,
         Person,
         Residency,
+        ResidencyCorrection,
         Owner,
         Account,
         StaffScope,

@@ -15,6 +15,7 @@ from backend.db import transaction
 from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.service import ensure_plates
 from backend.doorplates.tables import Doorplate
+from backend.registry import service as registry
 from backend.registry.enums import (
     HouseUse,
     PlaceKind,
@@ -106,10 +107,16 @@ class _Builder:
             ethnicity=rng.choice(["01"] * 18 + ["03", "15", "06"]),
             nationality="CHN",
             birth_date=born,
-            phone=f"1{rng.choice('3578')}{rng.randrange(10**9):09d}",
             hukou_region=region,
             hukou_address=f"{region} 户籍地址",
             residence_category=category,
+            key_sealed=registry.sealed_key_flag(self.ctx, False),
+            **{
+                column._meta.name: value
+                for column, value in registry.sealed_phone(
+                    self.ctx, f"1{rng.choice('3578')}{rng.randrange(10**9):09d}"
+                ).items()
+            },
         )
 
 
@@ -259,8 +266,8 @@ async def _populate(build: _Builder, houses: list[House]) -> None:
                 else rng.choice([ResidenceCategory.FLOATING, ResidenceCategory.LODGER])
             )
             person = build.person(category, (1, 85))
-            person.key_person = rng.random() < 0.02
-            person.key_category = "重点人口" if person.key_person else ""
+            if rng.random() < 0.02:
+                person.key_sealed = registry.sealed_key_flag(build.ctx, True, "重点人口")
             await person.save()
             occupants.append((person, rng.choice("2345") if use is HouseUse.SELF_OCCUPIED else "6"))
         await Residency.insert(
@@ -323,13 +330,16 @@ async def _staff(community: Community, first_phone: int, name_column: int) -> No
         ).save()
 
 
-async def _resident_login(house: House, phone: str) -> None:
-    """A resident account linked to the first occupant of ``house``, verified."""
+async def _resident_login(ctx: Context, house: House, phone: str) -> None:
+    """A resident account for the first occupant of ``house``: verified, declaring that phone."""
     residency = await Residency.objects().where(Residency.house == house.id).order_by(Residency.id).first()
-    await Residency.update({Residency.status: ResidencyStatus.VERIFIED}).where(Residency.id == residency.id)
     person = await Person.objects().get(Person.id == residency.person)
-    await Person.update({Person.phone: phone}).where(Person.id == person.id)
-    await Account(phone=phone, name=person.name, role=Role.RESIDENT, person=person.id).save()
+    await Person.update(registry.sealed_phone(ctx, phone)).where(Person.id == person.id)
+    account = Account(phone=phone, name=person.name, role=Role.RESIDENT)
+    await account.save()
+    await Residency.update({Residency.status: ResidencyStatus.VERIFIED, Residency.account: account.id}).where(
+        Residency.id == residency.id
+    )
 
 
 async def seed_district(ctx: Context, size: SeedSize = DEMO_SIZE) -> SeedReport:
@@ -348,7 +358,7 @@ async def seed_district(ctx: Context, size: SeedSize = DEMO_SIZE) -> SeedReport:
         admin = Account(phone=ADMIN_PHONE, name="区管理员 刘洋", role=Role.DISTRICT_ADMIN)
         await admin.save()
         await StaffScope(account=admin.id, district=district.id).save()
-        await _resident_login(houses[0], RESIDENT_PHONE)
+        await _resident_login(ctx, houses[0], RESIDENT_PHONE)
     communities = [
         SeededCommunity(
             id=c.id,

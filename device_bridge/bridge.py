@@ -31,13 +31,13 @@ from paho.mqtt.properties import Properties
 from backend.db import is_postgres, transaction
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.keys import Keys
-from backend.registry.idnumber import mask
 from backend.settings import Settings
 from device_bridge import protocol, store
 from device_bridge.protocol import AccessData, AccessMethod, Channel, StateData
 from device_bridge.refusals import RefusalLog
 from device_bridge.transport import client_options, low_latency
 from roles import Role
+from roles.masking import mask_id as mask
 
 log = logging.getLogger("anju.bridge")
 OFFLINE_AFTER_HEARTBEATS = 2.5

@@ -32,6 +32,8 @@ class Action(StrEnum):
     REGISTER = "register"
     DEREGISTER = "deregister"
     VERIFY = "verify"
+    CORRECT_RESIDENCY = "correct_residency"
+    VIEW_RESIDENCY_HISTORY = "view_residency_history"
     FLAG_KEY_PERSON = "flag_key_person"
     VIEW_METRICS = "view_metrics"
     LIST_COMMUNITIES = "list_communities"
@@ -75,6 +77,9 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.REGISTER: _FIELD_STAFF,
     Action.DEREGISTER: _FIELD_STAFF,
     Action.VERIFY: _FIELD_STAFF,
+    # A verified residency that was wrong (false 常住, wrong person) is corrected by police only.
+    Action.CORRECT_RESIDENCY: {Role.POLICE: Scope.COMMUNITY},
+    Action.VIEW_RESIDENCY_HISTORY: _FIELD_STAFF,
     Action.FLAG_KEY_PERSON: {Role.POLICE: Scope.COMMUNITY},
     Action.VIEW_METRICS: {
         **_FIELD_STAFF,

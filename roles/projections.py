@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
-from backend.registry.idnumber import mask as mask_id
+from roles.masking import age_band, mask_id, mask_phone
 from roles.matrix import Action, Principal, Role, Target, is_allowed
 
 
@@ -20,13 +20,12 @@ class Viewer(StrEnum):
 class Reveal(StrEnum):
     FULL = "full"
     MASKED = "masked"
+    AGE_BAND = "age_band"  # a birth date shown only as its ten-year band
 
 
-def mask_phone(phone: str) -> str:
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 11 else "****"
-
-
-MASKERS: dict[str, Callable[[str], str]] = {"id_number": mask_id, "phone": mask_phone}
+MASKERS: dict[str, Callable[[Any], str]] = {"id_number": mask_id, "phone": mask_phone}
+# Reveals that show a field under another name.
+RENAMED = {Reveal.AGE_BAND: ("age_band", age_band)}
 
 _COMMON = {
     "residency_id": Reveal.FULL,
@@ -36,15 +35,18 @@ _COMMON = {
     "relation": Reveal.FULL,
     "residence_category": Reveal.FULL,
     "gender": Reveal.FULL,
-    "birth_date": Reveal.FULL,
 }
+# A masked ID number keeps no birth date beside it: the date and the check digit would
+# narrow the number down to a couple of candidates.
+_MASKED_ID = {"id_number": Reveal.MASKED, "birth_date": Reveal.AGE_BAND}
 
 PERSON_FIELDS: dict[Viewer, dict[str, Reveal]] = {
     Viewer.ANONYMOUS: {},
-    Viewer.RESIDENT: {**_COMMON, "phone": Reveal.FULL, "id_number": Reveal.MASKED},
-    Viewer.STAFF: {**_COMMON, "phone": Reveal.MASKED, "id_number": Reveal.MASKED},
+    Viewer.RESIDENT: {**_COMMON, "phone": Reveal.FULL, **_MASKED_ID},
+    Viewer.STAFF: {**_COMMON, "phone": Reveal.MASKED, **_MASKED_ID},
     Viewer.POLICE: {
         **_COMMON,
+        "birth_date": Reveal.FULL,
         "phone": Reveal.FULL,
         "id_number": Reveal.FULL,
         "key_person": Reveal.FULL,
@@ -78,13 +80,26 @@ def sections_for(viewer: Viewer) -> frozenset[str]:
     return SECTIONS[viewer]
 
 
+def person_fields(viewer: Viewer) -> frozenset[str]:
+    """The person fields ``viewer`` sees in any form: callers unseal only these."""
+    return frozenset(PERSON_FIELDS[viewer])
+
+
+def owner_fields(viewer: Viewer) -> frozenset[str]:
+    return frozenset(OWNER_FIELDS.get(viewer, {}))
+
+
 def _project(fields: Mapping[str, Reveal], record: Mapping[str, Any]) -> dict[str, Any]:
     shown = {}
     for name, reveal in fields.items():
         value = record.get(name)
         if value is None:
             continue
-        shown[name] = MASKERS[name](value) if reveal is Reveal.MASKED else value
+        if reveal in RENAMED:
+            shown_as, derive = RENAMED[reveal]
+            shown[shown_as] = derive(value)
+        else:
+            shown[name] = MASKERS[name](value) if reveal is Reveal.MASKED else value
     return shown
 
 

@@ -15,6 +15,7 @@ from backend.audit import service as audit
 from backend.context import Context
 from backend.db import placeholders, transaction
 from backend.errors import DomainError, Invalid, NotFound
+from backend.registry import service as registry
 from backend.text import plain_text
 from device_bridge.protocol import AccessMethod, Direction
 from roles import Action, Principal, Target, authorize, is_allowed
@@ -115,7 +116,7 @@ async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None,
     ack = await ctx.doors.open(device, command_id, door=door["device_door"])
     at = _now()
     async with transaction(AccessRecord._meta.db):
-        account = await Account.select(Account.person).where(Account.id == who.account_id).first()
+        person = await registry.resident_person(who.account_id, door["community"])
         await AccessRecord.insert(
             AccessRecord(
                 community=door["community"],
@@ -127,7 +128,7 @@ async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None,
                 direction=Direction.IN,
                 granted=ack.ok,
                 account=who.account_id,
-                person=account["person"] if account else None,
+                person=person,
                 at=at,
                 key=f"cmd:{command_id}",
             )

@@ -16,6 +16,7 @@ from backend.audit import service as audit
 from backend.context import Context
 from backend.db import transaction
 from backend.errors import Invalid, TooMany, Unauthorized
+from backend.registry import service as registry
 from backend.registry.tables import Residency
 from backend.sms import SmsUnavailable, code_message, notice_message
 from roles import Principal, Role
@@ -129,6 +130,7 @@ async def sign_in_with_code(ctx: Context, phone: str, code: str, ip: str) -> Ses
             await audit.record(
                 None, "create_account", f"account:{account.id}", detail={"role": Role.RESIDENT}
             )
+            await registry.link_account(ctx, account.id, phone)
         subject = f"account:{account.id}"
     elif not may_sign_in_with_code(Role(account.role), await has_passkey(account.id)):
         await audit.record(
@@ -329,15 +331,15 @@ async def _current_version(account_id: int) -> str:
 
 
 # Read on every resident request (residencies change faster than tokens expire): one query.
+# Only residencies registered for this very account count, never others of the same person.
 HOMES_SQL = """
 SELECT h.id AS house, h.unit, h.building, h.community
-FROM account a
-JOIN residency r ON r.person = a.person AND r.status = 'verified'
+FROM residency r
 JOIN house h ON h.id = r.house
-WHERE a.id = {}
+WHERE r.account = {} AND r.status = 'verified'
 """
 
 
 async def _homes(account_id: int) -> list[dict]:
-    """Where the account's person verifiably lives; nothing while a registration is pending."""
+    """Where the account verifiably lives; nothing while pending, after rejection or deregistration."""
     return await Residency.raw(HOMES_SQL, account_id)

@@ -12,6 +12,7 @@ class Account(Table):
     phone = Varchar(length=11, unique=True)
     name = Varchar(length=50)
     role = Varchar(length=20, choices=Role, default=Role.RESIDENT)
+    # Unused: an account reaches homes only through Residency.account, never through a person.
     person = ForeignKey(Person, null=True, default=None)
     active = Boolean(default=True)
     # Bumped when access tokens issued so far must stop at once (disabled, role or scopes changed).

@@ -39,7 +39,7 @@ from roles import (
     sections_for,
     viewer_for,
 )
-from roles.projections import project_owner
+from roles.projections import owner_fields, project_owner
 
 MPS_PORTAL = "https://zwfw.mps.gov.cn/"  # 公安部“互联网+政务服务”平台
 # 流动人口自主登记 is the in-app self-registration, offered through ``actions``.
@@ -141,7 +141,7 @@ async def _add_household(
             ip=ip,
             detail={"plate": plate["token"], "view": view.viewer},
         )
-        if view.viewer in (Viewer.STAFF, Viewer.POLICE)
+        if view.viewer is not Viewer.ANONYMOUS  # residents' reads of their household too
         else _nothing()
     )
     # Independent round trips: overlap them.
@@ -154,14 +154,12 @@ async def _nothing() -> msgspec.UnsetType:
 
 async def _owners(ctx: Context, house_id: int, viewer: Viewer) -> list[OwnerView]:
     rows = await Owner.raw(
-        "SELECT p.name, p.phone, p.id_number_encrypted FROM owner o JOIN person p ON p.id = o.person "
+        "SELECT p.name, p.phone_sealed, p.id_number_encrypted FROM owner o JOIN person p ON p.id = o.person "
         "WHERE o.house = {} ORDER BY o.id",
         house_id,
     )
-    return [
-        OwnerView(**project_owner(viewer, {**row, "id_number": ctx.keys.unseal(row["id_number_encrypted"])}))
-        for row in rows
-    ]
+    fields = owner_fields(viewer)
+    return [OwnerView(**project_owner(viewer, registry.unsealed(ctx, row, fields))) for row in rows]
 
 
 async def replace_plate(who: Principal, token: str, ip: str) -> PlateReplaced:

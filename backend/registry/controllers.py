@@ -12,12 +12,15 @@ from backend.net import client_ip, spend
 from backend.registry import codes, service
 from backend.registry.schemas import (
     CommunityOut,
+    CorrectionIn,
     Decision,
+    HistoryEntry,
     KeyPersonIn,
     Metrics,
     QueueItem,
     RegistrationIn,
     ResidencyOut,
+    VerifyIn,
 )
 from roles import Action, authorize
 
@@ -58,8 +61,31 @@ class RegistryController(Controller):
     @post(
         "/api/residencies/{residency_id:int}/verify", status_code=HTTP_200_OK, operation_id="verifyResidency"
     )
-    async def verify(self, residency_id: FromPath[int], who: Caller, request: Request) -> ResidencyOut:
-        return await service.verify(who, residency_id, client_ip(request))
+    async def verify(
+        self,
+        residency_id: FromPath[int],
+        ctx: Ctx,
+        who: Caller,
+        request: Request,
+        data: JSONBody[VerifyIn | None] = None,
+    ) -> ResidencyOut:
+        """Verify a pending residency, confirming its category and merging a same-ID person."""
+        return await service.verify(ctx, who, residency_id, data or VerifyIn(), client_ip(request))
+
+    @post(
+        "/api/residencies/{residency_id:int}/correct",
+        status_code=HTTP_200_OK,
+        operation_id="correctResidency",
+    )
+    async def correct(
+        self, residency_id: FromPath[int], data: JSONBody[CorrectionIn], who: Caller, request: Request
+    ) -> ResidencyOut:
+        """Police correct a verified residency (category, wrong person) with a reason; not a deregistration."""
+        return await service.correct(who, residency_id, data, client_ip(request))
+
+    @get("/api/residencies/{residency_id:int}/history", operation_id="residencyHistory")
+    async def history(self, residency_id: FromPath[int], who: Caller, request: Request) -> list[HistoryEntry]:
+        return await service.history(who, residency_id, client_ip(request))
 
     @post(
         "/api/residencies/{residency_id:int}/reject", status_code=HTTP_200_OK, operation_id="rejectResidency"
@@ -84,9 +110,11 @@ class RegistryController(Controller):
         operation_id="flagKeyPerson",
     )
     async def flag(
-        self, person_id: FromPath[int], data: JSONBody[KeyPersonIn], who: Caller, request: Request
+        self, person_id: FromPath[int], data: JSONBody[KeyPersonIn], ctx: Ctx, who: Caller, request: Request
     ) -> None:
-        await service.flag_key_person(who, person_id, data.key_person, data.key_category, client_ip(request))
+        await service.flag_key_person(
+            ctx, who, person_id, data.key_person, data.key_category, client_ip(request)
+        )
 
     @get("/api/communities", operation_id="listCommunities")
     async def communities(self, who: Caller) -> list[CommunityOut]:

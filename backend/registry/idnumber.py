@@ -25,8 +25,6 @@ _OTHER_ID = re.compile(r"(?=.*[A-Z0-9])[A-Z0-9-]{3,30}")
 # Anything earlier is a keying error, not a person alive when ID cards existed.
 _EARLIEST_BIRTH = dt.date(1800, 1, 1)
 RESIDENT_ID_TYPES = frozenset({"111", "112"})
-# Below this length first-3/last-4 masking would hide almost nothing.
-_MASK_MIN_LENGTH = 11
 
 
 class InvalidIdNumber(ValueError):
@@ -88,17 +86,6 @@ def validate_id(id_type: str, number: str) -> str:
         label = codes.table("ZJLX").label(id_type)
         raise InvalidIdNumber(f"{label} number must be 3-30 ASCII letters, digits or hyphens")
     return normalised
-
-
-def mask(number: str) -> str:
-    """Hide the middle of a document number for display: 420***********1234.
-
-    Numbers shorter than 11 characters keep only their last two.
-    """
-    if len(number) >= _MASK_MIN_LENGTH:
-        return number[:3] + "*" * (len(number) - 7) + number[-4:]
-    keep = 2 if len(number) > 2 else 0
-    return "*" * (len(number) - keep) + number[len(number) - keep :]
 
 
 def _normalise(number: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -45,7 +45,8 @@ class ResidentView(msgspec.Struct, omit_defaults=True):
     relation: str | msgspec.UnsetType = msgspec.UNSET
     residence_category: ResidenceCategory | msgspec.UnsetType = msgspec.UNSET
     gender: str | msgspec.UnsetType = msgspec.UNSET
-    birth_date: dt.date | msgspec.UnsetType = msgspec.UNSET
+    birth_date: dt.date | msgspec.UnsetType = msgspec.UNSET  # police only
+    age_band: str | msgspec.UnsetType = msgspec.UNSET  # "30-39": for viewers of a masked ID number
     phone: str | msgspec.UnsetType = msgspec.UNSET
     id_number: str | msgspec.UnsetType = msgspec.UNSET
     key_person: bool | msgspec.UnsetType = msgspec.UNSET
@@ -57,6 +58,18 @@ class CommunityRef(msgspec.Struct):
     name: str
 
 
+class SamePerson(msgspec.Struct, omit_defaults=True):
+    """A known person with the same ID number, as far as the verifier may see them."""
+
+    person_id: int
+    name: str
+    gender: str | msgspec.UnsetType = msgspec.UNSET
+    birth_date: dt.date | msgspec.UnsetType = msgspec.UNSET
+    age_band: str | msgspec.UnsetType = msgspec.UNSET
+    id_number: str | msgspec.UnsetType = msgspec.UNSET
+    residence_category: ResidenceCategory | msgspec.UnsetType = msgspec.UNSET
+
+
 class QueueItem(msgspec.Struct):
     residency_id: int
     community: CommunityRef
@@ -64,6 +77,28 @@ class QueueItem(msgspec.Struct):
     registered_at: dt.datetime
     registered_by: str  # "self" or the registering account's name
     person: ResidentView
+    proposed_category: ResidenceCategory | None  # the registrant's; the verifier confirms or changes it
+    same_person_as: SamePerson | None  # merge into them on verification (merge_into), or reject
+    already_registered_here: bool  # this document already lives (or waits) at this address
+
+
+class VerifyIn(msgspec.Struct, forbid_unknown_fields=True):
+    merge_into: int | None = None  # the known person with the same ID number
+    residence_category: ResidenceCategory | None = None  # confirmed; default: as proposed
+
+
+class CorrectionIn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Reason
+    residence_category: ResidenceCategory | None = None
+    wrong_person: bool = False  # the account it was verified for is not this resident: unlink it
+
+
+class HistoryEntry(msgspec.Struct):
+    at: dt.datetime
+    action: str  # register, verified, rejected, ended, correct
+    by: str
+    reason: str = ""
+    changes: dict[str, Any] = {}
 
 
 class Decision(msgspec.Struct, forbid_unknown_fields=True):

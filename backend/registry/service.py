@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any
+
+import msgspec
 
 from backend.accounts.tables import Account
 from backend.audit import service as audit
@@ -21,12 +24,16 @@ from backend.registry.idnumber import (
 from backend.registry.schemas import (
     CommunityOut,
     CommunityRef,
+    CorrectionIn,
+    HistoryEntry,
     QueueItem,
     RegistrationIn,
     ResidencyOut,
     ResidentView,
+    SamePerson,
+    VerifyIn,
 )
-from backend.registry.tables import Community, House, Person, Residency
+from backend.registry.tables import Community, House, Person, Residency, ResidencyCorrection
 from backend.text import plain_text
 from roles import (
     Action,
@@ -38,6 +45,7 @@ from roles import (
     project_person,
     viewer_for,
 )
+from roles.projections import person_fields
 
 CURRENT = (ResidencyStatus.PENDING, ResidencyStatus.VERIFIED)
 PHONE_DIGITS = 11
@@ -116,6 +124,38 @@ def clean_registration(data: RegistrationIn, today: dt.date) -> dict[str, Any]:
     }
 
 
+# --- sealed fields -------------------------------------------------------------------
+
+PROVISIONAL = "provisional:"  # id_number_hash of a self-registration's person until verified
+
+
+def sealed_phone(ctx: Context, phone: str) -> dict[Any, str]:
+    """A resident's phone at rest: sealed, with a keyed hash to find accounts by it."""
+    return {Person.phone_sealed: ctx.keys.seal(phone), Person.phone_hash: phone_lookup(ctx, phone)}
+
+
+def phone_lookup(ctx: Context, phone: str) -> str:
+    return ctx.keys.lookup_hash("phone", phone)
+
+
+def sealed_key_flag(ctx: Context, key_person: bool, category: str = "") -> str:
+    """重点人员 flag and 管理类别, sealed for every person alike (flagged or not)."""
+    return ctx.keys.seal(msgspec.json.encode({"key_person": key_person, "key_category": category}).decode())
+
+
+def _key_flag(ctx: Context, sealed: str) -> dict[str, Any]:
+    if not sealed:
+        return {"key_person": False, "key_category": ""}
+    return msgspec.json.decode(ctx.keys.unseal(sealed))
+
+
+def _document_hash(ctx: Context, row: dict[str, Any]) -> str:
+    """The keyed hash of a person's document, also for a provisional person (from the sealed number)."""
+    if not row["id_number_hash"].startswith(PROVISIONAL):
+        return row["id_number_hash"]
+    return ctx.keys.lookup_hash(row["id_type"], ctx.keys.unseal(row["id_number_encrypted"]))
+
+
 # --- registration ------------------------------------------------------------
 
 
@@ -130,17 +170,31 @@ def _registration_mode(who: Principal, target: Target, own_phone: bool) -> Resid
 async def register(
     ctx: Context, who: Principal, house_id: int, data: RegistrationIn, ip: str
 ) -> ResidencyOut:
+    """Staff registrations are verified at once; anyone else's wait, whatever they declare.
+
+    A pending registration gets a person of its own and the same answer whether or not the
+    ID number is known here: the verifier, not the registrant, learns of the match.
+    """
     target = await house_target(house_id)
     fields = clean_registration(data, dt.date.today())
     account = await Account.objects().get(Account.id == who.account_id) if who.signed_in else None
     own_phone = account is not None and account.phone == fields["phone"]
     status = _registration_mode(who, target, own_phone)
     async with transaction(Residency._meta.db):
-        person = await _person_for(ctx, fields)
-        if await Residency.exists().where(
-            (Residency.person == person.id) & (Residency.house == house_id) & Residency.status.is_in(CURRENT)
-        ):
-            raise Conflict("already_registered", "This person is already registered at this address")
+        if status is ResidencyStatus.VERIFIED:
+            person = await _known_person(ctx, fields)
+            await _refuse_duplicate(person.id, house_id)
+            decided = {
+                "decided_by": who.account_id,
+                "decided_at": dt.datetime.now(dt.UTC),
+                "account": await _account_with_phone(fields["phone"]),
+            }
+        else:
+            person = await _new_person(ctx, fields, PROVISIONAL + secrets.token_hex(20), category="")
+            decided = {
+                "proposed_category": fields["residence_category"],
+                "account": account.id if own_phone else None,
+            }
         residency = Residency(
             community=target.community_id,
             house=house_id,
@@ -150,12 +204,9 @@ async def register(
             start_date=fields["start_date"],
             status=status,
             registered_by=who.account_id,
+            **decided,
         )
-        if status is ResidencyStatus.VERIFIED:
-            residency.decided_by, residency.decided_at = who.account_id, dt.datetime.now(dt.UTC)
         await residency.save()
-        if own_phone and account.person is None:
-            await Account.update({Account.person: person.id}).where(Account.id == account.id)
         await audit.record(
             who,
             "register",
@@ -167,12 +218,22 @@ async def register(
     return ResidencyOut(residency_id=residency.id, status=status)
 
 
-async def _person_for(ctx: Context, fields: dict[str, Any]) -> Person:
-    """One row per document: a person already known keeps their (possibly verified) record."""
+async def _refuse_duplicate(person_id: int, house_id: int) -> None:
+    """Only for staff, who see the household anyway: no presence oracle for anyone else."""
+    if await Residency.exists().where(
+        (Residency.person == person_id) & (Residency.house == house_id) & Residency.status.is_in(CURRENT)
+    ):
+        raise Conflict("already_registered", "This person is already registered at this address")
+
+
+async def _known_person(ctx: Context, fields: dict[str, Any]) -> Person:
+    """Staff registration (trusted): one row per document, a known person keeps their record."""
     lookup = ctx.keys.lookup_hash(fields["id_type"], fields["id_number"])
     person = await Person.objects().get(Person.id_number_hash == lookup)
-    if person is not None:
-        return person
+    return person or await _new_person(ctx, fields, lookup, category=fields["residence_category"])
+
+
+async def _new_person(ctx: Context, fields: dict[str, Any], lookup: str, category: str) -> Person:
     person = Person(
         **{
             k: fields[k]
@@ -183,17 +244,52 @@ async def _person_for(ctx: Context, fields: dict[str, Any]) -> Person:
                 "ethnicity",
                 "nationality",
                 "birth_date",
-                "phone",
                 "hukou_region",
                 "hukou_address",
-                "residence_category",
             )
         },
+        residence_category=category,
         id_number_encrypted=ctx.keys.seal(fields["id_number"]),
         id_number_hash=lookup,
+        key_sealed=sealed_key_flag(ctx, False),
     )
+    for column, value in sealed_phone(ctx, fields["phone"]).items():
+        setattr(person, column._meta.name, value)
     await person.save()
     return person
+
+
+async def _account_with_phone(phone: str) -> int | None:
+    """The account whose phone a residency declares: its sign-in code proves the phone."""
+    row = await Account.select(Account.id).where(Account.phone == phone).first()
+    return row["id"] if row else None
+
+
+async def link_account(ctx: Context, account_id: int, phone: str) -> None:
+    """A new account takes the verified residencies declaring its phone that have no account yet.
+
+    The SMS code proved the phone; staff verification proved the residency.
+    """
+    people = Person.select(Person.id).where(Person.phone_hash == phone_lookup(ctx, phone))
+    await Residency.update({Residency.account: account_id}).where(
+        Residency.account.is_null()
+        & (Residency.status == ResidencyStatus.VERIFIED)
+        & Residency.person.is_in(people)
+    )
+
+
+async def resident_person(account_id: int | None, community_id: int) -> int | None:
+    """The person whose verified residency here gave the account its door; None for staff."""
+    row = (
+        await Residency.select(Residency.person)
+        .where(
+            (Residency.account == account_id)
+            & (Residency.community == community_id)
+            & (Residency.status == ResidencyStatus.VERIFIED)
+        )
+        .first()
+    )
+    return row["person"] if row else None
 
 
 # --- decisions -----------------------------------------------------------------
@@ -214,71 +310,230 @@ async def _residency(residency_id: int) -> dict[str, Any]:
     return row
 
 
+def _residency_target(row: dict[str, Any]) -> Target:
+    return Target(
+        community_id=row["community"],
+        district_id=row["district"],
+        house_id=row["house"],
+        residence_category=ResidenceCategory(row["residence_category"])
+        if row["residence_category"]
+        else None,
+    )
+
+
 async def _decide(
     who: Principal,
-    residency_id: int,
+    row: dict[str, Any],
     action: Action,
     status: ResidencyStatus,
     reason: str,
     ip: str,
     allowed_from: tuple[ResidencyStatus, ...],
+    changes: dict[str, Any] | None = None,
+    noted: dict[str, Any] | None = None,
 ) -> ResidencyOut:
+    """Change a residency's status (and columns named in ``changes``), audited with ``noted`` too.
+
+    Homes come only from verified residencies: leaving 'verified' ends what this one gave.
+    """
+    changes = changes or {}
     reason = plain_text(reason, "reason")
-    row = await _residency(residency_id)
-    authorize(
-        who,
-        action,
-        Target(
-            community_id=row["community"],
-            district_id=row["district"],
-            house_id=row["house"],
-            residence_category=ResidenceCategory(row["residence_category"]),
-        ),
-    )
     if row["status"] not in allowed_from:
         raise Conflict("wrong_status", f"Residency is {row['status']}, cannot {action.value}")
-    changes = {
+    values = {
         Residency.status: status,
         Residency.decided_by: who.account_id,
         Residency.decided_at: dt.datetime.now(dt.UTC),
         Residency.decision_reason: reason,
+        **{Residency._meta.get_column_by_name(name): value for name, value in changes.items()},
     }
     if status is ResidencyStatus.ENDED:
-        changes[Residency.end_date] = dt.date.today()
+        values[Residency.end_date] = dt.date.today()
     async with transaction(Residency._meta.db):
-        await Residency.update(changes).where(Residency.id == residency_id)
+        await Residency.update(values).where(Residency.id == row["id"])
         await audit.record(
             who,
             action.value,
-            f"residency:{residency_id}",
+            f"residency:{row['id']}",
             community=row["community"],
             ip=ip,
-            detail={"status": status, "reason": reason},
+            detail={"status": status, "reason": reason, **changes, **(noted or {})},
         )
-    return ResidencyOut(residency_id=residency_id, status=status)
+    return ResidencyOut(residency_id=row["id"], status=status)
 
 
-async def verify(who: Principal, residency_id: int, ip: str) -> ResidencyOut:
-    return await _decide(
-        who, residency_id, Action.VERIFY, ResidencyStatus.VERIFIED, "", ip, (ResidencyStatus.PENDING,)
-    )
+async def _authorized_residency(who: Principal, residency_id: int, action: Action) -> dict[str, Any]:
+    row = await _residency(residency_id)
+    authorize(who, action, _residency_target(row))
+    return row
+
+
+async def verify(ctx: Context, who: Principal, residency_id: int, data: VerifyIn, ip: str) -> ResidencyOut:
+    """Confirm a pending residency: its category, and its person (merged into a known one if the same)."""
+    row = await _authorized_residency(who, residency_id, Action.VERIFY)
+    if row["status"] != ResidencyStatus.PENDING:
+        raise Conflict("wrong_status", f"Residency is {row['status']}, cannot verify")
+    person = await Person.select().where(Person.id == row["person"]).first()
+    category = data.residence_category or row["proposed_category"] or row["residence_category"]
+    if not category:
+        raise Invalid("required", "Confirm the resident's category", field="residence_category")
+    phone = ctx.keys.unseal(person["phone_sealed"]) if person["phone_sealed"] else ""
+    async with transaction(Residency._meta.db):
+        person_id = await _confirm_person(ctx, person, row["house"], data.merge_into)
+        await Person.update({Person.residence_category: category}).where(Person.id == person_id)
+        return await _decide(
+            who,
+            row,
+            Action.VERIFY,
+            ResidencyStatus.VERIFIED,
+            "",
+            ip,
+            (ResidencyStatus.PENDING,),
+            changes={"account": row["account"] or (await _account_with_phone(phone) if phone else None)},
+            noted={
+                "person": person_id,
+                "residence_category": category,
+                "proposed_category": row["proposed_category"],
+            },
+        )
+
+
+async def _confirm_person(ctx: Context, person: dict[str, Any], house_id: int, merge_into: int | None) -> int:
+    """The established person this residency belongs to once verified."""
+    if not person["id_number_hash"].startswith(PROVISIONAL):
+        if merge_into is not None:
+            raise Invalid("not_same_person", "This resident is not a provisional match", field="merge_into")
+        return person["id"]
+    document = _document_hash(ctx, person)
+    known = await Person.select(Person.id).where(Person.id_number_hash == document).first()
+    if known is None:
+        if merge_into is not None:
+            raise Invalid("not_same_person", "No known person has this ID number", field="merge_into")
+        await Person.update({Person.id_number_hash: document}).where(Person.id == person["id"])
+        return person["id"]
+    if merge_into != known["id"]:
+        raise Conflict(
+            "same_person",
+            f"The ID number belongs to person {known['id']}: verify with merge_into, or reject",
+        )
+    await _refuse_duplicate(known["id"], house_id)
+    # The newest verified registration carries the person's current phone.
+    await Person.update(
+        {Person.phone_sealed: person["phone_sealed"], Person.phone_hash: person["phone_hash"]}
+    ).where(Person.id == known["id"])
+    await Residency.update({Residency.person: known["id"]}).where(Residency.person == person["id"])
+    await Person.delete().where(Person.id == person["id"])
+    return known["id"]
 
 
 async def reject(who: Principal, residency_id: int, reason: str, ip: str) -> ResidencyOut:
     if not reason.strip():
         raise Invalid("required", "Give a reason for rejecting", field="reason")
+    row = await _authorized_residency(who, residency_id, Action.VERIFY)
     return await _decide(
-        who, residency_id, Action.VERIFY, ResidencyStatus.REJECTED, reason, ip, (ResidencyStatus.PENDING,)
+        who, row, Action.VERIFY, ResidencyStatus.REJECTED, reason, ip, (ResidencyStatus.PENDING,)
     )
 
 
 async def deregister(who: Principal, residency_id: int, reason: str, ip: str) -> ResidencyOut:
     if not reason.strip():
         raise Invalid("required", "Give a reason for deregistering", field="reason")
-    return await _decide(who, residency_id, Action.DEREGISTER, ResidencyStatus.ENDED, reason, ip, CURRENT)
+    row = await _authorized_residency(who, residency_id, Action.DEREGISTER)
+    return await _decide(who, row, Action.DEREGISTER, ResidencyStatus.ENDED, reason, ip, CURRENT)
 
 
-async def flag_key_person(who: Principal, person_id: int, key_person: bool, category: str, ip: str) -> None:
+async def correct(who: Principal, residency_id: int, data: CorrectionIn, ip: str) -> ResidencyOut:
+    """Police put right a residency verified by mistake; it stays verified (not a deregistration)."""
+    row = await _authorized_residency(who, residency_id, Action.CORRECT_RESIDENCY)
+    reason = plain_text(data.reason, "reason")
+    if not reason:
+        raise Invalid("required", "Give a reason for the correction", field="reason")
+    if row["status"] != ResidencyStatus.VERIFIED:
+        raise Conflict("wrong_status", f"Residency is {row['status']}, only verified ones are corrected")
+    new_category = data.residence_category or row["residence_category"]
+    unlink = data.wrong_person and row["account"] is not None
+    if new_category == row["residence_category"] and not unlink:
+        raise Invalid("nothing_to_correct", "Change the category or unlink the wrong person")
+    correction = ResidencyCorrection(
+        residency=residency_id,
+        corrected_by=who.account_id,
+        reason=reason,
+        category_from=row["residence_category"],
+        category_to=new_category,
+        account_unlinked=unlink,
+    )
+    async with transaction(Residency._meta.db):
+        await Person.update({Person.residence_category: new_category}).where(Person.id == row["person"])
+        if unlink:
+            await Residency.update({Residency.account: None}).where(Residency.id == residency_id)
+        await correction.save()
+        await audit.record(
+            who,
+            "correct_residency",
+            f"residency:{residency_id}",
+            community=row["community"],
+            ip=ip,
+            detail={"reason": correction.reason, **_correction_changes(correction.to_dict())},
+        )
+    return ResidencyOut(residency_id=residency_id, status=ResidencyStatus.VERIFIED)
+
+
+def _correction_changes(row: dict[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if row["category_from"] != row["category_to"]:
+        changes["residence_category"] = [row["category_from"], row["category_to"]]
+    if row["account_unlinked"]:
+        changes["account_unlinked"] = True
+    return changes
+
+
+async def history(who: Principal, residency_id: int, ip: str) -> list[HistoryEntry]:
+    """Registration, decision and every correction of a residency, oldest first."""
+    row = await _authorized_residency(who, residency_id, Action.VIEW_RESIDENCY_HISTORY)
+    corrections = (
+        await ResidencyCorrection.select()
+        .where(ResidencyCorrection.residency == residency_id)
+        .order_by(ResidencyCorrection.id)
+    )
+    names = await _account_names(
+        {a for a in (row["registered_by"], row["decided_by"], *(c["corrected_by"] for c in corrections)) if a}
+    )
+    entries = [
+        HistoryEntry(
+            at=row["registered_at"],
+            action="register",
+            by=names.get(row["registered_by"], "self"),
+            changes={"proposed_category": row["proposed_category"]} if row["proposed_category"] else {},
+        )
+    ]
+    if row["decided_at"]:
+        entries.append(
+            HistoryEntry(
+                at=row["decided_at"],
+                action=row["status"],
+                by=names.get(row["decided_by"], ""),
+                reason=row["decision_reason"],
+            )
+        )
+    entries += [
+        HistoryEntry(
+            at=c["corrected_at"],
+            action="correct",
+            by=names.get(c["corrected_by"], ""),
+            reason=c["reason"],
+            changes=_correction_changes(c),
+        )
+        for c in corrections
+    ]
+    await audit.record_read(
+        who, "read_residency_history", f"residency:{residency_id}", community=row["community"], ip=ip
+    )
+    return entries
+
+
+async def flag_key_person(
+    ctx: Context, who: Principal, person_id: int, key_person: bool, category: str, ip: str
+) -> None:
     """Police flag a person living in a community they serve."""
     category = plain_text(category, "key_category")
     rows = await Residency.select(
@@ -290,10 +545,9 @@ async def flag_key_person(who: Principal, person_id: int, key_person: bool, cate
     permitted = [t for t in targets if is_allowed(who, Action.FLAG_KEY_PERSON, t)]
     if not permitted:
         authorize(who, Action.FLAG_KEY_PERSON, targets[0])  # raises the precise refusal
+    sealed = sealed_key_flag(ctx, key_person, category if key_person else "")
     async with transaction(Person._meta.db):
-        await Person.update(
-            {Person.key_person: key_person, Person.key_category: category if key_person else ""}
-        ).where(Person.id == person_id)
+        await Person.update({Person.key_sealed: sealed}).where(Person.id == person_id)
         await audit.record(
             who,
             "flag_key_person",
@@ -307,16 +561,26 @@ async def flag_key_person(who: Principal, person_id: int, key_person: bool, cate
 # --- reads ---------------------------------------------------------------------
 
 
-def _person_record(ctx: Context, row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "id_number": ctx.keys.unseal(row["id_number_encrypted"])}
+def unsealed(ctx: Context, row: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    """``row`` with the sealed fields ``fields`` names opened: one unseal per field shown."""
+    record = dict(row)
+    if "id_number" in fields:
+        record["id_number"] = ctx.keys.unseal(row["id_number_encrypted"])
+    if "phone" in fields and row["phone_sealed"]:
+        record["phone"] = ctx.keys.unseal(row["phone_sealed"])
+    if "key_person" in fields:
+        record.update(_key_flag(ctx, row["key_sealed"]))
+    return record
 
 
 # Hand-written SQL for the reads on the scan path: building the equivalent Piccolo query
 # with its joins cost more CPU than running it (bench/scan.py). Portable to both engines.
+# A category only proposed (empty on the person) reads as none.
 RESIDENTS_SQL = """
-SELECT r.id AS residency_id, r.status, r.relation, r.registered_at, r.registered_by, r.community,
-       p.id AS person_id, p.name, p.residence_category, p.gender, p.birth_date, p.phone,
-       p.id_number_encrypted, p.key_person, p.key_category, a.text AS address
+SELECT r.id AS residency_id, r.status, r.relation, r.registered_at, r.registered_by, r.community, r.house,
+       r.proposed_category, p.id AS person_id, p.name, NULLIF(p.residence_category, '') AS residence_category,
+       p.gender, p.birth_date, p.phone_sealed, p.id_type, p.id_number_encrypted, p.id_number_hash,
+       p.key_sealed, a.text AS address
 FROM residency r
 JOIN person p ON p.id = r.person
 JOIN house h ON h.id = r.house
@@ -325,9 +589,7 @@ JOIN address a ON a.id = h.address
 
 
 def resident_view(ctx: Context, viewer: Viewer, row: dict[str, Any]) -> ResidentView:
-    # SQLite hands booleans back as integers.
-    record = {**_person_record(ctx, row), "key_person": bool(row["key_person"])}
-    return ResidentView(**project_person(viewer, record))
+    return ResidentView(**project_person(viewer, unsealed(ctx, row, person_fields(viewer))))
 
 
 async def residents_of(ctx: Context, house_id: int, viewer: Viewer) -> list[ResidentView]:
@@ -395,9 +657,9 @@ async def verification_queue(ctx: Context, who: Principal, ip: str) -> list[Queu
         + f"WHERE r.community IN ({placeholders(names)}) AND r.status = 'pending' ORDER BY r.registered_at",
         *names,
     )
+    matches, here = await _same_people(ctx, rows)
     registrars = await _account_names({r["registered_by"] for r in rows if r["registered_by"]})
-    await audit.record_read(who, "read_queue", "verification_queue", ip=ip, detail={"count": len(rows)})
-    return [
+    items = [
         QueueItem(
             residency_id=row["residency_id"],
             community=CommunityRef(id=row["community"], name=names[row["community"]]),
@@ -405,9 +667,67 @@ async def verification_queue(ctx: Context, who: Principal, ip: str) -> list[Queu
             registered_at=row["registered_at"],
             registered_by=registrars.get(row["registered_by"], "self"),
             person=resident_view(ctx, viewer, row),
+            proposed_category=row["proposed_category"] or None,
+            same_person_as=_match_view(ctx, viewer, matches.get(row["residency_id"])),
+            already_registered_here=row["residency_id"] in here,
         )
         for row in rows
     ]
+    shown = [i.person.person_id for i in items] + [
+        i.same_person_as.person_id for i in items if i.same_person_as
+    ]
+    await audit.record_read(
+        who, "read_queue", "verification_queue", ip=ip, detail={"count": len(rows), "people": shown}
+    )
+    return items
+
+
+SAME_PERSON_SQL = """
+SELECT p.id AS person_id, p.name, p.gender, p.birth_date, p.phone_sealed, p.id_type, p.id_number_encrypted,
+       p.id_number_hash, p.key_sealed, NULLIF(p.residence_category, '') AS residence_category
+FROM person p
+"""
+
+
+async def _same_people(
+    ctx: Context, rows: list[dict[str, Any]]
+) -> tuple[dict[int, dict[str, Any]], set[int]]:
+    """Known people with the same document as pending registrations (by residency id), and the
+    residencies whose document already lives (pending or verified) at that address.
+    """
+    documents = {row["residency_id"]: _document_hash(ctx, row) for row in rows}
+    if not documents:
+        return {}, set()
+    hashes = set(documents.values())
+    people = await Person.raw(
+        SAME_PERSON_SQL + f"WHERE p.id_number_hash IN ({placeholders(hashes)})", *hashes
+    )
+    by_hash = {p["id_number_hash"]: p for p in people}
+    matches = {rid: by_hash[h] for rid, h in documents.items() if h in by_hash}
+    current = await Residency.select(Residency.person, Residency.house).where(
+        Residency.person.is_in([p["person_id"] for p in people] or [0]) & Residency.status.is_in(CURRENT)
+    )
+    homes = {(r["person"], r["house"]) for r in current}
+    here = {
+        row["residency_id"]
+        for row in rows
+        if row["residency_id"] in matches
+        and (matches[row["residency_id"]]["person_id"], row["house"]) in homes
+    }
+    seen = set()
+    for row in rows:  # oldest first: later registrations of a document already pending here
+        key = (documents[row["residency_id"]], row["house"])
+        if key in seen:
+            here.add(row["residency_id"])
+        seen.add(key)
+    return matches, here
+
+
+def _match_view(ctx: Context, viewer: Viewer, person: dict[str, Any] | None) -> SamePerson | None:
+    if person is None:
+        return None
+    shown = project_person(viewer, unsealed(ctx, person, person_fields(viewer)))
+    return SamePerson(**{k: v for k, v in shown.items() if k in SamePerson.__struct_fields__})
 
 
 async def _account_names(ids: set[int]) -> dict[int, str]:

@@ -86,7 +86,12 @@ class House(Table):
 
 
 class Person(Table):
-    """A natural person; ID numbers are stored encrypted with a keyed lookup hash."""
+    """A natural person; ID numbers, phones and key-person flags are stored sealed.
+
+    ``id_number_hash`` (keyed) is unique among established people: one row per document. A
+    self-registration's provisional person holds ``PROVISIONAL`` + a random suffix instead until
+    a verifier confirms it (or merges it into the person with the same document).
+    """
 
     name = Varchar(length=50)
     id_type = Varchar(length=3)  # ZJLX
@@ -96,12 +101,14 @@ class Person(Table):
     ethnicity = Varchar(length=2)  # MZ
     nationality = Varchar(length=3)  # GJ
     birth_date = Date(null=True, default=None)
-    phone = Varchar(length=18)
+    phone_sealed = Text(default="")
+    phone_hash = Varchar(length=64, default="", index=True)  # keyed, to link accounts by phone
     hukou_region = Varchar(length=6)  # XZQH
     hukou_address = Varchar(length=100)
+    # Confirmed by staff; empty while only proposed (see Residency.proposed_category).
     residence_category = Varchar(length=10, choices=ResidenceCategory)
-    key_person = Boolean(default=False)  # 重点人员, police only
-    key_category = Varchar(length=50, default="")  # 管理类别, police only
+    # 重点人员 and 管理类别, police only: sealed for everyone alike, so rows don't tell who is flagged.
+    key_sealed = Text(default="")
     created_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -119,6 +126,21 @@ class Residency(Table):
     decided_by = Integer(null=True, default=None)
     decided_at = Timestamptz(null=True, default=None)
     decision_reason = Varchar(length=200, default="")
+    # The account this residency gives a home to (its doors, its household); null: none yet.
+    account = Integer(null=True, default=None, index=True)
+    proposed_category = Varchar(length=10, default="")  # a self-registrant's 常住/寄住/流动
+
+
+class ResidencyCorrection(Table):
+    """A police correction of a verified residency: its history, beside the audit trail."""
+
+    residency = ForeignKey(Residency, null=False, index=True)
+    corrected_by = Integer()
+    corrected_at = Timestamptz(default=TimestamptzNow())
+    reason = Varchar(length=200)
+    category_from = Varchar(length=10, default="")
+    category_to = Varchar(length=10, default="")
+    account_unlinked = Boolean(default=False)
 
 
 class Owner(Table):

@@ -61,11 +61,16 @@ function queueItem(item, ctx) {
     [t("person.relation"), p.relation ? codeLabel(ctx.relations, p.relation) : null],
     [t("person.gender"), p.gender ? codeLabel(ctx.genders, p.gender) || label("gender", p.gender) : null],
     [t("person.birth_date"), p.birth_date ? formatDate(p.birth_date) : null],
+    [t("person.age_band"), p.age_band || null],
     [t("person.phone"), p.phone ? phoneLink(p.phone) : null],
     [t("person.id_number"), p.id_number ? h("span", { class: "mono", dataset: { testid: "id-number" } }, p.id_number) : null],
   ].filter(([, v]) => v != null && v !== "");
 
+  const category = categoryChoice(item);
+  const merge = item.same_person_as ? mergeChoice(item.same_person_as) : null;
   const verifyBtn = h("button", { type: "button", class: "btn btn-primary", dataset: { testid: "verify" } }, t("queue.verify"));
+  // A known person with this ID number: verifying means merging into them (otherwise reject).
+  if (merge) merge.input.addEventListener("change", () => (verifyBtn.disabled = !merge.input.checked));
   const rejectBtn = h("button", { type: "button", class: "btn btn-danger-outline", dataset: { testid: "reject" } }, t("queue.reject"));
   const li = h(
     "li",
@@ -77,11 +82,15 @@ function queueItem(item, ctx) {
       h(
         "span",
         { class: "badges" },
-        p.residence_category ? h("span", { class: `badge badge-${p.residence_category}` }, label("residence_category", p.residence_category)) : null,
         h("span", { class: "badge badge-pending" }, label("status", "pending")),
+        item.already_registered_here
+          ? h("span", { class: "badge badge-warning", dataset: { testid: "already-registered" } }, t("queue.already_registered_here"))
+          : null,
       ),
     ),
     h("dl", { class: "facts facts-compact" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    merge ? merge.element : null,
+    category.element,
     h("div", { class: "actions actions-inline" }, verifyBtn, rejectBtn),
   );
 
@@ -97,7 +106,9 @@ function queueItem(item, ctx) {
     busy(
       verifyBtn,
       act(async () => {
-        await api(`/api/residencies/${encodeURIComponent(id)}/verify`, { method: "POST" });
+        const body = { residence_category: category.select.value };
+        if (merge) body.merge_into = item.same_person_as.person_id;
+        await api(`/api/residencies/${encodeURIComponent(id)}/verify`, { body });
         ctx.removeItem(li, t("queue.verified", { name: p.name }));
       }),
     ),
@@ -114,6 +125,39 @@ function queueItem(item, ctx) {
     ),
   );
   return li;
+}
+
+const CATEGORIES = ["permanent", "lodger", "floating"];
+
+// The registrant's category is a proposal: the verifier confirms it or picks another.
+function categoryChoice(item) {
+  const id = `category-${item.residency_id}`;
+  const proposed = item.proposed_category || item.person?.residence_category || "floating";
+  const select = h(
+    "select",
+    { id, dataset: { testid: "confirm-category" } },
+    CATEGORIES.map((c) => h("option", { value: c, selected: c === proposed }, label("residence_category_long", c))),
+  );
+  const hint = item.proposed_category ? t("queue.proposed", { category: label("residence_category", item.proposed_category) }) : null;
+  return {
+    select,
+    element: h("div", { class: "field" }, h("label", { for: id }, t("queue.confirm_category")), select, hint ? h("p", { class: "hint" }, hint) : null),
+  };
+}
+
+// "Same person as …": the record with this ID number the registration merges into.
+function mergeChoice(known) {
+  const input = h("input", { type: "checkbox", checked: true, dataset: { testid: "merge" } });
+  const who = [known.name, known.id_number, known.age_band || (known.birth_date ? formatDate(known.birth_date) : null)].filter(Boolean).join(" · ");
+  return {
+    input,
+    element: h(
+      "div",
+      { class: "banner banner-warning", dataset: { testid: "same-person" } },
+      h("p", {}, t("queue.same_person_as", { who })),
+      h("label", {}, input, " ", t("queue.merge")),
+    ),
+  };
 }
 
 // `address` is the standard address; accept {code, text} or a plain string.

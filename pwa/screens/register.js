@@ -341,7 +341,8 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
       "fieldset",
       {},
       h("legend", {}, t("register.section_residence")),
-      field("residence_category", "register.category_hint"),
+      // Staff register what they checked; anyone else only proposes a category for the verifier.
+      field("residence_category", mode === "staff" ? "register.category_hint" : "register.category_proposal_hint"),
       field("relation"),
       field("reason"),
       field("start_date"),

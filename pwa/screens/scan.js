@@ -172,7 +172,9 @@ function residentItem(r, data, actions, ctx) {
   const facts = [
     r.relation ? [t("person.relation"), codeLabel(ctx.relations, r.relation)] : null,
     r.gender ? [t("person.gender"), codeLabel(ctx.genders, r.gender) || label("gender", r.gender)] : null,
+    // Police see the birth date; beside a masked ID number others get an age band only.
     r.birth_date ? [t("person.birth_date"), formatDate(r.birth_date)] : null,
+    r.age_band ? [t("person.age_band"), h("span", { dataset: { testid: "age-band" } }, r.age_band)] : null,
     r.phone ? [t("person.phone"), phoneLink(r.phone)] : null,
     r.id_number ? [t("person.id_number"), h("span", { class: "mono", dataset: { testid: "id-number" } }, r.id_number)] : null,
     r.key_person && r.key_category ? [t("person.key_category"), r.key_category] : null,

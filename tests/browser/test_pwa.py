@@ -54,6 +54,9 @@ def test_resident_sees_own_household(page: Page, live_server):
     open_plate(page, token)
     assert viewer(page) == "resident"
     assert page.locator("[data-testid=resident]").count() >= 1
+    # Beside masked ID numbers: an age band, never a birth date.
+    expect(page.locator("[data-testid=age-band]").first).to_have_text(re.compile(r"^\d+(-\d+|\+)$"))
+    expect(page.locator("[data-testid=resident]").first).not_to_contain_text("出生日期")
 
 
 def test_warden_sees_masked_ids_and_no_key_flags(page: Page, live_server):
@@ -128,8 +131,13 @@ def test_self_registration_then_warden_verifies(browser, live_server):
     sign_in(warden, live_server.phone(Role.WARDEN))
     warden.goto("/queue")
     item = warden.locator("[data-testid=queue-item]", has_text="周子涵")
+    expect(item).to_contain_text("登记人申报")  # the category is the registrant's proposal
+    item.locator("[data-testid=confirm-category]").select_option("lodger")
     item.locator("[data-testid=verify]").click()
     expect(warden.locator("[data-testid=queue-item]", has_text="周子涵")).to_have_count(0)
+    open_plate(warden, token)
+    resident = warden.locator("[data-testid=resident]", has_text="周子涵")
+    expect(resident.locator("[data-testid=category]")).to_have_text("寄住")
     warden.context.close()
 
 

@@ -78,6 +78,20 @@ ENDPOINTS = [
         wrong_roles=(Role.RESIDENT, Role.COMMUNITY_WORKER, Role.DISTRICT_ADMIN),
     ),
     Endpoint(
+        "correct residency",
+        "POST",
+        "/api/residencies/{verified}/correct",
+        body={"reason": "误核实为非常住", "residence_category": "permanent"},
+        wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.DISTRICT_ADMIN),
+        ok_role=Role.POLICE,
+    ),
+    Endpoint(
+        "residency history",
+        "GET",
+        "/api/residencies/{verified}/history",
+        wrong_roles=(Role.RESIDENT, Role.COMMUNITY_WORKER, Role.MAINTENANCE, Role.DISTRICT_ADMIN),
+    ),
+    Endpoint(
         "flag key person",
         "POST",
         "/api/people/{person}/key-person",
@@ -176,9 +190,8 @@ ENDPOINTS = [
 ]
 
 
-async def _fill(world, endpoint: Endpoint) -> tuple[str, dict | None]:
-    # A verified, non-permanent resident turned pending: every action below applies to it.
-    pending = (
+async def _verified_non_permanent(world) -> Residency:
+    return (
         await Residency.objects()
         .where(
             (Residency.community == world.home)
@@ -188,10 +201,16 @@ async def _fill(world, endpoint: Endpoint) -> tuple[str, dict | None]:
         .order_by(Residency.id, ascending=False)
         .first()
     )
+
+
+async def _fill(world, endpoint: Endpoint) -> tuple[str, dict | None]:
+    # A verified, non-permanent resident turned pending: every action below applies to it.
+    pending = await _verified_non_permanent(world)
     await Residency.update({Residency.status: ResidencyStatus.PENDING}).where(Residency.id == pending.id)
     values = {
         "house": world.home_house,
         "residency": pending.id,
+        "verified": (await _verified_non_permanent(world)).id,
         "person": pending.person,
         "community": world.home,
         "plate": await world.house_plate(world.home_house),

@@ -75,9 +75,9 @@ async def test_staff_registration_is_verified_at_once(world):
     assert created.status_code == 201 and created.json()["status"] == "verified"
 
 
-async def test_registering_the_same_person_twice_is_a_conflict(world):
-    assert (await register(world)).status_code == 201
-    second = await register(world)
+async def test_staff_registering_the_same_person_twice_is_a_conflict(world):
+    assert (await register(world, role=Role.WARDEN)).status_code == 201
+    second = await register(world, role=Role.WARDEN)
     assert second.status_code == 409 and second.json()["extra"]["code"] == "already_registered"
 
 
@@ -227,3 +227,27 @@ async def test_code_tables_feed_the_forms(world):
     assert response.status_code == 200
     assert {"code": "01", "label": "汉族"} in response.json()["codes"]
     assert (await world.client.get("/api/codes/NOPE")).status_code == 404
+
+
+async def test_a_verified_registration_gives_its_phones_account_the_household(world):
+    """Verification by staff plus the SMS code for the declared phone: the two halves of a home."""
+    created = await register(world, {**FORM, "phone": "13766660000"})
+    await world.client.post(
+        f"/api/residencies/{created.json()['residency_id']}/verify", headers=await world.headers(Role.WARDEN)
+    )
+    tokens = await world.sign_in("13766660000")  # the account is created now, after verification
+    token = await world.house_plate(world.home_house)
+    view = await world.client.get(
+        f"/api/scan/{token}", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert view.json()["viewer"] == "resident"
+
+
+async def test_staff_registration_links_the_existing_account_of_that_phone(world):
+    tokens = await world.sign_in("13766661111")
+    await register(world, {**FORM, "phone": "13766661111"}, role=Role.PROPERTY)
+    token = await world.house_plate(world.home_house)
+    view = await world.client.get(
+        f"/api/scan/{token}", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert view.json()["viewer"] == "resident"

@@ -8,6 +8,7 @@ from PIL import Image
 
 from backend.audit.tables import AuditEntry
 from backend.doorplates.tables import Doorplate
+from backend.registry.service import sealed_key_flag
 from backend.registry.tables import Person, Residency
 from qr.render import png
 from qr.tokens import plate_url
@@ -22,11 +23,10 @@ COMMON = {
     "relation",
     "residence_category",
     "gender",
-    "birth_date",
 }
-RESIDENT_FIELDS = COMMON | {"phone", "id_number"}
-STAFF_FIELDS = COMMON | {"phone", "id_number"}
-POLICE_FIELDS = COMMON | {"phone", "id_number", "key_person", "key_category"}
+RESIDENT_FIELDS = COMMON | {"phone", "id_number", "age_band"}
+STAFF_FIELDS = COMMON | {"phone", "id_number", "age_band"}
+POLICE_FIELDS = COMMON | {"phone", "id_number", "birth_date", "key_person", "key_category"}
 
 
 async def scan(world, role, community="home", house=None):
@@ -68,7 +68,9 @@ async def test_resident_of_another_flat_sees_the_anonymous_view(world):
 
 async def test_warden_sees_categories_but_never_ids_or_key_flags(world):
     person = (await Residency.objects().where(Residency.house == world.home_house).first()).person
-    await Person.update({Person.key_person: True, Person.key_category: "涉稳"}).where(Person.id == person)
+    await Person.update({Person.key_sealed: sealed_key_flag(world.ctx, True, "涉稳")}).where(
+        Person.id == person
+    )
     view = await scan(world, Role.WARDEN)
     assert set(view) == BASE | {"house", "residents", "owners"}
     assert view["viewer"] == "staff"
@@ -97,7 +99,9 @@ async def test_community_workers_see_but_do_not_change(world):
 
 async def test_police_see_full_ids_and_key_person_flags(world):
     person = (await Residency.objects().where(Residency.house == world.home_house).first()).person
-    await Person.update({Person.key_person: True, Person.key_category: "涉稳"}).where(Person.id == person)
+    await Person.update({Person.key_sealed: sealed_key_flag(world.ctx, True, "涉稳")}).where(
+        Person.id == person
+    )
     view = await scan(world, Role.POLICE)
     assert view["viewer"] == "police" and set(view) == BASE | {"house", "residents", "owners"}
     assert set(view["actions"]) == {"register", "deregister", "verify", "flag_key_person"}

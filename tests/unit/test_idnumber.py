@@ -8,10 +8,10 @@ from backend.registry.idnumber import (
     InvalidIdNumber,
     ResidentId,
     check_digit,
-    mask,
     parse_resident_id,
     validate_id,
 )
+from roles.masking import mask_id as mask
 
 TODAY = dt.date(2024, 6, 1)
 

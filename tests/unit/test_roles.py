@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from backend.registry.enums import ResidenceCategory
@@ -17,6 +19,7 @@ from roles import (
     project_person,
     viewer_for,
 )
+from roles.masking import age_band
 from roles.matrix import may_sign_in_with_code
 
 HOME = Target(community_id=1, district_id=10, house_id=100)
@@ -153,7 +156,7 @@ PERSON = {
     "relation": "1",
     "residence_category": "permanent",
     "gender": "1",
-    "birth_date": "1980-01-01",
+    "birth_date": dt.date(1980, 1, 1),
     "phone": "13812345678",
     "id_number": "42011219800101123X",
     "key_person": True,
@@ -166,6 +169,23 @@ def test_projections_mask_and_hide():
     warden = project_person(Viewer.STAFF, PERSON)
     assert warden["id_number"] == "420***********123X" and warden["phone"] == "138****5678"
     assert "key_person" not in warden and "id_number_encrypted" not in warden
+    # Beside a masked ID number, a birth date only as its band.
+    assert "birth_date" not in warden and warden["age_band"].endswith("9")
     police = project_person(Viewer.POLICE, PERSON)
     assert police["id_number"] == PERSON["id_number"] and police["key_category"] == "涉稳"
+    assert police["birth_date"] == PERSON["birth_date"] and "age_band" not in police
+
+
+@pytest.mark.parametrize(
+    "born,band",
+    [
+        (dt.date(2024, 6, 2), "0-9"),
+        (dt.date(1994, 6, 1), "30-39"),
+        (dt.date(1994, 6, 2), "20-29"),  # turns 30 tomorrow
+        (dt.date(1944, 6, 1), "80+"),
+        (dt.date(1900, 1, 1), "80+"),
+    ],
+)
+def test_age_bands(born, band):
+    assert age_band(born, today=dt.date(2024, 6, 1)) == band
     assert project_person(Viewer.ANONYMOUS, PERSON) == {}
