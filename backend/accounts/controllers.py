@@ -5,7 +5,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import Cookie
-from litestar.params import CookieParameter, JSONBody
+from litestar.params import CookieParameter, FromPath, JSONBody
 from litestar.status_codes import (
     HTTP_200_OK,
     HTTP_201_CREATED,
@@ -118,7 +118,9 @@ class AuthController(Controller):
         return await passkeys.list_own(who)
 
     @delete("/passkeys/{passkey_id:int}", status_code=HTTP_204_NO_CONTENT, operation_id="removePasskey")
-    async def remove_passkey(self, passkey_id: int, ctx: Ctx, who: Caller, request: Request) -> None:
+    async def remove_passkey(
+        self, passkey_id: FromPath[int], ctx: Ctx, who: Caller, request: Request
+    ) -> None:
         await passkeys.remove_own(ctx, who, passkey_id, client_ip(request))
 
     @post(
@@ -152,7 +154,7 @@ class AccountController(Controller):
 
     @patch("/api/staff/{account_id:int}", operation_id="updateStaff")
     async def update_staff(
-        self, account_id: int, data: JSONBody[StaffUpdate], ctx: Ctx, who: Caller, request: Request
+        self, account_id: FromPath[int], data: JSONBody[StaffUpdate], ctx: Ctx, who: Caller, request: Request
     ) -> AccountView:
         """Disable, re-role or re-scope a staff account; its access tokens end at once."""
         return await staff.update_staff(ctx, who, account_id, data, client_ip(request))
@@ -162,6 +164,8 @@ class AccountController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         operation_id="resetStaffPasskeys",
     )
-    async def reset_passkeys(self, account_id: int, ctx: Ctx, who: Caller, request: Request) -> None:
+    async def reset_passkeys(
+        self, account_id: FromPath[int], ctx: Ctx, who: Caller, request: Request
+    ) -> None:
         """Recovery for a lost passkey: the officer then enrols anew after a phone code."""
         await staff.reset_passkeys(ctx, who, account_id, client_ip(request))

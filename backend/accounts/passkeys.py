@@ -18,6 +18,7 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
     PublicKeyCredentialDescriptor,
     ResidentKeyRequirement,
     UserVerificationRequirement,
@@ -99,18 +100,24 @@ async def enrol(ctx: Context, who: Principal, credential: dict[str, Any], ip: st
         )
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise Invalid("invalid_passkey", f"The passkey could not be verified: {exc}") from None
-    transports = credential.get("response", {}).get("transports") or []
+    transports = _known_transports(credential.get("response", {}).get("transports"))
     await Passkey(
         account=who.account_id,
         credential_id=bytes_to_base64url(verified.credential_id),
         public_key=bytes_to_base64url(verified.credential_public_key),
         sign_count=verified.sign_count,
-        transports=",".join(str(t) for t in transports)[:200],
+        transports=",".join(transports),
     ).save()
     await audit.record(who, "enrol_passkey", f"account:{who.account_id}", ip=ip)
     await notify(ctx, who.account_id, "添加了一个通行密钥")
     account = await Account.objects().get(Account.id == who.account_id)
     return await start_session(ctx, account, PASSKEY)
+
+
+def _known_transports(claimed: Any) -> list[str]:
+    """Only the transports WebAuthn defines: the browser's list is unsigned, so anything else is noise."""
+    known = {transport.value for transport in AuthenticatorTransport}
+    return [t for t in claimed if t in known] if isinstance(claimed, list) else []
 
 
 async def authentication_options(ctx: Context) -> AuthenticationOptions:

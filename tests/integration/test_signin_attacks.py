@@ -263,3 +263,17 @@ async def test_an_admin_resets_a_lost_passkey_and_the_officer_enrols_again(world
     assert enrolled["account"]["has_passkey"]
     entries = await _audited("reset_passkeys", f"account:{officer}")
     assert entries and entries[0]["actor"] == await account_id(world.phone(Role.DISTRICT_ADMIN))
+
+
+async def test_made_up_transports_are_not_stored(world):
+    """The transports list is unsigned browser input: a NUL in it was a 500 on PostgreSQL."""
+    tokens = await world.sign_in(world.phone(Role.WARDEN))
+    options = await world.client.post("/api/auth/passkeys/registration-options", headers=bearer(tokens))
+    credential = SoftKey(world.ctx.settings.origin).create(options.json())
+    credential["response"]["transports"] = ["internal", "usb\x00<script>", 7]
+    enrolled = await world.client.post(
+        "/api/auth/passkeys", json={"credential": credential}, headers=bearer(tokens)
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    listed = await world.client.get("/api/auth/passkeys", headers=bearer(enrolled.json()))
+    assert [key["transports"] for key in listed.json()] == ["internal"]
