@@ -28,17 +28,21 @@ DEFAULT_BROKER = ("127.0.0.1", 1883)
 ENGINES = ["sqlite", "postgres"] if PG_SERVER else ["sqlite"]
 
 
-def migrate(database_url: str, var_dir: Path) -> None:
-    """Apply the migrations exactly as an operator would: through the CLI."""
-    env = {**os.environ, "ANJU_DATABASE_URL": database_url, "ANJU_VAR_DIR": str(var_dir)}
-    done = subprocess.run(
-        [sys.executable, "-m", "backend", "migrate"],
-        env=env,
+def anju(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The ``anju`` command as an operator runs it, with ``env`` (ANJU_* settings) over ours."""
+    return subprocess.run(
+        [sys.executable, "-m", "backend", *args],
+        env={**os.environ, **env},
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def migrate(database_url: str, var_dir: Path) -> None:
+    """Apply the migrations exactly as an operator would: through the CLI."""
+    done = anju("migrate", env={"ANJU_DATABASE_URL": database_url, "ANJU_VAR_DIR": str(var_dir)})
     assert done.returncode == 0, done.stdout + done.stderr
 
 

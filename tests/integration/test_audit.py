@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import msgspec
@@ -18,7 +16,7 @@ from backend.audit.tables import AuditEntry
 from backend.db import is_postgres
 from backend.settings import Settings
 from roles import Principal, Role
-from tests.conftest import ROOT
+from tests.conftest import anju
 from tests.integration.conftest import lifespan
 
 WARDEN = Principal(account_id=7, role=Role.WARDEN, communities=frozenset({1}))
@@ -34,14 +32,11 @@ async def write_entries(n: int) -> None:
 def anju_audit(settings: Settings) -> subprocess.CompletedProcess:
     """``anju audit`` as the operator runs it, against the test's database, secret and var dir."""
     env = {
-        **os.environ,
         "ANJU_DATABASE_URL": settings.database_url,
         "ANJU_SECRET_KEY": settings.secret_key,
         "ANJU_VAR_DIR": settings.var_dir,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "backend", "audit"], env=env, cwd=ROOT, capture_output=True, text=True
-    )
+    return anju("audit", env=env)
 
 
 def on_postgres() -> bool:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +29,7 @@ from device_bridge.simulator import OPENS_DOORS, DeviceSpec, publish_events, sig
 from device_bridge.transport import Broker, client_options
 from roles import Role
 from tests.brokers import free_port, mosquitto
-from tests.conftest import ROOT
+from tests.conftest import anju
 from tests.integration.test_bridge import eventually, new_bridge
 from tests.integration.test_doors import opened, simulated, unit_door
 
@@ -55,21 +52,13 @@ def settings(settings, broker_port):
 def mqtt_auth(settings, out: Path) -> str:
     """`anju mqtt-auth --out DIR`, run as an operator would."""
     env = {
-        **os.environ,
         "ANJU_DATABASE_URL": settings.database_url,
         "ANJU_SECRET_KEY": settings.secret_key,
         "ANJU_VAR_DIR": settings.var_dir,
         "ANJU_MQTT_URL": settings.mqtt_url,
         "ANJU_MQTT_PREFIX": settings.mqtt_prefix,
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "backend", "mqtt-auth", "--out", str(out)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = anju("mqtt-auth", "--out", str(out), env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 from backend.doorplates.tables import Doorplate
 from backend.registry.tables import Address
+from tests.conftest import anju
 
 
 async def test_plates_command_renders_and_verifies_every_plate(world, settings, tmp_path):
     # A plate revoked (e.g. damaged) leaves its address uncovered until the command reissues one.
     first = await Doorplate.objects().where(Doorplate.community == world.home).first()
     await Doorplate.update({Doorplate.revoked_at: first.created_at}).where(Doorplate.id == first.id)
-    env = {
-        **os.environ,
-        "ANJU_DATABASE_URL": settings.database_url,
-        "ANJU_PUBLIC_URL": "https://anju.example.cn",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "backend", "plates", "--community", str(world.home), "--out", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    env = {"ANJU_DATABASE_URL": settings.database_url, "ANJU_PUBLIC_URL": "https://anju.example.cn"}
+    done = anju("plates", "--community", str(world.home), "--out", str(tmp_path), env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     addresses = await Address.count().where(Address.community == world.home)
     assert f"{addresses} doorplates (1 newly issued)" in done.stdout
@@ -38,12 +25,6 @@ async def test_plates_command_renders_and_verifies_every_plate(world, settings, 
 
 
 async def test_plates_command_refuses_an_unknown_community(client, settings, tmp_path):
-    env = {**os.environ, "ANJU_DATABASE_URL": settings.database_url}
-    done = subprocess.run(
-        [sys.executable, "-m", "backend", "plates", "--community", "999", "--out", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    env = {"ANJU_DATABASE_URL": settings.database_url}
+    done = anju("plates", "--community", "999", "--out", str(tmp_path), env=env)
     assert done.returncode != 0 and "No community 999" in done.stderr and "Traceback" not in done.stderr
