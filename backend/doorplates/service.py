@@ -54,6 +54,8 @@ HOUSE_ACTIONS = (
     Action.REGISTER,
     Action.DEREGISTER,
     Action.VERIFY,
+    Action.CORRECT_RESIDENCY,
+    Action.VIEW_RESIDENCY_HISTORY,
     Action.FLAG_KEY_PERSON,
 )
 

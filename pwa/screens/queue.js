@@ -6,6 +6,7 @@ import { codeLabel, loadCodes } from "../codes.js";
 import { h, link, replace, errorBanner, notice, busy, askReason, phoneLink } from "../dom.js";
 import { t, label, formatDateTime, formatDate } from "../i18n.js";
 import * as session from "../session.js";
+import { categoryOptions } from "./residency.js";
 
 export async function render({ signal }) {
   const heading = h("h1", {}, t("queue.title"));
@@ -127,8 +128,6 @@ function queueItem(item, ctx) {
   return li;
 }
 
-const CATEGORIES = ["permanent", "lodger", "floating"];
-
 // The registrant's category is a proposal: the verifier confirms it or picks another.
 function categoryChoice(item) {
   const id = `category-${item.residency_id}`;
@@ -136,7 +135,7 @@ function categoryChoice(item) {
   const select = h(
     "select",
     { id, dataset: { testid: "confirm-category" } },
-    CATEGORIES.map((c) => h("option", { value: c, selected: c === proposed }, label("residence_category_long", c))),
+    categoryOptions(proposed),
   );
   const hint = item.proposed_category ? t("queue.proposed", { category: label("residence_category", item.proposed_category) }) : null;
   return {

@@ -7,6 +7,7 @@ import { codeLabel, loadCodes } from "../codes.js";
 import { h, link, replace, errorBanner, notice, busy, safeUrl, askReason, phoneLink } from "../dom.js";
 import { t, label, formatDateTime, formatDate } from "../i18n.js";
 import * as session from "../session.js";
+import { recordTools } from "./residency.js";
 
 export async function render({ params, signal }) {
   const token = params.token;
@@ -180,7 +181,8 @@ function residentItem(r, data, actions, ctx) {
     r.key_person && r.key_category ? [t("person.key_category"), r.key_category] : null,
   ].filter(Boolean);
 
-  const buttons = [];
+  const record = recordTools(r, actions, ctx);
+  const buttons = [...record.buttons];
   if (pending && actions.has("verify")) {
     buttons.push(actionButton("verify", t("queue.verify"), "btn-primary", () => verify(r, ctx)));
     buttons.push(actionButton("reject", t("queue.reject"), "btn-danger-outline", () => reject(r, ctx)));
@@ -216,6 +218,7 @@ function residentItem(r, data, actions, ctx) {
     ),
     facts.length ? h("dl", { class: "facts facts-compact" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])) : null,
     buttons.length ? h("div", { class: "actions actions-inline" }, buttons) : null,
+    record.panel,
   );
 }
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from backend.seed import demo_phone
 from roles import Role
@@ -32,13 +32,13 @@ class LiveServer:
     def phone(self, role: Role, community: str = "home") -> str:
         return demo_phone(role, second_community=community == "other")
 
-    def plates(self, kind: str = "house") -> list[str]:
-        """Tokens of the first community's plates of one kind, in address order."""
+    def plates(self, kind: str = "house", community: str = "home") -> list[str]:
+        """Tokens of the first (home) or second (other) community's plates of one kind, in address order."""
         with sqlite3.connect(self.database) as db:
             rows = db.execute(
                 "SELECT d.token FROM doorplate d JOIN address a ON a.id = d.address "
-                "WHERE a.kind = ? AND d.community = 1 AND d.revoked_at IS NULL ORDER BY a.code",
-                (kind,),
+                "WHERE a.kind = ? AND d.community = ? AND d.revoked_at IS NULL ORDER BY a.code",
+                (kind, 2 if community == "other" else 1),
             ).fetchall()
         return [r[0] for r in rows]
 
@@ -176,3 +176,34 @@ def sign_in(page: Page, phone: str, then: str = "/") -> None:
     page.fill("#code", DEMO_CODE)
     page.click("[data-testid=sign-in]")
     page.wait_for_selector("[data-testid=signed-in-as]")
+
+
+def open_plate(page: Page, token: str) -> None:
+    page.goto(f"/d/{token}")
+    page.wait_for_selector("[data-testid=scan-view]")
+
+
+def enrol_passkey(page: Page) -> None:
+    page.goto("/me")
+    page.click("[data-testid=enrol-passkey]")
+    expect(page.locator("[data-testid=passkey-enrolled]")).to_be_visible()
+
+
+REPORT_VIOLATIONS = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`);
+});
+"""
+
+
+def watch_policy(page: Page) -> list[str]:
+    """Violations as the console reports them; the page's own list is read with policy_violations."""
+    console: list[str] = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and console.append(m.text))
+    page.add_init_script(REPORT_VIOLATIONS)
+    return console
+
+
+def policy_violations(page: Page) -> list[str]:
+    return page.evaluate("window.__violations")

@@ -8,30 +8,11 @@ from urllib.parse import urlsplit
 from playwright.sync_api import Page
 
 from roles import Role
-from tests.browser.conftest import sign_in
-
-REPORT_VIOLATIONS = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`);
-});
-"""
-
-
-def _watch_policy(page: Page) -> list[str]:
-    """Violations as the console reports them; the page's own list is read with _violations."""
-    console: list[str] = []
-    page.on("console", lambda m: "Content Security Policy" in m.text and console.append(m.text))
-    page.add_init_script(REPORT_VIOLATIONS)
-    return console
-
-
-def _violations(page: Page) -> list[str]:
-    return page.evaluate("window.__violations")
+from tests.browser.conftest import policy_violations, sign_in, watch_policy
 
 
 def test_no_screen_breaks_the_content_security_policy(page: Page, live_server):
-    console = _watch_policy(page)
+    console = watch_policy(page)
     token = live_server.plates()[0]
     for path, ready in [
         ("/", "main#app > *"),
@@ -45,12 +26,12 @@ def test_no_screen_breaks_the_content_security_policy(page: Page, live_server):
         assert "script-src 'self'" in response.headers["content-security-policy"], path
         assert response.headers["x-frame-options"] == "DENY"
         page.wait_for_selector(ready)
-        assert _violations(page) == [], path
+        assert policy_violations(page) == [], path
     sign_in(page, live_server.phone(Role.WARDEN, "other"), then="/queue")
     for path, ready in [("/queue", "h1"), ("/me", "[data-testid=sign-out]")]:
         page.goto(path)
         page.wait_for_selector(ready)
-        assert _violations(page) == [], path
+        assert policy_violations(page) == [], path
     assert console == []
 
 

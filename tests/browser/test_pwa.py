@@ -7,24 +7,13 @@ import re
 from playwright.sync_api import Page, expect
 
 from roles import Role
-from tests.browser.conftest import DEMO_CODE, add_virtual_authenticator, sign_in
+from tests.browser.conftest import DEMO_CODE, add_virtual_authenticator, enrol_passkey, open_plate, sign_in
 
 FULL_ID = re.compile(r"^\d{17}[\dX]$")
 
 
-def open_plate(page: Page, token: str) -> None:
-    page.goto(f"/d/{token}")
-    page.wait_for_selector("[data-testid=scan-view]")
-
-
 def viewer(page: Page) -> str:
     return page.get_attribute("[data-testid=scan-view]", "data-viewer")
-
-
-def enrol_passkey(page: Page) -> None:
-    page.goto("/me")
-    page.click("[data-testid=enrol-passkey]")
-    expect(page.locator("[data-testid=passkey-enrolled]")).to_be_visible()
 
 
 def test_the_app_shell_installs(page: Page, live_server):

@@ -15,6 +15,8 @@ from qr.tokens import plate_url
 from roles import Role
 
 BASE = {"plate", "community", "address", "viewer", "services", "actions"}
+# What field staff may do on a flat; police also correct residencies and flag key persons.
+STAFF_ACTIONS = {"register", "deregister", "verify", "view_residency_history"}
 COMMON = {
     "residency_id",
     "person_id",
@@ -74,7 +76,7 @@ async def test_warden_sees_categories_but_never_ids_or_key_flags(world):
     view = await scan(world, Role.WARDEN)
     assert set(view) == BASE | {"house", "residents", "owners"}
     assert view["viewer"] == "staff"
-    assert set(view["actions"]) == {"register", "deregister", "verify"}
+    assert set(view["actions"]) == STAFF_ACTIONS
     real = await real_id_numbers(world, world.home_house)
     for resident in view["residents"]:
         assert set(resident) == STAFF_FIELDS
@@ -89,7 +91,7 @@ async def test_warden_sees_categories_but_never_ids_or_key_flags(world):
 
 async def test_property_staff_act_like_wardens_on_a_flat(world):
     view = await scan(world, Role.PROPERTY)
-    assert view["viewer"] == "staff" and set(view["actions"]) == {"register", "deregister", "verify"}
+    assert view["viewer"] == "staff" and set(view["actions"]) == STAFF_ACTIONS
 
 
 async def test_community_workers_see_but_do_not_change(world):
@@ -104,7 +106,7 @@ async def test_police_see_full_ids_and_key_person_flags(world):
     )
     view = await scan(world, Role.POLICE)
     assert view["viewer"] == "police" and set(view) == BASE | {"house", "residents", "owners"}
-    assert set(view["actions"]) == {"register", "deregister", "verify", "flag_key_person"}
+    assert set(view["actions"]) == STAFF_ACTIONS | {"correct_residency", "flag_key_person"}
     real = await real_id_numbers(world, world.home_house)
     for resident in view["residents"]:
         assert set(resident) == POLICE_FIELDS
