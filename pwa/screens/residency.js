@@ -17,9 +17,9 @@ export function categoryOptions(selected) {
 /** The Correct / History buttons this viewer may use on resident `r`, and the panel they open. */
 export function recordTools(r, actions, ctx) {
   const buttons = [];
-  if (r.status !== "verified") return { buttons, panel: null };
   const panel = h("div", { id: `record-${r.residency_id}`, class: "record-panel", dataset: { testid: "record-panel" } });
-  if (actions.has("correct_residency")) {
+  // Only a verified residency is corrected; anything else is verified, rejected or deregistered.
+  if (r.status === "verified" && actions.has("correct_residency")) {
     buttons.push(panelButton("correct", t("residency.correct"), panel, () => correctionForm(r, ctx)));
   }
   if (actions.has("view_residency_history")) {
