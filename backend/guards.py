@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from litestar import Request
-from litestar.datastructures import MutableScopeHeaders
 from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
 from backend.errors import DomainError
@@ -35,6 +34,7 @@ COMMON_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 HSTS = "max-age=31536000"
+CSP = "Content-Security-Policy"
 
 
 def security_headers(settings: Settings) -> BeforeMessageSendHookHandler:
@@ -42,15 +42,17 @@ def security_headers(settings: Settings) -> BeforeMessageSendHookHandler:
     common = COMMON_HEADERS | (
         {"Strict-Transport-Security": HSTS} if settings.origin.startswith("https:") else {}
     )
+    # Encoded once: this runs on every response, and no handler of ours sets these headers itself.
+    app_headers, docs_headers = (
+        [(name.lower().encode(), value.encode()) for name, value in (common | {CSP: policy}).items()]
+        for policy in (APP_POLICY, DOCS_POLICY)
+    )
 
     async def add(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
             return
-        headers = MutableScopeHeaders.from_message(message)
-        for name, value in common.items():
-            headers[name] = value
         docs = scope["path"] == DOCS_PATH or scope["path"].startswith(DOCS_PATH + "/")
-        headers["Content-Security-Policy"] = DOCS_POLICY if docs else APP_POLICY
+        message["headers"] = [*message.get("headers", ()), *(docs_headers if docs else app_headers)]
 
     return add
 
