@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-import msgspec
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, Request, Response
 from litestar.config.compression import CompressionConfig
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
@@ -21,6 +20,7 @@ from backend.devices.controllers import DeviceController
 from backend.doorplates.controllers import PlateController, ScanController
 from backend.errors import DomainError
 from backend.guards import bounded_json, security_headers
+from backend.health import DATABASE_DOWN, DatabaseWatch, database_unavailable, health, ready
 from backend.registry.controllers import RegistryController
 from backend.settings import Settings, get_settings
 from backend.sms import require_real_sender
@@ -44,16 +44,6 @@ def refused(_: Request, exc: Forbidden) -> Response:
     return _error(exc.status, exc.code, exc.message)
 
 
-class Health(msgspec.Struct):
-    status: str
-
-
-@get("/api/health", operation_id="health", tags=["ops"])
-async def health() -> Health:
-    """Liveness for load balancers; does no I/O (also the baseline of bench/scan.py)."""
-    return Health(status="ok")
-
-
 def internal_error(request: Request, exc: Exception) -> Response:
     """Anything unexpected: logged here with its traceback, never shown to the caller."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -65,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     require_real_sender(settings)
     ctx = Context.build(settings)
     engine = engine_for(settings.database_url)
+    database = DatabaseWatch(engine)
 
     async def provide_ctx() -> Context:
         return ctx
@@ -83,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def stop() -> None:
         await ctx.doors.stop()
+        await database.stop()
         if is_postgres(engine) and settings.database_pool_size:
             await engine.close_connection_pool()
         await ctx.store.close()
@@ -90,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             health,
+            ready,
             AuthController,
             AccountController,
             ScanController,
@@ -100,7 +93,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             pwa_router(),
         ],
         dependencies={"ctx": Provide(provide_ctx), "who": Provide(provide_principal)},
-        exception_handlers={DomainError: domain_error, Forbidden: refused, 500: internal_error},
+        exception_handlers={
+            DomainError: domain_error,
+            Forbidden: refused,
+            **dict.fromkeys(DATABASE_DOWN, database_unavailable),
+            500: internal_error,
+        },
         lifespan=[audit.trail(ctx)],
         before_request=bounded_json,
         before_send=[security_headers(settings)],
@@ -111,5 +109,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         request_max_body_size=JSON_BODY_LIMIT,
-        state={"ctx": ctx},
+        state={"ctx": ctx, "database": database},
     )

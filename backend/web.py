@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from functools import cache
 from pathlib import Path
 from string import Template
@@ -15,23 +16,40 @@ from litestar.response import File
 
 from backend.deps import Ctx
 from backend.doorplates import service as doorplates
-from backend.errors import NotFound, TooMany
+from backend.errors import DomainError
+from backend.health import DATABASE_DOWN, database_lost
 from backend.net import client_ip
 
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
 NOT_FOUND_PAGE = Path(__file__).resolve().parent / "templates" / "plate_not_found.html"
+log = logging.getLogger("anju")
 SHELL_ROUTES = ["/", "/signin", "/me", "/queue", "/scanner"]
-HTML = "text/html; charset=utf-8"
+HTML = "text/html"  # Litestar adds "; charset=utf-8"
+# Pages for the errors of a scanned doorplate URL: (title 中文, title English, text 中文, text English).
 PLATE_PAGES = {
     404: (
         "门牌无效",
+        "Unknown doorplate",
         "这个二维码门牌不存在或已停用。请联系物业或社区民警。",
         "This doorplate is unknown or has been withdrawn. Please contact property management or the community police.",
     ),
     429: (
         "请稍后再试",
+        "Try again later",
         "扫描过于频繁，请一分钟后再试。",
         "Too many unknown doorplates scanned from here; try again in a minute.",
+    ),
+    503: (
+        "暂时无法服务",
+        "Temporarily unavailable",
+        "系统暂时无法访问，请稍后再扫描。",
+        "The service is briefly unavailable; please scan again in a minute.",
+    ),
+    500: (
+        "系统出错",
+        "Something went wrong",
+        "系统出现问题，已记录。请稍后再试，或联系物业。",
+        "Something went wrong on our side; it has been logged. Try again later or contact property management.",
     ),
 }
 
@@ -63,9 +81,22 @@ def service_worker() -> bytes:
 
 
 def _plate_page(status: int) -> Response[bytes]:
-    title, zh, en = PLATE_PAGES[status]
-    page = Template(NOT_FOUND_PAGE.read_text()).substitute(title_zh=title, body_zh=zh, body_en=en)
+    title_zh, title_en, zh, en = PLATE_PAGES[status if status in PLATE_PAGES else 500]
+    page = Template(NOT_FOUND_PAGE.read_text()).substitute(
+        title_zh=title_zh, title_en=title_en, body_zh=zh, body_en=en
+    )
     return Response(page.encode(), status_code=status, media_type=HTML)
+
+
+def plate_error(request: Request, exc: Exception) -> Response[bytes]:
+    """Whoever opens a doorplate URL holds a phone's browser, not an API client: every error is a page."""
+    if isinstance(exc, DomainError):
+        return _plate_page(exc.status)
+    if isinstance(exc, DATABASE_DOWN):
+        database_lost(request, exc)
+        return _plate_page(503)
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _plate_page(500)
 
 
 @get(SHELL_ROUTES, include_in_schema=False)
@@ -73,15 +104,18 @@ async def shell() -> Response[bytes]:
     return Response(_shell(), media_type=HTML, headers={"Cache-Control": "no-cache"})
 
 
-@get(["/d/{token:str}", "/d/{token:str}/register"], include_in_schema=False)
+@get(
+    ["/d/{token:str}", "/d/{token:str}/register"],
+    include_in_schema=False,
+    exception_handlers={
+        DomainError: plate_error,
+        **dict.fromkeys(DATABASE_DOWN, plate_error),
+        500: plate_error,
+    },
+)
 async def plate_page(token: FromPath[str], ctx: Ctx, request: Request) -> Response[bytes]:
-    """A scanned doorplate URL: the app shell, or a plain page when the plate is not valid."""
-    try:
-        await doorplates.resolve(ctx, token, client_ip(request))
-    except NotFound:
-        return _plate_page(404)
-    except TooMany:
-        return _plate_page(429)
+    """A scanned doorplate URL: the app shell, or a plain page when the plate is not valid (plate_error)."""
+    await doorplates.resolve(ctx, token, client_ip(request))
     return await shell.fn()
 
 

@@ -43,6 +43,16 @@ class PolicyBroker(Broker):
             return self._policy.may_write(session.username, topic)
         return True  # RECEIVE: only through a subscription that was checked
 
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        """Only for a filter this session holds: amqtt replays, to every client that connects, the
+        retained messages of every filter *any* client subscribed to (the app got every device's
+        retained state on its ack subscription, and a device other devices' states past the ACL)."""
+        holders = self._subscriptions.get(subscription[0], ())
+        if any(holder.client_id == session.client_id for holder, _ in holders):
+            await super()._publish_retained_messages_for_subscription(subscription, session)
+
 
 @contextlib.asynccontextmanager
 async def embedded_broker(port: int, policy: Policy, host: str = "127.0.0.1"):

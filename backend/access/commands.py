@@ -1,7 +1,8 @@
 """Signed commands to door devices over MQTT, each awaited until the device acknowledges it.
 
 A command is signed with the time it is sent, so devices can refuse a stale copy; acks from
-outside the device clock-skew window are refused; refusals are logged in summaries.
+outside the device clock-skew window are refused; refusals are logged in summaries. Without a
+broker it retries with a growing, jittered delay and logs only when the connection is lost or back.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import aiomqtt
 import msgspec
 
 from backend.errors import DomainError
+from backend.retry import RETRY_CAP, RETRY_FIRST, backoff
 from backend.settings import Settings
 from device_bridge import protocol
 from device_bridge.protocol import AckData, Channel, CommandData
@@ -22,7 +24,6 @@ from device_bridge.refusals import RefusalLog
 from device_bridge.transport import client_options
 
 log = logging.getLogger("anju.doors")
-RECONNECT_SECONDS = 1.0
 
 
 class DoorServiceUnavailable(DomainError):
@@ -51,6 +52,11 @@ class DoorCommands:
         self._client: aiomqtt.Client | None = None
         self._pending: dict[str, tuple[asyncio.Future, DoorDevice]] = {}
         self._task: asyncio.Task | None = None
+        self._lost = False  # logged as lost; the next connection is logged as back
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -64,6 +70,7 @@ class DoorCommands:
 
     async def _run(self) -> None:
         """Stay connected; a broker restart costs the commands in flight, never the process."""
+        delay = RETRY_FIRST
         while True:
             try:
                 async with aiomqtt.Client(
@@ -72,15 +79,32 @@ class DoorCommands:
                     await client.subscribe(
                         protocol.subscription(self._prefix, Channel.ACK, shared=False), qos=1
                     )
-                    self._client = client
-                    log.info("door commands connected to %s:%s", self._broker.host, self._broker.port)
+                    self._client, delay = client, RETRY_FIRST
+                    self._connected()
                     async for message in client.messages:
                         self._on_ack(str(message.topic), message.payload)
             except aiomqtt.MqttError as exc:
-                log.warning("door commands: broker unreachable (%s); retrying", exc)
+                self._unreachable(exc)
             finally:
                 self._client = None
-            await asyncio.sleep(RECONNECT_SECONDS)
+            wait, delay = backoff(delay)
+            await asyncio.sleep(wait)
+
+    def _connected(self) -> None:
+        where = f"{self._broker.host}:{self._broker.port}"
+        if self._lost:
+            log.info("door commands: broker %s reachable again", where)
+        else:
+            log.info("door commands connected to %s", where)
+        self._lost = False
+
+    def _unreachable(self, exc: aiomqtt.MqttError) -> None:
+        """One WARNING per outage; each further failed attempt only at DEBUG."""
+        if self._lost:
+            log.debug("door commands: broker still unreachable (%s)", exc)
+            return
+        log.warning("door commands: broker unreachable (%s); retrying every %g s at most", exc, RETRY_CAP)
+        self._lost = True
 
     def _on_ack(self, topic_name: str, payload: bytes) -> None:
         try:
