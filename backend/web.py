@@ -18,7 +18,7 @@ from backend.doorplates import service as doorplates
 from backend.errors import NotFound, TooMany
 from backend.net import client_ip
 
-PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
+PWA_DIR = Path(__file__).resolve().parent / "pwa"  # links to the top-level pwa/, shipped in the wheel
 NOT_FOUND_PAGE = Path(__file__).resolve().parent / "templates" / "plate_not_found.html"
 SHELL_ROUTES = ["/", "/signin", "/me", "/queue", "/scanner"]
 HTML = "text/html; charset=utf-8"
