@@ -117,7 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 async def _nothing(_) -> None:
-    return None
+    """For commands that only need ``_with_db``'s checks of the database and the root key."""
 
 
 def _print_logins(settings: Settings) -> None:
