@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import os
 import socket
 import subprocess
@@ -22,23 +23,46 @@ def _run(coro) -> None:
 
 
 async def _migrate() -> None:
+    """Apply what is missing and say so in one line (Piccolo's counts read oddly on a new database)."""
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
-    result = await run_forwards(app_name="anju")
+    ran_before = await _migrations_run()
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter):
+            result = await run_forwards(app_name="anju")
+    except BaseException:
+        sys.stderr.write(chatter.getvalue())  # what Piccolo said before the failure
+        raise
     if not result.success:
+        sys.stderr.write(chatter.getvalue())
         raise SystemExit(f"migration failed: {result.message}")
+    ran = await _migrations_run()
+    applied = len(ran) - len(ran_before)
+    plural = "" if applied == 1 else "s"
+    print(
+        f"database: {applied} migration{plural} applied"
+        if applied
+        else f"database up to date ({len(ran)} migrations)"
+    )
+
+
+async def _migrations_run() -> list[str]:
+    from piccolo.apps.migrations.tables import Migration
+
+    return await Migration.get_migrations_which_ran("anju") if await Migration.table_exists() else []
 
 
 async def _with_db(settings: Settings, work):
     """Run ``work(ctx)`` against the configured database."""
     from backend.audit.service import use_keys
     from backend.context import Context
-    from backend.db import bind, engine_for
+    from backend.db import attach, engine_for
 
-    bind(engine_for(settings.database_url))
     ctx = Context.build(settings)
-    use_keys(ctx.keys)
     try:
+        await attach(engine_for(settings.database_url), settings, ctx.keys)
+        use_keys(ctx.keys)
         return await work(ctx)
     finally:
         await ctx.store.close()
@@ -80,6 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from granian.constants import Interfaces
 
     settings = get_settings()
+    _run(_with_db(settings, _nothing))  # a wrong root key stops here, before the workers start
     Granian(
         "backend.app:create_app",
         factory=True,
@@ -89,6 +114,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
         workers=args.workers,
         log_access=False,
     ).serve()
+
+
+async def _nothing(_) -> None:
+    """For commands that only need ``_with_db``'s checks of the database and the root key."""
 
 
 def _print_logins(settings: Settings) -> None:

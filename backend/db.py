@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
+
+if TYPE_CHECKING:
+    from backend.keys import Keys
+    from backend.settings import Settings
 
 
 def engine_for(url: str) -> Engine:
@@ -36,6 +41,14 @@ def bind(engine: Engine) -> None:
 
     for table in APP_CONFIG.table_classes:
         table._meta.db = engine
+
+
+async def attach(engine: Engine, settings: Settings, keys: Keys) -> None:
+    """Bind the tables to ``engine``, refusing to go on under a root key the data was not sealed with."""
+    from backend.rootkey import require_root_key
+
+    bind(engine)
+    await require_root_key(settings, keys)
 
 
 def is_postgres(engine: Engine) -> bool:

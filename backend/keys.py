@@ -69,6 +69,13 @@ class Keys:
         store or table cannot be brute-forced (a 6-digit code's SHA-256 falls in a millisecond)."""
         return hmac.new(self._secret_digest, secret.encode(), hashlib.sha256).hexdigest()
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """Names the root secret without revealing it: recorded in the database (backend/rootkey.py)."""
+        return hmac.new(
+            _derive(self._secret, "key-fingerprint"), b"anju root key", hashlib.sha256
+        ).hexdigest()
+
     def lookup_hash(self, *parts: str) -> str:
         """Deterministic keyed hash: equal inputs find each other, the hash alone reveals nothing."""
         return hmac.new(self._lookup, "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()

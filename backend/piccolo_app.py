@@ -22,8 +22,10 @@ from backend.registry.tables import (
     ResidencyCorrection,
     Unit,
 )
+from backend.rootkey import RootKey
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# backend/migrations links to the top-level folder, so the wheel ships the migrations inside the package.
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 APP_CONFIG = AppConfig(
     app_name="anju",
@@ -53,5 +55,6 @@ APP_CONFIG = AppConfig(
         Door,
         AccessGrant,
         AccessRecord,
+        RootKey,
     ],
 )

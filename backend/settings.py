@@ -34,7 +34,8 @@ class SettingsError(ValueError):
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    database_url: str = "sqlite:///var/anju.sqlite"
+    # Empty: sqlite:///{var_dir}/anju.sqlite, beside the key file that seals its data.
+    database_url: str = ""
     # Empty means in-process stores (OTP codes, rate limits, challenges).
     # PostgreSQL connections kept per app process; 0 opens one per query.
     database_pool_size: int = 20
@@ -88,6 +89,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rp_name: str = "安居"
 
     def __post_init__(self) -> None:
+        if not self.database_url:
+            default = f"sqlite:///{Path(self.var_dir) / 'anju.sqlite'}"
+            msgspec.structs.force_setattr(self, "database_url", default)
         if not self.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError(
                 f"{PREFIX}DATABASE_URL: expected sqlite:///PATH or postgresql://…, got {self.database_url!r}"

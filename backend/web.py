@@ -20,7 +20,7 @@ from backend.errors import DomainError
 from backend.health import DATABASE_DOWN, database_lost
 from backend.net import client_ip
 
-PWA_DIR = Path(__file__).resolve().parent.parent / "pwa"
+PWA_DIR = Path(__file__).resolve().parent / "pwa"  # links to the top-level pwa/, shipped in the wheel
 NOT_FOUND_PAGE = Path(__file__).resolve().parent / "templates" / "plate_not_found.html"
 log = logging.getLogger("anju")
 SHELL_ROUTES = ["/", "/signin", "/me", "/queue", "/scanner"]

@@ -15,9 +15,17 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# Installs the project (editable) into .venv; skipped while pyproject.toml is unchanged since the
+# last install with these extras, so a restart of the demo does not wait for pip.
 python_env() {
   local extras="$1"
+  local stamp=".venv/.installed${extras}"
+  local wanted
+  wanted="$(sha256sum pyproject.toml)"
   [ -x .venv/bin/python ] || python3 -m venv .venv
+  [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ] && return 0
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -m pip install -q -e ".${extras}" 2>&1 | grep -v "^WARNING: Location" || true
+  # A failed install stops here (pipefail), before the stamp is written.
+  .venv/bin/python -m pip install -q -e ".${extras}" 2>&1 | { grep -v "^WARNING: Location" || true; }
+  echo "$wanted" >"$stamp"
 }

@@ -11,7 +11,11 @@ async def test_plates_command_renders_and_verifies_every_plate(world, settings, 
     # A plate revoked (e.g. damaged) leaves its address uncovered until the command reissues one.
     first = await Doorplate.objects().where(Doorplate.community == world.home).first()
     await Doorplate.update({Doorplate.revoked_at: first.created_at}).where(Doorplate.id == first.id)
-    env = {"ANJU_DATABASE_URL": settings.database_url, "ANJU_PUBLIC_URL": "https://anju.example.cn"}
+    env = {
+        "ANJU_DATABASE_URL": settings.database_url,
+        "ANJU_SECRET_KEY": settings.secret_key,
+        "ANJU_PUBLIC_URL": "https://anju.example.cn",
+    }
     done = anju("plates", "--community", str(world.home), "--out", str(tmp_path), env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     addresses = await Address.count().where(Address.community == world.home)
@@ -25,6 +29,6 @@ async def test_plates_command_renders_and_verifies_every_plate(world, settings, 
 
 
 async def test_plates_command_refuses_an_unknown_community(client, settings, tmp_path):
-    env = {"ANJU_DATABASE_URL": settings.database_url}
+    env = {"ANJU_DATABASE_URL": settings.database_url, "ANJU_SECRET_KEY": settings.secret_key}
     done = anju("plates", "--community", "999", "--out", str(tmp_path), env=env)
     assert done.returncode != 0 and "No community 999" in done.stderr and "Traceback" not in done.stderr
