@@ -92,6 +92,21 @@ async def test_one_tap_retried_opens_once(world, settings):
     assert await AccessRecord.count().where(AccessRecord.method == "phone") == 1
 
 
+async def test_parallel_taps_with_one_key_send_one_command_and_all_get_its_answer(world, settings):
+    """A double tap, or a retry racing the first request, must share the one command in flight."""
+    headers = {**await world.headers(Role.RESIDENT), "Idempotency-Key": "tap-race-0001"}
+    door = await unit_door(world)
+    async with simulated(world, settings) as simulator:
+        responses = await asyncio.gather(
+            *(world.client.post(f"/api/doors/{door['id']}/open", headers=headers) for _ in range(5))
+        )
+        assert [r.status_code for r in responses] == [200] * 5, [r.text for r in responses]
+        answers = [r.json() for r in responses]
+        assert all(a == answers[0] for a in answers[1:]) and answers[0]["opened"] is True
+        assert opened(simulator) == [answers[0]["command_id"]]
+    assert await AccessRecord.count().where(AccessRecord.method == "phone") == 1
+
+
 async def test_a_retry_after_the_device_forgot_the_command_does_not_open_again(world, settings):
     """Devices remember executed ids only for their freshness window; the platform answers from its record."""
     headers = {**await world.headers(Role.RESIDENT), "Idempotency-Key": "tap-late-retry"}
