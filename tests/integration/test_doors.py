@@ -167,7 +167,23 @@ async def test_other_communities_staff_cannot_open(world, role, community):
     assert response.status_code == 403
 
 
-async def test_a_resident_cannot_open_another_units_door(world):
+async def test_a_resident_cannot_open_or_see_the_next_units_door(world, settings):
+    """Unit 2 of the resident's own building: same community, same building, not their door."""
+    own, neighbours = await (
+        Door.select().where((Door.community == world.home) & (Door.kind == "unit")).order_by(Door.id)
+    )
+    assert own["building"] == neighbours["building"] and own["unit"] != neighbours["unit"]
+    headers = await world.headers(Role.RESIDENT)
+    visible = [d["id"] for d in (await world.client.get("/api/doors", headers=headers)).json()]
+    assert own["id"] in visible and neighbours["id"] not in visible
+    async with simulated(world, settings) as simulator:
+        response = await world.client.post(f"/api/doors/{neighbours['id']}/open", headers=headers)
+        assert response.status_code == 403
+        assert opened(simulator) == []
+    assert await AccessRecord.count() == 0
+
+
+async def test_a_resident_cannot_open_another_communitys_door(world):
     other_unit = await Door.select().where((Door.community == world.other) & (Door.kind == "unit")).first()
     response = await world.client.post(
         f"/api/doors/{other_unit['id']}/open", headers=await world.headers(Role.RESIDENT)
