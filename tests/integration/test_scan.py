@@ -69,7 +69,8 @@ async def test_resident_of_another_flat_sees_the_anonymous_view(world):
 
 
 async def test_warden_sees_categories_but_never_ids_or_key_flags(world):
-    person = (await Residency.objects().where(Residency.house == world.home_house).first()).person
+    first_in_flat = Residency.objects().where(Residency.house == world.home_house).order_by(Residency.id)
+    person = (await first_in_flat.first()).person
     await Person.update({Person.key_sealed: sealed_key_flag(world.ctx, True, "涉稳")}).where(
         Person.id == person
     )
@@ -100,7 +101,8 @@ async def test_community_workers_see_but_do_not_change(world):
 
 
 async def test_police_see_full_ids_and_key_person_flags(world):
-    person = (await Residency.objects().where(Residency.house == world.home_house).first()).person
+    first_in_flat = Residency.objects().where(Residency.house == world.home_house).order_by(Residency.id)
+    person = (await first_in_flat.first()).person
     await Person.update({Person.key_sealed: sealed_key_flag(world.ctx, True, "涉稳")}).where(
         Person.id == person
     )
