@@ -54,7 +54,7 @@ class SeedSize(msgspec.Struct, frozen=True):
 
 
 DEMO_SIZE = SeedSize(buildings=5, units=2, floors=10, flats_per_floor=2, gates=2)  # 200 flats
-SMALL_SIZE = SeedSize(buildings=1, units=1, floors=2, flats_per_floor=2, gates=1)  # 4 flats
+SMALL_SIZE = SeedSize(buildings=1, units=2, floors=2, flats_per_floor=2, gates=1)  # 8 flats
 
 
 class SeededCommunity(msgspec.Struct):
@@ -266,7 +266,9 @@ async def _populate(build: _Builder, houses: list[House]) -> None:
                 else rng.choice([ResidenceCategory.FLOATING, ResidenceCategory.LODGER])
             )
             person = build.person(category, (1, 85))
-            if rng.random() < 0.02:
+            # The first flat's first member is always flagged too, so the views that must hide
+            # the flag (a warden's, a resident's) are shown a key person to hide.
+            if rng.random() < 0.02 or (index == 0 and len(occupants) == 1):
                 person.key_sealed = registry.sealed_key_flag(build.ctx, True, "重点人口")
             await person.save()
             occupants.append((person, rng.choice("2345") if use is HouseUse.SELF_OCCUPIED else "6"))

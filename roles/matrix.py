@@ -6,7 +6,7 @@ from enum import StrEnum
 
 import msgspec
 
-from backend.registry.enums import ResidenceCategory
+from roles.categories import ResidenceCategory
 
 
 class Role(StrEnum):

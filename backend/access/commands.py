@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections import Counter
 
 import aiomqtt
 import msgspec
 
-from backend.errors import DomainError
+from backend.errors import Conflict, DomainError
 from backend.retry import RETRY_CAP, RETRY_FIRST, backoff
 from backend.settings import Settings
 from device_bridge import protocol
@@ -50,7 +51,10 @@ class DoorCommands:
         self._skew = settings.device_clock_skew_seconds
         self._refusals = RefusalLog(log, "door commands")
         self._client: aiomqtt.Client | None = None
+        # One future per command id in flight, shared by every request carrying that id
+        # (parallel taps under one Idempotency-Key publish one command and share its ack).
         self._pending: dict[str, tuple[asyncio.Future, DoorDevice]] = {}
+        self._waiters: Counter[str] = Counter()
         self._task: asyncio.Task | None = None
         self._lost = False  # logged as lost; the next connection is logged as back
 
@@ -132,6 +136,34 @@ class DoorCommands:
             raise DoorServiceUnavailable(
                 "door_service_unavailable", "Door service is starting or lost its broker"
             )
+        pending = self._pending.get(command_id)
+        if pending is not None and pending[1] != target:
+            raise Conflict("idempotency_key_in_use", "This Idempotency-Key is opening another door")
+        self._waiters[command_id] += 1
+        try:
+            if pending is None:
+                pending = self._pending[command_id] = (asyncio.get_running_loop().create_future(), target)
+                await self._publish_open(client, target, command_id, door)
+            async with asyncio.timeout(self._ack_seconds):
+                # Shielded: one waiter timing out must not cancel the answer the others await.
+                return await asyncio.shield(pending[0])
+        except TimeoutError:
+            raise DeviceTimeout(
+                "device_timeout", f"The door did not answer within {self._ack_seconds:g} s; it may be offline"
+            ) from None
+        finally:
+            self._leave(command_id)
+
+    def _leave(self, command_id: str) -> None:
+        """The last waiter for a command forgets it; a later retry starts afresh."""
+        self._waiters[command_id] -= 1
+        if not self._waiters[command_id]:
+            del self._waiters[command_id]
+            self._pending.pop(command_id, None)
+
+    async def _publish_open(
+        self, client: aiomqtt.Client, target: DoorDevice, command_id: str, door: str
+    ) -> None:
         name = protocol.topic(self._prefix, target.community, target.device, Channel.CMD)
         # Signed now, at each send (encode's default ts): a device refuses it once it is stale,
         # and a retry under the same id is a new envelope that the device answers as before.
@@ -142,17 +174,6 @@ class DoorCommands:
             "cmd",
             msgspec.structs.asdict(CommandData(action="open", door=door)),
         )
-        done = asyncio.get_running_loop().create_future()
-        self._pending[command_id] = (done, target)
-        try:
-            # QoS 0: the device's signed ack is the end-to-end acknowledgement, and a retry carries
-            # the same command id, so a hop-by-hop PUBACK would only add round trips.
-            await client.publish(name, payload, qos=0)
-            async with asyncio.timeout(self._ack_seconds):
-                return await done
-        except TimeoutError:
-            raise DeviceTimeout(
-                "device_timeout", f"The door did not answer within {self._ack_seconds:g} s; it may be offline"
-            ) from None
-        finally:
-            self._pending.pop(command_id, None)
+        # QoS 0: the device's signed ack is the end-to-end acknowledgement, and a retry carries
+        # the same command id, so a hop-by-hop PUBACK would only add round trips.
+        await client.publish(name, payload, qos=0)

@@ -141,7 +141,9 @@ async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None,
             ip=ip,
             detail={"command": command_id, "ok": ack.ok},
         )
-    return DoorOpened(door_id=door_id, opened=ack.ok, command_id=command_id, at=at)
+    # Parallel taps under one key share the command: every one answers with the stored pass.
+    stored = await _answered(command_id) if key is not None else None
+    return stored or DoorOpened(door_id=door_id, opened=ack.ok, command_id=command_id, at=at)
 
 
 async def grant(ctx: Context, who: Principal, data: GrantIn, district_of: int | None, ip: str) -> GrantOut:

@@ -1,12 +1,14 @@
-"""Registry vocabularies shared by tables, services and roles/."""
+"""Registry vocabularies shared by tables and services.
+
+ResidenceCategory lives in roles/ (which imports nothing from backend/) and is
+re-exported here, so the registry and the rules share one definition.
+"""
 
 from enum import StrEnum
 
+from roles.categories import ResidenceCategory
 
-class ResidenceCategory(StrEnum):
-    PERMANENT = "permanent"  # 常住
-    LODGER = "lodger"  # 寄住
-    FLOATING = "floating"  # 流动
+__all__ = ["HouseUse", "PlaceKind", "ResidenceCategory", "ResidencyStatus", "Tier"]
 
 
 class ResidencyStatus(StrEnum):

@@ -46,9 +46,11 @@ def test_resident_sees_own_household(page: Page, live_server):
     # Beside masked ID numbers: an age band, never a birth date.
     expect(page.locator("[data-testid=age-band]").first).to_have_text(re.compile(r"^\d+(-\d+|\+)$"))
     expect(page.locator("[data-testid=resident]").first).not_to_contain_text("出生日期")
+    expect(page.locator("[data-testid=key-person]")).to_have_count(0)  # the seed flags one here
 
 
 def test_warden_sees_masked_ids_and_no_key_flags(page: Page, live_server):
+    # The seed flags a member of this first flat as 重点; the police test sees that flag here.
     token = live_server.plates()[0]
     sign_in(page, live_server.phone(Role.WARDEN))
     open_plate(page, token)
@@ -68,6 +70,8 @@ def test_police_enrol_a_passkey_then_see_full_ids_and_sign_in_with_it(page: Page
     assert viewer(page) == "police"
     ids = [text.strip() for text in page.locator("[data-testid=id-number]").all_inner_texts()]
     assert ids and all(FULL_ID.match(text) for text in ids)
+    # The key person the warden's and the resident's views of this flat must not show.
+    expect(page.locator("[data-testid=key-person]").first).to_have_text("重点人口")
     # Sign out; the phone code alone no longer signs the officer in: the passkey does.
     page.goto("/me")
     page.click("[data-testid=sign-out]")

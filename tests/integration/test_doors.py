@@ -92,6 +92,21 @@ async def test_one_tap_retried_opens_once(world, settings):
     assert await AccessRecord.count().where(AccessRecord.method == "phone") == 1
 
 
+async def test_parallel_taps_with_one_key_send_one_command_and_all_get_its_answer(world, settings):
+    """A double tap, or a retry racing the first request, must share the one command in flight."""
+    headers = {**await world.headers(Role.RESIDENT), "Idempotency-Key": "tap-race-0001"}
+    door = await unit_door(world)
+    async with simulated(world, settings) as simulator:
+        responses = await asyncio.gather(
+            *(world.client.post(f"/api/doors/{door['id']}/open", headers=headers) for _ in range(5))
+        )
+        assert [r.status_code for r in responses] == [200] * 5, [r.text for r in responses]
+        answers = [r.json() for r in responses]
+        assert all(a == answers[0] for a in answers[1:]) and answers[0]["opened"] is True
+        assert opened(simulator) == [answers[0]["command_id"]]
+    assert await AccessRecord.count().where(AccessRecord.method == "phone") == 1
+
+
 async def test_a_retry_after_the_device_forgot_the_command_does_not_open_again(world, settings):
     """Devices remember executed ids only for their freshness window; the platform answers from its record."""
     headers = {**await world.headers(Role.RESIDENT), "Idempotency-Key": "tap-late-retry"}
@@ -152,7 +167,23 @@ async def test_other_communities_staff_cannot_open(world, role, community):
     assert response.status_code == 403
 
 
-async def test_a_resident_cannot_open_another_units_door(world):
+async def test_a_resident_cannot_open_or_see_the_next_units_door(world, settings):
+    """Unit 2 of the resident's own building: same community, same building, not their door."""
+    own, neighbours = await (
+        Door.select().where((Door.community == world.home) & (Door.kind == "unit")).order_by(Door.id)
+    )
+    assert own["building"] == neighbours["building"] and own["unit"] != neighbours["unit"]
+    headers = await world.headers(Role.RESIDENT)
+    visible = [d["id"] for d in (await world.client.get("/api/doors", headers=headers)).json()]
+    assert own["id"] in visible and neighbours["id"] not in visible
+    async with simulated(world, settings) as simulator:
+        response = await world.client.post(f"/api/doors/{neighbours['id']}/open", headers=headers)
+        assert response.status_code == 403
+        assert opened(simulator) == []
+    assert await AccessRecord.count() == 0
+
+
+async def test_a_resident_cannot_open_another_communitys_door(world):
     other_unit = await Door.select().where((Door.community == world.other) & (Door.kind == "unit")).first()
     response = await world.client.post(
         f"/api/doors/{other_unit['id']}/open", headers=await world.headers(Role.RESIDENT)

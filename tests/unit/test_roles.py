@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 
-from backend.registry.enums import ResidenceCategory
 from roles import (
     Action,
     Forbidden,
@@ -19,6 +18,7 @@ from roles import (
     project_person,
     viewer_for,
 )
+from roles.categories import ResidenceCategory
 from roles.masking import age_band
 from roles.matrix import may_sign_in_with_code
 
