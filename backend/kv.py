@@ -73,15 +73,23 @@ class StoreUnavailable(DomainError):
 
 
 def _reachable(method):
+    """Redis errors become a clear 503; an outage is logged when it starts and when it ends."""
+
     @functools.wraps(method)
     async def guarded(self, *args, **kwargs):
         try:
-            return await method(self, *args, **kwargs)
+            result = await method(self, *args, **kwargs)
         except (RedisError, OSError) as exc:
-            log.error("Redis unreachable: %s", exc)
+            if not self._down:
+                self._down = True
+                log.error("Redis unreachable: %s", exc)
             raise StoreUnavailable(
                 "store_unavailable", "Sign-in and rate limiting are unavailable right now; try again shortly"
             ) from None
+        if self._down:
+            self._down = False
+            log.info("Redis reachable again")
+        return result
 
     return guarded
 
@@ -90,6 +98,7 @@ class RedisStore:
     def __init__(self, url: str, prefix: str = "anju:") -> None:
         self._redis = Redis.from_url(url, decode_responses=True)
         self._prefix = prefix
+        self._down = False  # in an outage already logged
 
     @_reachable
     async def put(self, key: str, value: str, ttl: int) -> None:

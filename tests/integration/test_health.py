@@ -17,6 +17,7 @@ from backend.devices.service import mqtt_policy
 from backend.devices.tables import Device
 from backend.doorplates.tables import Doorplate
 from device_bridge.broker import embedded_broker
+from roles import Role
 from tests.brokers import free_port, mosquitto
 from tests.integration.conftest import lifespan
 from tests.integration.test_bridge import eventually
@@ -77,7 +78,7 @@ async def test_ready_names_what_is_down_and_doorplates_answer_a_page(settings):
 
 
 class Relay:
-    """A TCP relay to PostgreSQL that can be cut and restored: a real outage, the shared server untouched."""
+    """A TCP relay to a server that can be cut and restored: a real outage, the shared server untouched."""
 
     def __init__(self, host: str, port: int) -> None:
         self.target, self.port = (host, port), free_port()
@@ -111,21 +112,29 @@ class Relay:
         writer.transport.abort()
 
 
+@contextlib.asynccontextmanager
+async def relayed(url: str, default_port: int):
+    parts = httpx.URL(url)
+    relay = Relay(parts.host, parts.port or default_port)
+    await relay.restore()
+    try:
+        yield relay, str(parts.copy_with(host="127.0.0.1", port=relay.port))
+    finally:
+        await relay.cut()
+
+
 @pytest.fixture
 async def relay(settings):
     if not settings.database_url.startswith("postgres"):
         pytest.skip("a database outage is a PostgreSQL matter")
-    url = httpx.URL(settings.database_url)
-    relay = Relay(url.host, url.port or 5432)
-    await relay.restore()
-    yield relay
-    await relay.cut()
+    async with relayed(settings.database_url, 5432) as (relay, url):
+        relay.url = url
+        yield relay
 
 
 async def test_a_database_outage_is_a_503_logged_once_then_recovered(world, settings, relay, caplog):
     token = await world.plate(world.home)
-    through = str(httpx.URL(settings.database_url).copy_with(host="127.0.0.1", port=relay.port))
-    async with serving(msgspec.structs.replace(settings, database_url=through), caplog) as client:
+    async with serving(msgspec.structs.replace(settings, database_url=relay.url), caplog) as client:
         assert (await client.get(f"/api/scan/{token}")).status_code == 200
         await relay.cut()
         scans = [await client.get(f"/api/scan/{token}") for _ in range(3)]
@@ -146,6 +155,34 @@ async def test_a_database_outage_is_a_503_logged_once_then_recovered(world, sett
         assert (await client.get(f"/api/scan/{token}")).status_code == 200
         assert (await client.get("/api/ready")).json()["checks"]["database"] == "ok"
     assert logged(caplog, "database unreachable") == 1
+
+
+async def test_a_redis_outage_under_load_is_a_503_then_sessions_carry_on(world, settings, caplog):
+    """Signed-in scans in parallel while Redis goes away and comes back: 503s, never 500s, and the
+    same session works again afterwards (nothing it depended on was lost with the connection)."""
+    if not settings.redis_url:
+        pytest.skip("Redis is configured on the PostgreSQL run")
+    token, police = await world.plate(world.home), await world.headers(Role.POLICE)
+
+    async def scans(client) -> list[int]:
+        answers = await asyncio.gather(*(client.get(f"/api/scan/{token}", headers=police) for _ in range(8)))
+        return [answer.status_code for answer in answers]
+
+    async with relayed(settings.redis_url, 6379) as (relay, url):
+        async with serving(msgspec.structs.replace(settings, redis_url=url), caplog) as client:
+            assert await scans(client) == [200] * 8
+            await relay.cut()
+            during = await scans(client)
+            ready = await client.get("/api/ready")
+            await relay.restore()
+
+            async def recovered() -> bool:
+                return await scans(client) == [200] * 8
+
+            await eventually(recovered)
+    assert set(during) == {503}
+    assert ready.status_code == 503 and ready.json()["down"] == ["redis"]
+    assert logged(caplog, "Redis unreachable") == 1
 
 
 async def test_door_commands_back_off_and_log_only_changes_of_state(settings, caplog):
