@@ -16,6 +16,7 @@ from backend.audit import service as audit
 from backend.context import Context
 from backend.db import transaction
 from backend.errors import Invalid, TooMany, Unauthorized
+from backend.net import spend
 from backend.registry import service as registry
 from backend.registry.tables import Residency
 from backend.sms import SmsUnavailable, code_message, notice_message
@@ -25,6 +26,7 @@ from roles.matrix import may_sign_in_with_code
 PHONE = re.compile(r"^1[3-9]\d{9}$")
 ISSUER = "anju"
 CODE_RESEND_SECONDS = 60
+CODES_PER_ADDRESS_PER_HOUR = 30
 OTP, PASSKEY = "otp", "passkey"  # the access token's ``amr``: how its session was authenticated
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "ver"]
 ENDED = "ended"
@@ -72,8 +74,7 @@ def actor(account: Account) -> Principal:
 async def send_code(ctx: Context, phone: str, ip: str) -> int:
     """Text a one-time code; returns its lifetime in seconds."""
     check_phone(phone)
-    if await ctx.store.hit(f"otp-ip:{ip}", 3600) > 30:
-        raise TooMany("rate_limited", "Too many codes requested from this address; try later")
+    await spend(ctx, "otp", ip, budget=CODES_PER_ADDRESS_PER_HOUR, seconds=3600, what="codes requested")
     if await ctx.store.hit(f"otp-resend:{phone}", CODE_RESEND_SECONDS) > 1:
         raise TooMany("rate_limited", f"Wait {CODE_RESEND_SECONDS} seconds before asking for another code")
     code = ctx.settings.demo_code if ctx.settings.demo else f"{secrets.randbelow(10**6):06d}"

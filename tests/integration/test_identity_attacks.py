@@ -8,7 +8,7 @@ from backend.access.tables import Door
 from backend.audit.tables import AuditEntry
 from backend.registry.tables import Person, Residency
 from roles import Role
-from tests.integration.test_registration import FORM, register
+from tests.integration.test_registration import FORM, flagged_key_person, register
 
 ATTACKER_PHONE = "13755550000"
 
@@ -166,14 +166,7 @@ async def test_queue_reads_record_which_people_were_shown(world):
 
 
 async def test_person_rows_hold_no_plaintext_phone_or_key_flag(world):
-    residency_id = (await register(world, role=Role.POLICE)).json()["residency_id"]
-    person_id = (await Residency.objects().get(Residency.id == residency_id)).person
-    flagged = await world.client.post(
-        f"/api/people/{person_id}/key-person",
-        json={"key_person": True, "key_category": "重点关注"},
-        headers=await world.headers(Role.POLICE),
-    )
-    assert flagged.status_code == 204
+    person_id = await flagged_key_person(world)
     row = (await Person.raw("SELECT * FROM person WHERE id = {}", person_id))[0]
     stored = " ".join(str(value) for value in row.values())
     assert FORM["phone"] not in stored and "重点关注" not in stored

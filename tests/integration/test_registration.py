@@ -180,7 +180,8 @@ async def test_floating_residents_can_be_deregistered_with_a_reason(world):
     assert row.end_date is not None and row.decision_reason == "搬离"
 
 
-async def test_police_flag_a_key_person_and_only_police_see_it(world):
+async def flagged_key_person(world) -> int:
+    """A resident registered by police and flagged 重点关注 through the API; the person's id."""
     residency_id = (await register(world, role=Role.POLICE)).json()["residency_id"]
     person_id = (await Residency.objects().get(Residency.id == residency_id)).person
     flagged = await world.client.post(
@@ -189,6 +190,11 @@ async def test_police_flag_a_key_person_and_only_police_see_it(world):
         headers=await world.headers(Role.POLICE),
     )
     assert flagged.status_code == 204
+    return person_id
+
+
+async def test_police_flag_a_key_person_and_only_police_see_it(world):
+    await flagged_key_person(world)
     token = await world.house_plate(world.home_house)
     police = (await world.client.get(f"/api/scan/{token}", headers=await world.headers(Role.POLICE))).json()
     assert any(r.get("key_category") == "重点关注" for r in police["residents"])
