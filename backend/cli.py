@@ -103,7 +103,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
+    from backend.sms import require_real_sender
+
     settings = get_settings()
+    # Checked here too, so a wrong setting is one clear line, not a traceback from each worker.
+    require_real_sender(settings)
     _run(_with_db(settings, _nothing))  # a wrong root key stops here, before the workers start
     Granian(
         "backend.app:create_app",
