@@ -333,10 +333,12 @@ def cmd_audit(_: argparse.Namespace) -> None:
     if not report.ok:
         problems = "\n".join(f"  - {problem}" for problem in report.problems)
         raise SystemExit(
-            f"audit trail FAILED: {report.chain.checked} entries checked, "
+            f"audit trail FAILED: {report.checked} entries in {len(report.chains)} chain(s) checked, "
             f"last signed checkpoint: {compared}\n{problems}"
         )
-    print(f"audit chain intact: {report.chain.checked} entries, keyed hashes verified")
+    print(
+        f"audit chains intact: {report.checked} entries in {len(report.chains)} chain(s), keyed hashes verified"
+    )
     if report.checkpoint:
         print(f"matches the last signed checkpoint: {compared}")
     else:
