@@ -394,7 +394,8 @@ def parser() -> argparse.ArgumentParser:
     mqtt_auth.add_argument("--platform-password", default="", help="default: the password in ANJU_MQTT_URL")
     mqtt_auth.set_defaults(run=cmd_mqtt_auth)
     audit = commands.add_parser(
-        "audit", help="verify the audit trail's keyed chain against its signed checkpoints"
+        "audit",
+        help="verify the audit trail's keyed chains (one per community) against its signed checkpoints",
     )
     audit.set_defaults(run=cmd_audit)
     return top

@@ -133,6 +133,8 @@ def append(directory: Path, key: Ed25519PrivateKey, heads: dict[int, Head]) -> C
 
 def _refuse_going_backwards(last: Checkpoint, heads: dict[int, Head]) -> None:
     for chain, was in last.heads.items():
+        if was.seq == 0:
+            continue  # an empty chain (as checkpointed before chains): nothing to go back from
         now = heads.get(chain, Head(0, ""))
         if now.seq < was.seq or (now.seq == was.seq and now.hash != was.hash):
             raise GoingBackwards(

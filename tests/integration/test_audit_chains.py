@@ -313,3 +313,11 @@ async def test_the_global_chain_of_before_stays_verifiable_as_the_legacy_chain(s
             forged.returncode == 1
             and f"{checkpoints.chain_name(LEGACY_CHAIN)} BROKEN at entry 4" in forged.stderr
         )
+
+
+async def test_an_empty_chain_checkpointed_before_the_chains_does_not_block_checkpoints(client, settings):
+    """On main an empty trail was checkpointed as entry 0; that line must not read as a cut."""
+    legacy_checkpoint(settings, client.ctx.keys, 0, audit.GENESIS)
+    await write(1, 1)
+    assert (await audit.checkpoint(client.ctx)).heads[1].seq == 1
+    assert (await audit.verify(client.ctx)).ok
