@@ -36,9 +36,8 @@ if TYPE_CHECKING:
     from backend.context import Context
 
 GENESIS = "0" * 64
-_ADVISORY_LOCK = (
-    0x616E6A75  # with the chain id: serialises one chain's appends across processes on PostgreSQL
-)
+# With the chain id, the key of the PostgreSQL advisory lock that serialises one chain's appends.
+_ADVISORY_LOCK = 0x616E6A75
 log = logging.getLogger("anju.audit")
 
 
@@ -342,7 +341,7 @@ async def _heads() -> dict[int, checkpoints.Head]:
 
 @contextlib.asynccontextmanager
 async def trail(ctx: Context) -> AsyncIterator[None]:
-    """The app's audit trail: chain with this deployment's key; checkpoint its head on a schedule."""
+    """The app's audit trail: chain with this deployment's key; checkpoint the heads on a schedule."""
     use_keys(ctx.keys)
     task = asyncio.create_task(_checkpoint_every(ctx, ctx.settings.audit_checkpoint_minutes * 60))
     try:
