@@ -23,4 +23,4 @@ class AuditEntry(Table):
     prev_hash = Varchar(length=64)
     hash = Varchar(length=64)
 
-    chain_seq = Unique([chain, seq], name="audit_entry_chain_seq")  # also the index appends look heads up by
+    chain_seq = Unique([chain, seq])  # also the index appends look heads up by
