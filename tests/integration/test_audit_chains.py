@@ -321,3 +321,13 @@ async def test_an_empty_chain_checkpointed_before_the_chains_does_not_block_chec
     await write(1, 1)
     assert (await audit.checkpoint(client.ctx)).heads[1].seq == 1
     assert (await audit.verify(client.ctx)).ok
+
+
+async def test_a_checkpoint_line_longer_than_a_read_chunk_is_read_back_whole(client, settings):
+    """A line holds every chain's head: with many communities it outgrows any fixed tail read."""
+    for community in range(1, 101):
+        await write(community, 1)
+    first = await audit.checkpoint(client.ctx)
+    assert len(msgspec.json.encode(first)) > 4096
+    assert await audit.checkpoint(client.ctx) is None  # the same heads: not written twice
+    assert len(checkpoints.path_in(settings.checkpoint_dir).read_text().splitlines()) == 1
