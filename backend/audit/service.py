@@ -183,7 +183,9 @@ async def record(who: Principal | None, action: str, subject: str, **context: An
     """Audit a write: joins the caller's transaction, so the write and its entry commit together.
 
     ``context`` is :func:`entry`'s keywords: community, ip, detail. Holds the community's chain
-    lock until the caller's transaction ends; other communities' appends go on meanwhile.
+    lock until the caller's transaction ends; other communities' appends go on meanwhile. A
+    transaction that records into several chains must do so in ascending chain order (as
+    ``_append`` does), or two of them could deadlock on PostgreSQL; today each records into one.
     """
     await _append([entry(who, action, subject, **context)])
 
