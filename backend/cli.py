@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import io
+import logging
 import os
 import socket
 import subprocess
@@ -217,6 +218,8 @@ def _worker(name: str, main) -> None:
     """Run a long-lived worker; one that cannot go on exits with status 1, for its supervisor to restart."""
     from device_bridge.session import GaveUp
 
+    # State changes (connected, lost, back; database away and back) are what an operator watches.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(main)
     except KeyboardInterrupt:

@@ -139,9 +139,8 @@ class Session:
         where = f"{self.broker.host}:{self.broker.port}"
         if self._ever_connected:
             self.reconnects += 1
-            self._log.warning(
-                "%s: broker %s reachable again, reconnected after %.1f s", self.name, where, self.down_for
-            )
+        if self._warned:  # an outage was logged: say it is over
+            self._log.info("%s: broker %s reachable again after %.1f s", self.name, where, self.down_for)
         else:
             self._log.log(
                 logging.INFO if self._announce else logging.DEBUG, "%s: connected to %s", self.name, where

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import msgspec
 from asyncpg.exceptions import InterfaceError
+from piccolo.engine.base import Engine
 
 from backend.access import ingest as access_ingest
 from backend.devices.tables import BridgeCounter, Device
@@ -167,6 +168,11 @@ def transaction():
     return store.writer(Device._meta.db)
 
 
+def transaction_on(engine: Engine | None):
+    """Batches on ``engine`` (a test's own); by default on the tables' database."""
+    return transaction if engine is None else lambda: store.writer(engine)
+
+
 async def mark_silent_devices_offline() -> None:
     """安全标准 一: a device silent for longer than its heartbeat allows is offline."""
     now = datetime.now(UTC)
@@ -221,6 +227,7 @@ def build_bridge(
     watch_seconds: float = 5.0,
     save_every: float = 5.0,
     give_up_after: float | None = None,
+    engine: Engine | None = None,
 ) -> Bridge:
     """A bridge worker with the registry as its directory and every domain's handlers."""
     config = BridgeConfig(
@@ -233,7 +240,9 @@ def build_bridge(
         batch_seconds=batch_seconds,
         give_up_after=settings.bridge_give_up_seconds if give_up_after is None else give_up_after,
     )
-    bridge = Bridge(config, Directory(directory_loader(keys)), handlers(), transaction, transient=TRANSIENT)
+    bridge = Bridge(
+        config, Directory(directory_loader(keys)), handlers(), transaction_on(engine), transient=TRANSIENT
+    )
     bridge.every(watch_seconds, mark_silent_devices_offline)
     bridge.every(save_every, lambda: save_counters(bridge), at_stop=True)
     return bridge
