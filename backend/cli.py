@@ -390,7 +390,12 @@ def parser() -> argparse.ArgumentParser:
     bridge = commands.add_parser(
         "bridge", help="run an MQTT bridge worker (and the embedded broker by default)"
     )
-    bridge.add_argument("--worker", default=f"{socket.gethostname()}-{os.getpid()}")
+    bridge.add_argument(
+        "--worker",
+        default=socket.gethostname(),
+        help="names the worker's persistent session: keep it across restarts, unique per running worker "
+        "(default: the host name)",
+    )
     bridge.add_argument("--simulate", action="store_true", help="also play every registered device")
     bridge.set_defaults(run=cmd_bridge)
     simulate = commands.add_parser("simulate", help="play the registered devices against the broker")

@@ -170,7 +170,8 @@ class Bridge:
                 await job()
             except self._transient as exc:
                 if not failing:
-                    log.warning("bridge %s: %s skipped, database unreachable (%s)", self.worker, job, exc)
+                    name = getattr(job, "__name__", "a periodic job")
+                    log.warning("bridge %s: %s skipped, database unreachable (%s)", self.worker, name, exc)
                 failing = True
                 continue
             failing = False

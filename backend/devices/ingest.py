@@ -14,7 +14,7 @@ heartbeat. A worker that cannot go on exits non-zero (cli.py) for its supervisor
 
 from __future__ import annotations
 
-import asyncio
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -35,8 +35,9 @@ from device_bridge.store import Writer
 from roles import Role
 
 OFFLINE_AFTER_HEARTBEATS = 2.5  # silence tolerated before a device counts as offline
-# A database outage as the bridge sees it: the app's list, plus a pooled connection closed under us.
-TRANSIENT = (*DATABASE_DOWN, InterfaceError, OSError, asyncio.TimeoutError)
+# A database outage as the bridge sees it: the app's list, a pooled connection closed under us, and a
+# SQLite file locked by another writer for longer than its busy timeout.
+TRANSIENT = (*DATABASE_DOWN, InterfaceError, OSError, sqlite3.OperationalError)
 DIRECTORY_SQL = """
 SELECT v.id, v.code, v.kind, v.community, v.building, v.unit, v.secret_sealed, c.code AS community_code,
        d.id AS door, d.device_door
@@ -243,6 +244,10 @@ def build_bridge(
     bridge = Bridge(
         config, Directory(directory_loader(keys)), handlers(), transaction_on(engine), transient=TRANSIENT
     )
+
+    async def save_liveness() -> None:
+        await save_counters(bridge)
+
     bridge.every(watch_seconds, mark_silent_devices_offline)
-    bridge.every(save_every, lambda: save_counters(bridge), at_stop=True)
+    bridge.every(save_every, save_liveness, at_stop=True)
     return bridge
