@@ -70,7 +70,6 @@ class Session:
         self._down_since: float | None = None  # monotonic; None while connected or before the first try
         self._ever_connected = False
         self._warned = False  # this outage has been logged
-        self.connected_event = asyncio.Event()
 
     @property
     def connected(self) -> bool:
@@ -146,7 +145,6 @@ class Session:
                 logging.INFO if self._announce else logging.DEBUG, "%s: connected to %s", self.name, where
             )
         self._ever_connected, self._warned, self._down_since, self.client = True, False, None, client
-        self.connected_event.set()
 
     def _close(self) -> bool:
         """Forget the connection; whether there was one."""
@@ -154,7 +152,6 @@ class Session:
         if was_up:
             self._down_since = time.monotonic()
         self.client = None
-        self.connected_event.clear()
         return was_up
 
     def _lost(self, reason: str, was_up: bool) -> None:
