@@ -214,7 +214,10 @@ class Bridge:
             protocol.check_fresh(envelope, self.config.skew, self.config.skew)
             shape = protocol.DATA_SHAPES.get(envelope.type)
         data = protocol.data_as(envelope, shape) if shape else envelope.data
-        return Message(device, parts.channel, envelope.id, envelope.type, envelope.at, data, envelope.data)
+        key = f"{device.id}:{envelope.id}"
+        return Message(
+            device, parts.channel, envelope.id, envelope.type, envelope.at, data, envelope.data, key
+        )
 
     # --- storing ---------------------------------------------------------------
 

@@ -51,11 +51,7 @@ class Message(msgspec.Struct, frozen=True):
     at: datetime  # the device's signed time
     data: Any  # the typed data (protocol.DATA_SHAPES) or, for a type without a shape, the decoded JSON
     raw: Any  # the data as the device sent it, decoded JSON
-
-    @property
-    def key(self) -> str:
-        """Unique per device and event id: what makes a redelivery a no-op."""
-        return f"{self.device.id}:{self.id}"
+    key: str  # "{device id}:{event id}", unique per event: what makes a redelivery a no-op
 
 
 Handler = Callable[[Writer, Sequence[Message]], Awaitable[None]]
