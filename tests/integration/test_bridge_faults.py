@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import aiomqtt
 import msgspec
@@ -23,14 +24,16 @@ from backend.db import engine_for
 from backend.devices.ingest import build_bridge
 from backend.devices.service import community_secrets
 from backend.devices.tables import BridgeCounter, DeviceEvent, DeviceKind
+from device_bridge import protocol
 from device_bridge.bridge import running
 from device_bridge.edge import Edge
+from device_bridge.protocol import Channel
 from device_bridge.transport import client_options
 from roles import Role
-from tests.brokers import free_port, mosquitto
+from tests.brokers import free_port, mosquitto, mosquitto_process
 from tests.conftest import ROOT
+from tests.faults import database_outage, relayed
 from tests.integration.test_bridge import ACCESS, Fleet, eventually, unique
-from tests.integration.test_health import relayed
 
 
 @pytest.fixture
@@ -65,13 +68,11 @@ async def assert_each_stored_once(count: int) -> None:
     assert await AccessRecord.count() == count
 
 
-async def test_the_bridge_keeps_consuming_after_its_broker_restarts(world, settings, tmp_path):
+async def test_the_bridge_keeps_consuming_after_its_broker_restarts(world, settings):
     """Events published while the bridge was away, then kept by the broker across its restart, are stored once."""
-    port = free_port()
-    own = msgspec.structs.replace(settings, mqtt_url=f"mqtt://127.0.0.1:{port}")  # MQTT 5, shared
-    fleet = Fleet(world, own)
-    with contextlib.ExitStack() as broker:
-        broker.enter_context(mosquitto(port, persist=tmp_path))
+    with mosquitto_process(persistent=True) as broker:
+        own = msgspec.structs.replace(settings, mqtt_url=broker.url)  # external: MQTT 5, shared subscription
+        fleet = Fleet(world, own)
         async with relayed(own.mqtt_url, 1883) as (relay, url):
             bridge = build_bridge(
                 msgspec.structs.replace(own, mqtt_url=url),
@@ -85,8 +86,8 @@ async def test_the_bridge_keeps_consuming_after_its_broker_restarts(world, setti
                 await relay.cut()  # the bridge loses its broker
                 await eventually(lambda: asyncio.sleep(0, not bridge.session.connected))
                 await fleet.publish(DeviceKind.FACE_GATE, passes(5, 15))  # queued in its session
-                broker.close()
-                broker.enter_context(mosquitto(port, persist=tmp_path))  # restarted, sessions kept
+                broker.stop()
+                broker.start()  # restarted, sessions kept
                 await relay.restore()
                 await stored(15)
                 # Mosquitto 2.0 does not keep shared subscriptions across a restart, only the messages
@@ -119,6 +120,29 @@ async def test_a_database_outage_during_ingest_loses_nothing_and_stores_nothing_
         await asyncio.sleep(0.5)
     await assert_each_stored_once(25)
     assert bridge.stored >= 25 and bridge.last_batch_at is not None
+
+
+async def test_terminated_database_connections_during_ingest_lose_nothing(world, settings, fleet):
+    """pg_terminate_backend on every connection of the test's database, new ones too, mid-ingest."""
+    if not settings.database_url.startswith("postgres"):
+        pytest.skip("a database outage is a PostgreSQL matter")
+    device, community, secret = await fleet.device(DeviceKind.FACE_GATE)
+    name = protocol.topic(settings.mqtt_prefix, community, device.code, Channel.EVENT)
+    payloads = [protocol.encode(secret, name, event, kind, data) for event, kind, data in passes(5, 25)]
+    bridge = build_bridge(settings, world.ctx.keys, unique("terminated"), batch_seconds=0.01)
+    async with running(bridge):
+        await fleet.publish(DeviceKind.FACE_GATE, passes(0, 5))
+        await stored(5)
+        server = urlunsplit(urlsplit(settings.database_url)._replace(path="/postgres"))
+        async with database_outage(server, urlsplit(settings.database_url).path.lstrip("/")):
+            async with aiomqtt.Client(**client_options(settings.broker)) as publisher:
+                for payload in payloads:
+                    await publisher.publish(name, payload, qos=1)
+            await eventually(lambda: asyncio.sleep(0, bridge.counts["accepted"] >= 25))
+            await asyncio.sleep(1.5)  # batches fail meanwhile
+        await stored(25, 30)
+        await asyncio.sleep(0.5)
+    await assert_each_stored_once(25)
 
 
 async def test_the_edge_reconnects_and_goes_on_translating(world, settings):
