@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import io
+import logging
 import os
 import socket
 import subprocess
@@ -186,9 +187,12 @@ def _simulator(settings: Settings, devices):
 
 
 async def _bridge(settings: Settings, worker: str, simulate: bool) -> None:
-    """The bridge (plus the embedded broker when no external one is configured, plus the simulator)."""
+    """The bridge (plus the embedded broker when no external one is configured, plus the simulator).
+
+    Runs until interrupted; returns only by raising when the worker cannot go on (GaveUp).
+    """
+    from backend.devices.ingest import build_bridge
     from backend.devices.service import fleet, mqtt_policy
-    from device_bridge.bridge import Bridge, running
     from device_bridge.broker import embedded_broker
 
     async def work(ctx):
@@ -198,22 +202,39 @@ async def _bridge(settings: Settings, worker: str, simulate: bool) -> None:
                 policy = await mqtt_policy(ctx, broker.username, broker.password)
                 await stack.enter_async_context(embedded_broker(broker.port, policy))
                 print(f"embedded MQTT broker on {broker.host}:{broker.port} (device accounts and ACL)")
-            bridge = Bridge(settings, ctx.keys, worker)
-            await stack.enter_async_context(running(bridge))
-            print(f"bridge {worker} running (topics under {settings.mqtt_prefix}/)")
-            if simulate:
-                devices = await fleet(ctx)
-                print(f"simulating {len(devices)} devices")
-                await _simulator(settings, devices).run()
-            else:
-                await asyncio.Event().wait()
+            bridge = build_bridge(settings, ctx.keys, worker)
+            print(f"bridge {worker} running (topics under {settings.mqtt_prefix}/)", flush=True)
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(bridge.run())  # its failure ends the process, and the simulator with it
+                if simulate:
+                    devices = await fleet(ctx)
+                    print(f"simulating {len(devices)} devices")
+                    tasks.create_task(_simulator(settings, devices).run())
 
     await _with_db(settings, work)
 
 
+def _worker(name: str, main) -> None:
+    """Run a long-lived worker; one that cannot go on exits with status 1, for its supervisor to restart."""
+    from device_bridge.session import GaveUp
+
+    # State changes (connected, lost, back; database away and back) are what an operator watches.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(main)
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # noqa: BLE001 - looked into, and raised again unless it is GaveUp
+        found = exc.subgroup(GaveUp) if isinstance(exc, ExceptionGroup) else exc
+        if not isinstance(found, GaveUp | ExceptionGroup):
+            raise
+        while isinstance(found, ExceptionGroup):
+            found = found.exceptions[0]
+        raise SystemExit(f"{name} stopped: {found}") from None
+
+
 def cmd_bridge(args: argparse.Namespace) -> None:
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_bridge(get_settings(), args.worker, args.simulate))
+    _worker("anju bridge", _bridge(get_settings(), args.worker, args.simulate))
 
 
 async def _simulate(settings: Settings, community: int | None) -> None:
@@ -249,7 +270,8 @@ async def _edge(settings: Settings, vendor: str, community: int, base: str | Non
         print(
             f"translating {vendor} for {code} ({len(secrets)} registered devices) on {broker.host}:{broker.port}"
         )
-        await Edge(broker, settings.mqtt_prefix, code, secrets, vendor, base, vendor_broker).run()
+        give_up = settings.bridge_give_up_seconds
+        await Edge(broker, settings.mqtt_prefix, code, secrets, vendor, base, vendor_broker, give_up).run()
 
     await _with_db(settings, work)
 
@@ -259,8 +281,7 @@ def cmd_edge(args: argparse.Namespace) -> None:
     source = args.source or settings.mqtt_url
     if not source:  # the embedded broker admits no vendor gateway
         raise SettingsError("--source: the vendor gateway's broker, mqtt://user:password@host:port")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_edge(settings, args.vendor, args.community, args.base, source))
+    _worker("anju edge", _edge(settings, args.vendor, args.community, args.base, source))
 
 
 MOSQUITTO_CONF = """# mosquitto.conf (Mosquitto 2.x): nobody but these accounts, each on its own topics.
@@ -371,7 +392,12 @@ def parser() -> argparse.ArgumentParser:
     bridge = commands.add_parser(
         "bridge", help="run an MQTT bridge worker (and the embedded broker by default)"
     )
-    bridge.add_argument("--worker", default=f"{socket.gethostname()}-{os.getpid()}")
+    bridge.add_argument(
+        "--worker",
+        default=socket.gethostname(),
+        help="names the worker's persistent session: keep it across restarts, unique per running worker "
+        "(default: the host name)",
+    )
     bridge.add_argument("--simulate", action="store_true", help="also play every registered device")
     bridge.set_defaults(run=cmd_bridge)
     simulate = commands.add_parser("simulate", help="play the registered devices against the broker")

@@ -18,7 +18,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from piccolo.engine.base import Engine
 
 from backend.deps import Ctx
-from backend.retry import RETRY_FIRST, backoff
+from device_bridge.retry import RETRY_FIRST, backoff
 
 log = logging.getLogger("anju.health")
 CHECK_SECONDS = 2.0

@@ -26,6 +26,7 @@ LIMITS = (
     "audit_checkpoint_minutes",
     "command_max_age_seconds",
     "device_clock_skew_seconds",
+    "bridge_give_up_seconds",
 )
 
 
@@ -48,6 +49,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mqtt_embedded_port: int = 18830
     mqtt_prefix: str = "anju"
     door_ack_seconds: float = 3.0
+    # A bridge or edge worker without a broker, or a bridge without its database, exits non-zero after
+    # this long, so its supervisor restarts it (and someone notices).
+    bridge_give_up_seconds: float = 60.0
     # Devices refuse commands signed longer ago (or further ahead) than this, and remember executed ids as long.
     command_max_age_seconds: float = 30.0
     # The bridge and the door service refuse device messages whose ts is further than this from their clock.

@@ -1,13 +1,17 @@
-"""The bridge: device MQTT messages in, verified and translated, stored once; devices watched.
+"""The bridge: device MQTT messages in, verified and translated, handed to the domains, stored once.
+
+Three parts: the connection is a reconnecting :class:`~device_bridge.session.Session`; each
+message is verified and translated here (protocol.py); verified messages are batched and handed to
+the handlers the domains registered (dispatch.py), all inside one transaction per batch. A message
+is acknowledged to the broker only after its batch is committed, so nothing is lost when a worker
+dies mid-batch or the database goes away: the batch is retried, unacknowledged, until the database
+is back (or the worker gives up and exits), and the broker redelivers what was never acknowledged;
+the event key makes a redelivery a no-op.
 
 Several workers may run at once: on an external (MQTT 5) broker they share the event
-subscription, so each event reaches one worker; a message is acknowledged to the broker only
-after its batch is committed, so a worker that dies mid-batch loses nothing (the broker
-redelivers, and the event key makes the redelivery a no-op).
-
-Freshness (protocol.py): events and heartbeats outside the clock-skew window are refused as
-``stale``; ``last_seen`` only moves forward; a state applies only if newer than the last applied.
-Refusals are counted per reason (``BridgeCounter``) and logged in summaries (refusals.py).
+subscription, so each event reaches one worker. Freshness (protocol.py): events outside the
+clock-skew window are refused as ``stale``; a state is never refused for its age (ordering
+protects it, see the devices domain). Refusals are counted per reason and logged in summaries.
 """
 
 from __future__ import annotations
@@ -18,95 +22,45 @@ import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
 
 import aiomqtt
 import msgspec
-from paho.mqtt.client import MQTTv5, MQTTv311
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
-from backend.db import is_postgres, transaction
-from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
-from backend.keys import Keys
-from backend.settings import Settings
-from device_bridge import protocol, store
-from device_bridge.protocol import AccessData, AccessMethod, Channel, StateData
+from device_bridge import protocol
+from device_bridge.dispatch import Directory, Handlers, Message
+from device_bridge.protocol import Channel, StateData
 from device_bridge.refusals import RefusalLog
-from device_bridge.transport import client_options, low_latency
-from roles import Role
-from roles.masking import mask_id as mask
+from device_bridge.retry import RETRY_FIRST, backoff
+from device_bridge.session import GaveUp, Session
+from device_bridge.store import Writer
+from device_bridge.transport import Broker
 
 log = logging.getLogger("anju.bridge")
-OFFLINE_AFTER_HEARTBEATS = 2.5
-SESSION_EXPIRY_SECONDS = 3600  # a restarting worker resumes its session: unacknowledged events come back  # silence tolerated before a device counts as offline
-DIRECTORY_SQL = """
-SELECT v.id, v.code, v.kind, v.community, v.building, v.unit, v.secret_sealed, c.code AS community_code,
-       d.id AS door, d.device_door
-FROM device v
-JOIN community c ON c.id = v.community
-LEFT JOIN door d ON d.device = v.id
-"""
+Transaction = Callable[[], AbstractAsyncContextManager[Writer]]
+Job = Callable[[], Awaitable[None]]
 
 
-class KnownDevice(msgspec.Struct, frozen=True):
-    id: int
-    community: int
-    building: int | None
-    unit: int | None
-    secret: bytes
-    doors: dict[str, int]  # device door number ("" for the only one) → door id
-
-
-class Directory:
-    """Devices by (community code, device code), loaded once and reloaded when an unknown one speaks."""
-
-    RELOAD_AT_MOST_EVERY = 5.0
-
-    def __init__(self, keys: Keys) -> None:
-        self._keys = keys
-        self._devices: dict[tuple[str, str], KnownDevice] = {}
-        self._loaded_at = float("-inf")
-
-    async def load(self) -> None:
-        doors: dict[tuple[str, str], dict[str, int]] = {}
-        rows = await Device.raw(DIRECTORY_SQL)
-        for row in rows:
-            if row["door"] is not None:
-                doors.setdefault((row["community_code"], row["code"]), {})[row["device_door"]] = row["door"]
-        self._devices = {
-            (row["community_code"], row["code"]): KnownDevice(
-                id=row["id"],
-                community=row["community"],
-                building=row["building"],
-                unit=row["unit"],
-                secret=self._keys.unseal(row["secret_sealed"]).encode(),
-                doors=doors.get((row["community_code"], row["code"]), {}),
-            )
-            for row in rows
-        }
-        self._loaded_at = time.monotonic()
-
-    async def find(self, community: str, code: str) -> KnownDevice:
-        device = self._devices.get((community, code))
-        if device is None and time.monotonic() - self._loaded_at > self.RELOAD_AT_MOST_EVERY:
-            await self.load()  # a newly registered device; rate-limited against floods of made-up ones
-            device = self._devices.get((community, code))
-        if device is None:
-            raise protocol.UnknownDevice(f"no device {code!r} in community {community!r}")
-        return device
+class BridgeConfig(msgspec.Struct, frozen=True, kw_only=True):
+    broker: Broker
+    worker: str  # names the persistent session: a restarted worker of the same name resumes it
+    prefix: str = protocol.DEFAULT_PREFIX
+    shared: bool = False  # an external MQTT 5 broker: workers share the events
+    skew: float = 300.0  # seconds a device's clock may be off
+    batch_size: int = 500
+    batch_seconds: float = 0.02
+    # Seconds without a broker, or without a database to store a batch in, before the worker exits.
+    give_up_after: float = 60.0
 
 
 @dataclass
 class Batch:
-    events: list[tuple] = field(default_factory=list)  # device, community, key, type, at, data
-    passes: list[tuple] = field(default_factory=list)  # access_record columns, as in store.INSERT_PASS
-    seen: dict[int, datetime] = field(default_factory=dict)  # device → latest message time
-    # (device, online, signed ts) from state topics, in arrival order
-    states: list[tuple[int, bool, datetime]] = field(default_factory=list)
-    acks: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos) to acknowledge after commit
+    messages: list[Message] = field(default_factory=list)
+    # (connection, mid, qos) to acknowledge after commit, on the connection that received each
+    acks: list[tuple[aiomqtt.Client, int, int]] = field(default_factory=list)
+    started: float = 0.0  # monotonic time its first message arrived
 
     def __len__(self) -> int:
         return len(self.acks)
@@ -115,265 +69,209 @@ class Batch:
 class Bridge:
     def __init__(
         self,
-        settings: Settings,
-        keys: Keys,
-        worker: str,
+        config: BridgeConfig,
+        directory: Directory,
+        handlers: Handlers,
+        transaction: Transaction,
         *,
-        batch_size: int = 500,
-        batch_seconds: float = 0.02,
-        watch_seconds: float = 5.0,
+        transient: tuple[type[BaseException], ...] = (OSError,),
     ) -> None:
-        self.settings, self.worker = settings, worker
-        self.broker, self.shared = settings.broker, settings.mqtt_external
-        self.prefix = settings.mqtt_prefix
-        self.directory = Directory(keys)
-        self.skew = settings.device_clock_skew_seconds
-        self.counts: Counter[str] = Counter()
-        self.refusals = RefusalLog(log, f"bridge {worker}")
-        self.batch_size, self.batch_seconds, self.watch_seconds = batch_size, batch_seconds, watch_seconds
+        """``transaction`` opens the batch's transaction; ``transient`` are the errors of a database outage."""
+        self.config, self.worker = config, config.worker
+        self.directory, self.handlers = directory, handlers
+        self._transaction, self._transient = transaction, transient
+        self.counts: Counter[str] = Counter()  # "accepted" and each refusal reason
+        self.stored = 0  # messages committed
+        self.last_batch_at: float | None = None  # wall-clock time of the last commit
+        self.batch_lag = 0.0  # seconds from the first message of the last batch to its commit
+        self.refusals = RefusalLog(log, f"bridge {config.worker}")
+        self.session = Session(
+            f"bridge {config.worker}",
+            config.broker,
+            identifier=f"anju-bridge-{config.worker}",
+            subscriptions=[
+                (protocol.subscription(config.prefix, Channel.EVENT, config.shared), 1),
+                # Every worker sees every retained state: applying one is idempotent.
+                (protocol.subscription(config.prefix, Channel.STATE, False), 1),
+            ],
+            persistent=True,
+            mqtt5=config.shared,
+            # The broker sends at most two batches ahead of our acks: a slow database slows delivery
+            # instead of filling a local queue (or the broker's drop limit).
+            receive_maximum=2 * config.batch_size,
+            manual_ack=True,
+            give_up_after=config.give_up_after,
+            log=log,
+        )
+        self.ready = asyncio.Event()  # connected and subscribed once
+        self._jobs: list[tuple[float, Job]] = []
+        self._at_stop: list[Job] = []
         self._batch = Batch()
-        self._client: aiomqtt.Client | None = None
-        self.ready = asyncio.Event()
         self._stopping = asyncio.Event()
         self._batch_full = asyncio.Event()
+
+    def every(self, seconds: float, job: Job, *, at_stop: bool = False) -> None:
+        """Run ``job`` every ``seconds`` while the bridge runs (and once more at a clean stop, if ``at_stop``).
+
+        A database outage skips a turn; the device watch and the counters are such jobs.
+        """
+        self._jobs.append((seconds, job))
+        if at_stop:
+            self._at_stop.append(job)
+
+    @property
+    def liveness(self) -> dict[str, object]:
+        return {
+            "connected": self.session.connected,
+            "reconnects": self.session.reconnects,
+            "last_message_at": self.session.last_message_at,
+            "last_batch_at": self.last_batch_at,
+            "batch_lag": self.batch_lag,
+        }
 
     # --- running ---------------------------------------------------------------
 
     async def run(self) -> None:
+        """Until stop(); raises :class:`GaveUp` when it cannot go on (its process should exit non-zero)."""
         await self.directory.load()
-        async with self._connect() as client:
-            self._client = client
-            low_latency(client)
-            client._client.manual_ack_set(True)  # ack only after commit (paho's public switch)
-            await client.subscribe(protocol.subscription(self.prefix, Channel.EVENT, self.shared), qos=1)
-            # Every worker sees every retained state: marking online/offline is idempotent.
-            await client.subscribe(protocol.subscription(self.prefix, Channel.STATE, False), qos=1)
-            self.ready.set()
-            log.info(
-                "bridge %s listening on %s:%s (shared: %s)",
-                self.worker,
-                self.broker.host,
-                self.broker.port,
-                self.shared,
-            )
+        try:
             async with asyncio.TaskGroup() as tasks:
                 # The flusher is never cancelled: it stops by itself after storing the last batch,
                 # since a flush cut short would lose a batch already taken from the queue.
-                tasks.create_task(self._flusher())
-                interruptible = [
-                    tasks.create_task(self._consume(client)),
-                    tasks.create_task(self._watch_heartbeats()),
-                    tasks.create_task(self._save_counters_periodically()),
-                ]
+                flusher = tasks.create_task(self._flusher())
+                interruptible = [tasks.create_task(self._repeat(s, job)) for s, job in self._jobs]
+                connection = tasks.create_task(self.session.run(self._consume))
                 await self._stopping.wait()
                 for task in interruptible:
                     task.cancel()
-            await self.save_counters()
+                await flusher  # the last batch, acknowledged while still connected
+                connection.cancel()
+            for job in self._at_stop:
+                await job()
+        except* GaveUp as group:
+            raise group.exceptions[0] from None
+        finally:
             self.refusals.flush()
 
     def stop(self) -> None:
-        """Finish gracefully: stop taking messages, store and acknowledge the last batch."""
+        """Finish gracefully: store and acknowledge the last batch, then disconnect."""
         self._stopping.set()
 
     async def _consume(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            await self._receive(message)
+        self.ready.set()
+        async for message in self.session.messages(client):
+            await self._receive(client, message)
 
-    def _connect(self) -> aiomqtt.Client:
-        """A persistent session; on MQTT 5 the broker sends at most two batches ahead of our acks.
-
-        That window is the bridge's back-pressure: it acknowledges after each commit, so a slow
-        database slows delivery instead of filling a local queue (or the broker's drop limit).
-        """
-        if not self.shared:
-            return aiomqtt.Client(
-                **client_options(self.broker),
-                identifier=f"anju-bridge-{self.worker}",
-                protocol=MQTTv311,
-                clean_session=False,
-            )
-        connect = Properties(PacketTypes.CONNECT)
-        connect.ReceiveMaximum = 2 * self.batch_size
-        connect.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
-        return aiomqtt.Client(
-            **client_options(self.broker),
-            identifier=f"anju-bridge-{self.worker}",
-            protocol=MQTTv5,
-            properties=connect,
-        )
+    async def _repeat(self, seconds: float, job: Job) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except self._transient as exc:
+                if not failing:
+                    name = getattr(job, "__name__", "a periodic job")
+                    log.warning("bridge %s: %s skipped, database unreachable (%s)", self.worker, name, exc)
+                failing = True
+                continue
+            failing = False
 
     # --- receiving -------------------------------------------------------------
 
-    async def _receive(self, message: aiomqtt.Message) -> None:
+    async def _receive(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         try:
-            await self._accept(str(message.topic), message.payload, self._batch)
+            verified = await self._verified(str(message.topic), message.payload)
         except protocol.MessageError as exc:
             self.counts[exc.reason] += 1
             self.refusals.note(exc.reason, str(message.topic), str(exc))
-            self._client._client.ack(message.mid, message.qos)  # never redeliver what we refuse
+            self.session.ack(client, message.mid, message.qos)  # never redeliver what we refuse
             return
-        self._batch.acks.append((message.mid, message.qos))
-        if len(self._batch) >= self.batch_size:
+        except self._transient as exc:  # a new device, and no database to look it up in
+            # Left unacknowledged: the broker hands it over again with the next session.
+            self.counts["deferred"] += 1
+            log.debug("bridge %s: directory unavailable (%s)", self.worker, exc)
+            return
+        self.counts["accepted"] += 1
+        if not self._batch:
+            self._batch.started = time.monotonic()
+        self._batch.messages.append(verified)
+        self._batch.acks.append((client, message.mid, message.qos))
+        if len(self._batch) >= self.config.batch_size:
             self._batch_full.set()
 
-    async def _accept(self, topic_name: str, payload: bytes, batch: Batch) -> None:
-        parts = protocol.parse_topic(self.prefix, topic_name)
+    async def _verified(self, topic_name: str, payload: bytes) -> Message:
+        """The message, verified and with its data in shape; refusing raises MessageError."""
+        parts = protocol.parse_topic(self.config.prefix, topic_name)
         envelope = protocol.decode(payload)
         device = await self.directory.find(parts.community, parts.device)
         protocol.verify(device.secret, topic_name, envelope)
-        at = envelope.at
         if parts.channel is Channel.STATE:
-            # A retained state may be hours old (ordering, not age, protects it: _apply_state); one
-            # from the future would outrank every genuine state until then.
-            protocol.check_fresh(envelope, math.inf, self.skew)
-            batch.states.append((device.id, protocol.data_as(envelope, StateData).online, at))
-            return
-        protocol.check_fresh(envelope, self.skew, self.skew)
+            # A retained state may be hours old (ordering, not age, protects it); one from the
+            # future would outrank every genuine state until then.
+            protocol.check_fresh(envelope, math.inf, self.config.skew)
+            shape: type[msgspec.Struct] | None = StateData
+        else:
+            protocol.check_fresh(envelope, self.config.skew, self.config.skew)
+            shape = protocol.DATA_SHAPES.get(envelope.type)
+        data = protocol.data_as(envelope, shape) if shape else envelope.data
         key = f"{device.id}:{envelope.id}"
-        # Validate everything before touching the batch: a refused message must leave no trace.
-        shape = protocol.DATA_SHAPES.get(envelope.type)
-        data = protocol.data_as(envelope, shape) if shape else None
-        batch.seen[device.id] = max(at, batch.seen.get(device.id, at))
-        batch.events.append(
-            (device.id, device.community, key, envelope.type, at, msgspec.json.encode(envelope.data).decode())
-        )
-        if isinstance(data, AccessData):
-            batch.passes.append(self._access_record(device, data, at, key))
-        self.counts["accepted"] += 1
-
-    @staticmethod
-    def _access_record(device: KnownDevice, data: AccessData, at: datetime, key: str) -> tuple:
-        credential = mask(data.credential) if data.method is AccessMethod.ID_CARD else data.credential
-        door = device.doors.get(data.door)
-        return (
-            device.community,
-            door,
-            device.id,
-            device.building,
-            device.unit,
-            data.method,
-            data.direction,
-            data.granted,
-            credential[:50],
-            at,
-            f"ev:{key}",
+        return Message(
+            device, parts.channel, envelope.id, envelope.type, envelope.at, data, envelope.data, key
         )
 
     # --- storing ---------------------------------------------------------------
 
     async def flush(self) -> None:
+        """Hand the batch to the handlers in one transaction; acknowledge it once committed."""
         batch, self._batch = self._batch, Batch()
-        if not len(batch):
+        if not batch:
             return
-        engine = DeviceEvent._meta.db
-        postgres, now = is_postgres(engine), datetime.now(UTC)
+        await self._store(batch)
+        for client, mid, qos in batch.acks:
+            self.session.ack(client, mid, qos)
+        self.stored += len(batch.messages)
+        self.last_batch_at, self.batch_lag = time.time(), time.monotonic() - batch.started
 
-        def at(value: datetime) -> datetime | str:
-            return store.timestamp(value, postgres)
-
-        async with store.writer(engine) as write:
-            await write.many(store.INSERT_EVENT, [(*e[:4], at(e[4]), at(now), e[5]) for e in batch.events])
-            await write.many(store.INSERT_PASS, [(*p[:9], at(p[9]), p[10], at(now)) for p in batch.passes])
-            await write.many(
-                store.TOUCH_DEVICE,
-                [(at(seen), True, device, at(seen)) for device, seen in batch.seen.items()],
-            )
-        for device_id, online, signed in batch.states:
-            await self._apply_state(device_id, online, signed)
-        for mid, qos in batch.acks:
-            self._client._client.ack(mid, qos)
+    async def _store(self, batch: Batch) -> None:
+        """Commit the batch, retrying while the database is away; GaveUp after ``give_up_after``."""
+        delay, failing_since = RETRY_FIRST, None
+        while True:
+            try:
+                async with self._transaction() as writer:
+                    await self.handlers.dispatch(writer, batch.messages)
+            except self._transient as exc:
+                now = time.monotonic()
+                if failing_since is None:
+                    failing_since = now
+                    log.error(
+                        "bridge %s: database unreachable (%s: %s); holding %d messages unacknowledged",
+                        self.worker,
+                        type(exc).__name__,
+                        exc,
+                        len(batch.messages),
+                    )
+                if now - failing_since > self.config.give_up_after:
+                    raise GaveUp(
+                        f"bridge {self.worker}: no database for {now - failing_since:.0f} s"
+                    ) from exc
+                wait, delay = backoff(delay)
+                await asyncio.sleep(wait)
+                continue
+            if failing_since is not None:
+                log.warning(
+                    "bridge %s: database back after %.1f s", self.worker, time.monotonic() - failing_since
+                )
+            return
 
     async def _flusher(self) -> None:
         """Store a batch when it is full or old enough; a last one when the bridge stops."""
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.batch_seconds):
+                async with asyncio.timeout(self.config.batch_seconds):
                     await self._batch_full.wait()
             self._batch_full.clear()
             await self.flush()
         await self.flush()
-
-    # --- device health -----------------------------------------------------------
-
-    async def _apply_state(self, device_id: int, online: bool, signed: datetime) -> None:
-        """Apply a state newer than the last applied one; an offline state also if equally new.
-
-        The tie is the will of the session the online state opened (both carry the session's
-        start, protocol.py), so a crash still shows; any older state, replayed, changes nothing.
-        """
-        newer = Device.state_at.is_null() | (Device.state_at < signed)
-        if not online:
-            newer = newer | (Device.state_at == signed)
-        async with transaction(Device._meta.db):
-            applied = (
-                await Device.update({Device.state_at: signed})
-                .where((Device.id == device_id) & newer)
-                .returning(Device.id)
-            )
-            if applied:
-                await self._set_online(device_id, online)
-
-    async def _set_online(self, device_id: int, online: bool) -> None:
-        """Flip a device's state; whoever flips it to offline tells the maintenance centre, once."""
-        flipped = (
-            await Device.update({Device.online: online})
-            .where((Device.id == device_id) & (Device.online == (not online)))
-            .returning(Device.id, Device.community, Device.name, Device.code)
-        )
-        if flipped and online:  # silence is counted from now on, but last_seen never moves back
-            now = datetime.now(UTC)
-            await Device.update({Device.last_seen: now}).where(
-                (Device.id == device_id) & (Device.last_seen.is_null() | (Device.last_seen < now))
-            )
-        if flipped and not online:
-            await _notify_offline(flipped[0])
-
-    async def _watch_heartbeats(self) -> None:
-        while True:
-            await asyncio.sleep(self.watch_seconds)
-            await self.mark_silent_devices_offline()
-
-    async def mark_silent_devices_offline(self) -> None:
-        """安全标准 一: a device silent for longer than its heartbeat allows is offline."""
-        now = datetime.now(UTC)
-        for row in await Device.select(Device.id, Device.last_seen, Device.heartbeat_seconds).where(
-            Device.online == True  # noqa: E712 - a column comparison, not a truth test
-        ):
-            silence = (now - row["last_seen"]).total_seconds() if row["last_seen"] else float("inf")
-            if silence > row["heartbeat_seconds"] * OFFLINE_AFTER_HEARTBEATS:
-                await self._set_online(row["id"], False)
-
-    async def _save_counters_periodically(self, every: float = 5.0) -> None:
-        while True:
-            await asyncio.sleep(every)
-            await self.save_counters()
-
-    async def save_counters(self) -> None:
-        now = datetime.now(UTC)
-        for reason, count in self.counts.items():
-            await BridgeCounter.insert(
-                BridgeCounter(
-                    worker=self.worker,
-                    reason=reason,
-                    count=count,
-                    updated_at=now,
-                    slot=f"{self.worker}:{reason}",
-                )
-            ).on_conflict(
-                target=BridgeCounter.slot,
-                action="DO UPDATE",
-                values=[BridgeCounter.count, BridgeCounter.updated_at],
-            )
-
-
-async def _notify_offline(device: dict[str, Any]) -> None:
-    await Notification(
-        community=device["community"],
-        role=Role.MAINTENANCE,
-        kind="device_offline",
-        subject=f"device:{device['id']}",
-        message=f"设备离线 / device offline: {device['name']} ({device['code']})",
-    ).save()
 
 
 @contextlib.asynccontextmanager
@@ -383,6 +281,7 @@ async def running(bridge: Bridge):
     ready = asyncio.create_task(bridge.ready.wait())
     await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)
     if task.done():
+        ready.cancel()
         task.result()  # raise the start-up error
     try:
         yield bridge

@@ -7,6 +7,9 @@ the bridge verifies and stores it like any other device's. Vendor devices that a
 registered are skipped and counted: registering a device is what admits it. Each device
 publishes on a connection of its own, logged in with its own MQTT account, so the broker's ACL
 holds for translated devices as for any other; the vendor's topics are read with ``source``.
+
+The vendor's topics are read on a persistent session (session.py) and each message is acknowledged
+only once its translations are published, so a broker restart costs a reconnect, not messages.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from device_bridge.adapters import Translated, frigate
 from device_bridge.adapters.zigbee2mqtt import Zigbee2MqttAdapter
 from device_bridge.protocol import Channel, MessageError
 from device_bridge.refusals import RefusalLog
+from device_bridge.session import Session
 from device_bridge.transport import Broker, client_options, low_latency
 
 log = logging.getLogger("anju.edge")
@@ -55,6 +59,7 @@ class Edge:
         vendor: str,
         base: str | None = None,
         source: Broker | None = None,
+        give_up_after: float | None = None,
     ) -> None:
         self.broker, self.prefix, self.community = broker, prefix, community
         self.source = source or broker  # where the vendor gateway publishes
@@ -63,19 +68,33 @@ class Edge:
         self.counts: Counter[str] = Counter()
         self._devices: dict[str, aiomqtt.Client] = {}
         self.refusals = RefusalLog(log, "edge")  # vendor topics are open to the gateway's neighbours too
+        self.session = Session(
+            f"edge {community}",
+            self.source,
+            identifier=f"anju-edge-{prefix}-{community}-{vendor}",
+            subscriptions=[(name, 1) for name in self.topics],
+            persistent=True,
+            manual_ack=True,
+            give_up_after=give_up_after,
+            log=log,
+        )
 
     async def run(self) -> None:
+        """Until cancelled; raises GaveUp after ``give_up_after`` seconds without a broker."""
+        log.info("edge translating %s for community %s", ", ".join(self.topics), self.community)
+        try:
+            await self.session.run(self._serve)
+        finally:
+            self.refusals.flush()
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        """One connection's worth: device connections live as long as the vendor's one."""
         async with contextlib.AsyncExitStack() as connections:
-            client = await connections.enter_async_context(aiomqtt.Client(**client_options(self.source)))
-            for name in self.topics:
-                await client.subscribe(name, qos=1)
-            log.info("edge translating %s for community %s", ", ".join(self.topics), self.community)
-            try:
-                async for message in client.messages:
-                    for item in self._translated(str(message.topic), message.payload):
-                        await self._publish(connections, item)
-            finally:
-                self.refusals.flush()
+            self._devices = {}
+            async for message in self.session.messages(client):
+                for item in self._translated(str(message.topic), message.payload):
+                    await self._publish(connections, item)
+                self.session.ack(client, message.mid, message.qos)  # forwarded: the gateway's copy can go
 
     def _translated(self, topic_name: str, payload: bytes) -> list[Translated]:
         try:

@@ -37,7 +37,8 @@ from device_bridge.protocol import (
     EventType,
 )
 from device_bridge.refusals import RefusalLog
-from device_bridge.transport import Broker, client_options, low_latency
+from device_bridge.session import Session
+from device_bridge.transport import Broker, client_options
 
 log = logging.getLogger("anju.bridge.simulator")
 
@@ -59,7 +60,6 @@ ACCESS_METHODS: dict[str, tuple[AccessMethod, ...]] = {
 }
 ALARM_KINDS = {"sensor": "smoke", "emergency_button": "emergency"}  # these are also the battery devices
 GRANTED_SHARE = 0.9
-RECONNECT_SECONDS = 1.0
 BROKER_SECONDS = 10.0  # for a PUBACK or SUBACK; a silent broker counts as a lost one
 KILL_SECONDS = 5.0
 COMMAND_MAX_AGE = 30.0  # seconds either side of the device's clock (ANJU_COMMAND_MAX_AGE_SECONDS)
@@ -152,6 +152,7 @@ class SimulatedDevice:
         self.online = asyncio.Event()  # connected and announced
         self._executed: ExecutedCommands | None = None
         self._client: aiomqtt.Client | None = None
+        self._started = datetime.now(WUHAN)  # the current session's start (_will)
         self._killed = False
 
     def topic(self, channel: Channel) -> str:
@@ -161,15 +162,19 @@ class SimulatedDevice:
         """Stay connected until cancelled or killed: a broker restart costs a reconnect, not the device."""
         if self.spec.kind in OPENS_DOORS:  # the device boots with the commands it executed lately
             self._executed = ExecutedCommands(self.state_file, self.command_max_age)
+        # aiomqtt's own timeouts use asyncio.wait_for, which on Python 3.11 can swallow a cancellation and
+        # leave a device running after stop(): they are off, and _acknowledged bounds each request instead.
+        session = Session(
+            self.identifier,
+            self.broker,
+            identifier=self.identifier,
+            will=self._will,
+            announce=False,
+            log=log,
+            timeout=math.inf,
+        )
         try:
-            while not self._killed:
-                try:
-                    await self._session()
-                except aiomqtt.MqttError as exc:
-                    if self._killed:
-                        return
-                    log.warning("%s lost the broker (%s); reconnecting", self.identifier, exc)
-                await asyncio.sleep(RECONNECT_SECONDS)
+            await session.run(self._session)
         finally:
             if self._executed is not None:
                 self._executed.close()
@@ -184,36 +189,41 @@ class SimulatedDevice:
         if isinstance(sock, socket.socket):
             sock.shutdown(socket.SHUT_RDWR)
 
-    async def _session(self) -> None:
-        started = datetime.now(WUHAN)  # signs the will and the online state alike (protocol.py: states)
-        will = aiomqtt.Will(self.topic(Channel.STATE), self._state(False, started), qos=1, retain=True)
-        # aiomqtt's own timeouts use asyncio.wait_for, which on Python 3.11 can swallow a cancellation and
-        # leave a device running after stop(): they are off, and _acknowledged bounds each request instead.
-        client = aiomqtt.Client(
-            **client_options(self.broker), identifier=self.identifier, will=will, timeout=math.inf
-        )
-        async with client:
-            self._client = client
-            low_latency(client)
-            try:
-                await self._acknowledged(
-                    client.publish(self.topic(Channel.STATE), self._state(True, started), qos=1, retain=True)
+    def _will(self) -> aiomqtt.Will:
+        """Each connection's will, signed with the session's start like the online state that follows it."""
+        self._started = datetime.now(WUHAN)
+        return aiomqtt.Will(self.topic(Channel.STATE), self._state(False, self._started), qos=1, retain=True)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        """One connection; returns (ending the device) once killed."""
+        if self._killed:
+            return
+        self._client = client
+        try:
+            await self._acknowledged(
+                client.publish(
+                    self.topic(Channel.STATE), self._state(True, self._started), qos=1, retain=True
                 )
-                if self.spec.kind in OPENS_DOORS:
-                    await self._acknowledged(client.subscribe(self.topic(Channel.CMD), qos=0))
-                self.online.set()
-                await self._behave(client)
-            except asyncio.CancelledError:
-                if not self._killed:  # a clean stop says so itself; the will is for crashes
-                    with contextlib.suppress(aiomqtt.MqttError):
-                        goodbye = self._state(False, datetime.now(WUHAN))
-                        await self._acknowledged(
-                            client.publish(self.topic(Channel.STATE), goodbye, qos=1, retain=True)
-                        )
-                raise
-            finally:
-                self._client = None
-                self.online.clear()
+            )
+            if self.spec.kind in OPENS_DOORS:
+                await self._acknowledged(client.subscribe(self.topic(Channel.CMD), qos=0))
+            self.online.set()
+            await self._behave(client)
+        except aiomqtt.MqttError:
+            if self._killed:  # the crash we staged: the broker publishes the will
+                return
+            raise
+        except asyncio.CancelledError:
+            if not self._killed:  # a clean stop says so itself; the will is for crashes
+                with contextlib.suppress(aiomqtt.MqttError):
+                    goodbye = self._state(False, datetime.now(WUHAN))
+                    await self._acknowledged(
+                        client.publish(self.topic(Channel.STATE), goodbye, qos=1, retain=True)
+                    )
+            raise
+        finally:
+            self._client = None
+            self.online.clear()
 
     @staticmethod
     async def _acknowledged(request: Awaitable[Any]) -> None:

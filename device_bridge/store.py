@@ -2,7 +2,8 @@
 
 Building a Piccolo insert for a few hundred rows cost more CPU than the database spent on it
 (bench/ingest.py); here a batch is one prepared statement run over many rows (asyncpg's and
-sqlite3's executemany), inside one transaction per batch. Same SQL on both engines.
+sqlite3's executemany), inside one transaction per batch. Handlers write the same SQL on both
+engines, with ``{}`` for each parameter and :meth:`Writer.at` for each timestamp.
 """
 
 from __future__ import annotations
@@ -14,21 +15,6 @@ from typing import Any
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-
-INSERT_EVENT = (
-    "INSERT INTO device_event (device, community, key, type, at, received_at, data) "
-    "VALUES ({}, {}, {}, {}, {}, {}, {}) ON CONFLICT (key) DO NOTHING"
-)
-INSERT_PASS = (
-    "INSERT INTO access_record (community, door, device, building, unit, method, direction, granted, account, "
-    "person, credential, at, key, created_at) "
-    "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, NULL, NULL, {}, {}, {}, {}) ON CONFLICT (key) DO NOTHING"
-)
-# Only ever forward: a late or replayed message neither rewinds last_seen nor revives a device marked
-# offline since. (Rows: time, online, device, time. Text comparison is time order on SQLite: store.timestamp.)
-TOUCH_DEVICE = (
-    "UPDATE device SET last_seen = {}, online = {} WHERE id = {} AND (last_seen IS NULL OR last_seen < {})"
-)
 
 
 def _placeholders(sql: str, postgres: bool) -> str:
@@ -43,9 +29,28 @@ class Writer:
     def __init__(self, connection: Any, postgres: bool) -> None:
         self._connection, self._postgres = connection, postgres
 
+    @property
+    def postgres(self) -> bool:
+        return self._postgres
+
+    def at(self, value: datetime) -> datetime | str:
+        """A timestamp parameter, as this engine stores it."""
+        return timestamp(value, self._postgres)
+
     async def many(self, sql: str, rows: Sequence[tuple]) -> None:
         if rows:
             await self._connection.executemany(_placeholders(sql, self._postgres), rows)
+
+    async def fetch(self, sql: str, *values: Any) -> list[dict[str, Any]]:
+        """Rows of a statement (``RETURNING`` on an update too), as dicts."""
+        if self._postgres:
+            return [dict(row) for row in await self._connection.fetch(_placeholders(sql, True), *values)]
+        cursor = await self._connection.execute(_placeholders(sql, False), values)
+        names = [column[0] for column in cursor.description or ()]
+        rows = await cursor.fetchall()
+        await cursor.close()
+        # Piccolo's SQLite connections may carry a row factory that already names the columns.
+        return [dict(row) if hasattr(row, "keys") else dict(zip(names, row, strict=True)) for row in rows]
 
 
 @contextlib.asynccontextmanager

@@ -1,8 +1,9 @@
 """Signed commands to door devices over MQTT, each awaited until the device acknowledges it.
 
 A command is signed with the time it is sent, so devices can refuse a stale copy; acks from
-outside the device clock-skew window are refused; refusals are logged in summaries. Without a
-broker it retries with a growing, jittered delay and logs only when the connection is lost or back.
+outside the device clock-skew window are refused; refusals are logged in summaries. The connection
+is a reconnecting session (device_bridge/session.py): without a broker it retries with a growing,
+jittered delay and logs only when the connection is lost or back.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ import aiomqtt
 import msgspec
 
 from backend.errors import Conflict, DomainError
-from backend.retry import RETRY_CAP, RETRY_FIRST, backoff
 from backend.settings import Settings
 from device_bridge import protocol
 from device_bridge.protocol import AckData, Channel, CommandData
 from device_bridge.refusals import RefusalLog
-from device_bridge.transport import client_options
+from device_bridge.session import Session
 
 log = logging.getLogger("anju.doors")
 
@@ -50,20 +50,26 @@ class DoorCommands:
         self._ack_seconds = settings.door_ack_seconds
         self._skew = settings.device_clock_skew_seconds
         self._refusals = RefusalLog(log, "door commands")
-        self._client: aiomqtt.Client | None = None
         # One future per command id in flight, shared by every request carrying that id
         # (parallel taps under one Idempotency-Key publish one command and share its ack).
         self._pending: dict[str, tuple[asyncio.Future, DoorDevice]] = {}
         self._waiters: Counter[str] = Counter()
         self._task: asyncio.Task | None = None
-        self._lost = False  # logged as lost; the next connection is logged as back
+        # Not persistent: an ack that arrives while the app is away answers a request already timed out.
+        self._session = Session(
+            "door commands",
+            self._broker,
+            identifier=f"anju-app-{secrets.token_hex(4)}",
+            subscriptions=[(protocol.subscription(self._prefix, Channel.ACK, shared=False), 1)],
+            log=log,
+        )
 
     @property
     def connected(self) -> bool:
-        return self._client is not None
+        return self._session.connected
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._task = asyncio.create_task(self._session.run(self._listen))
 
     async def stop(self) -> None:
         if self._task:
@@ -72,43 +78,10 @@ class DoorCommands:
                 await self._task
         self._refusals.flush()
 
-    async def _run(self) -> None:
-        """Stay connected; a broker restart costs the commands in flight, never the process."""
-        delay = RETRY_FIRST
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    **client_options(self._broker), identifier=f"anju-app-{secrets.token_hex(4)}"
-                ) as client:
-                    await client.subscribe(
-                        protocol.subscription(self._prefix, Channel.ACK, shared=False), qos=1
-                    )
-                    self._client, delay = client, RETRY_FIRST
-                    self._connected()
-                    async for message in client.messages:
-                        self._on_ack(str(message.topic), message.payload)
-            except aiomqtt.MqttError as exc:
-                self._unreachable(exc)
-            finally:
-                self._client = None
-            wait, delay = backoff(delay)
-            await asyncio.sleep(wait)
-
-    def _connected(self) -> None:
-        where = f"{self._broker.host}:{self._broker.port}"
-        if self._lost:
-            log.info("door commands: broker %s reachable again", where)
-        else:
-            log.info("door commands connected to %s", where)
-        self._lost = False
-
-    def _unreachable(self, exc: aiomqtt.MqttError) -> None:
-        """One WARNING per outage; each further failed attempt only at DEBUG."""
-        if self._lost:
-            log.debug("door commands: broker still unreachable (%s)", exc)
-            return
-        log.warning("door commands: broker unreachable (%s); retrying every %g s at most", exc, RETRY_CAP)
-        self._lost = True
+    async def _listen(self, client: aiomqtt.Client) -> None:
+        """Every ack of this connection; a broker restart costs the commands in flight, never the process."""
+        async for message in self._session.messages(client):
+            self._on_ack(str(message.topic), message.payload)
 
     def _on_ack(self, topic_name: str, payload: bytes) -> None:
         try:
@@ -131,7 +104,7 @@ class DoorCommands:
 
     async def open(self, target: DoorDevice, command_id: str, door: str = "") -> AckData:
         """Publish ``open`` with ``command_id`` (the idempotency key) and wait for the device's ack."""
-        client = self._client
+        client = self._session.client
         if client is None:
             raise DoorServiceUnavailable(
                 "door_service_unavailable", "Door service is starting or lost its broker"

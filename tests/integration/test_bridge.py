@@ -11,6 +11,7 @@ import aiomqtt
 import pytest
 
 from backend.access.tables import AccessRecord
+from backend.devices.ingest import build_bridge, mark_silent_devices_offline, save_counters
 from backend.devices.tables import Device, DeviceEvent, DeviceKind, Notification
 from device_bridge import protocol
 from device_bridge.bridge import Bridge, running
@@ -82,7 +83,7 @@ async def handled_so_far(bridge: Bridge, fleet: Fleet) -> None:
 
 
 def new_bridge(world, settings, worker="w1", **options) -> Bridge:
-    return Bridge(settings, world.ctx.keys, unique(worker), batch_seconds=0.01, **options)
+    return build_bridge(settings, world.ctx.keys, unique(worker), batch_seconds=0.01, **options)
 
 
 def unique(worker: str) -> str:
@@ -199,7 +200,7 @@ async def test_counters_are_saved_per_worker(world, settings, fleet):
     async with running(bridge):
         await fleet.publish(DeviceKind.FACE_GATE, [("c-1", "access", ACCESS)], secret=b"x" * 32)
         await eventually(lambda: asyncio.sleep(0, bridge.counts["forged"] == 1))
-        await bridge.save_counters()
+        await save_counters(bridge)
     row = await BridgeCounter.objects().where(BridgeCounter.reason == "forged").first()
     assert row.worker == bridge.worker and row.count == 1
 
@@ -262,7 +263,7 @@ async def test_a_replayed_heartbeat_neither_rewinds_last_seen_nor_raises_an_offl
         await eventually(lambda: asyncio.sleep(0, bridge.counts["accepted"] == 3))
     seen = (await Device.objects().get(Device.id == device.id)).last_seen
     assert seen > earlier + timedelta(seconds=150), f"last_seen rewound to {seen}"
-    await bridge.mark_silent_devices_offline()
+    await mark_silent_devices_offline()
     assert (await Device.objects().get(Device.id == device.id)).online
     assert await Notification.count() == 0
 

@@ -12,10 +12,11 @@ import aiomqtt
 import pytest
 
 from backend.access.tables import AccessGrant, AccessRecord, Door
+from backend.devices.ingest import build_bridge
 from backend.devices.service import fleet
 from backend.devices.tables import Device
 from device_bridge import protocol
-from device_bridge.bridge import Bridge, running
+from device_bridge.bridge import running
 from device_bridge.protocol import Channel
 from device_bridge.simulator import Simulator
 from device_bridge.transport import client_options
@@ -34,7 +35,7 @@ async def simulated(world, settings):
         event_interval=60,
         state_dir=Path(settings.var_dir) / "devices",
     )
-    async with running(Bridge(settings, world.ctx.keys, unique("doors"), batch_seconds=0.01)):
+    async with running(build_bridge(settings, world.ctx.keys, unique("doors"), batch_seconds=0.01)):
         task = asyncio.create_task(simulator.run())
         try:
             await eventually(lambda: _all_online(world.home, len(devices)), 10)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import aiomqtt
 
+from backend.devices.ingest import build_bridge
 from backend.devices.service import community_secrets
 from backend.devices.tables import DeviceEvent
-from device_bridge.bridge import Bridge, running
+from device_bridge.bridge import running
 from device_bridge.edge import Edge
 from device_bridge.transport import client_options
 from roles import Role
@@ -46,7 +47,7 @@ async def test_a_zigbee_panic_button_becomes_a_stored_alarm(world, settings):
     assert created.status_code == 201
     base = f"{settings.mqtt_prefix}z2m"
     async with (
-        running(Bridge(settings, world.ctx.keys, unique("edge"), batch_seconds=0.01)),
+        running(build_bridge(settings, world.ctx.keys, unique("edge"), batch_seconds=0.01)),
         edge_for(world, settings, "zigbee2mqtt", base) as edge,
     ):
         async with aiomqtt.Client(**client_options(settings.broker)) as gateway:
@@ -75,7 +76,7 @@ async def test_a_frigate_zone_entry_becomes_an_intrusion_alarm(world, settings):
     ).status_code == 201
     base = f"{settings.mqtt_prefix}frigate"
     async with (
-        running(Bridge(settings, world.ctx.keys, unique("edge"), batch_seconds=0.01)),
+        running(build_bridge(settings, world.ctx.keys, unique("edge"), batch_seconds=0.01)),
         edge_for(world, settings, "frigate", base),
     ):
         async with aiomqtt.Client(**client_options(settings.broker)) as frigate:

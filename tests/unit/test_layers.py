@@ -14,18 +14,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "backend"
 
-# What device_bridge/ still imports from backend/ until the bridge is split
-# into transport, verification and per-domain handlers (issue 14, item 2).
-# Each entry goes when its import goes; the goal is an empty set.
-BRIDGE_IMPORTS_UNTIL_SPLIT = frozenset(
-    {
-        ("device_bridge/bridge.py", "backend.db"),
-        ("device_bridge/bridge.py", "backend.devices.tables"),
-        ("device_bridge/bridge.py", "backend.keys"),
-        ("device_bridge/bridge.py", "backend.settings"),
-    }
-)
-
 
 def imported_modules(source: str, package: tuple[str, ...]) -> set[str]:
     """Every module the source imports, relative imports resolved against its package."""
@@ -48,19 +36,10 @@ def domain_imports(layer: str) -> set[tuple[str, str]]:
     }
 
 
-@pytest.mark.parametrize("layer", ["roles", "qr"])
+@pytest.mark.parametrize("layer", ["roles", "qr", "device_bridge"])
 def test_leaf_layer_imports_nothing_from_backend(layer: str) -> None:
     assert list((ROOT / layer).rglob("*.py")), f"{layer}/ has no modules: wrong root?"
     assert domain_imports(layer) == set()
-
-
-def test_device_bridge_gains_no_domain_import() -> None:
-    assert domain_imports("device_bridge") <= BRIDGE_IMPORTS_UNTIL_SPLIT
-
-
-def test_bridge_allowance_lists_only_imports_that_still_exist() -> None:
-    # A stale entry would let that import come back unnoticed: shrink the list.
-    assert BRIDGE_IMPORTS_UNTIL_SPLIT <= domain_imports("device_bridge")
 
 
 def test_parser_sees_nested_and_relative_imports() -> None:

@@ -1,0 +1,253 @@
+"""What device messages mean to the devices domain, and the wiring of a bridge worker.
+
+The devices domain stores every event once, moves ``last_seen`` forward, applies online/offline
+states in order and tells the maintenance centre when a device goes offline; the access domain
+stores passes (backend/access/ingest.py). :func:`build_bridge` gives a bridge the device
+directory, every domain's handlers and the batch transaction. A later domain (alarms, readings,
+faces, plates, visitor passes) adds its ``register`` call in :func:`handlers`.
+
+Liveness: every ``save_every`` seconds the worker writes its counters to ``bridge_counter``
+(one row per worker and reason): the refusal reasons, ``accepted``, ``stored``, and the gauges
+``connected`` (1/0), ``reconnects`` and ``batch_lag_ms``; the rows' ``updated_at`` is the worker's
+heartbeat. A worker that cannot go on exits non-zero (cli.py) for its supervisor to restart.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import msgspec
+from asyncpg.exceptions import InterfaceError
+from piccolo.engine.base import Engine
+
+from backend.access import ingest as access_ingest
+from backend.devices.tables import BridgeCounter, Device
+from backend.health import DATABASE_DOWN
+from backend.keys import Keys
+from backend.settings import Settings
+from device_bridge import store
+from device_bridge.bridge import Bridge, BridgeConfig
+from device_bridge.dispatch import Directory, Handlers, KnownDevice, Message
+from device_bridge.protocol import Channel
+from device_bridge.store import Writer
+from roles import Role
+
+OFFLINE_AFTER_HEARTBEATS = 2.5  # silence tolerated before a device counts as offline
+# A database outage as the bridge sees it: the app's list, a pooled connection closed under us, and a
+# SQLite file locked by another writer for longer than its busy timeout.
+TRANSIENT = (*DATABASE_DOWN, InterfaceError, OSError, sqlite3.OperationalError)
+DIRECTORY_SQL = """
+SELECT v.id, v.code, v.kind, v.community, v.building, v.unit, v.secret_sealed, c.code AS community_code,
+       d.id AS door, d.device_door
+FROM device v
+JOIN community c ON c.id = v.community
+LEFT JOIN door d ON d.device = v.id
+"""
+INSERT_EVENT = (
+    "INSERT INTO device_event (device, community, key, type, at, received_at, data) "
+    "VALUES ({}, {}, {}, {}, {}, {}, {}) ON CONFLICT (key) DO NOTHING"
+)
+# Only ever forward: a late or replayed message neither rewinds last_seen nor revives a device marked
+# offline since. (Rows: time, online, device, time. Text comparison is time order on SQLite: store.timestamp.)
+TOUCH_DEVICE = (
+    "UPDATE device SET last_seen = {}, online = {} WHERE id = {} AND (last_seen IS NULL OR last_seen < {})"
+)
+# A state newer than the last applied one; an offline state also if equally new: the tie is the will
+# of the session the online state opened (both carry the session's start, protocol.py), so a crash
+# still shows, and any older state, replayed, changes nothing.
+APPLY_STATE = (
+    "UPDATE device SET state_at = {} WHERE id = {} "
+    "AND (state_at IS NULL OR state_at < {} OR ({} AND state_at = {})) RETURNING id"
+)
+SET_ONLINE = "UPDATE device SET online = {} WHERE id = {} AND online = {} RETURNING id, community, name, code"
+SEEN_NOW = "UPDATE device SET last_seen = {} WHERE id = {} AND (last_seen IS NULL OR last_seen < {})"
+NOTIFY = (
+    "INSERT INTO notification (community, role, kind, subject, message, created_at, read_at) "
+    "VALUES ({}, {}, {}, {}, {}, {}, NULL)"
+)
+
+
+def directory_loader(keys: Keys):
+    """The bridge's view of the registry: each device, its doors and its unsealed secret."""
+
+    async def load() -> list[KnownDevice]:
+        rows = await Device.raw(DIRECTORY_SQL)
+        doors: dict[int, dict[str, int]] = {}
+        for row in rows:
+            if row["door"] is not None:
+                doors.setdefault(row["id"], {})[row["device_door"]] = row["door"]
+        devices = {
+            row["id"]: KnownDevice(
+                id=row["id"],
+                code=row["code"],
+                community=row["community"],
+                community_code=row["community_code"],
+                building=row["building"],
+                unit=row["unit"],
+                secret=keys.unseal(row["secret_sealed"]).encode(),
+                doors=doors.get(row["id"], {}),
+            )
+            for row in rows
+        }
+        return list(devices.values())
+
+    return load
+
+
+# --- handlers --------------------------------------------------------------------
+
+
+async def store_events(writer: Writer, messages: Sequence[Message]) -> None:
+    """Every event once, by its key; each device seen at its latest event."""
+    now = writer.at(datetime.now(UTC))
+    rows = [
+        (m.device.id, m.device.community, m.key, m.type, writer.at(m.at), now, _json(m.raw)) for m in messages
+    ]
+    await writer.many(INSERT_EVENT, rows)
+    seen: dict[int, datetime] = {}
+    for m in messages:
+        seen[m.device.id] = max(m.at, seen.get(m.device.id, m.at))
+    await writer.many(
+        TOUCH_DEVICE, [(writer.at(at), True, device, writer.at(at)) for device, at in seen.items()]
+    )
+
+
+async def apply_states(writer: Writer, messages: Sequence[Message]) -> None:
+    """Online/offline states in arrival order, each only if newer than the last applied."""
+    for m in messages:
+        signed = writer.at(m.at)
+        offline = not m.data.online
+        if await writer.fetch(APPLY_STATE, signed, m.device.id, signed, offline, signed):
+            await set_online(writer, m.device.id, m.data.online)
+
+
+async def set_online(writer: Writer, device_id: int, online: bool) -> None:
+    """Flip a device's state; whoever flips it to offline tells the maintenance centre, once."""
+    flipped = await writer.fetch(SET_ONLINE, online, device_id, not online)
+    if not flipped:
+        return
+    now = writer.at(datetime.now(UTC))
+    if online:  # silence is counted from now on, but last_seen never moves back
+        await writer.many(SEEN_NOW, [(now, device_id, now)])
+        return
+    device = flipped[0]
+    message = f"设备离线 / device offline: {device['name']} ({device['code']})"
+    await writer.many(
+        NOTIFY,
+        [
+            (
+                device["community"],
+                Role.MAINTENANCE.value,
+                "device_offline",
+                f"device:{device['id']}",
+                message,
+                now,
+            )
+        ],
+    )
+
+
+def _json(data: object) -> str:
+    return msgspec.json.encode(data).decode()
+
+
+def handlers() -> Handlers:
+    """Every domain's handlers, in the order they run within a batch's transaction."""
+    registry = Handlers()
+    registry.on(store_events)
+    registry.on(apply_states, channel=Channel.STATE)
+    access_ingest.register(registry)
+    return registry
+
+
+# --- jobs ------------------------------------------------------------------------
+
+
+def transaction():
+    return store.writer(Device._meta.db)
+
+
+def transaction_on(engine: Engine | None):
+    """Batches on ``engine`` (a test's own); by default on the tables' database."""
+    return transaction if engine is None else lambda: store.writer(engine)
+
+
+async def mark_silent_devices_offline() -> None:
+    """安全标准 一: a device silent for longer than its heartbeat allows is offline."""
+    now = datetime.now(UTC)
+    silent = [
+        row["id"]
+        for row in await Device.select(Device.id, Device.last_seen, Device.heartbeat_seconds).where(
+            Device.online == True  # noqa: E712 - a column comparison, not a truth test
+        )
+        if _silence(row["last_seen"], now) > row["heartbeat_seconds"] * OFFLINE_AFTER_HEARTBEATS
+    ]
+    for device_id in silent:
+        async with transaction() as writer:
+            await set_online(writer, device_id, False)
+
+
+def _silence(last_seen: datetime | None, now: datetime) -> float:
+    return (now - last_seen).total_seconds() if last_seen else float("inf")
+
+
+async def save_counters(bridge: Bridge) -> None:
+    """The worker's counters and liveness gauges, one row per reason; ``updated_at`` is its heartbeat."""
+    now = datetime.now(UTC)
+    gauges = {
+        "stored": bridge.stored,
+        "connected": int(bridge.session.connected),
+        "reconnects": bridge.session.reconnects,
+        "batch_lag_ms": round(bridge.batch_lag * 1000),
+    }
+    for reason, count in {**bridge.counts, **gauges}.items():
+        await BridgeCounter.insert(
+            BridgeCounter(
+                worker=bridge.worker,
+                reason=reason,
+                count=count,
+                updated_at=now,
+                slot=f"{bridge.worker}:{reason}",
+            )
+        ).on_conflict(
+            target=BridgeCounter.slot,
+            action="DO UPDATE",
+            values=[BridgeCounter.count, BridgeCounter.updated_at],
+        )
+
+
+def build_bridge(
+    settings: Settings,
+    keys: Keys,
+    worker: str,
+    *,
+    batch_size: int = 500,
+    batch_seconds: float = 0.02,
+    watch_seconds: float = 5.0,
+    save_every: float = 5.0,
+    give_up_after: float | None = None,
+    engine: Engine | None = None,
+) -> Bridge:
+    """A bridge worker with the registry as its directory and every domain's handlers."""
+    config = BridgeConfig(
+        broker=settings.broker,
+        worker=worker,
+        prefix=settings.mqtt_prefix,
+        shared=settings.mqtt_external,
+        skew=settings.device_clock_skew_seconds,
+        batch_size=batch_size,
+        batch_seconds=batch_seconds,
+        give_up_after=settings.bridge_give_up_seconds if give_up_after is None else give_up_after,
+    )
+    bridge = Bridge(
+        config, Directory(directory_loader(keys)), handlers(), transaction_on(engine), transient=TRANSIENT
+    )
+
+    async def save_liveness() -> None:
+        await save_counters(bridge)
+
+    bridge.every(watch_seconds, mark_silent_devices_offline)
+    bridge.every(save_every, save_liveness, at_stop=True)
+    return bridge

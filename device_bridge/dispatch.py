@@ -1,0 +1,101 @@
+"""Verified, typed device messages handed to the handlers each domain registers.
+
+The bridge verifies and translates; what a message means to the platform is the business of the
+domain that registers for it. A handler receives the batch's messages of its kind together, in
+arrival order, inside the batch's one transaction (a :class:`~device_bridge.store.Writer`), so
+"stored once, acknowledged after commit" holds for every domain at once::
+
+    handlers = Handlers()
+    handlers.on(store_events)                              # every event
+    handlers.on(store_passes, types={EventType.ACCESS})    # access events only
+    handlers.on(apply_states, channel=Channel.STATE)       # retained online/offline states
+
+Handlers run in the order registered. Each must be idempotent per message ``key`` (``ON CONFLICT
+DO NOTHING``): a batch whose commit was not acknowledged comes back after a reconnect.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from device_bridge import protocol
+from device_bridge.protocol import Channel
+from device_bridge.store import Writer
+
+
+class KnownDevice(msgspec.Struct, frozen=True):
+    """A registered device as the bridge needs it: where it is, and the secret that signs its messages."""
+
+    id: int
+    code: str
+    community: int
+    community_code: str
+    building: int | None
+    unit: int | None
+    secret: bytes
+    doors: dict[str, int] = {}  # device door number ("" for the only one) → door id
+
+
+class Message(msgspec.Struct, frozen=True):
+    """A message whose signature, freshness and data shape have been checked."""
+
+    device: KnownDevice
+    channel: Channel
+    id: str
+    type: str
+    at: datetime  # the device's signed time
+    data: Any  # the typed data (protocol.DATA_SHAPES) or, for a type without a shape, the decoded JSON
+    raw: Any  # the data as the device sent it, decoded JSON
+    key: str  # "{device id}:{event id}", unique per event: what makes a redelivery a no-op
+
+
+Handler = Callable[[Writer, Sequence[Message]], Awaitable[None]]
+LoadDevices = Callable[[], Awaitable[Sequence[KnownDevice]]]
+
+
+class Handlers:
+    """Who handles which messages; see the module's docstring."""
+
+    def __init__(self) -> None:
+        self._handlers: list[tuple[Handler, Channel, frozenset[str] | None]] = []
+
+    def on(
+        self, handler: Handler, *, channel: Channel = Channel.EVENT, types: Collection[str] | None = None
+    ) -> None:
+        """Hand ``handler`` the messages of ``channel`` (of ``types`` only, when given)."""
+        self._handlers.append((handler, channel, frozenset(types) if types is not None else None))
+
+    async def dispatch(self, writer: Writer, messages: Sequence[Message]) -> None:
+        for handler, channel, types in self._handlers:
+            mine = [m for m in messages if m.channel is channel and (types is None or m.type in types)]
+            if mine:
+                await handler(writer, mine)
+
+
+class Directory:
+    """Devices by (community code, device code), loaded once and reloaded when an unknown one speaks."""
+
+    RELOAD_AT_MOST_EVERY = 5.0
+
+    def __init__(self, load: LoadDevices) -> None:
+        self._load = load
+        self._devices: dict[tuple[str, str], KnownDevice] = {}
+        self._loaded_at = float("-inf")
+
+    async def load(self) -> None:
+        self._devices = {(d.community_code, d.code): d for d in await self._load()}
+        self._loaded_at = time.monotonic()
+
+    async def find(self, community: str, code: str) -> KnownDevice:
+        device = self._devices.get((community, code))
+        if device is None and time.monotonic() - self._loaded_at > self.RELOAD_AT_MOST_EVERY:
+            await self.load()  # a newly registered device; rate-limited against floods of made-up ones
+            device = self._devices.get((community, code))
+        if device is None:
+            raise protocol.UnknownDevice(f"no device {code!r} in community {community!r}")
+        return device
