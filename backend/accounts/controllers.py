@@ -17,7 +17,7 @@ from backend.accounts import passkeys, service, staff
 from backend.accounts.service import AccountView, Session, TokenPair
 from backend.accounts.staff import StaffCreate, StaffUpdate
 from backend.accounts.tables import Account
-from backend.deps import Caller, Ctx
+from backend.deps import Caller, Ctx, permission
 from backend.net import client_ip
 from roles import Action, authorize
 
@@ -100,12 +100,20 @@ class AuthController(Controller):
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=[_refresh_cookie("", 0)])
 
     @post(
-        "/passkeys/registration-options", status_code=HTTP_200_OK, operation_id="passkeyRegistrationOptions"
+        "/passkeys/registration-options",
+        status_code=HTTP_200_OK,
+        operation_id="passkeyRegistrationOptions",
+        opt=permission(Action.ENROL_PASSKEY),
     )
     async def registration_options(self, ctx: Ctx, who: Caller) -> dict[str, Any]:
         return await passkeys.registration_options(ctx, who)
 
-    @post("/passkeys", status_code=HTTP_201_CREATED, operation_id="enrolPasskey")
+    @post(
+        "/passkeys",
+        status_code=HTTP_201_CREATED,
+        operation_id="enrolPasskey",
+        opt=permission(Action.ENROL_PASSKEY),
+    )
     async def enrol(
         self, data: JSONBody[PasskeyEnrolment], ctx: Ctx, who: Caller, request: Request
     ) -> Response[TokenPair]:
@@ -113,11 +121,16 @@ class AuthController(Controller):
         session = await passkeys.enrol(ctx, who, data.credential, client_ip(request))
         return _signed_in(ctx, session, HTTP_201_CREATED)
 
-    @get("/passkeys", operation_id="listPasskeys")
+    @get("/passkeys", operation_id="listPasskeys", opt=permission(Action.MANAGE_OWN_PASSKEYS))
     async def list_passkeys(self, who: Caller) -> list[passkeys.PasskeyView]:
         return await passkeys.list_own(who)
 
-    @delete("/passkeys/{passkey_id:int}", status_code=HTTP_204_NO_CONTENT, operation_id="removePasskey")
+    @delete(
+        "/passkeys/{passkey_id:int}",
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="removePasskey",
+        opt=permission(Action.MANAGE_OWN_PASSKEYS),
+    )
     async def remove_passkey(
         self, passkey_id: FromPath[int], ctx: Ctx, who: Caller, request: Request
     ) -> None:
@@ -142,17 +155,22 @@ class AuthController(Controller):
 class AccountController(Controller):
     tags = ["accounts"]
 
-    @get("/api/me", operation_id="me")
+    @get("/api/me", operation_id="me", opt=permission(Action.VIEW_OWN_ACCOUNT))
     async def me(self, who: Caller) -> AccountView:
         authorize(who, Action.VIEW_OWN_ACCOUNT)
         return await service.account_view(await Account.objects().get(Account.id == who.account_id))
 
-    @post("/api/staff", status_code=HTTP_201_CREATED, operation_id="createStaff")
+    @post(
+        "/api/staff",
+        status_code=HTTP_201_CREATED,
+        operation_id="createStaff",
+        opt=permission(Action.MANAGE_STAFF),
+    )
     async def create_staff(self, data: JSONBody[StaffCreate], who: Caller, request: Request) -> AccountView:
         """District admins create staff accounts scoped to communities or districts."""
         return await staff.create_staff(who, data, client_ip(request))
 
-    @patch("/api/staff/{account_id:int}", operation_id="updateStaff")
+    @patch("/api/staff/{account_id:int}", operation_id="updateStaff", opt=permission(Action.MANAGE_STAFF))
     async def update_staff(
         self, account_id: FromPath[int], data: JSONBody[StaffUpdate], ctx: Ctx, who: Caller, request: Request
     ) -> AccountView:
@@ -163,6 +181,7 @@ class AccountController(Controller):
         "/api/staff/{account_id:int}/passkeys/reset",
         status_code=HTTP_204_NO_CONTENT,
         operation_id="resetStaffPasskeys",
+        opt=permission(Action.RESET_PASSKEYS),
     )
     async def reset_passkeys(
         self, account_id: FromPath[int], ctx: Ctx, who: Caller, request: Request

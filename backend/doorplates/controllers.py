@@ -8,13 +8,14 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, MultipartBody
 from litestar.status_codes import HTTP_200_OK
 
-from backend.deps import Caller, Ctx
+from backend.deps import Caller, Ctx, permission
 from backend.doorplates import service
 from backend.doorplates.schemas import DecodedPlate, PlateReplaced, ScanView
 from backend.errors import Invalid
 from backend.guards import RAW_BODY
 from backend.net import client_ip, spend
 from qr.decode import UnreadableImage, decode_image
+from roles import Action
 
 PHOTO_LIMIT = 8 * 1024 * 1024
 PLATE_PATH = re.compile(r"/d/([A-Za-z0-9_-]{16})/?$")
@@ -24,7 +25,7 @@ class ScanController(Controller):
     path = "/api/scan"
     tags = ["doorplates"]
 
-    @get("/{token:str}", operation_id="scanPlate")
+    @get("/{token:str}", operation_id="scanPlate", opt=permission(Action.VIEW_PLATE))
     async def scan(self, token: FromPath[str], ctx: Ctx, who: Caller, request: Request) -> ScanView:
         """What this doorplate shows to the caller: the view depends on role and scope."""
         return await service.scan(ctx, who, token, client_ip(request))
@@ -60,7 +61,12 @@ class PlateController(Controller):
     path = "/api/plates"
     tags = ["doorplates"]
 
-    @post("/{token:str}/replace", status_code=HTTP_200_OK, operation_id="replacePlate")
+    @post(
+        "/{token:str}/replace",
+        status_code=HTTP_200_OK,
+        operation_id="replacePlate",
+        opt=permission(Action.MANAGE_PLATES),
+    )
     async def replace(self, token: FromPath[str], who: Caller, request: Request) -> PlateReplaced:
         """Withdraw a doorplate (its URL stops working at once) and issue its successor."""
         return await service.replace_plate(who, token, client_ip(request))
