@@ -228,7 +228,8 @@ async def target_at(who: Principal, place: Place) -> Target:
         community_id=place.community,
         district_id=place.district,
         house_id=place.house,
-        residence_category=ResidenceCategory(place.residency["category"]),
+        # A pending self-registration's person has no category until it is verified.
+        residence_category=ResidenceCategory(category) if (category := place.residency["category"]) else None,
         door_kind=place.door["kind"],
         building_id=place.door["building"],
         unit_id=place.door["unit"],
