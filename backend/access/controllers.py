@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.access import service
 from backend.access.schemas import DoorOpened, DoorOut, GrantIn, GrantOut
 from backend.deps import Caller, Ctx, permission
+from backend.ids import PathId
 from backend.net import client_ip
 from backend.registry.tables import Community
 from roles import Action
@@ -26,7 +27,7 @@ class AccessController(Controller):
         operation_id="openDoor",
         opt=permission(Action.OPEN_DOOR),
     )
-    async def open(self, door_id: FromPath[int], ctx: Ctx, who: Caller, request: Request) -> DoorOpened:
+    async def open(self, door_id: PathId, ctx: Ctx, who: Caller, request: Request) -> DoorOpened:
         """Open a door from the phone; an ``Idempotency-Key`` header makes retries of one tap open once."""
         key = request.headers.get("idempotency-key")
         return await service.open_door(ctx, who, door_id, key, client_ip(request))

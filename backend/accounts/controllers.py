@@ -5,7 +5,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import Cookie
-from litestar.params import CookieParameter, FromPath, JSONBody
+from litestar.params import CookieParameter, JSONBody
 from litestar.status_codes import (
     HTTP_200_OK,
     HTTP_201_CREATED,
@@ -18,6 +18,7 @@ from backend.accounts.service import AccountView, Session, TokenPair
 from backend.accounts.staff import StaffCreate, StaffUpdate
 from backend.accounts.tables import Account
 from backend.deps import Caller, Ctx, permission
+from backend.ids import PathId
 from backend.net import client_ip
 from roles import Action, authorize
 
@@ -131,9 +132,7 @@ class AuthController(Controller):
         operation_id="removePasskey",
         opt=permission(Action.MANAGE_OWN_PASSKEYS),
     )
-    async def remove_passkey(
-        self, passkey_id: FromPath[int], ctx: Ctx, who: Caller, request: Request
-    ) -> None:
+    async def remove_passkey(self, passkey_id: PathId, ctx: Ctx, who: Caller, request: Request) -> None:
         await passkeys.remove_own(ctx, who, passkey_id, client_ip(request))
 
     @post(
@@ -172,7 +171,7 @@ class AccountController(Controller):
 
     @patch("/api/staff/{account_id:int}", operation_id="updateStaff", opt=permission(Action.MANAGE_STAFF))
     async def update_staff(
-        self, account_id: FromPath[int], data: JSONBody[StaffUpdate], ctx: Ctx, who: Caller, request: Request
+        self, account_id: PathId, data: JSONBody[StaffUpdate], ctx: Ctx, who: Caller, request: Request
     ) -> AccountView:
         """Disable, re-role or re-scope a staff account; its access tokens end at once."""
         return await staff.update_staff(ctx, who, account_id, data, client_ip(request))
@@ -183,8 +182,6 @@ class AccountController(Controller):
         operation_id="resetStaffPasskeys",
         opt=permission(Action.RESET_PASSKEYS),
     )
-    async def reset_passkeys(
-        self, account_id: FromPath[int], ctx: Ctx, who: Caller, request: Request
-    ) -> None:
+    async def reset_passkeys(self, account_id: PathId, ctx: Ctx, who: Caller, request: Request) -> None:
         """Recovery for a lost passkey: the officer then enrols anew after a phone code."""
         await staff.reset_passkeys(ctx, who, account_id, client_ip(request))

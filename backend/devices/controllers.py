@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
 from backend.deps import Caller, Ctx, permission
 from backend.devices import service
 from backend.devices.schemas import DeviceIn, DeviceOut, DeviceProvisioned, NotificationOut
+from backend.ids import PathId
 from backend.net import client_ip
 from roles import Action
 
@@ -19,7 +20,7 @@ class DeviceController(Controller):
         operation_id="listDevices",
         opt=permission(Action.VIEW_DEVICES),
     )
-    async def devices(self, community_id: FromPath[int], who: Caller) -> list[DeviceOut]:
+    async def devices(self, community_id: PathId, who: Caller) -> list[DeviceOut]:
         """Devices of a community with their online state, battery and last sign of life."""
         return await service.list_devices(who, community_id)
 
@@ -40,5 +41,5 @@ class DeviceController(Controller):
         operation_id="maintenanceNotifications",
         opt=permission(Action.VIEW_DEVICES),
     )
-    async def notifications(self, community_id: FromPath[int], who: Caller) -> list[NotificationOut]:
+    async def notifications(self, community_id: PathId, who: Caller) -> list[NotificationOut]:
         return await service.maintenance_notifications(who, community_id)

@@ -8,6 +8,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from backend.deps import Caller, Ctx, permission
 from backend.doorplates import service as doorplates
 from backend.errors import NotFound
+from backend.ids import PathId
 from backend.net import client_ip, spend
 from backend.registry import codes, service
 from backend.registry.schemas import (
@@ -69,7 +70,7 @@ class RegistryController(Controller):
     )
     async def verify(
         self,
-        residency_id: FromPath[int],
+        residency_id: PathId,
         ctx: Ctx,
         who: Caller,
         request: Request,
@@ -85,7 +86,7 @@ class RegistryController(Controller):
         opt=permission(Action.CORRECT_RESIDENCY),
     )
     async def correct(
-        self, residency_id: FromPath[int], data: JSONBody[CorrectionIn], who: Caller, request: Request
+        self, residency_id: PathId, data: JSONBody[CorrectionIn], who: Caller, request: Request
     ) -> ResidencyOut:
         """Police correct a verified residency (category, wrong person) with a reason; not a deregistration."""
         return await service.correct(who, residency_id, data, client_ip(request))
@@ -95,7 +96,7 @@ class RegistryController(Controller):
         operation_id="residencyHistory",
         opt=permission(Action.VIEW_RESIDENCY_HISTORY),
     )
-    async def history(self, residency_id: FromPath[int], who: Caller, request: Request) -> list[HistoryEntry]:
+    async def history(self, residency_id: PathId, who: Caller, request: Request) -> list[HistoryEntry]:
         return await service.history(who, residency_id, client_ip(request))
 
     @post(
@@ -105,7 +106,7 @@ class RegistryController(Controller):
         opt=permission(Action.VERIFY),
     )
     async def reject(
-        self, residency_id: FromPath[int], data: JSONBody[Decision], who: Caller, request: Request
+        self, residency_id: PathId, data: JSONBody[Decision], who: Caller, request: Request
     ) -> ResidencyOut:
         return await service.reject(who, residency_id, data.reason, client_ip(request))
 
@@ -116,7 +117,7 @@ class RegistryController(Controller):
         opt=permission(Action.DEREGISTER),
     )
     async def deregister(
-        self, residency_id: FromPath[int], data: JSONBody[Decision], who: Caller, request: Request
+        self, residency_id: PathId, data: JSONBody[Decision], who: Caller, request: Request
     ) -> ResidencyOut:
         """Deregister (注销); permanent (常住) residents never can be."""
         return await service.deregister(who, residency_id, data.reason, client_ip(request))
@@ -128,7 +129,7 @@ class RegistryController(Controller):
         opt=permission(Action.FLAG_KEY_PERSON),
     )
     async def flag(
-        self, person_id: FromPath[int], data: JSONBody[KeyPersonIn], ctx: Ctx, who: Caller, request: Request
+        self, person_id: PathId, data: JSONBody[KeyPersonIn], ctx: Ctx, who: Caller, request: Request
     ) -> None:
         await service.flag_key_person(
             ctx, who, person_id, data.key_person, data.key_category, client_ip(request)
@@ -143,7 +144,7 @@ class RegistryController(Controller):
         operation_id="communityMetrics",
         opt=permission(Action.VIEW_METRICS),
     )
-    async def metrics(self, community_id: FromPath[int], who: Caller) -> Metrics:
+    async def metrics(self, community_id: PathId, who: Caller) -> Metrics:
         """Live verification rate (核实率) and doorplate coverage (门牌覆盖率)."""
         authorize(who, Action.VIEW_METRICS, await service.community_target(community_id))
         verified, total = await service.verification_counts(community_id)
