@@ -156,3 +156,11 @@ async def test_no_operation_answers_a_server_error_or_a_refusal_without_a_messag
                 problems.append(f"{operation.label} as {who}: {found}\n    {case.as_curl_command()}")
     assert sent > 300, f"only {sent} requests generated"
     assert not problems, f"{len(problems)} of {sent}:\n" + "\n".join(problems)
+
+
+async def test_the_schema_names_the_photo_field_the_decoder_reads(client):
+    """It documented a ``files`` array while the endpoint reads ``image``: every generated photo missed."""
+    schema = (await client.get(SCHEMA_PATH)).json()
+    body = schema["paths"]["/api/scan/decode"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    reference = body["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert list(schema["components"]["schemas"][reference]["properties"]) == ["image"]

@@ -1,7 +1,8 @@
-"""An id no row can have (beyond PostgreSQL's integer, or not positive) is a 400 naming it, not a 500.
+"""Malformed input found by tests/integration/test_api_fuzz.py: each a 400 that says why, not a 500.
 
-Found by tests/integration/test_api_fuzz.py: such ids reached the database driver, which
-overflowed (SQLite: "Python int too large to convert to SQLite INTEGER"; asyncpg: int32 range).
+- An id no row can have (beyond PostgreSQL's integer, or not positive) reached the database
+  driver, which overflowed (SQLite: "Python int too large to convert to SQLite INTEGER").
+- A multipart form field that is not UTF-8 text made Litestar's form parser raise.
 """
 
 from __future__ import annotations
@@ -63,3 +64,19 @@ async def test_an_impossible_id_in_a_body_is_a_400_naming_the_field(world, role,
     )
     assert response.status_code == 400, response.text
     assert field in response.text
+
+
+async def test_a_form_field_that_is_not_text_is_a_400_naming_the_photo_field(world):
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"\r\n\r\n'.encode()
+        + b"\x93\xff not utf-8\r\n"
+        + f"--{boundary}--\r\n".encode()
+    )
+    response = await world.client.post(
+        "/api/scan/decode",
+        content=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["extra"] == {"code": "undecodable_form", "field": "image"}
