@@ -25,8 +25,8 @@ from roles import Role
 
 SCHEMA_PATH = "/schema/openapi.json"
 CALLERS = [None, *Role]
-# Generated cases per operation (at most; a fixed path leaves few to vary).
-EXAMPLES = {"random ids": 8, "real ids": 3, "invalid": 8}
+# Generated cases per operation, 25 in all (at most: a fixed path leaves few to vary).
+EXAMPLES = {"random ids": 12, "real ids": 3, "invalid": 10}
 # Operations that end sessions or disable accounts (generated ids hit real accounts) run last,
 # so that every caller's token stays valid for the others.
 ENDS_SESSIONS = {"removePasskey", "resetStaffPasskeys", "updateStaff"}
