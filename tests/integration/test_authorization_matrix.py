@@ -41,6 +41,7 @@ from backend.registry.service import CURRENT
 from backend.registry.tables import Community, House, Residency
 from backend.settings import Settings
 from roles import Action, Principal, Role, Target, is_allowed
+from tests.integration.test_registration import FORM
 
 # Routes anyone may call, each for a reason. Keep this short: a route that reads or changes
 # anything about people, places or devices declares its permission instead.
@@ -142,17 +143,6 @@ def test_every_route_declares_a_permission_or_is_public():
 
 SPARE_PHONES = ("13700000001", "13700000002")  # a staff account per community that no caller uses
 REASON = "权限矩阵测试"
-FORM = {
-    "name": "赵子涵",
-    "id_type": "111",
-    "id_number": "11010519491231002X",
-    "phone": "13712345678",
-    "residence_category": "floating",
-    "relation": "6",
-    "reason": "01",
-    "hukou_region": "110105",
-    "hukou_address": "北京市朝阳区",
-}
 _serial = itertools.count(1)
 
 
@@ -394,11 +384,11 @@ async def test_the_route_answers_each_caller_as_roles_says(world, route):
         for side in sides(route)
         if (found := await cell(world, route, caller, side, principals[caller])) is not None
     ]
-    # Refusals first: an allowed call may change the place (a replaced plate, an ended residency),
-    # and the places are looked up again for each cell anyway.
+    # Refusals first: an allowed call may change its place (a replaced plate, an ended residency),
+    # so each allowed cell looks its place up again just before it is sent.
     problems = []
     for each in sorted(cells, key=lambda c: c.allowed):
-        if each.allowed:  # look the place up again: an earlier allowed call may have changed it
+        if each.allowed:
             each = await cell(world, route, each.caller, each.side, principals[each.caller])
         response = await world.client.request(route.method, each.url, json=each.body, headers=each.headers)
         body = response.json() if "json" in response.headers.get("content-type", "") else response.text
