@@ -18,7 +18,7 @@ from backend.context import Context
 from backend.db import attach, engine_for, is_postgres
 from backend.devices.controllers import DeviceController
 from backend.doorplates.controllers import PlateController, ScanController
-from backend.errors import DomainError
+from backend.errors import DomainError, error_body
 from backend.guards import bounded_json, security_headers
 from backend.health import DATABASE_DOWN, DatabaseWatch, database_unavailable, health, ready
 from backend.registry.controllers import RegistryController
@@ -32,8 +32,7 @@ log = logging.getLogger("anju")
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> Response:
-    extra = {"code": code} | ({"field": field} if field else {})
-    return Response({"status_code": status, "detail": message, "extra": extra}, status_code=status)
+    return Response(error_body(status, code, message, field), status_code=status)
 
 
 def domain_error(_: Request, exc: DomainError) -> Response:

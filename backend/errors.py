@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     status = 400
@@ -29,3 +31,9 @@ class Unauthorized(DomainError):
 
 class TooMany(DomainError):
     status = 429
+
+
+def error_body(status: int, code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    """The JSON every refusal of ours answers with."""
+    extra = {"code": code} | ({"field": field} if field else {})
+    return {"status_code": status, "detail": message, "extra": extra}

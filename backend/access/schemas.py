@@ -5,6 +5,8 @@ from typing import Annotated
 
 import msgspec
 
+from backend.ids import Id
+
 
 class DoorOut(msgspec.Struct):
     id: int
@@ -21,11 +23,11 @@ class DoorOpened(msgspec.Struct):
 
 
 class GrantIn(msgspec.Struct, forbid_unknown_fields=True):
-    account_id: int
-    community_id: int
+    account_id: Id
+    community_id: Id
     valid_from: dt.datetime
     valid_until: dt.datetime
-    door_id: int | None = None
+    door_id: Id | None = None
     reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 

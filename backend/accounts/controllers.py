@@ -5,7 +5,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import Cookie
-from litestar.params import CookieParameter, FromPath, JSONBody
+from litestar.params import CookieParameter, JSONBody
 from litestar.status_codes import (
     HTTP_200_OK,
     HTTP_201_CREATED,
@@ -17,7 +17,8 @@ from backend.accounts import passkeys, service, staff
 from backend.accounts.service import AccountView, Session, TokenPair
 from backend.accounts.staff import StaffCreate, StaffUpdate
 from backend.accounts.tables import Account
-from backend.deps import Caller, Ctx
+from backend.deps import Caller, Ctx, permission
+from backend.ids import PathId
 from backend.net import client_ip
 from roles import Action, authorize
 
@@ -100,12 +101,20 @@ class AuthController(Controller):
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=[_refresh_cookie("", 0)])
 
     @post(
-        "/passkeys/registration-options", status_code=HTTP_200_OK, operation_id="passkeyRegistrationOptions"
+        "/passkeys/registration-options",
+        status_code=HTTP_200_OK,
+        operation_id="passkeyRegistrationOptions",
+        opt=permission(Action.ENROL_PASSKEY),
     )
     async def registration_options(self, ctx: Ctx, who: Caller) -> dict[str, Any]:
         return await passkeys.registration_options(ctx, who)
 
-    @post("/passkeys", status_code=HTTP_201_CREATED, operation_id="enrolPasskey")
+    @post(
+        "/passkeys",
+        status_code=HTTP_201_CREATED,
+        operation_id="enrolPasskey",
+        opt=permission(Action.ENROL_PASSKEY),
+    )
     async def enrol(
         self, data: JSONBody[PasskeyEnrolment], ctx: Ctx, who: Caller, request: Request
     ) -> Response[TokenPair]:
@@ -113,14 +122,17 @@ class AuthController(Controller):
         session = await passkeys.enrol(ctx, who, data.credential, client_ip(request))
         return _signed_in(ctx, session, HTTP_201_CREATED)
 
-    @get("/passkeys", operation_id="listPasskeys")
+    @get("/passkeys", operation_id="listPasskeys", opt=permission(Action.MANAGE_OWN_PASSKEYS))
     async def list_passkeys(self, who: Caller) -> list[passkeys.PasskeyView]:
         return await passkeys.list_own(who)
 
-    @delete("/passkeys/{passkey_id:int}", status_code=HTTP_204_NO_CONTENT, operation_id="removePasskey")
-    async def remove_passkey(
-        self, passkey_id: FromPath[int], ctx: Ctx, who: Caller, request: Request
-    ) -> None:
+    @delete(
+        "/passkeys/{passkey_id:int}",
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="removePasskey",
+        opt=permission(Action.MANAGE_OWN_PASSKEYS),
+    )
+    async def remove_passkey(self, passkey_id: PathId, ctx: Ctx, who: Caller, request: Request) -> None:
         await passkeys.remove_own(ctx, who, passkey_id, client_ip(request))
 
     @post(
@@ -142,19 +154,24 @@ class AuthController(Controller):
 class AccountController(Controller):
     tags = ["accounts"]
 
-    @get("/api/me", operation_id="me")
+    @get("/api/me", operation_id="me", opt=permission(Action.VIEW_OWN_ACCOUNT))
     async def me(self, who: Caller) -> AccountView:
         authorize(who, Action.VIEW_OWN_ACCOUNT)
         return await service.account_view(await Account.objects().get(Account.id == who.account_id))
 
-    @post("/api/staff", status_code=HTTP_201_CREATED, operation_id="createStaff")
+    @post(
+        "/api/staff",
+        status_code=HTTP_201_CREATED,
+        operation_id="createStaff",
+        opt=permission(Action.MANAGE_STAFF),
+    )
     async def create_staff(self, data: JSONBody[StaffCreate], who: Caller, request: Request) -> AccountView:
         """District admins create staff accounts scoped to communities or districts."""
         return await staff.create_staff(who, data, client_ip(request))
 
-    @patch("/api/staff/{account_id:int}", operation_id="updateStaff")
+    @patch("/api/staff/{account_id:int}", operation_id="updateStaff", opt=permission(Action.MANAGE_STAFF))
     async def update_staff(
-        self, account_id: FromPath[int], data: JSONBody[StaffUpdate], ctx: Ctx, who: Caller, request: Request
+        self, account_id: PathId, data: JSONBody[StaffUpdate], ctx: Ctx, who: Caller, request: Request
     ) -> AccountView:
         """Disable, re-role or re-scope a staff account; its access tokens end at once."""
         return await staff.update_staff(ctx, who, account_id, data, client_ip(request))
@@ -163,9 +180,8 @@ class AccountController(Controller):
         "/api/staff/{account_id:int}/passkeys/reset",
         status_code=HTTP_204_NO_CONTENT,
         operation_id="resetStaffPasskeys",
+        opt=permission(Action.RESET_PASSKEYS),
     )
-    async def reset_passkeys(
-        self, account_id: FromPath[int], ctx: Ctx, who: Caller, request: Request
-    ) -> None:
+    async def reset_passkeys(self, account_id: PathId, ctx: Ctx, who: Caller, request: Request) -> None:
         """Recovery for a lost passkey: the officer then enrols anew after a phone code."""
         await staff.reset_passkeys(ctx, who, account_id, client_ip(request))

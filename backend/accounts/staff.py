@@ -17,6 +17,7 @@ from backend.audit import service as audit
 from backend.context import Context
 from backend.db import transaction
 from backend.errors import Invalid, NotFound
+from backend.ids import Id
 from backend.registry.tables import Community
 from backend.text import plain_text
 from roles import Action, Principal, Role, Target, authorize
@@ -27,8 +28,8 @@ class StaffCreate(msgspec.Struct, forbid_unknown_fields=True):
     phone: str
     name: str
     role: Role
-    community_ids: list[int] = []
-    district_ids: list[int] = []
+    community_ids: list[Id] = []
+    district_ids: list[Id] = []
 
 
 class StaffUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -36,8 +37,8 @@ class StaffUpdate(msgspec.Struct, forbid_unknown_fields=True):
 
     active: bool | None = None
     role: Role | None = None
-    community_ids: list[int] | None = None
-    district_ids: list[int] | None = None
+    community_ids: list[Id] | None = None
+    district_ids: list[Id] | None = None
 
 
 async def _authorize_scopes(

@@ -6,6 +6,7 @@ from typing import Annotated
 import msgspec
 
 from backend.devices.tables import DeviceKind
+from backend.ids import Id
 
 Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
@@ -22,13 +23,13 @@ class DeviceOut(msgspec.Struct):
 
 
 class DeviceIn(msgspec.Struct, forbid_unknown_fields=True):
-    community_id: int
+    community_id: Id
     code: Code
     kind: DeviceKind
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    gate_id: int | None = None
-    building_id: int | None = None
-    unit_id: int | None = None
+    gate_id: Id | None = None
+    building_id: Id | None = None
+    unit_id: Id | None = None
     zone: Annotated[str, msgspec.Meta(max_length=100)] = ""
     latitude: float | None = None
     longitude: float | None = None

@@ -1,30 +1,47 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import anyio
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, MultipartBody
 from litestar.status_codes import HTTP_200_OK
 
-from backend.deps import Caller, Ctx
+from backend.deps import Caller, Ctx, permission
 from backend.doorplates import service
 from backend.doorplates.schemas import DecodedPlate, PlateReplaced, ScanView
-from backend.errors import Invalid
+from backend.errors import Invalid, error_body
 from backend.guards import RAW_BODY
 from backend.net import client_ip, spend
 from qr.decode import UnreadableImage, decode_image
+from roles import Action
 
 PHOTO_LIMIT = 8 * 1024 * 1024
+
+
+@dataclass
+class PlatePhoto:
+    """The multipart form of a photo to decode (also what the OpenAPI tells clients to send)."""
+
+    image: UploadFile | None = None
+
+
 PLATE_PATH = re.compile(r"/d/([A-Za-z0-9_-]{16})/?$")
+
+
+def undecodable_form(_: Request, exc: UnicodeDecodeError) -> Response:
+    """Litestar reads a form's non-file fields as UTF-8 text and raises on other bytes: a 400, not a 500."""
+    message = "Form fields must be UTF-8 text; send the photo as the file field 'image'"
+    return Response(error_body(400, "undecodable_form", message, "image"), status_code=400)
 
 
 class ScanController(Controller):
     path = "/api/scan"
     tags = ["doorplates"]
 
-    @get("/{token:str}", operation_id="scanPlate")
+    @get("/{token:str}", operation_id="scanPlate", opt=permission(Action.VIEW_PLATE))
     async def scan(self, token: FromPath[str], ctx: Ctx, who: Caller, request: Request) -> ScanView:
         """What this doorplate shows to the caller: the view depends on role and scope."""
         return await service.scan(ctx, who, token, client_ip(request))
@@ -35,14 +52,13 @@ class ScanController(Controller):
         operation_id="decodePlatePhoto",
         request_max_body_size=PHOTO_LIMIT,
         opt={RAW_BODY: True},
+        exception_handlers={UnicodeDecodeError: undecodable_form},
     )
-    async def decode(
-        self, data: MultipartBody[dict[str, UploadFile]], ctx: Ctx, request: Request
-    ) -> DecodedPlate:
+    async def decode(self, data: MultipartBody[PlatePhoto], ctx: Ctx, request: Request) -> DecodedPlate:
         """Find a doorplate code in a photo (for browsers without a barcode detector)."""
         budget = ctx.settings.decodes_per_minute
         await spend(ctx, "decode", client_ip(request), budget=budget, seconds=60, what="photos to decode")
-        upload = data.get("image")
+        upload = data.image
         if not isinstance(upload, UploadFile):
             raise Invalid("no_image", "Send the photo as the multipart field 'image'", field="image")
         content = await upload.read()
@@ -60,7 +76,12 @@ class PlateController(Controller):
     path = "/api/plates"
     tags = ["doorplates"]
 
-    @post("/{token:str}/replace", status_code=HTTP_200_OK, operation_id="replacePlate")
+    @post(
+        "/{token:str}/replace",
+        status_code=HTTP_200_OK,
+        operation_id="replacePlate",
+        opt=permission(Action.MANAGE_PLATES),
+    )
     async def replace(self, token: FromPath[str], who: Caller, request: Request) -> PlateReplaced:
         """Withdraw a doorplate (its URL stops working at once) and issue its successor."""
         return await service.replace_plate(who, token, client_ip(request))

@@ -5,9 +5,10 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from backend.deps import Caller, Ctx
+from backend.deps import Caller, Ctx, permission
 from backend.doorplates import service as doorplates
 from backend.errors import NotFound
+from backend.ids import PathId
 from backend.net import client_ip, spend
 from backend.registry import codes, service
 from backend.registry.schemas import (
@@ -40,7 +41,10 @@ class RegistryController(Controller):
     tags = ["registry"]
 
     @post(
-        "/api/plates/{token:str}/registrations", status_code=HTTP_201_CREATED, operation_id="registerAtPlate"
+        "/api/plates/{token:str}/registrations",
+        status_code=HTTP_201_CREATED,
+        operation_id="registerAtPlate",
+        opt=permission(Action.REGISTER, Action.SELF_REGISTER, Action.ADD_MEMBER),
     )
     async def register(
         self, token: FromPath[str], data: JSONBody[RegistrationIn], ctx: Ctx, who: Caller, request: Request
@@ -54,16 +58,19 @@ class RegistryController(Controller):
         house = doorplates.house_at(plate)
         return await service.register(ctx, who, house.id, data, ip)
 
-    @get("/api/verification-queue", operation_id="verificationQueue")
+    @get("/api/verification-queue", operation_id="verificationQueue", opt=permission(Action.VERIFY))
     async def queue(self, ctx: Ctx, who: Caller, request: Request) -> list[QueueItem]:
         return await service.verification_queue(ctx, who, client_ip(request))
 
     @post(
-        "/api/residencies/{residency_id:int}/verify", status_code=HTTP_200_OK, operation_id="verifyResidency"
+        "/api/residencies/{residency_id:int}/verify",
+        status_code=HTTP_200_OK,
+        operation_id="verifyResidency",
+        opt=permission(Action.VERIFY),
     )
     async def verify(
         self,
-        residency_id: FromPath[int],
+        residency_id: PathId,
         ctx: Ctx,
         who: Caller,
         request: Request,
@@ -76,30 +83,41 @@ class RegistryController(Controller):
         "/api/residencies/{residency_id:int}/correct",
         status_code=HTTP_200_OK,
         operation_id="correctResidency",
+        opt=permission(Action.CORRECT_RESIDENCY),
     )
     async def correct(
-        self, residency_id: FromPath[int], data: JSONBody[CorrectionIn], who: Caller, request: Request
+        self, residency_id: PathId, data: JSONBody[CorrectionIn], who: Caller, request: Request
     ) -> ResidencyOut:
         """Police correct a verified residency (category, wrong person) with a reason; not a deregistration."""
         return await service.correct(who, residency_id, data, client_ip(request))
 
-    @get("/api/residencies/{residency_id:int}/history", operation_id="residencyHistory")
-    async def history(self, residency_id: FromPath[int], who: Caller, request: Request) -> list[HistoryEntry]:
+    @get(
+        "/api/residencies/{residency_id:int}/history",
+        operation_id="residencyHistory",
+        opt=permission(Action.VIEW_RESIDENCY_HISTORY),
+    )
+    async def history(self, residency_id: PathId, who: Caller, request: Request) -> list[HistoryEntry]:
         return await service.history(who, residency_id, client_ip(request))
 
     @post(
-        "/api/residencies/{residency_id:int}/reject", status_code=HTTP_200_OK, operation_id="rejectResidency"
+        "/api/residencies/{residency_id:int}/reject",
+        status_code=HTTP_200_OK,
+        operation_id="rejectResidency",
+        opt=permission(Action.VERIFY),
     )
     async def reject(
-        self, residency_id: FromPath[int], data: JSONBody[Decision], who: Caller, request: Request
+        self, residency_id: PathId, data: JSONBody[Decision], who: Caller, request: Request
     ) -> ResidencyOut:
         return await service.reject(who, residency_id, data.reason, client_ip(request))
 
     @post(
-        "/api/residencies/{residency_id:int}/end", status_code=HTTP_200_OK, operation_id="deregisterResidency"
+        "/api/residencies/{residency_id:int}/end",
+        status_code=HTTP_200_OK,
+        operation_id="deregisterResidency",
+        opt=permission(Action.DEREGISTER),
     )
     async def deregister(
-        self, residency_id: FromPath[int], data: JSONBody[Decision], who: Caller, request: Request
+        self, residency_id: PathId, data: JSONBody[Decision], who: Caller, request: Request
     ) -> ResidencyOut:
         """Deregister (注销); permanent (常住) residents never can be."""
         return await service.deregister(who, residency_id, data.reason, client_ip(request))
@@ -108,20 +126,25 @@ class RegistryController(Controller):
         "/api/people/{person_id:int}/key-person",
         status_code=HTTP_204_NO_CONTENT,
         operation_id="flagKeyPerson",
+        opt=permission(Action.FLAG_KEY_PERSON),
     )
     async def flag(
-        self, person_id: FromPath[int], data: JSONBody[KeyPersonIn], ctx: Ctx, who: Caller, request: Request
+        self, person_id: PathId, data: JSONBody[KeyPersonIn], ctx: Ctx, who: Caller, request: Request
     ) -> None:
         await service.flag_key_person(
             ctx, who, person_id, data.key_person, data.key_category, client_ip(request)
         )
 
-    @get("/api/communities", operation_id="listCommunities")
+    @get("/api/communities", operation_id="listCommunities", opt=permission(Action.LIST_COMMUNITIES))
     async def communities(self, who: Caller) -> list[CommunityOut]:
         return await service.list_communities(who)
 
-    @get("/api/communities/{community_id:int}/metrics", operation_id="communityMetrics")
-    async def metrics(self, community_id: FromPath[int], who: Caller) -> Metrics:
+    @get(
+        "/api/communities/{community_id:int}/metrics",
+        operation_id="communityMetrics",
+        opt=permission(Action.VIEW_METRICS),
+    )
+    async def metrics(self, community_id: PathId, who: Caller) -> Metrics:
         """Live verification rate (核实率) and doorplate coverage (门牌覆盖率)."""
         authorize(who, Action.VIEW_METRICS, await service.community_target(community_id))
         verified, total = await service.verification_counts(community_id)

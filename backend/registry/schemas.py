@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from backend.ids import Id
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
@@ -83,7 +84,7 @@ class QueueItem(msgspec.Struct):
 
 
 class VerifyIn(msgspec.Struct, forbid_unknown_fields=True):
-    merge_into: int | None = None  # the known person with the same ID number
+    merge_into: Id | None = None  # the known person with the same ID number
     residence_category: ResidenceCategory | None = None  # confirmed; default: as proposed
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from backend.access.tables import Door
 from backend.accounts.tables import Account, Passkey
+from backend.ids import MAX_ID
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
 from backend.registry.tables import Residency
 from roles import Role
@@ -227,7 +228,7 @@ async def _police_passkey(world) -> int:
     """The home officer's passkey (once they have signed in with one), else an id nobody has."""
     police = Account.objects().get(Account.phone == world.phone(Role.POLICE))
     row = await Passkey.select(Passkey.id).where(Passkey.account == (await police).id).first()
-    return row["id"] if row else 0
+    return row["id"] if row else MAX_ID
 
 
 def _placeholder(value, values: dict):

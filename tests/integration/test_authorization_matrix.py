@@ -1,0 +1,397 @@
+"""The authorisation matrix, generated: every route × every role × own/other community × anonymous.
+
+The routes come from the app's route table. Each one declares the roles/ actions its service
+authorizes (``opt=permission(...)``, backend/deps.py) or is on the short PUBLIC list below; a
+route with neither fails ``test_every_route_declares_a_permission_or_is_public``.
+
+What each caller should get is derived from roles/, never written per route: ``roles.is_allowed``
+with the caller's real principal (as the app verifies their token) and the real place behind the
+route's path parameters (or body), in the caller's own community and in the other one:
+
+- anonymous, when no declared action admits anonymous callers: 401
+- a role the matrix refuses, or another community's place: 403 (the code's convention; 404 only
+  for another account's own things, such as a passkey, which are not theirs to learn about)
+- allowed: anything but 401/403 (a 404/409/422/503 for the state the place is in is fine)
+- never a 5xx but a 503/504 that says why (a door's controller is offline); every refusal is
+  JSON with a ``detail``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+
+from backend.access.tables import AccessGrant, Door
+from backend.accounts import service as accounts
+from backend.accounts.tables import Account, Passkey, StaffScope
+from backend.app import create_app
+from backend.deps import PERMISSION
+from backend.doorplates.tables import Doorplate
+from backend.registry.enums import ResidenceCategory
+from backend.registry.service import CURRENT
+from backend.registry.tables import Community, House, Residency
+from backend.settings import Settings
+from roles import Action, Principal, Role, Target, is_allowed
+from tests.integration.test_registration import FORM
+
+# Routes anyone may call, each for a reason. Keep this short: a route that reads or changes
+# anything about people, places or devices declares its permission instead.
+PUBLIC: dict[tuple[str, str], str] = {
+    # Probes for load balancers: up or down, nothing else.
+    ("GET", "/api/health"): "liveness",
+    ("GET", "/api/ready"): "readiness",
+    # Signing in: the caller has no bearer token yet (refresh and logout carry the refresh cookie).
+    ("POST", "/api/auth/code"): "texts a sign-in code",
+    ("POST", "/api/auth/token"): "signs in with the code",
+    ("POST", "/api/auth/refresh"): "refresh cookie",
+    ("POST", "/api/auth/logout"): "refresh cookie",
+    ("POST", "/api/auth/passkeys/authentication-options"): "passkey sign-in challenge",
+    ("POST", "/api/auth/passkeys/authenticate"): "passkey sign-in",
+    # Reads a plate token out of a photo (budgeted per address); the scan itself is authorized.
+    ("POST", "/api/scan/decode"): "photo to plate token",
+    ("GET", "/api/codes/{name}"): "national code tables (public standards)",
+    # The PWA: static shell and assets; its data comes from the API routes above.
+    ("GET", "/"): "PWA shell",
+    ("GET", "/signin"): "PWA shell",
+    ("GET", "/me"): "PWA shell",
+    ("GET", "/queue"): "PWA shell",
+    ("GET", "/scanner"): "PWA shell",
+    ("GET", "/d/{token}"): "a scanned doorplate URL: the shell, or a page saying the plate is unknown",
+    ("GET", "/d/{token}/register"): "as /d/{token}",
+    ("GET", "/sw.js"): "service worker",
+    ("GET", "/manifest.webmanifest"): "PWA manifest",
+    ("GET", "/app/{path}"): "PWA assets",
+    # The API's description (OpenAPI) and its reference page.
+    ("GET", "/schema"): "OpenAPI",
+    ("GET", "/schema/scalar"): "OpenAPI",
+    ("GET", "/schema/openapi.json"): "OpenAPI",
+    ("GET", "/schema/{path}"): "OpenAPI (unknown renderers: 404)",
+}
+# Litestar answers OPTIONS on every path by itself (allowed methods, no data).
+AUTOMATIC_METHODS = {"OPTIONS", "HEAD"}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    actions: tuple[Action, ...]
+    needs_body: bool
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def params(self) -> list[str]:
+        return re.findall(r"{(\w+)}", self.path)
+
+
+def route_table(app: Litestar) -> tuple[list[Route], list[str]]:
+    """The routes that declare a permission, and those that neither declare one nor are public."""
+    declared, undeclared = [], []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            for method in sorted(handler.http_methods - AUTOMATIC_METHODS):
+                actions = handler.opt.get(PERMISSION)
+                if actions:
+                    data = handler.parsed_fn_signature.parameters.get("data")
+                    needs_body = data is not None and not data.has_default
+                    declared.append(Route(method, route.path_format, tuple(actions), needs_body))
+                elif (method, route.path_format) not in PUBLIC:
+                    undeclared.append(f"{method} {route.path_format}")
+    return declared, undeclared
+
+
+def _route_table_of_the_app() -> tuple[list[Route], list[str], set[tuple[str, str]]]:
+    """The app built only to read its route table (nothing starts; its SQLite file is thrown away)."""
+    with tempfile.TemporaryDirectory() as var:
+        app = create_app(
+            Settings(
+                database_url=f"sqlite:///{var}/anju.sqlite",
+                secret_key="route-table-" + "x" * 32,
+                sms_sender="memory",
+                var_dir=var,
+            )
+        )
+    served = {(m, r.path_format) for r in app.routes for h in r.route_handlers for m in h.http_methods}
+    return *route_table(app), served
+
+
+ROUTES, UNDECLARED, SERVED = _route_table_of_the_app()
+
+
+def test_every_route_declares_a_permission_or_is_public():
+    assert not UNDECLARED, (
+        "new route without an entry in the authorisation matrix: declare opt=permission(Action...) "
+        f"on it (backend/deps.py), or add it to PUBLIC with a reason: {UNDECLARED}"
+    )
+    assert not set(PUBLIC) - SERVED, f"PUBLIC names routes that no longer exist: {set(PUBLIC) - SERVED}"
+
+
+# --- the seeded places a route is called on ------------------------------------------------------
+
+SPARE_PHONES = ("13700000001", "13700000002")  # a staff account per community that no caller uses
+REASON = "权限矩阵测试"
+_serial = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Place:
+    """One community's things a route can name: looked up afresh for every call, since calls change them."""
+
+    community: int
+    district: int
+    house: int  # the first flat (in the home community: the signed-in resident's)
+    token: str  # its doorplate
+    door: dict[str, Any]  # the first unit door (the resident's own)
+    residency: dict[str, Any]  # a current residency of someone not 常住 (deregistrable), pending first
+    spare: int
+
+
+async def place_in(community: int) -> Place:
+    district = (await Community.select(Community.district).where(Community.id == community).first())[
+        "district"
+    ]
+    house = await House.objects().where(House.community == community).order_by(House.id).first()
+    plate = (
+        await Doorplate.select(Doorplate.token)
+        .where((Doorplate.address == house.address) & Doorplate.revoked_at.is_null())
+        .first()
+    )
+    door = (
+        await Door.select()
+        .where((Door.community == community) & (Door.kind == "unit"))
+        .order_by(Door.id)
+        .first()
+    )
+    residency = (
+        await Residency.select(
+            Residency.id, Residency.person, Residency.person.residence_category.as_alias("category")
+        )
+        .where(
+            (Residency.community == community)
+            & Residency.status.is_in(CURRENT)
+            & (Residency.person.residence_category != ResidenceCategory.PERMANENT)
+        )
+        .order_by(Residency.status, Residency.id)  # pending first: verify and reject have work to do
+        .first()
+    )
+    spare = await Account.select(Account.id).where(Account.phone.is_in(SPARE_PHONES)).output(as_list=True)
+    spare_here = await StaffScope.select(StaffScope.account).where(
+        StaffScope.account.is_in(spare) & (StaffScope.community == community)
+    )
+    return Place(community, district, house.id, plate["token"], door, residency, spare_here[0]["account"])
+
+
+async def add_spare_staff(world) -> None:
+    for phone, community in zip(SPARE_PHONES, (world.home, world.other), strict=True):
+        account = Account(phone=phone, name="备用 协管员", role=Role.WARDEN)
+        await account.save()
+        await StaffScope(account=account.id, community=community).save()
+
+
+async def holds_grant(account_id: int | None, place: Place) -> bool:
+    now = dt.datetime.now(dt.UTC)
+    grants = await AccessGrant.select(AccessGrant.door).where(
+        (AccessGrant.account == (account_id or 0))
+        & (AccessGrant.community == place.community)
+        & (AccessGrant.valid_from <= now)
+        & (AccessGrant.valid_until >= now)
+    )
+    return any(g["door"] in (None, place.door["id"]) for g in grants)
+
+
+async def target_at(who: Principal, place: Place) -> Target:
+    """The place as roles/ sees it: its community, flat, door and the residency's category."""
+    return Target(
+        community_id=place.community,
+        district_id=place.district,
+        house_id=place.house,
+        # A pending self-registration's person has no category until it is verified.
+        residence_category=ResidenceCategory(category) if (category := place.residency["category"]) else None,
+        door_kind=place.door["kind"],
+        building_id=place.door["building"],
+        unit_id=place.door["unit"],
+        granted=await holds_grant(who.account_id, place),
+        grantee_id=place.spare,
+    )
+
+
+# Path parameters, filled from the place (own account's things: see OWN_THINGS).
+PATH_VALUES: dict[str, Callable[[Place], Any]] = {
+    "community_id": lambda p: p.community,
+    "token": lambda p: p.token,
+    "door_id": lambda p: p.door["id"],
+    "residency_id": lambda p: p.residency["id"],
+    "person_id": lambda p: p.residency["person"],
+    "account_id": lambda p: p.spare,
+}
+# Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
+OWN_THINGS = {"passkey_id"}
+
+
+async def own_thing(param: str, who: Principal, own: bool) -> int | None:
+    assert param == "passkey_id", f"no way to find {param}"
+    account = who.account_id or 0
+    mine = (Passkey.account == account) if own else (Passkey.account != account)
+    row = await Passkey.select(Passkey.id).where(mine).order_by(Passkey.id).first()
+    return row["id"] if row else None
+
+
+def _now(days: int = 0) -> str:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).isoformat()
+
+
+# Example bodies (inputs, not expectations), by route; a body that names a community makes the
+# route's cells run in both communities.
+Body = Callable[[Place, str], dict[str, Any]]
+BODIES: dict[tuple[str, str], Body] = {
+    # A resident registers themselves (their own phone); anyone else registers a newcomer.
+    ("POST", "/api/plates/{token}/registrations"): lambda p, phone: {**FORM, "phone": phone},
+    ("POST", "/api/residencies/{residency_id}/correct"): lambda p, _: {"reason": REASON},
+    ("POST", "/api/residencies/{residency_id}/reject"): lambda p, _: {"reason": REASON},
+    ("POST", "/api/residencies/{residency_id}/end"): lambda p, _: {"reason": REASON},
+    ("POST", "/api/people/{person_id}/key-person"): lambda p, _: {"key_person": True, "key_category": REASON},
+    ("PATCH", "/api/staff/{account_id}"): lambda p, _: {"active": True},
+    ("POST", "/api/auth/passkeys"): lambda p, _: {"credential": {}},
+}
+PLACED_BODIES: dict[tuple[str, str], Body] = {
+    ("POST", "/api/grants"): lambda p, _: {
+        "account_id": p.spare,
+        "community_id": p.community,
+        "valid_from": _now(),
+        "valid_until": _now(1),
+    },
+    ("POST", "/api/devices"): lambda p, _: {
+        "community_id": p.community,
+        "code": f"matrix-{next(_serial)}",
+        "kind": "smoke_sensor",
+        "name": "矩阵烟感",
+    },
+    ("POST", "/api/staff"): lambda p, _: {
+        "phone": f"1360000{next(_serial):04d}",
+        "name": "矩阵 测试",
+        "role": "warden",
+        "community_ids": [p.community],
+    },
+}
+
+
+def sides(route: Route) -> tuple[str, ...]:
+    placed = route.params or (route.method, route.path) in PLACED_BODIES
+    return ("own", "other") if placed else ("own",)
+
+
+# --- the cells -----------------------------------------------------------------------------------
+
+
+# A door whose controller is offline (no simulator runs here) or does not answer: a stated
+# condition with a message, not a failure of ours.
+UNAVAILABLE = {503, 504}
+
+
+def _short(body: Any) -> str:
+    text = str(body)
+    return text if len(text) < 160 else text[:160] + "…"
+
+
+def _message(body: Any) -> bool:
+    return isinstance(body, dict) and bool(body.get("detail"))
+
+
+@dataclass
+class Cell:
+    caller: Role | None
+    side: str
+    allowed: bool
+    url: str
+    body: dict[str, Any] | None
+    headers: dict[str, str]
+    someone_elses: bool = False  # another account's own thing
+
+    def __str__(self) -> str:
+        return f"{self.caller.value if self.caller else 'anonymous'} @ {self.side}"
+
+    def problem(self, status: int, body: Any) -> str | None:
+        if status >= 500 and not (status in UNAVAILABLE and _message(body)):
+            return f"{status} (a server error)"
+        if self.allowed:
+            return f"refused with {status} {_short(body)}" if status in (401, 403) else None
+        wanted = {401} if self.caller is None else {403, 404} if self.someone_elses else {403}
+        if status not in wanted:
+            return f"expected {'/'.join(map(str, sorted(wanted)))}, got {status} {_short(body)}"
+        if not _message(body):
+            return f"refusal without a message: {_short(body)}"
+        return None
+
+
+async def cell(world, route: Route, caller: Role | None, side: str, who: Principal) -> Cell | None:
+    place = await place_in(world.home if side == "own" else world.other)
+    values = {name: fill(place) for name, fill in PATH_VALUES.items()}
+    someone_elses = False
+    for param in route.params:
+        if param in OWN_THINGS:
+            values[param] = await own_thing(param, who, own=side == "own")
+            someone_elses = side == "other"
+            if values[param] is None:
+                return None  # the caller owns no such thing: nothing to try
+        elif param not in PATH_VALUES:
+            pytest.fail(f"{route}: no seeded value for the path parameter {{{param}}}: add it to PATH_VALUES")
+    key = (route.method, route.path)
+    example = BODIES.get(key) or PLACED_BODIES.get(key)
+    if route.needs_body and example is None:
+        pytest.fail(f"{route}: no example body: add one to BODIES")
+    phone = world.phone(Role.RESIDENT) if caller is Role.RESIDENT else FORM["phone"]
+    target = await target_at(who, place)
+    return Cell(
+        caller=caller,
+        side=side,
+        allowed=not someone_elses and any(is_allowed(who, action, target) for action in route.actions),
+        url=route.path.format(**values),
+        body=example(place, phone) if example else None,
+        headers=await world.headers(caller),
+        someone_elses=someone_elses,
+    )
+
+
+async def principal_of(world, caller: Role | None) -> Principal:
+    """The caller as the app itself sees them (the same token verification as every request)."""
+    headers = await world.headers(caller)
+    if not headers:
+        return Principal()
+    return await accounts.principal_from_token(world.ctx, headers["Authorization"].removeprefix("Bearer "))
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+async def test_the_route_answers_each_caller_as_roles_says(world, route):
+    await add_spare_staff(world)
+    callers = [None, *Role]
+    principals = {caller: await principal_of(world, caller) for caller in callers}
+    cells = [
+        found
+        for caller in callers
+        for side in sides(route)
+        if (found := await cell(world, route, caller, side, principals[caller])) is not None
+    ]
+    # Refusals first: an allowed call may change its place (a replaced plate, an ended residency),
+    # so each allowed cell looks its place up again just before it is sent.
+    problems = []
+    for each in sorted(cells, key=lambda c: c.allowed):
+        if each.allowed:
+            each = await cell(world, route, each.caller, each.side, principals[each.caller])
+        response = await world.client.request(route.method, each.url, json=each.body, headers=each.headers)
+        body = response.json() if "json" in response.headers.get("content-type", "") else response.text
+        if problem := each.problem(response.status_code, body):
+            problems.append(f"{each}: {problem}")
+    assert not problems, f"{route} ({', '.join(a.value for a in route.actions)}):\n" + "\n".join(problems)
