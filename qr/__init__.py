@@ -1,7 +1,7 @@
 """QR doorplates: tokens, codes, decoding, print sheets and read-back checks."""
 
 from qr.decode import UnreadableImage, decode_image
-from qr.fonts import DEFAULT_PLATE_FONT, FontUnusable
+from qr.fonts import FontUnusable
 from qr.printrun import PrintRun, print_run
 from qr.render import png, qr_code, svg
 from qr.sheets import Plate, sheet_pdf, sheet_svg
@@ -9,7 +9,6 @@ from qr.tokens import PLATE_TOKEN_PATTERN, is_well_formed, new_plate_token, plat
 from qr.verify import Failure, VerifyReport
 
 __all__ = [
-    "DEFAULT_PLATE_FONT",
     "PLATE_TOKEN_PATTERN",
     "Failure",
     "FontUnusable",

@@ -1,11 +1,12 @@
 """The CJK font embedded in plate PDFs: a TrueType subset holding only the glyphs a print run uses.
 
 PDF viewers and print shops without Chinese fonts show nothing for a font that is only named, so
-the sheets carry their glyphs. The default font (Noto Sans CJK, the fonts-noto-cjk package) is
-CFF-based, which reportlab cannot embed: the subset's outlines are converted to TrueType first.
+the sheets carry their glyphs. The usual font (Noto Sans CJK, Debian's fonts-noto-cjk; the setting
+ANJU_PLATE_FONT) is CFF-based, which reportlab cannot embed: the subset's outlines are converted to TrueType first.
 """
 
 import functools
+import hashlib
 import io
 from pathlib import Path
 
@@ -14,7 +15,6 @@ from fontTools.pens.cu2quPen import Cu2QuPen
 from fontTools.pens.ttGlyphPen import TTGlyphPen
 from fontTools.ttLib import TTCollection, TTFont, TTLibError, newTable
 
-DEFAULT_PLATE_FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
 # In a collection, the face for the plates' language (Simplified Chinese), else the first one.
 PREFERRED_FACE_SUFFIX = " SC"
 # Cubic-to-quadratic tolerance in font units (of 1000 per em): invisible at any print size.
@@ -32,7 +32,7 @@ def embeddable_subset(path: str, text: str) -> bytes:
     cmap = font.getBestCmap() or {}
     missing = sorted({char for char in text if not char.isspace() and ord(char) not in cmap})
     if missing:
-        raise FontUnusable(f"plate font {path} has no glyph for {''.join(missing)!r}; set ANJU_PLATE_FONT")
+        raise FontUnusable(f"plate font {path} has no glyph for {''.join(missing)!r}: choose a CJK font")
     options = subset.Options()
     options.layout_features = []  # plain horizontal text: no shaping tables needed
     options.name_IDs = ["*"]
@@ -44,6 +44,12 @@ def embeddable_subset(path: str, text: str) -> bytes:
     subsetter.subset(font)
     if "CFF " in font:
         _cff_to_truetype(font)
+    # reportlab keeps the faces it has loaded by PostScript name: a second subset of the same font
+    # under the same name would have its characters looked up in the first one's (and vanish).
+    postscript_name = f"AnjuPlate-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    for record in font["name"].names:
+        if record.nameID == 6:
+            record.string = postscript_name
     buffer = io.BytesIO()
     font.save(buffer)
     return buffer.getvalue()
@@ -52,7 +58,7 @@ def embeddable_subset(path: str, text: str) -> bytes:
 def _open_face(path: str) -> TTFont:
     if not Path(path).is_file():
         raise FontUnusable(
-            f"plate font {path} not found: install fonts-noto-cjk or set ANJU_PLATE_FONT to a CJK TTF/OTF/TTC"
+            f"plate font {path} not found: install fonts-noto-cjk or choose another CJK TTF/OTF/TTC"
         )
     try:
         if path.lower().endswith((".ttc", ".otc")):

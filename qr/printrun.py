@@ -54,7 +54,7 @@ def print_run(
     title: str,
     out: Path,
     stem: str,
-    font_path: str = fonts.DEFAULT_PLATE_FONT,
+    font_path: str,
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> PrintRun:
@@ -135,7 +135,10 @@ def _merge_pdfs(parts: list[bytes], path: Path) -> None:
     merged = pdfium.PdfDocument.new()
     try:
         for part in parts:
-            source = pdfium.PdfDocument(part)
+            try:
+                source = pdfium.PdfDocument(part)
+            except pdfium.PdfiumError:
+                continue  # its pages are missing from the file: verification reports their plates
             merged.import_pages(source)
             source.close()
         merged.save(path)

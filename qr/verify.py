@@ -90,7 +90,14 @@ def _expected(cell: Cell, plate: Plate) -> Expected:
 
 def check_pdf(path: Path, pages: Sequence[tuple[int, Sequence[Expected]]]) -> list[list[Failure]]:
     """Failures per page, for the given (1-based page number, cells) of the PDF file."""
-    document = pdfium.PdfDocument(path)
+    try:
+        document = pdfium.PdfDocument(path)
+    except (pdfium.PdfiumError, OSError) as error:
+        problem = f"unreadable PDF: {error}"
+        return [
+            [Failure(path.name, number, cell.url, cell.label, problem) for cell in cells]
+            for number, cells in pages
+        ]
     try:
         return [_check_pdf_page(path.name, document, number, cells) for number, cells in pages]
     finally:
@@ -131,10 +138,16 @@ def _check_cell(name: str, number: int, cell: Expected, image: Image.Image, text
     problems = []
     found = _decode(image, cell.code_box)
     if found != [cell.url]:
-        problems.append(f"code reads {found[0]!r}" if len(found) == 1 else f"{len(found)} readable codes")
+        problems.append(_code_problem(found))
     if not _is_printed_label(text, cell.label):
         problems.append(f"address text reads {text!r}")
     return [Failure(name, number, cell.url, cell.label, problem) for problem in problems]
+
+
+def _code_problem(found: list[str]) -> str:
+    if not found:
+        return "no readable code"
+    return f"code reads {found[0]!r}" if len(found) == 1 else f"{len(found)} codes where one belongs"
 
 
 def _decode(image: Image.Image, box_mm: tuple[float, float, float, float]) -> list[str]:
