@@ -64,9 +64,10 @@ def main() -> None:
     print(
         f"total:               {total:6.1f} s  {args.plates / total:7.0f} plates/s  (goal: 10 000 in < 30 s)"
     )
-    print(
-        f"main process CPU: {time.process_time() - cpu:.1f} s; verified {run.report.verified}/{args.plates}"
-    )
+    # CPU of every process, whatever else the machine runs: the figure to compare on a shared machine.
+    used = time.process_time() - cpu + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    print(f"CPU, all processes: {used:.1f} s ({args.plates / used:.0f} plates per CPU-second)")
+    print(f"verified {run.report.verified}/{args.plates}")
     if run.report.failures:
         raise SystemExit(f"{len(run.report.failures)} failures, first: {run.report.failures[0]}")
 
