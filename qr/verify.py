@@ -70,6 +70,12 @@ def _expected(cell: Cell, plate: Plate) -> Expected:
     margin = CROP_QUIET_MODULES * cell.module
     side = modules * cell.module
     labels = cell.texts[:-1]  # the last line names the kind of door
+    # An empty label prints no line: an empty box, where nothing must be read.
+    label_box = (
+        (cell.x, labels[0].y - labels[0].size, cell.x + cell.width, labels[-1].y + labels[-1].size * 0.3)
+        if labels
+        else (0.0, 0.0, 0.0, 0.0)
+    )
     return Expected(
         url=plate.url,
         label=plate.label,
@@ -79,12 +85,7 @@ def _expected(cell: Cell, plate: Plate) -> Expected:
             cell.qr_x + side + margin,
             cell.qr_y + side + margin,
         ),
-        label_box=(
-            cell.x,
-            labels[0].y - labels[0].size,
-            cell.x + cell.width,
-            labels[-1].y + labels[-1].size * 0.3,
-        ),
+        label_box=label_box,
     )
 
 

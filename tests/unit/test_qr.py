@@ -447,9 +447,10 @@ def test_an_unreadable_pdf_fails_every_plate(tmp_path, monkeypatch):
     assert all(f.problem.startswith("unreadable PDF") for f in report.failures)
 
 
-def test_clipped_labels_still_verify(tmp_path):
+def test_clipped_and_empty_labels_still_verify(tmp_path):
     huge = Plate(url=plate_url(BASE, new_plate_token()), label="很长的地址" * 40, kind="house")
-    assert run([huge], tmp_path).report.failures == []
+    empty = Plate(url=plate_url(BASE, new_plate_token()), label="", kind="house")
+    assert run([huge, empty], tmp_path).report.failures == []
 
 
 # ---- SVG rasteriser ----
