@@ -48,6 +48,7 @@ KIND_NAMES = {
 # Characters at most 0.6 em wide in both fonts; anything else is measured as a full em,
 # which errs on the side of wrapping early rather than overflowing the cell.
 _NARROW = frozenset("0123456789abcdefghijklnopqrstuvxyz -.,:;/()#'\"!?_")
+# A run of dark modules in one of render.modules() rows (1 = dark).
 _DARK_RUN = re.compile(rb"\x01+")
 # Characters XML 1.0 cannot represent at all, not even escaped.
 _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
