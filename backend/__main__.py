@@ -1,3 +1,4 @@
 from backend.cli import main
 
-main()
+if __name__ == "__main__":  # worker processes (anju plates) import this module too
+    main()

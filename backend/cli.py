@@ -346,7 +346,7 @@ def cmd_plates(args: argparse.Namespace) -> None:
         _with_db(settings, lambda ctx: print_sheets(settings, args.community, Path(args.out)))
     )
     print(report)
-    if report.coverage < 1.0:
+    if not report.ok or report.coverage < 1.0:
         raise SystemExit(1)
 
 
@@ -387,7 +387,7 @@ def parser() -> argparse.ArgumentParser:
         "plates", help="issue, render (SVG, PDF) and verify a community's doorplates"
     )
     plates.add_argument("--community", type=int, required=True)
-    plates.add_argument("--out", default="var/plates")
+    plates.add_argument("--out", default="var/plates", help="folder for the SVG pages and the PDF")
     plates.set_defaults(run=cmd_plates)
     bridge = commands.add_parser(
         "bridge", help="run an MQTT bridge worker (and the embedded broker by default)"

@@ -57,6 +57,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The bridge and the door service refuse device messages whose ts is further than this from their clock.
     device_clock_skew_seconds: float = 300.0
     public_url: str = "http://localhost:8000"
+    # CJK font whose glyphs `anju plates` embeds in the PDF (TTF, OTF or a TTC/OTC collection,
+    # whose Simplified Chinese face is used); the default comes with Debian's fonts-noto-cjk.
+    plate_font: str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
     host: str = "127.0.0.1"
     port: int = 8000
     # Hex or any string of >= 32 characters; empty means a key file under var/.

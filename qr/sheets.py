@@ -1,6 +1,7 @@
 """Printable A4 doorplate sheets, as SVG pages or one PDF, from one shared layout."""
 
 import functools
+import hashlib
 import io
 import itertools
 import re
@@ -10,10 +11,10 @@ from typing import Literal
 from xml.sax.saxutils import escape
 
 import msgspec
-import segno
+from reportlab import rl_config
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 from qr import render
@@ -37,8 +38,6 @@ CUT_GUIDE_WIDTH = 0.2
 CUT_GUIDE_DASH = 1.0
 
 SVG_FONT_FAMILY = "Noto Sans CJK SC, sans-serif"
-# A standard CID font: PDF viewers supply the glyphs, so there is nothing to embed.
-PDF_FONT = "STSong-Light"
 KIND_NAMES = {
     "gate": "小区大门",
     "building": "楼栋门",
@@ -49,8 +48,14 @@ KIND_NAMES = {
 # Characters at most 0.6 em wide in both fonts; anything else is measured as a full em,
 # which errs on the side of wrapping early rather than overflowing the cell.
 _NARROW = frozenset("0123456789abcdefghijklnopqrstuvxyz -.,:;/()#'\"!?_")
+# A run of dark modules in one of render.modules() rows (1 = dark).
+_DARK_RUN = re.compile(rb"\x01+")
 # Characters XML 1.0 cannot represent at all, not even escaped.
 _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+# Plain Flate streams: the ASCII85 layer reportlab adds by default is for 7-bit mail transports,
+# makes files 25 % bigger and is, in pure Python, a tenth of the time of a big print run.
+rl_config.useA85 = 0
 
 Anchor = Literal["start", "middle", "end"]
 DarkRun = tuple[int, int, int]  # (row, column, length) of a horizontal run of dark modules
@@ -112,12 +117,22 @@ class Page:
 
 def sheet_svg(plates: Sequence[Plate], title: str) -> list[str]:
     """One standalone SVG document per A4 page."""
-    return [_page_svg(page, title) for page in layout_pages(plates, title)]
+    return [page_svg(page, title) for page in layout_pages(plates, title)]
 
 
-def sheet_pdf(plates: Sequence[Plate], title: str) -> bytes:
-    pages = layout_pages(plates, title)
-    _register_pdf_font()
+def sheet_pdf(plates: Sequence[Plate], title: str, font: bytes) -> bytes:
+    """One PDF of all pages; ``font`` is a TrueType font (see qr.fonts) whose glyph subset is embedded."""
+    return pages_pdf(layout_pages(plates, title), title, font)
+
+
+def printed_characters(plates: Sequence[Plate], title: str) -> str:
+    """Every character the sheets can show, sorted: what the embedded font subset must hold."""
+    fixed = "page 0123456789/…·" + "".join(f"{name}{kind}" for kind, name in KIND_NAMES.items())
+    return "".join(sorted({*title, *fixed, *(char for plate in plates for char in plate.label)}))
+
+
+def pages_pdf(pages: Sequence[Page], title: str, font: bytes) -> bytes:
+    font_name = _register_pdf_font(font)
     buffer = io.BytesIO()
     # invariant: same input, same bytes, so sheets can be cached and compared.
     pdf = canvas.Canvas(
@@ -128,7 +143,7 @@ def sheet_pdf(plates: Sequence[Plate], title: str) -> bytes:
     )
     pdf.setTitle(title)
     for page in pages:
-        _draw_page(pdf, page)
+        _draw_page(pdf, page, font_name)
         pdf.showPage()
     pdf.save()
     return buffer.getvalue()
@@ -141,17 +156,22 @@ def layout_pages(plates: Sequence[Plate], title: str) -> list[Page]:
     """Positions of everything on every page, in mm from the page's top-left corner."""
     if not plates:
         raise ValueError("no plates to lay out")
-    batches = list(_paginate(plates))
+    batches = list(paginate(plates))
     return [
-        Page(
-            header=_header(title, f"page {number}/{len(batches)}"),
-            cells=tuple(_cell(plate, grid, index) for index, plate in enumerate(batch)),
-        )
-        for number, (grid, batch) in enumerate(batches, start=1)
+        layout_page(grid, batch, title, number, len(batches))
+        for number, (grid, batch) in enumerate(batches, 1)
     ]
 
 
-def _paginate(plates: Sequence[Plate]) -> Iterator[tuple[Grid, list[Plate]]]:
+def layout_page(grid: Grid, batch: Sequence[Plate], title: str, number: int, total: int) -> Page:
+    """One page on its own, so that pages can be laid out in separate processes."""
+    return Page(
+        header=_header(title, f"page {number}/{total}"),
+        cells=tuple(_cell(plate, grid, index) for index, plate in enumerate(batch)),
+    )
+
+
+def paginate(plates: Sequence[Plate]) -> Iterator[tuple[Grid, list[Plate]]]:
     # A new page starts whenever the grid changes: big and small plates never share one.
     for grid, run in itertools.groupby(plates, key=lambda plate: GRIDS[plate.kind]):
         same_grid = list(run)
@@ -182,8 +202,8 @@ def _cell(plate: Plate, grid: Grid, index: int) -> Cell:
     y = PAGE_MARGIN + HEADER_HEIGHT + (index // grid.columns) * height
     text_blocks = LABEL_MAX_LINES * grid.label_font * LINE_SPACING + KIND_FONT * LINE_SPACING
     qr_side = min(width - 2 * CELL_PADDING, height - 2 * CELL_PADDING - QR_LABEL_GAP - text_blocks)
-    code = render.qr_code(plate.url)
-    module = qr_side / code.symbol_size(border=QR_QUIET_ZONE)[0]
+    code = render.modules(plate.url)
+    module = qr_side / (len(code) + 2 * QR_QUIET_ZONE)
     return Cell(
         x=x,
         y=y,
@@ -227,17 +247,13 @@ def _cell_texts(
     )
 
 
-def _dark_runs(code: segno.QRCode) -> tuple[DarkRun, ...]:
+def _dark_runs(code: render.Modules) -> tuple[DarkRun, ...]:
     """Horizontal runs of dark modules: far fewer shapes than one per module."""
-    runs = []
-    for row, modules in enumerate(code.matrix_iter(border=0)):
-        column = 0
-        for dark, group in itertools.groupby(modules, key=bool):
-            length = len(list(group))
-            if dark:
-                runs.append((row, column, length))
-            column += length
-    return tuple(runs)
+    return tuple(
+        (row, run.start(), run.end() - run.start())
+        for row, modules in enumerate(code)
+        for run in _DARK_RUN.finditer(modules)
+    )
 
 
 def _fit_label(text: str, width: float, largest: float) -> tuple[float, list[str]]:
@@ -305,7 +321,7 @@ def _text_width(text: str, size: float) -> float:
 # ---- SVG ----
 
 
-def _page_svg(page: Page, title: str) -> str:
+def page_svg(page: Page, title: str) -> str:
     width, height = _n(PAGE_WIDTH), _n(PAGE_HEIGHT)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}mm" height="{height}mm"'
@@ -359,20 +375,23 @@ def _n(value: float) -> str:
 
 
 @functools.cache
-def _register_pdf_font() -> None:
-    pdfmetrics.registerFont(UnicodeCIDFont(PDF_FONT))
+def _register_pdf_font(font: bytes) -> str:
+    """Register the font once per process, under a name tied to its bytes."""
+    name = f"AnjuPlate-{hashlib.sha256(font).hexdigest()[:12]}"
+    pdfmetrics.registerFont(TTFont(name, io.BytesIO(font)))
+    return name
 
 
-def _draw_page(pdf: canvas.Canvas, page: Page) -> None:
+def _draw_page(pdf: canvas.Canvas, page: Page, font_name: str) -> None:
     # Draw in the layout's millimetres; showPage() resets the transform every page.
     pdf.scale(mm, mm)
     for cell in page.cells:
         _draw_cut_guide(pdf, cell)
         _draw_qr(pdf, cell)
         for line in cell.texts:
-            _draw_text(pdf, line)
+            _draw_text(pdf, line, font_name)
     for line in page.header:
-        _draw_text(pdf, line)
+        _draw_text(pdf, line, font_name)
 
 
 def _draw_cut_guide(pdf: canvas.Canvas, cell: Cell) -> None:
@@ -392,20 +411,18 @@ def _draw_cut_guide(pdf: canvas.Canvas, cell: Cell) -> None:
 
 
 def _draw_qr(pdf: canvas.Canvas, cell: Cell) -> None:
-    path = pdf.beginPath()
-    for row, column, length in cell.dark_runs:
-        top = cell.qr_y + row * cell.module
-        path.rect(
-            cell.qr_x + column * cell.module,
-            PAGE_HEIGHT - top - cell.module,
-            length * cell.module,
-            cell.module,
-        )
-    pdf.drawPath(path, stroke=0, fill=1)
+    # In module units with y downwards, as the SVG does: whole-number rectangles keep the
+    # stream small and skip reportlab's float formatting, the slowest part of a big run.
+    runs = " ".join(f"{column} {row} {length} 1 re" for row, column, length in cell.dark_runs)
+    pdf.saveState()
+    pdf.transform(cell.module, 0, 0, -cell.module, cell.qr_x, PAGE_HEIGHT - cell.qr_y)
+    pdf.setFillGray(0)
+    pdf.addLiteral(f"{runs} f")
+    pdf.restoreState()
 
 
-def _draw_text(pdf: canvas.Canvas, line: TextLine) -> None:
-    pdf.setFont(PDF_FONT, line.size)
+def _draw_text(pdf: canvas.Canvas, line: TextLine, font_name: str) -> None:
+    pdf.setFont(font_name, line.size)
     draw = {
         "start": pdf.drawString,
         "middle": pdf.drawCentredString,
