@@ -24,6 +24,7 @@ from backend.audit import checkpoints
 from backend.audit.checkpoints import Checkpoint
 from backend.audit.tables import AuditEntry
 from backend.db import is_postgres, transaction
+from backend.instruments import AUDIT_APPEND_SECONDS, timed
 from backend.keys import Keys
 from roles import Principal
 
@@ -121,6 +122,7 @@ def entry(
     }
 
 
+@timed(AUDIT_APPEND_SECONDS)
 async def _append(entries: list[dict[str, Any]]) -> None:
     """Chain and insert entries after the current head, holding the chain's lock for one transaction.
 
