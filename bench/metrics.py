@@ -1,5 +1,8 @@
-"""What /metrics costs: GET /api/health with metrics off, on, and on with workers adding up
-(ANJU_METRICS_DIR), same database, same run; then a scrape storm on /metrics itself.
+"""What /metrics costs. First in process (no network, least disturbed by a shared machine): the
+time of GET /api/health through the ASGI app with no request metrics, with the Prometheus plugin's
+own middleware, and with ours (backend/metrics.py RouteMetrics). Then over the network with wrk:
+metrics off, on, and on with workers adding up (ANJU_METRICS_DIR), same database, same run;
+and a scrape storm on /metrics itself.
 
     .venv/bin/python bench/metrics.py [--seconds 10] [--concurrency 32] [--workers 1]
 
@@ -10,17 +13,24 @@ seeded with the demo district so the scrape reads real device and counter tables
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+from litestar import Litestar
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from backend.health import health  # noqa: E402
+from backend.metrics import request_metrics  # noqa: E402
 from bench._harness import anju, background, environment, fresh_database, mosquitto, wait_for_server  # noqa: E402
 
 TOKEN = secrets.token_urlsafe(32)
@@ -46,6 +56,57 @@ def wrk(
     }[unit]
 
 
+HEALTH_SCOPE = {
+    "type": "http",
+    "asgi": {"version": "3.0"},
+    "http_version": "1.1",
+    "method": "GET",
+    "scheme": "http",
+    "path": "/api/health",
+    "raw_path": b"/api/health",
+    "query_string": b"",
+    "root_path": "",
+    "headers": [],
+    "client": ("127.0.0.1", 1),
+    "server": ("127.0.0.1", 80),
+}
+
+
+async def asgi_microseconds(
+    apps: dict[str, Litestar], requests: int = 5000, rounds: int = 15
+) -> dict[str, float]:
+    """Per app, the best of ``rounds`` mean times of one GET /api/health straight through it;
+    the apps take turns within each round, so a busy spell of the machine hits them alike."""
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(_: dict) -> None:
+        pass
+
+    best = dict.fromkeys(apps, float("inf"))
+    for _ in range(rounds):
+        for label, app in apps.items():
+            started = time.perf_counter()
+            for _ in range(requests):
+                await app({**HEALTH_SCOPE, "state": {}}, receive, send)
+            best[label] = min(best[label], (time.perf_counter() - started) / requests * 1e6)
+    return best
+
+
+def in_process() -> None:
+    plugin = PrometheusConfig(**{**request_metrics().__dict__, "middleware_class": PrometheusMiddleware})
+    apps = {
+        "no request metrics": Litestar([health]),
+        "the plugin's middleware": Litestar([health], middleware=[plugin.middleware]),
+        "RouteMetrics (ours)": Litestar([health], middleware=[request_metrics().middleware]),
+    }
+    costs = asyncio.run(asgi_microseconds(apps))
+    for label, cost in costs.items():
+        extra = cost - costs["no request metrics"]
+        print(f"in process, GET /api/health, {label:<24} {cost:6.1f} µs/request   (+{extra:4.1f} µs)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -56,6 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/metrics.py needs wrk (apt-get install wrk)")
+    in_process()
     print(f"load: wrk, {args.concurrency} connections, {args.seconds:.0f} s each, {args.workers} worker(s)")
     with fresh_database() as database, mosquitto() as mqtt_url, tempfile.TemporaryDirectory() as var:
         base_env = environment(database, mqtt_url, ANJU_VAR_DIR=var)
