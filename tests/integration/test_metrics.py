@@ -7,6 +7,7 @@ before with one after (deltas), and the personal-data test sees what all earlier
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import re
 import secrets
@@ -20,9 +21,11 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
+from piccolo.engine.postgres import PostgresEngine
 from prometheus_client.parser import text_string_to_metric_families
 
 from backend.app import create_app
+from backend.db import bind
 from backend.devices.tables import BridgeCounter, Device, DeviceKind
 from backend.metrics import DatabaseFigures
 from backend.registry.tables import Person, Residency
@@ -32,6 +35,7 @@ from tests.brokers import free_port
 from tests.conftest import ROOT, anju
 from tests.integration.test_bridge import ACCESS, Fleet, eventually, unique
 from tests.integration.test_doors import simulated, unit_door
+from tests.integration.test_health import logged
 
 TOKEN = secrets.token_urlsafe(32)
 SCRAPE = {"Authorization": f"Bearer {TOKEN}"}
@@ -233,6 +237,27 @@ async def test_database_figures_are_read_at_most_once_per_window(world):
 async def _online(figures: DatabaseFigures, community: int) -> float:
     wanted = {"community": str(community), "state": "online"}
     return sum(s.value for family in await figures.families() for s in family.samples if s.labels == wanted)
+
+
+async def test_a_database_outage_leaves_the_figures_out_and_the_scrape_answering(world, caplog):
+    """Nothing listens where the database should be: the scrape still answers 200 with the process's
+    metrics; the figures are left out, logged once per outage, and come back with the database."""
+    figures, engine = DatabaseFigures(seconds=0), Device._meta.db
+    await world.client.get("/api/health")  # a request counted before the scrapes
+    logging.getLogger().addHandler(caplog.handler)  # the app's logging configuration replaced the root's
+    bind(PostgresEngine(config={"dsn": f"postgresql://postgres@127.0.0.1:{free_port()}/gone"}))
+    try:
+        during = [await scrape(world.client) for _ in range(3)]
+        assert await figures.families() == [] and await figures.families() == []
+        bind(engine)
+        back = await figures.families()
+    finally:
+        bind(engine)
+        logging.getLogger().removeHandler(caplog.handler)
+    assert all("anju_requests_total" in text and "anju_devices{" not in text for text in during)
+    assert logged(caplog, "figures unavailable") == 2  # the app's and ours, each once
+    assert {family.name for family in back} == {"anju_bridge_messages", "anju_devices"}
+    assert logged(caplog, "figures available again") == 1
 
 
 # --- no personal data ---------------------------------------------------------------------
