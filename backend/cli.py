@@ -137,9 +137,9 @@ def _share_metrics(settings: Settings, workers: int) -> None:
                 file=sys.stderr,
             )
         return
-    if "prometheus_client" in sys.modules:
-        raise RuntimeError("prometheus_client was imported before its multiprocess folder was set")
     path = Path(folder).resolve()
+    if "prometheus_client" in sys.modules and os.environ.get("PROMETHEUS_MULTIPROC_DIR") != str(path):
+        raise RuntimeError("prometheus_client was imported before its multiprocess folder was set")
     path.mkdir(parents=True, exist_ok=True)
     for stale in path.glob("*.db"):
         stale.unlink()
