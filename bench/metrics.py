@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import re
 import secrets
 import shutil
@@ -102,6 +103,7 @@ def in_process() -> None:
         "RouteMetrics (ours)": Litestar([health], middleware=[request_metrics().middleware]),
     }
     costs = asyncio.run(asgi_microseconds(apps))
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Litestar's logging config made it chatty
     for label, cost in costs.items():
         extra = cost - costs["no request metrics"]
         print(f"in process, GET /api/health, {label:<24} {cost:6.1f} µs/request   (+{extra:4.1f} µs)")
