@@ -109,6 +109,10 @@ def _serve(settings: Settings, workers: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
+    from backend.sms import require_real_sender
+
+    # Checked here too, so a wrong setting is one clear line, not a traceback from each worker.
+    require_real_sender(settings)
     _run(_with_db(settings, _nothing))  # a wrong root key stops here, before the workers start
     Granian(
         "backend.app:create_app",
@@ -364,10 +368,12 @@ def cmd_audit(_: argparse.Namespace) -> None:
     if not report.ok:
         problems = "\n".join(f"  - {problem}" for problem in report.problems)
         raise SystemExit(
-            f"audit trail FAILED: {report.chain.checked} entries checked, "
+            f"audit trail FAILED: {report.checked} entries in {len(report.chains)} chain(s) checked, "
             f"last signed checkpoint: {compared}\n{problems}"
         )
-    print(f"audit chain intact: {report.chain.checked} entries, keyed hashes verified")
+    print(
+        f"audit chains intact: {report.checked} entries in {len(report.chains)} chain(s), keyed hashes verified"
+    )
     if report.checkpoint:
         print(f"matches the last signed checkpoint: {compared}")
     else:
@@ -423,7 +429,8 @@ def parser() -> argparse.ArgumentParser:
     mqtt_auth.add_argument("--platform-password", default="", help="default: the password in ANJU_MQTT_URL")
     mqtt_auth.set_defaults(run=cmd_mqtt_auth)
     audit = commands.add_parser(
-        "audit", help="verify the audit trail's keyed chain against its signed checkpoints"
+        "audit",
+        help="verify the audit trail's keyed chains (one per community) against its signed checkpoints",
     )
     audit.set_defaults(run=cmd_audit)
     return top

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from asyncpg.exceptions import InterfaceError, InternalClientError, PostgresConnectionError
+from piccolo.engine import postgres
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 
 if TYPE_CHECKING:
@@ -22,6 +24,60 @@ def engine_for(url: str) -> Engine:
         _owner_only(path)
         return SQLiteEngine(path=str(path))
     return PostgresEngine(config={"dsn": url})
+
+
+# What a connection the server dropped raises; asyncpg's protocol can lose track of one that
+# was terminated mid-query (InternalClientError) before it notices it is closed.
+CONNECTION_LOST = (PostgresConnectionError, InterfaceError, InternalClientError, OSError)
+
+
+class PostgresTransaction(postgres.PostgresTransaction):
+    """Piccolo's transaction, except that a connection lost on the way is still given back.
+
+    Piccolo returns the connection to the pool and forgets the transaction only after a
+    successful begin, commit or rollback; when the server has dropped the connection those fail,
+    so the pool leaks a connection (and then waits for it forever on close) and the task's
+    later queries keep going to the dead one.
+    """
+
+    async def __aenter__(self) -> PostgresTransaction:
+        if self._parent is not None:
+            return self._parent
+        self.connection = await self.get_connection()
+        try:
+            self.transaction = self.connection.transaction()
+            await self.begin()
+        except BaseException:
+            await self._give_back()
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        if self._parent:
+            return exception is None
+        try:
+            if exception is not None and not self._rolled_back:
+                # The server rolls back a transaction whose connection is gone; the first error says more.
+                with contextlib.suppress(*CONNECTION_LOST):
+                    await self.rollback()
+            elif exception is None and not (self._committed or self._rolled_back):
+                await self.commit()
+        finally:
+            self.engine.current_transaction.reset(self.context)
+            await self._give_back()
+        return exception is None
+
+    async def _give_back(self) -> None:
+        if self.engine.pool:
+            await self.engine.pool.release(self.connection)  # asyncpg discards a broken one
+        else:
+            await self.connection.close()
+
+
+class PostgresEngine(postgres.PostgresEngine):
+    def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
+        return PostgresTransaction(engine=self, allow_nested=allow_nested)
 
 
 def _owner_only(path: Path) -> None:
@@ -52,7 +108,7 @@ async def attach(engine: Engine, settings: Settings, keys: Keys) -> None:
 
 
 def is_postgres(engine: Engine) -> bool:
-    return isinstance(engine, PostgresEngine)
+    return isinstance(engine, postgres.PostgresEngine)
 
 
 def transaction(engine: Engine):

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable
 
 import msgspec
-from asyncpg.exceptions import OperatorInterventionError, PostgresConnectionError
+from asyncpg.exceptions import InternalClientError, OperatorInterventionError, PostgresConnectionError
 from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from piccolo.engine.base import Engine
@@ -23,8 +23,9 @@ from backend.retry import RETRY_FIRST, backoff
 log = logging.getLogger("anju.health")
 CHECK_SECONDS = 2.0
 # What an unreachable PostgreSQL raises: refused or reset sockets, a dropped or terminated
-# connection, a server shutting down or still starting. Query errors are not outages.
-DATABASE_DOWN = (ConnectionError, PostgresConnectionError, OperatorInterventionError)
+# connection, a server shutting down or still starting, a connection asyncpg lost track of when
+# the server terminated it mid-query (InternalClientError). Query errors are not outages.
+DATABASE_DOWN = (ConnectionError, PostgresConnectionError, OperatorInterventionError, InternalClientError)
 DATABASE_DOWN_MESSAGE = "The database is unreachable right now; try again shortly"
 
 

@@ -29,7 +29,7 @@ DOOR_OPEN_SECONDS = Histogram(
 )
 AUDIT_APPEND_SECONDS = Histogram(
     "anju_audit_append_seconds",
-    "Appends to the audit chain (one entry, or one group commit of reads), lock wait included",
+    "Appends to the audit chains (one entry, or one group commit of a chain's reads), lock wait included",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 

@@ -1,8 +1,13 @@
-"""The audit trail: who read or wrote what, when and from where, in a keyed hash chain.
+"""The audit trail: who read or wrote what, when and from where, in keyed hash chains.
 
-Each link is an HMAC under a key derived from the root secret (never stored in the database),
-so whoever can write the database cannot re-hash a rewritten chain; signed checkpoints kept
-outside the database (``checkpoints.py``) catch a cut tail, which a chain alone cannot.
+One chain per community (and the district chain, 0, for entries tied to no community), so
+appends to different communities never wait for each other; the chain id is part of every
+link, so an entry cannot be moved from one chain to another. Each link is an HMAC under a key
+derived from the root secret (never stored in the database), so whoever can write the
+database cannot re-hash a rewritten chain; signed checkpoints of every chain's head, kept
+outside the database (``checkpoints.py``), catch a cut tail, which a chain alone cannot.
+Entries written before per-community chains stay, as they were hashed, in the frozen legacy
+chain (-1).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import msgspec
 
 from backend.audit import checkpoints
 from backend.audit.checkpoints import Checkpoint
-from backend.audit.tables import AuditEntry
+from backend.audit.tables import DISTRICT_CHAIN, LEGACY_CHAIN, AuditEntry
 from backend.db import is_postgres, transaction
 from backend.instruments import AUDIT_APPEND_SECONDS, timed
 from backend.keys import Keys
@@ -32,7 +37,8 @@ if TYPE_CHECKING:
     from backend.context import Context
 
 GENESIS = "0" * 64
-_ADVISORY_LOCK = 0x616E6A75  # serialises appends across app processes on PostgreSQL
+# With the chain id, the key of the PostgreSQL advisory lock that serialises one chain's appends.
+_ADVISORY_LOCK = 0x616E6A75
 log = logging.getLogger("anju.audit")
 
 
@@ -41,6 +47,7 @@ class ChainReport(msgspec.Struct, frozen=True):
     broken_at: int | None  # seq of the first entry whose hash does not match
     head: str = GENESIS  # hash of the last good entry
     seen: dict[int, str] = {}  # hashes of the good entries asked for (to compare with checkpoints)
+    chain: int = DISTRICT_CHAIN
 
     @property
     def intact(self) -> bool:
@@ -48,14 +55,23 @@ class ChainReport(msgspec.Struct, frozen=True):
 
 
 class AuditReport(msgspec.Struct, frozen=True):
-    chain: ChainReport
+    chains: dict[int, ChainReport]  # every chain in the database or in a checkpoint
     checkpoint: Checkpoint | None  # the last validly signed checkpoint, compared against
     problems: list[str]
-    written: Checkpoint | None = None  # the verified head, checkpointed by this run
+    written: Checkpoint | None = None  # the verified heads, checkpointed by this run
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def checked(self) -> int:
+        return sum(chain.checked for chain in self.chains.values())
+
+
+def chain_of(community: int | None) -> int:
+    """The chain an entry goes to: its community's, or the district chain."""
+    return DISTRICT_CHAIN if community is None else community
 
 
 class _ChainKey:
@@ -75,7 +91,10 @@ def _chain_key() -> bytes:
 
 
 def link_content(row: dict[str, Any]) -> bytes:
-    """What an entry's link hash covers: its content and the previous entry's hash."""
+    """What an entry's link hash covers: its chain, its content and the previous entry's hash.
+
+    Legacy entries were hashed before chains existed: their links cover no chain id.
+    """
     at: datetime = row["at"]
     content = [
         row["seq"],
@@ -89,6 +108,8 @@ def link_content(row: dict[str, Any]) -> bytes:
         _as_dict(row["detail"]),
         row["prev_hash"],
     ]
+    if row["chain"] != LEGACY_CHAIN:
+        content.insert(0, row["chain"])
     return msgspec.json.encode(content, order="sorted")
 
 
@@ -111,6 +132,7 @@ def entry(
 ) -> dict[str, Any]:
     """What happened, by whom, where: the content of one audit entry."""
     return {
+        "chain": chain_of(community),
         "at": datetime.now(UTC),
         "actor": who.account_id if who else None,
         "actor_role": (who.role or "") if who else "",
@@ -124,35 +146,48 @@ def entry(
 
 @timed(AUDIT_APPEND_SECONDS)
 async def _append(entries: list[dict[str, Any]]) -> None:
-    """Chain and insert entries after the current head, holding the chain's lock for one transaction.
+    """Chain and insert entries after their chains' heads, holding each chain's lock for one transaction.
 
-    SQLite's IMMEDIATE transaction and PostgreSQL's advisory lock both make "read the head,
-    insert after it" atomic across connections and processes; nothing is locked after them,
-    so appends cannot deadlock with the caller's own transaction.
+    SQLite's IMMEDIATE transaction and PostgreSQL's per-chain advisory lock both make "read the
+    head, insert after it" atomic across connections and processes. Chains are locked in id
+    order, so two appends that touch the same chains cannot deadlock each other.
     """
     engine, key = AuditEntry._meta.db, _chain_key()
+    by_chain: dict[int, list[dict[str, Any]]] = {}
+    for content in entries:
+        by_chain.setdefault(content["chain"], []).append(content)
     async with transaction(engine):
-        if is_postgres(engine):
-            await AuditEntry.raw("SELECT pg_advisory_xact_lock({})", _ADVISORY_LOCK)
-        head = (
-            await AuditEntry.select(AuditEntry.seq, AuditEntry.hash)
-            .order_by(AuditEntry.seq, ascending=False)
-            .first()
-        )
-        seq, prev = (head["seq"], head["hash"]) if head else (0, GENESIS)
         rows = []
-        for content in entries:
-            seq += 1
-            row = {**content, "seq": seq, "prev_hash": prev}
-            row["hash"] = prev = entry_hash(row, key)
-            rows.append(AuditEntry(**{**row, "detail": msgspec.json.encode(row["detail"]).decode()}))
+        for chain in sorted(by_chain):
+            if is_postgres(engine):
+                await AuditEntry.raw("SELECT pg_advisory_xact_lock({}, {})", _ADVISORY_LOCK, chain)
+            seq, prev = await _head(chain)
+            for content in by_chain[chain]:
+                seq += 1
+                row = {**content, "seq": seq, "prev_hash": prev}
+                row["hash"] = prev = entry_hash(row, key)
+                rows.append(AuditEntry(**{**row, "detail": msgspec.json.encode(row["detail"]).decode()}))
         await AuditEntry.insert(*rows)
+
+
+async def _head(chain: int) -> tuple[int, str]:
+    """The chain's length and last hash (an index lookup on the chain's unique (chain, seq))."""
+    head = (
+        await AuditEntry.select(AuditEntry.seq, AuditEntry.hash)
+        .where(AuditEntry.chain == chain)
+        .order_by(AuditEntry.seq, ascending=False)
+        .first()
+    )
+    return (head["seq"], head["hash"]) if head else (0, GENESIS)
 
 
 async def record(who: Principal | None, action: str, subject: str, **context: Any) -> None:
     """Audit a write: joins the caller's transaction, so the write and its entry commit together.
 
-    ``context`` is :func:`entry`'s keywords: community, ip, detail.
+    ``context`` is :func:`entry`'s keywords: community, ip, detail. Holds the community's chain
+    lock until the caller's transaction ends; other communities' appends go on meanwhile. A
+    transaction that records into several chains must do so in ascending chain order (as
+    ``_append`` does), or two of them could deadlock on PostgreSQL; today each records into one.
     """
     await _append([entry(who, action, subject, **context)])
 
@@ -160,10 +195,12 @@ async def record(who: Principal | None, action: str, subject: str, **context: An
 async def record_read(who: Principal | None, action: str, subject: str, **context: Any) -> None:
     """Audit a read of personal data; returns once the entry is durable.
 
-    Reads are the hot path (every staff scan), so concurrent ones share one append
-    (group commit) instead of queueing on the chain's lock one by one.
+    Reads are the hot path (every staff scan), so concurrent ones to the same chain share one
+    append (group commit) instead of queueing on the chain's lock one by one; each chain has
+    its own group, so one community's reads never wait for another's.
     """
-    await _group_commit().submit(entry(who, action, subject, **context))
+    content = entry(who, action, subject, **context)
+    await _group_commit(content["chain"]).submit(content)
 
 
 class _GroupCommit:
@@ -194,28 +231,37 @@ class _GroupCommit:
                     done.set_result(None)
 
 
-_group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _GroupCommit] = (
+_group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _GroupCommit]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _group_commit() -> _GroupCommit:
-    return _group_commits.setdefault(asyncio.get_running_loop(), _GroupCommit())
+def _group_commit(chain: int) -> _GroupCommit:
+    per_chain = _group_commits.setdefault(asyncio.get_running_loop(), {})
+    return per_chain.setdefault(chain, _GroupCommit())
 
 
-async def verify_chain(want: frozenset[int] = frozenset(), batch: int = 5000) -> ChainReport:
-    """Recompute every keyed hash in order; report the first entry edited, removed, reordered or re-hashed.
+async def verify_chain(
+    chain: int = DISTRICT_CHAIN, want: frozenset[int] = frozenset(), batch: int = 5000
+) -> ChainReport:
+    """Recompute a chain's keyed hashes in order; report the first entry edited, removed, reordered,
+    re-hashed or moved in from another chain.
 
     ``want``: seqs whose (verified) hashes the report should carry in ``seen``.
     """
     key, prev, checked, after, seen = _chain_key(), GENESIS, 0, 0, {}
     while True:
-        rows = await AuditEntry.select().where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(batch)
+        rows = (
+            await AuditEntry.select()
+            .where((AuditEntry.chain == chain) & (AuditEntry.seq > after))
+            .order_by(AuditEntry.seq)
+            .limit(batch)
+        )
         if not rows:
-            return ChainReport(checked=checked, broken_at=None, head=prev, seen=seen)
+            return ChainReport(checked=checked, broken_at=None, head=prev, seen=seen, chain=chain)
         for row in rows:
             if row["prev_hash"] != prev or entry_hash(row, key) != row["hash"] or row["seq"] != checked + 1:
-                return ChainReport(checked=checked, broken_at=row["seq"], head=prev, seen=seen)
+                return ChainReport(checked=checked, broken_at=row["seq"], head=prev, seen=seen, chain=chain)
             prev, checked = row["hash"], checked + 1
             if checked in want:
                 seen[checked] = prev
@@ -223,64 +269,83 @@ async def verify_chain(want: frozenset[int] = frozenset(), batch: int = 5000) ->
 
 
 async def verify(ctx: Context) -> AuditReport:
-    """The chain, and every validly signed checkpoint against it; then checkpoint the verified head.
+    """Every chain, and every validly signed checkpoint against it; then checkpoint the verified heads.
 
-    A checkpoint whose entry is missing means the tail was cut; one whose entry has another hash
-    means the chain was rewritten past it; a line without a valid signature was forged.
+    A checkpointed entry that is missing means that chain's tail was cut (a chain missing
+    altogether, that it was deleted); one with another hash means the chain was rewritten past
+    it; a line without a valid signature was forged.
     """
     directory, key = ctx.settings.checkpoint_dir, ctx.keys.audit_checkpoint_key
     kept = await asyncio.to_thread(checkpoints.read, directory, key)
-    chain = await verify_chain(frozenset(c.seq for c in kept.valid))
+    reports = {}
+    for chain in sorted(set(await chains()) | {c for kept_one in kept.valid for c in kept_one.heads}):
+        wanted = frozenset(c.heads[chain].seq for c in kept.valid if chain in c.heads)
+        reports[chain] = await verify_chain(chain, wanted)
     problems = [
+        f"{checkpoints.chain_name(c.chain)} BROKEN at entry {c.broken_at} (after {c.checked} good entries)"
+        for c in reports.values()
+        if not c.intact
+    ]
+    problems += [
         f"checkpoint line {line} of {checkpoints.path_in(directory)} has no valid signature (forged or corrupted)"
         for line in kept.unsigned_lines
     ]
-    if not chain.intact:
-        problems.insert(
-            0, f"audit chain BROKEN at entry {chain.broken_at} (after {chain.checked} good entries)"
-        )
-    disagreement = _first_disagreement(chain, kept.valid)  # later ones follow from the first
-    problems += [disagreement] if disagreement else []
-    report = AuditReport(chain=chain, checkpoint=kept.valid[-1] if kept.valid else None, problems=problems)
+    problems += filter(None, (_first_disagreement(report, kept.valid) for report in reports.values()))
+    report = AuditReport(chains=reports, checkpoint=kept.valid[-1] if kept.valid else None, problems=problems)
     if not report.ok:
         return report
-    with contextlib.suppress(checkpoints.GoingBackwards):  # the schedule checkpointed a newer head meanwhile
-        written = await asyncio.to_thread(checkpoints.append, directory, key, chain.checked, chain.head)
+    heads = {c.chain: checkpoints.Head(c.checked, c.head) for c in reports.values() if c.checked}
+    with contextlib.suppress(checkpoints.GoingBackwards):  # the schedule checkpointed newer heads meanwhile
+        written = await asyncio.to_thread(checkpoints.append, directory, key, heads)
         report = msgspec.structs.replace(report, written=written)
     return report
 
 
+async def chains() -> list[int]:
+    """Every chain that has an entry."""
+    return [row["chain"] for row in await AuditEntry.select(AuditEntry.chain).distinct()]
+
+
 def _first_disagreement(chain: ChainReport, valid: list[Checkpoint]) -> str | None:
+    """The first checkpoint of this chain it disagrees with (later ones follow from the first)."""
     for checkpoint in valid:
-        if checkpoint.seq == 0 or (not chain.intact and checkpoint.seq >= chain.broken_at):
+        head = checkpoint.heads.get(chain.chain)
+        if head is None or head.seq == 0 or (not chain.intact and head.seq >= chain.broken_at):
             continue  # nothing to compare, or already reported as the break
-        if checkpoint.seq not in chain.seen:
-            return f"tail cut: checkpoint ({checkpoint.label()}) but the chain ends at entry {chain.checked}"
-        if chain.seen[checkpoint.seq] != checkpoint.head:
-            return f"chain rewritten: checkpoint ({checkpoint.label()}) but that entry's hash differs"
+        if head.seq not in chain.seen:
+            return (
+                f"tail cut: checkpoint ({checkpoint.label_of(chain.chain)}) "
+                f"but the chain ends at entry {chain.checked}"
+            )
+        if chain.seen[head.seq] != head.hash:
+            return f"chain rewritten: checkpoint ({checkpoint.label_of(chain.chain)}) but that entry's hash differs"
     return None
 
 
 async def checkpoint(ctx: Context) -> Checkpoint | None:
-    """Checkpoint the current head if it moved (the app's schedule); never one behind the last."""
-    head = (
-        await AuditEntry.select(AuditEntry.seq, AuditEntry.hash)
-        .order_by(AuditEntry.seq, ascending=False)
-        .first()
-    )
-    seq, hash_ = (head["seq"], head["hash"]) if head else (0, GENESIS)
+    """Checkpoint every chain's head if one moved (the app's schedule); never one behind the last."""
     try:
         return await asyncio.to_thread(
-            checkpoints.append, ctx.settings.checkpoint_dir, ctx.keys.audit_checkpoint_key, seq, hash_
+            checkpoints.append, ctx.settings.checkpoint_dir, ctx.keys.audit_checkpoint_key, await _heads()
         )
     except checkpoints.GoingBackwards as exc:
-        log.error("audit checkpoint refused, the chain may have been cut: %s; run `anju audit`", exc)
+        log.error("audit checkpoint refused, a chain may have been cut: %s; run `anju audit`", exc)
         return None
+
+
+async def _heads() -> dict[int, checkpoints.Head]:
+    """Every chain's last entry: one index range per chain on the unique (chain, seq)."""
+    rows = await AuditEntry.raw(
+        "SELECT a.chain, a.seq, a.hash FROM audit_entry a JOIN"
+        " (SELECT chain, MAX(seq) AS seq FROM audit_entry GROUP BY chain) last"
+        " ON a.chain = last.chain AND a.seq = last.seq"
+    )
+    return {row["chain"]: checkpoints.Head(row["seq"], row["hash"]) for row in rows}
 
 
 @contextlib.asynccontextmanager
 async def trail(ctx: Context) -> AsyncIterator[None]:
-    """The app's audit trail: chain with this deployment's key; checkpoint its head on a schedule."""
+    """The app's audit trail: chain with this deployment's key; checkpoint the heads on a schedule."""
     use_keys(ctx.keys)
     task = asyncio.create_task(_checkpoint_every(ctx, ctx.settings.audit_checkpoint_minutes * 60))
     try:

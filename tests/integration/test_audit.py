@@ -65,21 +65,21 @@ def checkpoint_file(settings: Settings) -> Path:
 
 async def test_an_intact_chain_verifies(client):
     await write_entries(5)
-    report = await audit.verify_chain()
+    report = await audit.verify_chain(1)
     assert report.intact and report.checked == 5
 
 
 async def test_an_edited_entry_breaks_the_chain(client):
     await write_entries(5)
     await tamper("UPDATE audit_entry SET subject = 'house:999' WHERE seq = 3")
-    report = await audit.verify_chain()
+    report = await audit.verify_chain(1)
     assert report.broken_at == 3 and report.checked == 2
 
 
 async def test_a_deleted_entry_breaks_the_chain(client):
     await write_entries(5)
     await tamper("DELETE FROM audit_entry WHERE seq = 2")
-    assert (await audit.verify_chain()).broken_at == 3
+    assert (await audit.verify_chain(1)).broken_at == 3
 
 
 async def test_a_rehashed_edit_still_breaks_the_next_link(client):
@@ -89,12 +89,12 @@ async def test_a_rehashed_edit_still_breaks_the_next_link(client):
     row["detail"] = {"i": 42}
     rehashed = audit.entry_hash(row, client.ctx.keys.audit_chain)
     await tamper(("UPDATE audit_entry SET detail = {}, hash = {} WHERE seq = 2", '{"i": 42}', rehashed))
-    assert (await audit.verify_chain()).broken_at == 3
+    assert (await audit.verify_chain(1)).broken_at == 3
 
 
 async def test_concurrent_appends_keep_one_chain(client):
     await asyncio.gather(*(write_entries(5) for _ in range(4)))
-    report = await audit.verify_chain()
+    report = await audit.verify_chain(1)
     assert report.intact and report.checked == 20
 
 
@@ -104,18 +104,18 @@ async def test_writes_through_the_api_are_audited(world):
     await register(world)
     actions = [r["action"] for r in await AuditEntry.select(AuditEntry.action).order_by(AuditEntry.seq)]
     assert "register" in actions
-    assert (await audit.verify_chain()).intact
+    assert all([(await audit.verify_chain(chain)).intact for chain in await audit.chains()])
 
 
 async def test_the_cli_reports_a_broken_chain(client, settings):
     await write_entries(3)
     ok = anju_audit(settings)
     assert ok.returncode == 0, ok.stderr
-    assert "intact: 3 entries" in ok.stdout and "new checkpoint: entry 3" in ok.stdout
+    assert "intact: 3 entries" in ok.stdout and "new checkpoint: 3 entries in 1 chain(s)" in ok.stdout
     await tamper("UPDATE audit_entry SET ip = '1.2.3.4' WHERE seq = 1")
     broken = anju_audit(settings)
     assert broken.returncode == 1 and "BROKEN at entry 1" in broken.stderr
-    assert "last signed checkpoint: entry 3" in broken.stderr
+    assert "last signed checkpoint: 3 entries in 1 chain(s)" in broken.stderr
 
 
 async def test_the_cli_compares_with_the_last_checkpoint_and_adds_one(client, settings):
@@ -124,16 +124,16 @@ async def test_the_cli_compares_with_the_last_checkpoint_and_adds_one(client, se
     await write_entries(1)
     again = anju_audit(settings)
     assert again.returncode == 0, again.stderr
-    assert "matches the last signed checkpoint: entry 2" in again.stdout
-    assert "new checkpoint: entry 3" in again.stdout
+    assert "matches the last signed checkpoint: 2 entries in 1 chain(s)" in again.stdout
+    assert "new checkpoint: 3 entries in 1 chain(s)" in again.stdout
 
 
 async def test_checkpoints_are_written_only_when_the_head_moved(client, settings):
     await write_entries(2)
     written = [await audit.checkpoint(client.ctx) for _ in range(3)]
-    assert [c.seq if c else None for c in written] == [2, None, None]
+    assert [c.heads[1].seq if c else None for c in written] == [2, None, None]
     await write_entries(1)
-    assert (await audit.checkpoint(client.ctx)).seq == 3
+    assert (await audit.checkpoint(client.ctx)).heads[1].seq == 3
     assert len(checkpoint_file(settings).read_text().splitlines()) == 2
 
 
@@ -156,6 +156,6 @@ async def test_the_app_checkpoints_on_its_schedule(client, settings):
     fast = msgspec.structs.replace(settings, audit_checkpoint_minutes=0.001)
     async with lifespan(create_app(fast)), asyncio.timeout(60):
         await write_entries(2)
-        while '"seq":2' not in (checkpoint_file(fast).read_text() if checkpoint_file(fast).exists() else ""):
+        while '"1":[2,' not in (checkpoint_file(fast).read_text() if checkpoint_file(fast).exists() else ""):
             await asyncio.sleep(0.05)
     assert (await audit.verify(client.ctx)).ok

@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from backend.audit import service as audit
-from backend.audit.checkpoints import Checkpoint
+from backend.audit.checkpoints import Checkpoint, Head
 from backend.audit.tables import AuditEntry
 from backend.settings import Settings
 from tests.conftest import ROOT, migrate
@@ -33,7 +33,7 @@ def _sha256_link(row: dict) -> str:
 
 async def rehash_without_the_key(edit_seq: int) -> str:
     """Rewrite one entry's detail, then re-hash the whole chain end to end; returns the new head."""
-    rows = await AuditEntry.select().order_by(AuditEntry.seq)
+    rows = await AuditEntry.select().where(AuditEntry.chain == 1).order_by(AuditEntry.seq)
     prev, statements = "0" * 64, []
     for row in rows:
         if row["seq"] == edit_seq:
@@ -43,7 +43,7 @@ async def rehash_without_the_key(edit_seq: int) -> str:
         detail = row["detail"] if isinstance(row["detail"], dict) else json.loads(row["detail"])
         statements.append(
             (
-                "UPDATE audit_entry SET detail = {}, prev_hash = {}, hash = {} WHERE seq = {}",
+                "UPDATE audit_entry SET detail = {}, prev_hash = {}, hash = {} WHERE chain = 1 AND seq = {}",
                 json.dumps(detail),
                 row["prev_hash"],
                 prev,
@@ -56,7 +56,7 @@ async def rehash_without_the_key(edit_seq: int) -> str:
 
 def forge_checkpoint(settings: Settings, seq: int, head: str) -> None:
     """Replace the checkpoints with one signed by a key of the attacker's own (they lack the root secret)."""
-    unsigned = Checkpoint(seq=seq, head=head, at="2026-11-25T20:00:00+00:00")
+    unsigned = Checkpoint(heads={1: Head(seq, head)}, at="2026-11-25T20:00:00+00:00")
     forged = msgspec.structs.replace(
         unsigned, sig=Ed25519PrivateKey.generate().sign(unsigned.payload()).hex()
     )
@@ -138,7 +138,7 @@ async def test_postgres_refuses_update_and_delete_on_the_audit_table(client, sql
     with pytest.raises(asyncpg.exceptions.PostgresError, match="append-only"):
         await AuditEntry.raw(sql)
     assert len(await AuditEntry.select(AuditEntry.seq)) == 3
-    assert (await audit.verify_chain()).intact
+    assert (await audit.verify_chain(1)).intact
 
 
 def app_role_statements(role: str) -> list[str]:

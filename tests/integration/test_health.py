@@ -12,13 +12,15 @@ import pytest
 
 from backend.access.commands import DoorCommands, DoorDevice
 from backend.app import create_app
-from backend.db import bind
+from backend.db import bind, is_postgres, transaction
 from backend.devices.service import mqtt_policy
 from backend.devices.tables import Device
 from backend.doorplates.tables import Doorplate
+from backend.health import DATABASE_DOWN
 from device_bridge.broker import embedded_broker
 from roles import Role
 from tests.brokers import free_port, mosquitto
+from tests.faults import relayed
 from tests.integration.conftest import lifespan
 from tests.integration.test_bridge import eventually
 from tests.integration.test_doors import simulated, unit_door
@@ -75,52 +77,6 @@ async def test_ready_names_what_is_down_and_doorplates_answer_a_page(settings):
     }
     assert plate.status_code == 503 and plate.headers["content-type"] == HTML
     assert "暂时无法服务" in plate.text and "<script" not in plate.text
-
-
-class Relay:
-    """A TCP relay to a server that can be cut and restored: a real outage, the shared server untouched."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target, self.port = (host, port), free_port()
-        self._server: asyncio.Server | None = None
-        self._links: set[asyncio.StreamWriter] = set()
-
-    async def restore(self) -> None:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
-
-    async def cut(self) -> None:
-        self._server.close()
-        for writer in self._links:
-            writer.transport.abort()
-        self._links.clear()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._links |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.transport.abort()
-
-
-@contextlib.asynccontextmanager
-async def relayed(url: str, default_port: int):
-    parts = httpx.URL(url)
-    relay = Relay(parts.host, parts.port or default_port)
-    await relay.restore()
-    try:
-        yield relay, str(parts.copy_with(host="127.0.0.1", port=relay.port))
-    finally:
-        await relay.cut()
 
 
 @pytest.fixture
@@ -236,3 +192,17 @@ async def test_a_fresh_door_client_ignores_the_retained_states_of_a_running_flee
         finally:
             await doors.stop()
     assert logged(caplog, "refused", "anju.doors") == 0
+
+
+async def test_a_connection_terminated_inside_a_transaction_goes_back_to_the_pool(world, settings):
+    """The server drops a connection mid-transaction: a 503 kind of error, and neither the pool
+    nor the task's next query is stuck with the dead connection (Piccolo alone leaked it)."""
+    engine = Doorplate._meta.db
+    if not is_postgres(engine):
+        pytest.skip("connections are a PostgreSQL matter")
+    for _ in range(engine.pool.get_max_size() + 1):  # a leak per attempt would exhaust the pool
+        with pytest.raises(DATABASE_DOWN):
+            async with asyncio.timeout(5), transaction(engine):
+                await engine.run_ddl("SELECT pg_terminate_backend(pg_backend_pid())")
+    async with asyncio.timeout(5):
+        assert [dict(row) for row in await engine.run_ddl("SELECT 1 AS one")] == [{"one": 1}]

@@ -16,6 +16,7 @@ import pytest
 from backend.settings import Settings, SettingsError
 from backend.sms import AliyunSms, SmsUnavailable, WebhookSms, code_message, webhook_signature
 from tests.brokers import free_port
+from tests.conftest import anju
 
 PHONE = "13512345678"
 
@@ -124,3 +125,21 @@ async def test_webhook_sender_signs_what_it_posts():
 def test_sms_settings_are_checked_and_named(env, named):
     with pytest.raises(SettingsError, match=named):
         Settings(**env)
+
+
+def test_serve_refuses_the_log_sender_outside_demo_in_one_line(tmp_path):
+    """Before any worker starts: an operator reads one line, not a traceback per worker."""
+    done = anju(
+        "serve",
+        env={
+            "ANJU_VAR_DIR": str(tmp_path),
+            "ANJU_SMS_SENDER": "log",
+            "ANJU_DEMO": "false",
+            "ANJU_PORT": str(free_port()),
+        },
+    )
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        "configuration error: ANJU_SMS_SENDER: the log sender writes sign-in codes to the log and serves the demo "
+        "only; set ANJU_SMS_SENDER=aliyun or webhook (or ANJU_DEMO=true)"
+    ]
