@@ -10,6 +10,7 @@ from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
+from backend import metrics
 from backend.access.controllers import AccessController
 from backend.accounts import service as accounts
 from backend.accounts.controllers import AccountController, AuthController
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     ctx = Context.build(settings)
     engine = engine_for(settings.database_url)
     database = DatabaseWatch(engine)
+    metrics_routes, metrics_middleware = metrics.wiring(settings)
 
     async def provide_ctx() -> Context:
         return ctx
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if is_postgres(engine) and settings.database_pool_size:
             await engine.close_connection_pool()
         await ctx.store.close()
+        metrics.forget_process()
 
     return Litestar(
         route_handlers=[
@@ -90,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AccessController,
             DeviceController,
             pwa_router(),
+            *metrics_routes,
         ],
         dependencies={"ctx": Provide(provide_ctx), "who": Provide(provide_principal)},
         exception_handlers={
@@ -99,6 +103,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             500: internal_error,
         },
         lifespan=[audit.trail(ctx)],
+        middleware=metrics_middleware,
         before_request=bounded_json,
         before_send=[security_headers(settings)],
         on_startup=[start],
@@ -108,5 +113,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         request_max_body_size=JSON_BODY_LIMIT,
-        state={"ctx": ctx, "database": database},
+        state={"ctx": ctx, "database": database, "metrics": metrics.DatabaseFigures()},
     )

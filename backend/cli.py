@@ -101,12 +101,17 @@ def cmd_seed(_: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    _share_metrics(settings, args.workers)
+    _serve(settings, args.workers)
+
+
+def _serve(settings: Settings, workers: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
     from backend.sms import require_real_sender
 
-    settings = get_settings()
     # Checked here too, so a wrong setting is one clear line, not a traceback from each worker.
     require_real_sender(settings)
     _run(_with_db(settings, _nothing))  # a wrong root key stops here, before the workers start
@@ -116,9 +121,34 @@ def cmd_serve(args: argparse.Namespace) -> None:
         interface=Interfaces.ASGI,
         address=settings.host,
         port=settings.port,
-        workers=args.workers,
+        workers=workers,
         log_access=False,
     ).serve()
+
+
+def _share_metrics(settings: Settings, workers: int) -> None:
+    """Let the workers add up their metrics in files under ANJU_METRICS_DIR (or PROMETHEUS_MULTIPROC_DIR).
+
+    prometheus_client chooses between files and memory when first imported, so the variable is set
+    here, before anything imports it and before granian forks the workers. The files of an earlier
+    run are removed: counters start at zero with the server, as Prometheus expects after a restart.
+    """
+    folder = settings.metrics_dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if not folder:
+        if settings.metrics_token and workers > 1:
+            print(
+                f"warning: {workers} workers count metrics apart and each scrape shows one of them; "
+                "set ANJU_METRICS_DIR to add them up",
+                file=sys.stderr,
+            )
+        return
+    path = Path(folder).resolve()
+    if "prometheus_client" in sys.modules and os.environ.get("PROMETHEUS_MULTIPROC_DIR") != str(path):
+        raise RuntimeError("prometheus_client was imported before its multiprocess folder was set")
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
 async def _nothing(_) -> None:
@@ -141,13 +171,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
     os.environ["ANJU_DEMO"] = "true"
     get_settings.cache_clear()
     settings = get_settings()
+    _share_metrics(settings, args.workers)  # before seeding imports prometheus_client
     _run(_migrate())
     _run(_seed(settings))
     _run(_print_plates(settings))
     _print_logins(settings)
     devices = subprocess.Popen([sys.executable, "-m", "backend", "bridge", "--simulate"])
     try:
-        cmd_serve(args)
+        _serve(settings, args.workers)
     finally:
         devices.terminate()
         devices.wait(timeout=10)

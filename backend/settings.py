@@ -94,6 +94,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: str = ""
     grant_max_days: int = 90
     rp_name: str = "安居"
+    # Bearer token Prometheus scrapes /metrics with (>= 32 characters); empty: no /metrics at all.
+    metrics_token: str = ""
+    # Folder where `anju serve`'s workers add up their metrics (prometheus_client multiprocess mode);
+    # empty: each worker counts alone (fine with one worker).
+    metrics_dir: str = ""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -117,6 +122,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                     f"{PREFIX}{name.upper()}: expected a positive number, got {getattr(self, name)}"
                 )
         _networks(self.trusted_proxies)  # a bad list stops start-up, not the first request
+        if self.metrics_token and len(self.metrics_token) < 32:
+            raise SettingsError(f"{PREFIX}METRICS_TOKEN: needs at least 32 characters")
         self._check_sms()
 
     def _check_sms(self) -> None:

@@ -15,13 +15,21 @@ from backend.audit import service as audit
 from backend.context import Context
 from backend.db import placeholders, transaction
 from backend.errors import DomainError, Invalid, NotFound
+from backend.instruments import DOOR_OPEN_SECONDS, timed_outcome
 from backend.registry import service as registry
 from backend.text import plain_text
-from device_bridge.protocol import AccessMethod, Direction
+from device_bridge.protocol import AccessMethod, AckData, Direction
 from roles import Action, Principal, Target, authorize, is_allowed
 from roles.matrix import STAFF_ROLES
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
+# Door-open outcomes (the only label of anju_door_open_seconds) by error code; others are "error".
+DOOR_OUTCOMES = {
+    "device_offline": "offline",
+    "device_timeout": "timeout",
+    "door_service_unavailable": "unavailable",
+    "idempotency_key_in_use": "conflict",
+}
 
 DOORS_SQL = """
 SELECT d.id, d.name, d.kind, d.community, d.building, d.unit, d.device_door, c.district, c.code AS community_code,
@@ -104,16 +112,7 @@ async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None,
     command_id = f"{who.account_id}-{key or secrets.token_hex(8)}"
     if key is not None and (answered := await _answered(command_id)):
         return answered  # devices forget command ids after their freshness window; the record does not
-    if not door["online"]:
-        raise DeviceOffline(
-            "device_offline", "This door's controller is offline; use a card, PIN or the property office"
-        )
-    device = DoorDevice(
-        community=door["community_code"],
-        device=door["device_code"],
-        secret=ctx.keys.unseal(door["secret_sealed"]).encode(),
-    )
-    ack = await ctx.doors.open(device, command_id, door=door["device_door"])
+    ack = await _command(ctx, door, command_id)
     at = _now()
     async with transaction(AccessRecord._meta.db):
         person = await registry.resident_person(who.account_id, door["community"])
@@ -144,6 +143,28 @@ async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None,
     # Parallel taps under one key share the command: every one answers with the stored pass.
     stored = await _answered(command_id) if key is not None else None
     return stored or DoorOpened(door_id=door_id, opened=ack.ok, command_id=command_id, at=at)
+
+
+async def _command(ctx: Context, door: dict[str, Any], command_id: str) -> AckData:
+    """Command the door's device and await its ack, timed by outcome (anju_door_open_seconds)."""
+    with timed_outcome(DOOR_OPEN_SECONDS) as outcome:
+        try:
+            if not door["online"]:
+                raise DeviceOffline(
+                    "device_offline",
+                    "This door's controller is offline; use a card, PIN or the property office",
+                )
+            device = DoorDevice(
+                community=door["community_code"],
+                device=door["device_code"],
+                secret=ctx.keys.unseal(door["secret_sealed"]).encode(),
+            )
+            ack = await ctx.doors.open(device, command_id, door=door["device_door"])
+        except DomainError as exc:
+            outcome.value = DOOR_OUTCOMES.get(exc.code, "error")
+            raise
+        outcome.value = "opened" if ack.ok else "refused"
+        return ack
 
 
 async def grant(ctx: Context, who: Principal, data: GrantIn, district_of: int | None, ip: str) -> GrantOut:

@@ -29,6 +29,7 @@ from backend.audit import checkpoints
 from backend.audit.checkpoints import Checkpoint
 from backend.audit.tables import DISTRICT_CHAIN, LEGACY_CHAIN, AuditEntry
 from backend.db import is_postgres, transaction
+from backend.instruments import AUDIT_APPEND_SECONDS, timed
 from backend.keys import Keys
 from roles import Principal
 
@@ -143,6 +144,7 @@ def entry(
     }
 
 
+@timed(AUDIT_APPEND_SECONDS)
 async def _append(entries: list[dict[str, Any]]) -> None:
     """Chain and insert entries after their chains' heads, holding each chain's lock for one transaction.
 

@@ -29,6 +29,7 @@ def test_defaults_need_no_configuration():
         ({"ANJU_GRANT_MAX_DAYS": "0"}, "ANJU_GRANT_MAX_DAYS: expected a positive number"),
         ({"ANJU_DECODES_PER_MINUTE": "-1"}, "ANJU_DECODES_PER_MINUTE: expected a positive number"),
         ({"ANJU_COMMAND_MAX_AGE_SECONDS": "0"}, "ANJU_COMMAND_MAX_AGE_SECONDS: expected a positive number"),
+        ({"ANJU_METRICS_TOKEN": "guessable"}, "ANJU_METRICS_TOKEN: needs at least 32 characters"),
         (
             {"ANJU_DEVICE_CLOCK_SKEW_SECONDS": "-5"},
             "ANJU_DEVICE_CLOCK_SKEW_SECONDS: expected a positive number",
