@@ -193,7 +193,7 @@ class DatabaseFigures:
     async def _read(self) -> list[Metric]:
         try:
             async with asyncio.timeout(FIGURES_TIMEOUT):
-                families = [await _bridge_messages(), await _devices()]
+                families = [*await _bridge_figures(), await _devices()]
         except Exception as exc:  # any database trouble: the scrape answers without these figures
             if not self._failing:
                 log.warning(
@@ -207,19 +207,52 @@ class DatabaseFigures:
         return families
 
 
-async def _bridge_messages() -> Metric:
+async def _bridge_figures() -> list[Metric]:
+    """Each worker's messages by outcome, and its liveness rows (devices/ingest.py save_counters)."""
     since = datetime.now(UTC) - BRIDGE_WORKERS_SHOWN_FOR
-    rows = await BridgeCounter.select(BridgeCounter.worker, BridgeCounter.reason, BridgeCounter.count).where(
-        BridgeCounter.updated_at >= since
-    )
-    family = CounterMetricFamily(
+    rows = await BridgeCounter.select(
+        BridgeCounter.worker, BridgeCounter.reason, BridgeCounter.count, BridgeCounter.updated_at
+    ).where(BridgeCounter.updated_at >= since)
+    messages = CounterMetricFamily(
         "anju_bridge_messages",
         "Device messages per bridge worker since it started: accepted, or refused by reason",
         labels=["worker", "reason"],
     )
+    stored = CounterMetricFamily(
+        "anju_bridge_events_stored", "Events committed by the worker", labels=["worker"]
+    )
+    reconnects = CounterMetricFamily("anju_bridge_reconnects", "Broker reconnections", labels=["worker"])
+    connected = GaugeMetricFamily(
+        "anju_bridge_connected", "1 while connected to the broker", labels=["worker"]
+    )
+    lag = GaugeMetricFamily(
+        "anju_bridge_batch_lag_seconds",
+        "From the first message of the last batch to its commit",
+        labels=["worker"],
+    )
+    heartbeat = GaugeMetricFamily(
+        "anju_bridge_last_report_timestamp_seconds",
+        "When the worker last wrote its figures (every 5 s while alive)",
+        labels=["worker"],
+    )
+    beats: dict[str, datetime] = {}
     for row in rows:
-        family.add_metric([row["worker"], row["reason"]], row["count"])
-    return family
+        worker, reason, count = row["worker"], row["reason"], row["count"]
+        beats[worker] = max(row["updated_at"], beats.get(worker, row["updated_at"]))
+        match reason:
+            case "stored":
+                stored.add_metric([worker], count)
+            case "reconnects":
+                reconnects.add_metric([worker], count)
+            case "connected":
+                connected.add_metric([worker], count)
+            case "batch_lag_ms":
+                lag.add_metric([worker], count / 1000)
+            case _:
+                messages.add_metric([worker, reason], count)
+    for worker, beat in sorted(beats.items()):
+        heartbeat.add_metric([worker], beat.timestamp())
+    return [messages, stored, reconnects, connected, lag, heartbeat]
 
 
 async def _devices() -> Metric:

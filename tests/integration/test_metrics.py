@@ -34,7 +34,7 @@ from device_bridge.bridge import Bridge, running
 from roles import Role
 from tests.brokers import free_port
 from tests.conftest import ROOT, anju
-from tests.integration.test_bridge import ACCESS, Fleet, eventually, unique
+from tests.integration.test_bridge import ACCESS, Fleet, eventually, new_bridge
 from tests.integration.test_doors import simulated, unit_door
 from tests.integration.test_health import logged
 
@@ -178,9 +178,9 @@ async def test_audit_appends_are_timed(world):
 
 
 async def test_bridge_counters_and_devices_online_come_from_the_database(world, settings):
-    worker = unique("metrics")
     fleet = Fleet(world, settings)
-    async with running(Bridge(settings, world.ctx.keys, worker, batch_seconds=0.01)) as bridge:
+    async with running(new_bridge(world, settings, "metrics")) as bridge:
+        worker = bridge.worker
         await fleet.publish(
             DeviceKind.FACE_GATE, [(f"ev-{secrets.token_hex(4)}", "access", ACCESS) for _ in range(2)]
         )
@@ -203,6 +203,10 @@ async def test_bridge_counters_and_devices_online_come_from_the_database(world, 
     text = await scrape(world.client)
     assert value(text, "anju_bridge_messages_total", worker=worker, reason="accepted") == 2
     assert value(text, "anju_bridge_messages_total", worker=worker, reason="forged") == 1
+    assert value(text, "anju_bridge_events_stored_total", worker=worker) == 2
+    assert value(text, "anju_bridge_connected", worker=worker) == 0  # its last word, at a clean stop
+    assert value(text, "anju_bridge_last_report_timestamp_seconds", worker=worker) > long_ago.timestamp()
+    assert 'reason="stored"' not in text and 'reason="batch_lag_ms"' not in text
     assert "gone-worker" not in text
     home = str(world.home)
     assert value(text, "anju_devices", community=home, state="online") == 3
@@ -251,7 +255,7 @@ async def test_a_database_outage_leaves_the_figures_out_and_the_scrape_answering
         logging.getLogger().removeHandler(caplog.handler)
     assert all("anju_requests_total" in text and "anju_devices{" not in text for text in during)
     assert logged(caplog, "figures unavailable") == 2  # the app's and ours, each once
-    assert {family.name for family in back} == {"anju_bridge_messages", "anju_devices"}
+    assert {family.name for family in back} >= {"anju_bridge_messages", "anju_bridge_connected", "anju_devices"}
     assert logged(caplog, "figures available again") == 1
 
 
