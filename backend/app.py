@@ -15,7 +15,7 @@ from backend.accounts import service as accounts
 from backend.accounts.controllers import AccountController, AuthController
 from backend.audit import service as audit
 from backend.context import Context
-from backend.db import attach, engine_for, is_postgres
+from backend.db import attach, engine_for, is_postgres, start_pool
 from backend.devices.controllers import DeviceController
 from backend.doorplates.controllers import PlateController, ScanController
 from backend.errors import DomainError
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await attach(engine, settings, ctx.keys)
         await ctx.doors.start()
         if is_postgres(engine) and settings.database_pool_size:
-            await engine.start_connection_pool(min_size=1, max_size=settings.database_pool_size)
+            await start_pool(engine, settings.database_pool_size)
 
     async def stop() -> None:
         await ctx.doors.stop()
