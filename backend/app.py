@@ -16,6 +16,7 @@ from backend.accounts.controllers import AccountController, AuthController
 from backend.audit import service as audit
 from backend.context import Context
 from backend.db import attach, engine_for, is_postgres, start_pool
+from backend.deps import Ctx
 from backend.devices.controllers import DeviceController
 from backend.doorplates.controllers import PlateController, ScanController
 from backend.errors import DomainError
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def provide_ctx() -> Context:
         return ctx
 
-    async def provide_principal(request: Request, ctx: Context) -> Principal:
+    async def provide_principal(request: Request, ctx: Ctx) -> Principal:
         # Taking ``ctx`` makes Litestar resolve the two dependencies one after the other: it
         # resolves independent ones in an anyio task group, which cost more per request than
         # a scan's query (bench/scan.py).
