@@ -62,8 +62,8 @@ async def _keep_session(connection) -> None:
     The default reset costs a round trip on every release, and a request releases a connection
     after each query. asyncpg still rolls back a transaction left open before calling this, and
     we leave no other session state behind: no SET, LISTEN, cursors WITH HOLD or session-level
-    advisory locks (the audit chain takes a transaction-level one); tests/integration/test_scan.py
-    checks that a released connection carries nothing over.
+    advisory locks (the audit chain takes a transaction-level one). A test in
+    tests/integration/test_scan_statement.py checks that released connections carry nothing over.
     """
 
 
