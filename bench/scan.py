@@ -12,6 +12,7 @@ households of every size, empty flats and plates that show no household at all.
 
 The database server comes from ANJU_BENCH_DATABASE_URL (default: the local PostgreSQL);
 a fresh database is created and dropped (bench/_harness.py). Uses ``wrk`` when installed (apt-get install wrk),
+both endpoints through the same request script (bench/rotate.lua, which cycles through the plates),
 otherwise an asyncio/httpx load generator (which then shares the CPU with the server).
 """
 
