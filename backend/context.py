@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from backend.access.commands import DoorCommands
+from backend.accounts.verified import VerifiedTokens
 from backend.keys import Keys
 from backend.kv import Store, store_for
 from backend.settings import Settings
@@ -18,6 +19,7 @@ class Context:
     store: Store
     doors: DoorCommands
     sms: SmsSender = field(default_factory=LogSms)
+    verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)  # per root key: per context
 
     @classmethod
     def build(cls, settings: Settings) -> Context:

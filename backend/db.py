@@ -107,6 +107,22 @@ async def attach(engine: Engine, settings: Settings, keys: Keys) -> None:
     await require_root_key(settings, keys)
 
 
+async def start_pool(engine: PostgresEngine, size: int) -> None:
+    """The app's connection pool, handing connections back without asyncpg's reset round trip."""
+    await engine.start_connection_pool(min_size=1, max_size=size, reset=_keep_session)
+
+
+async def _keep_session(connection) -> None:
+    """Release a pooled connection as it is: no ``RESET ALL; UNLISTEN *; …`` round trip.
+
+    The default reset costs a round trip on every release, and a request releases a connection
+    after each query. asyncpg still rolls back a transaction left open before calling this, and
+    we leave no other session state behind: no SET, LISTEN, cursors WITH HOLD or session-level
+    advisory locks (the audit chain takes a transaction-level one). A test in
+    tests/integration/test_scan_statement.py checks that released connections carry nothing over.
+    """
+
+
 def is_postgres(engine: Engine) -> bool:
     return isinstance(engine, postgres.PostgresEngine)
 

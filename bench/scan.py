@@ -4,10 +4,15 @@ Runs a real server (granian) on PostgreSQL with a seeded demo district, signs in
 community police officer (code + a software passkey), then loads both endpoints in turn
 for the same time with the same concurrency and prints req/s, p50, p99 and the ratios.
 
+The scans cycle through every live plate of the officer's community (gates, buildings,
+units and flats, in proportion to how many of each the community has), so they read
+households of every size, empty flats and plates that show no household at all.
+
     .venv/bin/python bench/scan.py [--seconds 10] [--concurrency 32] [--workers 1]
 
 The database server comes from ANJU_BENCH_DATABASE_URL (default: the local PostgreSQL);
 a fresh database is created and dropped (bench/_harness.py). Uses ``wrk`` when installed (apt-get install wrk),
+both endpoints through the same request script (bench/rotate.lua, which cycles through the plates),
 otherwise an asyncio/httpx load generator (which then shares the CPU with the server).
 """
 
@@ -15,12 +20,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import os
+import random
 import re
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import asyncpg
@@ -35,6 +45,7 @@ from roles import Role  # noqa: E402
 from tests.softkey import SoftKey  # noqa: E402
 
 POLICE = demo_phone(Role.POLICE)
+ROTATE = Path(__file__).with_name("rotate.lua")
 
 
 async def police_token(base: str) -> str:
@@ -49,8 +60,11 @@ async def police_token(base: str) -> str:
         return enrolled.json()["access_token"]
 
 
-async def load_python(url: str, headers: dict, seconds: float, concurrency: int) -> tuple[float, list[float]]:
+async def load_python(
+    urls: list[str], headers: dict, seconds: float, concurrency: int
+) -> tuple[float, list[float]]:
     latencies: list[float] = []
+    turns = itertools.cycle(urls)
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(headers=headers, limits=limits) as client:
@@ -58,7 +72,7 @@ async def load_python(url: str, headers: dict, seconds: float, concurrency: int)
         async def worker() -> None:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                response = await client.get(url)
+                response = await client.get(next(turns))
                 assert response.status_code == 200, response.text
                 latencies.append(time.perf_counter() - started)
 
@@ -68,14 +82,30 @@ async def load_python(url: str, headers: dict, seconds: float, concurrency: int)
     return len(latencies) / elapsed, latencies
 
 
-def load_wrk(url: str, headers: dict, seconds: float, concurrency: int) -> tuple[float, float, float]:
+def load_wrk(urls: list[str], headers: dict, seconds: float, concurrency: int) -> tuple[float, float, float]:
+    """wrk cycling through ``urls`` (same host); the trivial endpoint goes through the same script."""
     header = [f"-H{k}: {v}" for k, v in headers.items()]
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{concurrency}", f"-d{int(seconds)}s", "--latency", *header, url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    base = re.match(r"https?://[^/]+", urls[0])[0]
+    with tempfile.NamedTemporaryFile("w", suffix=".paths") as paths:
+        paths.write("".join(url.removeprefix(base) + "\n" for url in urls))
+        paths.flush()
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{concurrency}",
+                f"-d{int(seconds)}s",
+                "--latency",
+                "-s",
+                str(ROTATE),
+                *header,
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "ANJU_BENCH_PATHS": paths.name},
+        ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     assert non2xx is None, f"errors under load: {non2xx[0]}"
@@ -87,10 +117,10 @@ def load_wrk(url: str, headers: dict, seconds: float, concurrency: int) -> tuple
     return rate, percentile("50"), percentile("99")
 
 
-def measure(url: str, headers: dict, args) -> tuple[float, float, float]:
+def measure(urls: list[str], headers: dict, args) -> tuple[float, float, float]:
     if shutil.which("wrk"):
-        return load_wrk(url, headers, args.seconds, args.concurrency)
-    rate, latencies = asyncio.run(load_python(url, headers, args.seconds, args.concurrency))
+        return load_wrk(urls, headers, args.seconds, args.concurrency)
+    rate, latencies = asyncio.run(load_python(urls, headers, args.seconds, args.concurrency))
     cuts = statistics.quantiles(latencies, n=100)
     return rate, cuts[49], cuts[98]
 
@@ -115,36 +145,63 @@ def main() -> None:
 
 def run(base: str, database: str, args: argparse.Namespace) -> None:
     token = asyncio.run(police_token(base))
-    plate = asyncio.run(_first_house_plate(database))
+    plates = asyncio.run(community_plates(database, POLICE))
     headers = {"Authorization": f"Bearer {token}"}
-    assert httpx.get(f"{base}/api/scan/{plate}", headers=headers).json()["viewer"] == "police"
+    scans = [f"{base}/api/scan/{plate}" for _, plate in plates]
+    assert httpx.get(scans[0], headers=headers).status_code == 200
     tool = "wrk" if shutil.which("wrk") else "httpx (same machine)"
     print(
         f"load: {tool}, {args.concurrency} connections, {args.seconds:.0f} s each, {args.workers} worker(s)"
     )
+    print(f"plate mix: {describe(plates)}")
     results = {}
-    for label, url in (
-        ("GET /api/health", f"{base}/api/health"),
-        ("GET /api/scan (police)", f"{base}/api/scan/{plate}"),
-    ):
-        results[label] = measure(url, headers, args)
+    for label, urls in (("GET /api/health", [f"{base}/api/health"]), ("GET /api/scan (police)", scans)):
+        results[label] = measure(urls, headers, args)
         rate, p50, p99 = results[label]
         print(f"{label:<24} {rate:9.0f} req/s   p50 {p50 * 1000:7.2f} ms   p99 {p99 * 1000:7.2f} ms")
     (base_rate, base_p50, base_p99), (rate, p50, p99) = results.values()
     print(
-        f"scan / trivial: throughput {rate / base_rate:.2f}×, p50 {p50 / base_p50:.1f}×, p99 {p99 / base_p99:.1f}×"
+        f"scan / trivial: throughput {rate / base_rate:.2f}× (a scan costs ≈ {base_rate / rate:.1f} trivial "
+        f"requests), p50 {p50 / base_p50:.1f}×, p99 {p99 / base_p99:.1f}×"
     )
 
 
-async def _first_house_plate(database: str) -> str:
+# Every live plate of the community the officer is assigned to, and whether its flat has people.
+PLATES_SQL = """
+SELECT a.kind, d.token,
+       EXISTS (SELECT 1 FROM house h JOIN residency r ON r.house = h.id WHERE h.address = a.id) AS lived_in
+FROM doorplate d
+JOIN address a ON a.id = d.address
+WHERE d.revoked_at IS NULL AND d.community = (
+    SELECT s.community FROM staff_scope s JOIN account ac ON ac.id = s.account WHERE ac.phone = $1 LIMIT 1
+)
+"""
+
+
+async def community_plates(database: str, phone: str) -> list[tuple[str, str]]:
+    """(kind, token) of every live plate in the officer's community, flats split by occupancy, shuffled."""
     connection = await asyncpg.connect(database)
     try:
-        return await connection.fetchval(
-            "SELECT d.token FROM doorplate d JOIN address a ON a.id = d.address "
-            "WHERE a.kind = 'house' ORDER BY a.code LIMIT 1"
-        )
+        rows = await connection.fetch(PLATES_SQL, phone)
     finally:
         await connection.close()
+    plates = [(_kind(row), row["token"]) for row in rows]
+    random.Random(14).shuffle(plates)  # a fixed order: runs are comparable
+    return plates
+
+
+def _kind(row) -> str:
+    if row["kind"] != "house":
+        return row["kind"]
+    return "flat" if row["lived_in"] else "empty flat"
+
+
+def describe(plates: list[tuple[str, str]]) -> str:
+    counts = Counter(kind for kind, _ in plates)
+    kinds = ", ".join(
+        f"{counts[k]} {k}" for k in ("gate", "building", "unit", "flat", "empty flat") if counts[k]
+    )
+    return f"{len(plates)} live plates of the officer's community, each scanned equally often ({kinds})"
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import jwt
 import msgspec
 
 from backend.accounts.tables import Account, Passkey, RefreshToken, StaffScope
+from backend.accounts.verified import has_expired
 from backend.audit import service as audit
 from backend.context import Context
 from backend.db import transaction
@@ -275,18 +276,10 @@ async def notify(ctx: Context, account_id: int, event: str) -> None:
 
 
 async def principal_from_token(ctx: Context, token: str) -> Principal:
+    claims = _verified_claims(ctx, token)
     try:
-        claims = jwt.decode(
-            token,
-            ctx.keys.verifying_key,
-            algorithms=["EdDSA"],
-            issuer=ISSUER,
-            options={"require": REQUIRED_CLAIMS},
-        )
         account_id, role = int(claims["sub"]), Role(claims["role"])
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized("token_expired", "Access token expired; refresh it") from None
-    except (jwt.InvalidTokenError, KeyError, ValueError):
+    except (KeyError, ValueError):
         raise Unauthorized("invalid_token", "Access token is not valid") from None
     await _check_session(ctx, account_id, str(claims["sid"]), claims["ver"])
     homes = await _homes(account_id) if role is Role.RESIDENT else []
@@ -302,6 +295,33 @@ async def principal_from_token(ctx: Context, token: str) -> Principal:
         has_passkey=claims["pk"],
         passkey_session=claims.get("amr") == PASSKEY,
     )
+
+
+def _verified_claims(ctx: Context, token: str) -> dict:
+    """The token's claims, its signature checked once per token (cached), its expiry every time."""
+    claims = ctx.verified_tokens.get(token)
+    if claims is None:
+        claims = _verify(ctx, token)
+        ctx.verified_tokens.remember(token, claims)
+    elif has_expired(claims):
+        ctx.verified_tokens.forget(token)
+        raise Unauthorized("token_expired", "Access token expired; refresh it")
+    return claims
+
+
+def _verify(ctx: Context, token: str) -> dict:
+    try:
+        return jwt.decode(
+            token,
+            ctx.keys.verifying_key,
+            algorithms=["EdDSA"],
+            issuer=ISSUER,
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("token_expired", "Access token expired; refresh it") from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("invalid_token", "Access token is not valid") from None
 
 
 async def _check_session(ctx: Context, account_id: int, sid: str, version: int) -> None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
-
-import msgspec
 
 from backend.audit import service as audit
 from backend.context import Context
@@ -27,7 +24,7 @@ from backend.net import spend
 from backend.registry import service as registry
 from backend.registry.enums import PlaceKind
 from backend.registry.schemas import Coverage
-from backend.registry.tables import Address, Owner
+from backend.registry.tables import Address
 from qr.tokens import is_well_formed, new_plate_token
 from roles import (
     Action,
@@ -60,36 +57,91 @@ HOUSE_ACTIONS = (
 )
 
 
-# Hand-written: the hot path of every scan (see registry.service.RESIDENTS_SQL). The flat, if
+# Hand-written: the hot path of every scan (see registry.service.RESIDENT_COLUMNS). The flat, if
 # the plate is on one, comes along so a scan needs no second lookup.
-PLATE_SQL = """
-SELECT d.token, a.id AS address_id, a.kind, a.code AS address_code, a.text AS address_text,
-       c.id AS community_id, c.name AS community_name, c.street, c.police_station, c.district AS district_id,
-       h.id AS house_id, h.floor, h.room_no, h.area, h.use
+PLATE_COLUMNS = (
+    ("d.token", "token"),
+    ("a.id", "address_id"),
+    ("a.kind", "kind"),
+    ("a.code", "address_code"),
+    ("a.text", "address_text"),
+    ("c.id", "community_id"),
+    ("c.name", "community_name"),
+    ("c.street", "street"),
+    ("c.police_station", "police_station"),
+    ("c.district", "district_id"),
+    ("h.id", "house_id"),
+    ("h.floor", "floor"),
+    ("h.room_no", "room_no"),
+    ("h.area", "area"),
+    ("h.use", "use"),
+)
+LIVE_PLATE = """
 FROM doorplate d
 JOIN address a ON a.id = d.address
 JOIN community c ON c.id = d.community
 LEFT JOIN house h ON h.address = a.id
-WHERE d.token = {} AND d.revoked_at IS NULL
+"""
+PLATE_SQL = (
+    f"SELECT {registry.select_list(PLATE_COLUMNS)} {LIVE_PLATE} WHERE d.token = {{}} AND d.revoked_at IS NULL"
+)
+
+# A signed-in caller's scan in one statement: the plate, then one row per listed resident of its
+# flat (the plate's columns repeated; none when the flat is empty or the plate is on no flat),
+# then one row per owner. ``part`` tells them apart. Fetched before knowing whether the caller
+# may see them (that needs the plate's community): roles/ decides what is shown, and nothing is
+# unsealed for a viewer who sees none of it. The owners' branch fills the other columns with
+# NULL: PostgreSQL takes their types from the first branch, and so do SQLite's column types.
+RESIDENT, OWNER = 0, 1
+_OWNER_COLUMNS = {
+    "name": "p.name",
+    "phone_sealed": "p.phone_sealed",
+    "id_number_encrypted": "p.id_number_encrypted",
+}
+_HOUSEHOLD_COLUMNS = (*PLATE_COLUMNS, *registry.RESIDENT_COLUMNS)
+HOUSEHOLD_SQL = f"""
+SELECT {RESIDENT} AS part, r.id AS row_id, {registry.select_list(_HOUSEHOLD_COLUMNS)}
+{LIVE_PLATE}
+LEFT JOIN residency r ON r.house = h.id AND r.status IN ('pending', 'verified')
+LEFT JOIN person p ON p.id = r.person
+WHERE d.token = {{}} AND d.revoked_at IS NULL
+UNION ALL
+SELECT {OWNER}, o.id, {", ".join(_OWNER_COLUMNS.get(alias, "NULL") for _, alias in _HOUSEHOLD_COLUMNS)}
+FROM doorplate d
+JOIN house h ON h.address = d.address
+JOIN owner o ON o.house = h.id
+JOIN person p ON p.id = o.person
+WHERE d.token = {{}} AND d.revoked_at IS NULL
+ORDER BY part, row_id
 """
 
 
 async def resolve(ctx: Context, token: str, ip: str) -> dict[str, Any]:
-    """The live plate behind ``token``; unknown, malformed and revoked tokens count as guesses.
+    """The live plate behind ``token``; unknown, malformed and revoked tokens count as guesses."""
+    return (await _live_plate(ctx, token, ip, PLATE_SQL, token))[0]
+
+
+async def _live_plate(ctx: Context, token: str, ip: str, sql: str, *args: str) -> list[dict[str, Any]]:
+    """The rows of ``sql`` about the live plate ``token``; the plate's row comes first.
 
     Only misses are counted and refused: a real plate always answers, and 96-bit tokens make
     guessing hopeless anyway; the limit guards against floods of lookups that find nothing.
     """
-    rows = await Doorplate.raw(PLATE_SQL, token) if is_well_formed(token) else []
+    rows = await Doorplate.raw(sql, *args) if is_well_formed(token) else []
     if not rows:
         budget = ctx.settings.scan_misses_per_minute
         await spend(ctx, "scan-miss", ip, budget=budget, seconds=60, what="unknown doorplates scanned")
         raise NotFound("unknown_plate", "This doorplate is unknown or no longer valid")
-    return rows[0]
+    return rows
 
 
 async def scan(ctx: Context, who: Principal, token: str, ip: str) -> ScanView:
-    plate = await resolve(ctx, token, ip)
+    # Anonymous callers never see a household: their scan reads the plate alone.
+    signed_in = who.account_id is not None
+    rows = await _live_plate(
+        ctx, token, ip, *((HOUSEHOLD_SQL, token, token) if signed_in else (PLATE_SQL, token))
+    )
+    plate = rows[0]
     kind = PlaceKind(plate["kind"])
     view = ScanView(
         plate=PlateRef(token=plate["token"], kind=kind),
@@ -105,7 +157,7 @@ async def scan(ctx: Context, who: Principal, token: str, ip: str) -> ScanView:
         actions=[],
     )
     if kind is PlaceKind.HOUSE:
-        await _add_household(ctx, who, view, plate, ip)
+        await _add_household(ctx, who, view, plate, rows if signed_in else [], ip)
     return view
 
 
@@ -123,7 +175,7 @@ def house_at(plate: dict[str, Any]) -> HouseCard:
 
 
 async def _add_household(
-    ctx: Context, who: Principal, view: ScanView, plate: dict[str, Any], ip: str
+    ctx: Context, who: Principal, view: ScanView, plate: dict[str, Any], rows: list[dict[str, Any]], ip: str
 ) -> None:
     house = house_at(plate)
     target = Target(community_id=plate["community_id"], district_id=plate["district_id"], house_id=house.id)
@@ -132,10 +184,17 @@ async def _add_household(
     sections = sections_for(view.viewer)
     if "house" in sections:
         view.house = house
-    residents = registry.residents_of(ctx, house.id, view.viewer) if "residents" in sections else _nothing()
-    owners = _owners(ctx, house.id, view.viewer) if "owners" in sections else _nothing()
-    audited = (
-        audit.record_read(
+    if "residents" in sections:
+        residents = [row for row in rows if row["part"] == RESIDENT and row["row_id"] is not None]
+        view.residents = [registry.resident_view(ctx, view.viewer, row) for row in residents]
+    if "owners" in sections:
+        fields = owner_fields(view.viewer)
+        owners = [row for row in rows if row["part"] == OWNER]
+        view.owners = [
+            OwnerView(**project_owner(view.viewer, registry.unsealed(ctx, row, fields))) for row in owners
+        ]
+    if view.viewer is not Viewer.ANONYMOUS:  # residents' reads of their household too
+        await audit.record_read(
             who,
             "read_household",
             f"house:{house.id}",
@@ -143,25 +202,6 @@ async def _add_household(
             ip=ip,
             detail={"plate": plate["token"], "view": view.viewer},
         )
-        if view.viewer is not Viewer.ANONYMOUS  # residents' reads of their household too
-        else _nothing()
-    )
-    # Independent round trips: overlap them.
-    view.residents, view.owners, _ = await asyncio.gather(residents, owners, audited)
-
-
-async def _nothing() -> msgspec.UnsetType:
-    return msgspec.UNSET
-
-
-async def _owners(ctx: Context, house_id: int, viewer: Viewer) -> list[OwnerView]:
-    rows = await Owner.raw(
-        "SELECT p.name, p.phone_sealed, p.id_number_encrypted FROM owner o JOIN person p ON p.id = o.person "
-        "WHERE o.house = {} ORDER BY o.id",
-        house_id,
-    )
-    fields = owner_fields(viewer)
-    return [OwnerView(**project_owner(viewer, registry.unsealed(ctx, row, fields))) for row in rows]
 
 
 async def replace_plate(who: Principal, token: str, ip: str) -> PlateReplaced:

@@ -575,12 +575,38 @@ def unsealed(ctx: Context, row: dict[str, Any], fields: frozenset[str]) -> dict[
 
 # Hand-written SQL for the reads on the scan path: building the equivalent Piccolo query
 # with its joins cost more CPU than running it (bench/scan.py). Portable to both engines.
+# A residency with its person, over ``residency r``, ``person p`` and the flat's ``address a``;
+# the verification queue and the doorplate scan (which joins them to the plate) select these.
 # A category only proposed (empty on the person) reads as none.
-RESIDENTS_SQL = """
-SELECT r.id AS residency_id, r.status, r.relation, r.registered_at, r.registered_by, r.community, r.house,
-       r.proposed_category, p.id AS person_id, p.name, NULLIF(p.residence_category, '') AS residence_category,
-       p.gender, p.birth_date, p.phone_sealed, p.id_type, p.id_number_encrypted, p.id_number_hash,
-       p.key_sealed, a.text AS address
+RESIDENT_COLUMNS = (
+    ("r.id", "residency_id"),
+    ("r.status", "status"),
+    ("r.relation", "relation"),
+    ("r.registered_at", "registered_at"),
+    ("r.registered_by", "registered_by"),
+    ("r.community", "community"),
+    ("r.house", "house"),
+    ("r.proposed_category", "proposed_category"),
+    ("p.id", "person_id"),
+    ("p.name", "name"),
+    ("NULLIF(p.residence_category, '')", "residence_category"),
+    ("p.gender", "gender"),
+    ("p.birth_date", "birth_date"),
+    ("p.phone_sealed", "phone_sealed"),
+    ("p.id_type", "id_type"),
+    ("p.id_number_encrypted", "id_number_encrypted"),
+    ("p.id_number_hash", "id_number_hash"),
+    ("p.key_sealed", "key_sealed"),
+    ("a.text", "address"),
+)
+
+
+def select_list(columns: tuple[tuple[str, str], ...]) -> str:
+    return ", ".join(f"{expression} AS {alias}" for expression, alias in columns)
+
+
+RESIDENTS_SQL = f"""
+SELECT {select_list(RESIDENT_COLUMNS)}
 FROM residency r
 JOIN person p ON p.id = r.person
 JOIN house h ON h.id = r.house
@@ -590,13 +616,6 @@ JOIN address a ON a.id = h.address
 
 def resident_view(ctx: Context, viewer: Viewer, row: dict[str, Any]) -> ResidentView:
     return ResidentView(**project_person(viewer, unsealed(ctx, row, person_fields(viewer))))
-
-
-async def residents_of(ctx: Context, house_id: int, viewer: Viewer) -> list[ResidentView]:
-    rows = await Residency.raw(
-        RESIDENTS_SQL + "WHERE r.house = {} AND r.status IN ('pending', 'verified') ORDER BY r.id", house_id
-    )
-    return [resident_view(ctx, viewer, row) for row in rows]
 
 
 async def communities_in_scope(who: Principal) -> list[dict[str, Any]]:
