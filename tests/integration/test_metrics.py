@@ -255,7 +255,11 @@ async def test_a_database_outage_leaves_the_figures_out_and_the_scrape_answering
         logging.getLogger().removeHandler(caplog.handler)
     assert all("anju_requests_total" in text and "anju_devices{" not in text for text in during)
     assert logged(caplog, "figures unavailable") == 2  # the app's and ours, each once
-    assert {family.name for family in back} >= {"anju_bridge_messages", "anju_bridge_connected", "anju_devices"}
+    assert {family.name for family in back} >= {
+        "anju_bridge_messages",
+        "anju_bridge_connected",
+        "anju_devices",
+    }
     assert logged(caplog, "figures available again") == 1
 
 
