@@ -68,16 +68,24 @@ def anju(command: str, env: dict) -> subprocess.CompletedProcess:
 
 @contextlib.contextmanager
 def background(*commands: str, env: dict):
-    """`anju` commands running for the duration of the block."""
+    """`anju` commands running for the duration of the block (their output in ANJU_BENCH_LOGS, if set)."""
+    logs = Path(os.environ.get("ANJU_BENCH_LOGS", os.devnull))  # a folder: one log per command
+
+    def output(number: int, command: str):
+        if logs == Path(os.devnull):
+            return subprocess.DEVNULL
+        logs.mkdir(parents=True, exist_ok=True)
+        return (logs / f"{number}-{command.split()[0]}.log").open("w")
+
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "backend", *command.split()],
             env=env,
             cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=(out := output(number, command)),
+            stderr=out,
         )
-        for command in commands
+        for number, command in enumerate(commands)
     ]
     try:
         yield processes

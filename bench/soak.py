@@ -169,6 +169,19 @@ async def drained(database: str, sent: list[str], seconds: float = 120) -> tuple
         await connection.close()
 
 
+async def bridge_counts(database: str) -> dict[str, int]:
+    """What the bridge workers counted, added up over workers: accepted, stored, refusals by reason."""
+    connection = await asyncpg.connect(database)
+    try:
+        rows = await connection.fetch(
+            "SELECT reason, sum(count) AS n FROM bridge_counter "
+            "WHERE reason NOT IN ('connected', 'batch_lag_ms') GROUP BY reason ORDER BY reason"
+        )
+        return {row["reason"]: row["n"] for row in rows}
+    finally:
+        await connection.close()
+
+
 async def passes_recorded(database: str, commands: set[str]) -> int:
     connection = await asyncpg.connect(database)
     try:
@@ -248,6 +261,8 @@ def main() -> None:
             sent = sent_file.read_text().split()
             stored, rows = asyncio.run(drained(database, sent))
             passes = asyncio.run(passes_recorded(database, commands))
+            time.sleep(6)  # the workers write their counters every 5 s
+            counted = asyncio.run(bridge_counts(database))
         executed = executed_opens(Path(var), commands)
     report("scans", scans, args.seconds)
     report("door opens", taps, args.seconds)
@@ -256,6 +271,7 @@ def main() -> None:
         f"events       {len(sent):7d} sent  {len(sent) / args.seconds:8.1f}/s   stored {stored}   "
         f"lost {lost}   duplicated {doubled}"
     )
+    print("bridge       " + ", ".join(f"{reason} {n}" for reason, n in counted.items()))
     print(
         f"door opens   {len(commands)} answered   {passes} passes recorded   {executed} executed by devices"
     )

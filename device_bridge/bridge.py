@@ -75,11 +75,15 @@ class Bridge:
         transaction: Transaction,
         *,
         transient: tuple[type[BaseException], ...] = (OSError,),
+        conflicts: tuple[type[BaseException], ...] = (),
     ) -> None:
-        """``transaction`` opens the batch's transaction; ``transient`` are the errors of a database outage."""
+        """``transaction`` opens the batch's transaction; ``transient`` are the errors of a database
+        outage; ``conflicts`` those of a transaction the database rolled back against another
+        (a deadlock with another worker), retried at once.
+        """
         self.config, self.worker = config, config.worker
         self.directory, self.handlers = directory, handlers
-        self._transaction, self._transient = transaction, transient
+        self._transaction, self._transient, self._conflicts = transaction, transient, conflicts
         self.counts: Counter[str] = Counter()  # "accepted" and each refusal reason
         self.stored = 0  # messages committed
         self.last_batch_at: float | None = None  # wall-clock time of the last commit
@@ -239,6 +243,9 @@ class Bridge:
             try:
                 async with self._transaction() as writer:
                     await self.handlers.dispatch(writer, batch.messages)
+            except self._conflicts:
+                self.counts["retried_conflict"] += 1  # nothing of it was committed: run it again
+                continue
             except self._transient as exc:
                 now = time.monotonic()
                 if failing_since is None:

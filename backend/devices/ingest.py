@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
-from asyncpg.exceptions import InterfaceError
+from asyncpg.exceptions import InterfaceError, TransactionRollbackError
 from piccolo.engine.base import Engine
 
 from backend.access import ingest as access_ingest
@@ -38,6 +38,8 @@ OFFLINE_AFTER_HEARTBEATS = 2.5  # silence tolerated before a device counts as of
 # A database outage as the bridge sees it: the app's list, a pooled connection closed under us, and a
 # SQLite file locked by another writer for longer than its busy timeout.
 TRANSIENT = (*DATABASE_DOWN, InterfaceError, OSError, sqlite3.OperationalError)
+# A batch PostgreSQL rolled back against another worker's (deadlock, serialization failure).
+CONFLICTS = (TransactionRollbackError,)
 DIRECTORY_SQL = """
 SELECT v.id, v.code, v.kind, v.community, v.building, v.unit, v.secret_sealed, c.code AS community_code,
        d.id AS door, d.device_door
@@ -109,8 +111,9 @@ async def store_events(writer: Writer, messages: Sequence[Message]) -> None:
     seen: dict[int, datetime] = {}
     for m in messages:
         seen[m.device.id] = max(m.at, seen.get(m.device.id, m.at))
+    # In device order, so that workers touching the same devices lock them in the same order.
     await writer.many(
-        TOUCH_DEVICE, [(writer.at(at), True, device, writer.at(at)) for device, at in seen.items()]
+        TOUCH_DEVICE, [(writer.at(at), True, device, writer.at(at)) for device, at in sorted(seen.items())]
     )
 
 
@@ -242,7 +245,12 @@ def build_bridge(
         give_up_after=settings.bridge_give_up_seconds if give_up_after is None else give_up_after,
     )
     bridge = Bridge(
-        config, Directory(directory_loader(keys)), handlers(), transaction_on(engine), transient=TRANSIENT
+        config,
+        Directory(directory_loader(keys)),
+        handlers(),
+        transaction_on(engine),
+        transient=TRANSIENT,
+        conflicts=CONFLICTS,
     )
 
     async def save_liveness() -> None:
