@@ -197,34 +197,40 @@ def _known_heads_of(engine: Any) -> dict[int, tuple[int, str]]:
     return _known_heads.setdefault(engine, {}) if is_postgres(engine) else {}
 
 
-# Appends a read batch after an entry known to this process, in one statement and one round
-# trip: its own (implicit) transaction, taking the chain's lock only if it is free. Why this
-# can neither fork nor gap a chain, nor break the locked path:
-# - the EXISTS makes it insert nothing unless the entry (chain, seq, hash) it links to is in the
-#   table. Entries are never updated or deleted (the append-only trigger), so one seen is still
-#   there, with that hash, when the rows go in; a known head of a rolled-back transaction, of a
-#   cut tail or of another database inserts nothing and so cannot leave a gap;
+# Appends a read batch after the head this process believes the chain has, in one statement
+# and one round trip: its own (implicit) transaction, taking the chain's lock only if it is
+# free; when the belief was wrong it inserts nothing and returns the head it saw instead. Why
+# this can neither fork nor gap a chain, nor break the locked path:
+# - it inserts only if the chain's last entry in the statement's snapshot is the one the batch
+#   links to, (seq, hash) (or, for seq 0, the chain is empty). Entries are never updated or
+#   deleted (the append-only trigger), so that entry is still there, with that hash, when the
+#   rows go in; a believed head of a rolled-back transaction, of a cut tail or of another
+#   database inserts nothing and so cannot leave a gap;
 # - seqs of a chain are gapless (every append goes after an existing entry), so "seq + 1 is
 #   free" is "seq is the head": the unique (chain, seq) makes the statement fail as a whole
-#   (UniqueViolation) if another writer, committed or still in flight, took seq + 1. The new
-#   entries therefore link to the real previous entry;
+#   (UniqueViolation) if another writer took seq + 1 after the snapshot, committed or still in
+#   flight. The new entries therefore link to the real previous entry;
 # - it inserts only while holding the chain's advisory lock, as the locked path does, so a
 #   locked append (which reads the head once it has the lock) is never overtaken between its
 #   read and its insert: a write inside a domain transaction never fails on the unique (chain,
-#   seq). It never waits for the lock: if a locked append holds it, nothing is inserted;
-# - the lock and the EXISTS are uncorrelated subqueries, evaluated once (InitPlans), so the
-#   batch goes in whole or not at all. Whatever does not go in, the caller appends on the
-#   locked path, which reads the head afresh.
-_APPEND_AFTER_KNOWN = """
-INSERT INTO audit_entry
-    (chain, seq, at, actor, actor_role, action, subject, community, ip, detail, prev_hash, hash)
-SELECT {}, seq, at, actor, actor_role, action, subject, community, ip, detail::json, prev_hash, hash
-FROM unnest({}::bigint[], {}::timestamptz[], {}::integer[], {}::text[], {}::text[], {}::text[],
-            {}::integer[], {}::text[], {}::text[], {}::text[], {}::text[])
-    AS new (seq, at, actor, actor_role, action, subject, community, ip, detail, prev_hash, hash)
-WHERE (SELECT pg_try_advisory_xact_lock({}, {}))
-  AND EXISTS (SELECT 1 FROM audit_entry WHERE chain = {} AND seq = {} AND hash = {})
-RETURNING seq
+#   seq). It never waits for the lock: if another append holds it, nothing is inserted;
+# - the conditions are uncorrelated subqueries, evaluated once (a one-time filter), so the
+#   batch goes in whole or not at all.
+_APPEND_AFTER = """
+WITH head AS (SELECT seq, hash FROM audit_entry WHERE chain = {} ORDER BY seq DESC LIMIT 1),
+appended AS (
+    INSERT INTO audit_entry
+        (chain, seq, at, actor, actor_role, action, subject, community, ip, detail, prev_hash, hash)
+    SELECT {}, seq, at, actor, actor_role, action, subject, community, ip, detail::json, prev_hash, hash
+    FROM unnest({}::bigint[], {}::timestamptz[], {}::integer[], {}::text[], {}::text[], {}::text[],
+                {}::integer[], {}::text[], {}::text[], {}::text[], {}::text[])
+        AS new (seq, at, actor, actor_role, action, subject, community, ip, detail, prev_hash, hash)
+    WHERE (SELECT pg_try_advisory_xact_lock({}, {}))
+      AND (SELECT COALESCE(MAX(seq), 0) FROM head) = {}
+      AND (SELECT COALESCE(MAX(hash), {}) FROM head) = {}
+    RETURNING seq
+)
+SELECT (SELECT count(*) FROM appended) AS appended, (SELECT seq FROM head), (SELECT hash FROM head)
 """
 _COLUMNS = (
     "seq",
@@ -239,37 +245,45 @@ _COLUMNS = (
     "prev_hash",
     "hash",
 )
+_ONE_STATEMENT_TRIES = 3  # then the locked path, which waits for its turn
+
+
+class _Appended(msgspec.Struct, frozen=True):
+    rows: list[dict[str, Any]] | None  # None: nothing was inserted
+    head: tuple[int, str] | None = None  # then, the head the statement saw, if it got that far
 
 
 @timed(AUDIT_APPEND_SECONDS)
-async def _append_after_known(
-    chain: int, contents: list[dict[str, Any]], seq: int, prev: str
-) -> list[dict] | None:
-    """Append after the entry (seq, prev) if it is still the chain's head: the rows, or None if it was not."""
+async def _append_after(chain: int, contents: list[dict[str, Any]], seq: int, prev: str) -> _Appended:
+    """Append after the entry (seq, prev) if it is the chain's head and no append is under way."""
     rows = _linked(contents, seq, prev, _chain_key())
     stored = [_storable(row) for row in rows]
     columns = [[row[name] for row in stored] for name in _COLUMNS]
+    values = (chain, chain, *columns, _ADVISORY_LOCK, chain, seq, GENESIS, prev)
     try:
-        inserted = await AuditEntry.raw(
-            _APPEND_AFTER_KNOWN, chain, *columns, _ADVISORY_LOCK, chain, chain, seq, prev
-        )
-    except UniqueViolationError:  # another writer appended after that entry
-        return None
-    return rows if inserted else None  # nothing inserted: the lock was taken or that entry is not there
+        [outcome] = await AuditEntry.raw(_APPEND_AFTER, *values)
+    except UniqueViolationError:  # another writer appended after that entry since the snapshot
+        return _Appended(rows=None)
+    if outcome["appended"]:
+        return _Appended(rows=rows)
+    return _Appended(rows=None, head=(outcome["seq"] or 0, outcome["hash"] or GENESIS))
 
 
 async def _append_reads(chain: int, contents: list[dict[str, Any]]) -> None:
-    """A read batch of one chain: after the head this process knows if it still is, else under the lock.
+    """A read batch of one chain: in one statement after the head it believes, else under the lock.
 
-    On PostgreSQL the common case (one writer of the chain at a time) is one round trip instead
-    of a locked transaction's five. SQLite has one writer at a time anyway.
+    On PostgreSQL the common case is one round trip instead of a locked transaction's five; a
+    wrong belief costs one more (the statement returns the head it saw). SQLite has one writer
+    at a time anyway and keeps the locked path.
     """
-    engine = AuditEntry._meta.db
-    known = _known_heads_of(engine)
-    head = known.get(chain)
-    rows = None
-    if head is not None:
-        rows = await _append_after_known(chain, contents, *head)
+    known = _known_heads_of(AuditEntry._meta.db)
+    head, rows = known.get(chain, (0, GENESIS)), None
+    for _ in range(_ONE_STATEMENT_TRIES if is_postgres(AuditEntry._meta.db) else 0):
+        appended = await _append_after(chain, contents, *head)
+        if appended.rows or appended.head is None:
+            rows = appended.rows
+            break
+        head = appended.head
     if rows is None:
         rows = await _append(contents)
     known[chain] = (rows[-1]["seq"], rows[-1]["hash"])  # committed: the statement or transaction has ended

@@ -32,14 +32,14 @@ async def main(url, secret, name, bursts, size):
     await start_pool(engine, 8)
     bind(engine)
     audit.use_keys(Keys(secret.encode()))
-    one_statement, append_after_known = [], audit._append_after_known
+    one_statement, append_after = [], audit._append_after
 
     async def counted(*args):
-        rows = await append_after_known(*args)
-        one_statement.append(rows is not None)
-        return rows
+        appended = await append_after(*args)
+        one_statement.append(appended.rows is not None)
+        return appended
 
-    audit._append_after_known = counted
+    audit._append_after = counted
     who = Principal(account_id=7, role=Role.WARDEN, communities=frozenset({1}))
     for burst in range(bursts):
         reads = (audit.record_read(who, "read_household", f"{name}:{burst}:{i}", community=1) for i in range(size))
