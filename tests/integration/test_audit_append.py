@@ -47,7 +47,7 @@ async def main(url, secret, name, bursts, size):
         if burst % 7 == 3:
             async with engine.transaction():
                 await audit.record(who, "update_household", f"{name}:{burst}", community=1)
-        await asyncio.sleep(random.random() / 100)
+        await asyncio.sleep(random.random() / 500)
     await engine.close_connection_pool()
     print(sum(one_statement))
 
@@ -62,7 +62,7 @@ def pg_only() -> None:
 
 async def test_two_workers_appending_reads_to_one_chain_keep_it_gapless_and_intact(client, settings):
     pg_only()
-    bursts, size = 30, 5
+    bursts, size = 60, 8
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     workers = [
         await asyncio.create_subprocess_exec(
@@ -103,5 +103,27 @@ async def test_reads_after_a_write_that_rolled_back_link_to_the_real_head(client
             raise RuntimeError("the write fails after its entry")
     await audit.record_read(WARDEN, "read_household", "house:2", community=1)
     await audit.record_read(WARDEN, "read_household", "house:3", community=1)
+    report = await audit.verify_chain(1)
+    assert report.intact and report.checked == 3
+
+
+async def test_a_read_overtaken_after_its_snapshot_is_appended_after_the_real_head(client):
+    """The unique (chain, seq) is what refuses a batch whose seq another writer took after the
+    statement's snapshot (here one that takes no lock, so the race is certain): the batch goes
+    in after the real head, neither lost nor forked."""
+    pg_only()
+    await audit.record_read(WARDEN, "read_household", "house:1", community=1)  # believes head 1
+    [head] = await AuditEntry.select(AuditEntry.hash).where(AuditEntry.chain == 1)
+    async with AuditEntry._meta.db.transaction():
+        overtaking = audit._linked(
+            [audit.entry(WARDEN, "read_household", "house:2", community=1)],
+            1,
+            head["hash"],
+            audit._chain_key(),
+        )
+        await AuditEntry.insert(*(AuditEntry(**audit._storable(row)) for row in overtaking))
+        read = asyncio.create_task(audit.record_read(WARDEN, "read_household", "house:3", community=1))
+        await asyncio.sleep(0.5)  # the read's statement waits on the unique index for this transaction
+    await read
     report = await audit.verify_chain(1)
     assert report.intact and report.checked == 3
