@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from asyncpg.exceptions import UniqueViolationError
 
 from backend.audit import checkpoints
 from backend.audit.checkpoints import Checkpoint
@@ -145,29 +146,147 @@ def entry(
 
 
 @timed(AUDIT_APPEND_SECONDS)
-async def _append(entries: list[dict[str, Any]]) -> None:
+async def _append(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Chain and insert entries after their chains' heads, holding each chain's lock for one transaction.
 
     SQLite's IMMEDIATE transaction and PostgreSQL's per-chain advisory lock both make "read the
     head, insert after it" atomic across connections and processes. Chains are locked in id
     order, so two appends that touch the same chains cannot deadlock each other.
+
+    Returns the appended rows. Forgets the chains' heads this process knew: they are no longer
+    the heads, and the caller's transaction may yet roll these entries back.
     """
     engine, key = AuditEntry._meta.db, _chain_key()
     by_chain: dict[int, list[dict[str, Any]]] = {}
     for content in entries:
         by_chain.setdefault(content["chain"], []).append(content)
+    known = _known_heads_of(engine)
+    for chain in by_chain:
+        known.pop(chain, None)
     async with transaction(engine):
         rows = []
         for chain in sorted(by_chain):
             if is_postgres(engine):
                 await AuditEntry.raw("SELECT pg_advisory_xact_lock({}, {})", _ADVISORY_LOCK, chain)
-            seq, prev = await _head(chain)
-            for content in by_chain[chain]:
-                seq += 1
-                row = {**content, "seq": seq, "prev_hash": prev}
-                row["hash"] = prev = entry_hash(row, key)
-                rows.append(AuditEntry(**{**row, "detail": msgspec.json.encode(row["detail"]).decode()}))
-        await AuditEntry.insert(*rows)
+            rows += _linked(by_chain[chain], *await _head(chain), key)
+        await AuditEntry.insert(*(AuditEntry(**_storable(row)) for row in rows))
+    return rows
+
+
+def _linked(contents: list[dict[str, Any]], seq: int, prev: str, key: bytes) -> list[dict[str, Any]]:
+    """The entries as links of their chain, after the entry (seq, prev)."""
+    rows = []
+    for content in contents:
+        seq += 1
+        row = {**content, "seq": seq, "prev_hash": prev}
+        row["hash"] = prev = entry_hash(row, key)
+        rows.append(row)
+    return rows
+
+
+def _storable(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "detail": msgspec.json.encode(row["detail"]).decode()}
+
+
+# Each process's last committed entry (seq, hash) of each chain it appended reads to, per engine.
+_known_heads: weakref.WeakKeyDictionary[Any, dict[int, tuple[int, str]]] = weakref.WeakKeyDictionary()
+
+
+def _known_heads_of(engine: Any) -> dict[int, tuple[int, str]]:
+    """On PostgreSQL; SQLite appends under its one write lock anyway, so it keeps none (an empty dict)."""
+    return _known_heads.setdefault(engine, {}) if is_postgres(engine) else {}
+
+
+# Appends a read batch after the head this process believes the chain has, in one statement
+# and one round trip: its own (implicit) transaction, taking the chain's lock only if it is
+# free; when the belief was wrong it inserts nothing and returns the head it saw instead. Why
+# this can neither fork nor gap a chain, nor break the locked path:
+# - it inserts only if the chain's last entry in the statement's snapshot is the one the batch
+#   links to, (seq, hash) (or, for seq 0, the chain is empty). Entries are never updated or
+#   deleted (the append-only trigger), so that entry is still there, with that hash, when the
+#   rows go in; a believed head of a rolled-back transaction, of a cut tail or of another
+#   database inserts nothing and so cannot leave a gap;
+# - seqs of a chain are gapless (every append goes after an existing entry), so "seq + 1 is
+#   free" is "seq is the head": the unique (chain, seq) makes the statement fail as a whole
+#   (UniqueViolation) if another writer took seq + 1 after the snapshot, committed or still in
+#   flight. The new entries therefore link to the real previous entry;
+# - it inserts only while holding the chain's advisory lock, as the locked path does, so a
+#   locked append (which reads the head once it has the lock) is never overtaken between its
+#   read and its insert: a write inside a domain transaction never fails on the unique (chain,
+#   seq). It never waits for the lock: if another append holds it, nothing is inserted;
+# - the conditions are uncorrelated subqueries, evaluated once (a one-time filter), so the
+#   batch goes in whole or not at all.
+_APPEND_AFTER = """
+WITH head AS (SELECT seq, hash FROM audit_entry WHERE chain = {} ORDER BY seq DESC LIMIT 1),
+appended AS (
+    INSERT INTO audit_entry
+        (chain, seq, at, actor, actor_role, action, subject, community, ip, detail, prev_hash, hash)
+    SELECT {}, seq, at, actor, actor_role, action, subject, community, ip, detail::json, prev_hash, hash
+    FROM unnest({}::bigint[], {}::timestamptz[], {}::integer[], {}::text[], {}::text[], {}::text[],
+                {}::integer[], {}::text[], {}::text[], {}::text[], {}::text[])
+        AS new (seq, at, actor, actor_role, action, subject, community, ip, detail, prev_hash, hash)
+    WHERE (SELECT pg_try_advisory_xact_lock({}, {}))
+      AND (SELECT COALESCE(MAX(seq), 0) FROM head) = {}
+      AND (SELECT COALESCE(MAX(hash), {}) FROM head) = {}
+    RETURNING seq
+)
+SELECT (SELECT count(*) FROM appended) AS appended, (SELECT seq FROM head), (SELECT hash FROM head)
+"""
+_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "actor_role",
+    "action",
+    "subject",
+    "community",
+    "ip",
+    "detail",
+    "prev_hash",
+    "hash",
+)
+_ONE_STATEMENT_TRIES = 3  # then the locked path, which waits for its turn
+
+
+class _Appended(msgspec.Struct, frozen=True):
+    rows: list[dict[str, Any]] | None  # None: nothing was inserted
+    head: tuple[int, str] | None = None  # then, the head the statement saw, if it got that far
+
+
+@timed(AUDIT_APPEND_SECONDS)
+async def _append_after(chain: int, contents: list[dict[str, Any]], seq: int, prev: str) -> _Appended:
+    """Append after the entry (seq, prev) if it is the chain's head and no append is under way."""
+    rows = _linked(contents, seq, prev, _chain_key())
+    stored = [_storable(row) for row in rows]
+    columns = [[row[name] for row in stored] for name in _COLUMNS]
+    values = (chain, chain, *columns, _ADVISORY_LOCK, chain, seq, GENESIS, prev)
+    try:
+        [outcome] = await AuditEntry.raw(_APPEND_AFTER, *values)
+    except UniqueViolationError:  # another writer appended after that entry since the snapshot
+        return _Appended(rows=None)
+    if outcome["appended"]:
+        return _Appended(rows=rows)
+    return _Appended(rows=None, head=(outcome["seq"] or 0, outcome["hash"] or GENESIS))
+
+
+async def _append_reads(chain: int, contents: list[dict[str, Any]]) -> None:
+    """A read batch of one chain: in one statement after the head it believes, else under the lock.
+
+    On PostgreSQL the common case is one round trip instead of a locked transaction's five; a
+    wrong belief costs one more (the statement returns the head it saw). SQLite has one writer
+    at a time anyway and keeps the locked path.
+    """
+    known = _known_heads_of(AuditEntry._meta.db)
+    head, rows = known.get(chain, (0, GENESIS)), None
+    for _ in range(_ONE_STATEMENT_TRIES if is_postgres(AuditEntry._meta.db) else 0):
+        appended = await _append_after(chain, contents, *head)
+        if appended.rows or appended.head is None:
+            rows = appended.rows
+            break
+        head = appended.head
+    if rows is None:
+        rows = await _append(contents)
+    known[chain] = (rows[-1]["seq"], rows[-1]["hash"])  # committed: the statement or transaction has ended
 
 
 async def _head(chain: int) -> tuple[int, str]:
@@ -204,7 +323,8 @@ async def record_read(who: Principal | None, action: str, subject: str, **contex
 
 
 class _GroupCommit:
-    def __init__(self) -> None:
+    def __init__(self, chain: int) -> None:
+        self._chain = chain
         self._pending: list[tuple[dict[str, Any], asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
 
@@ -222,7 +342,7 @@ class _GroupCommit:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                await _append([content for content, _ in batch])
+                await _append_reads(self._chain, [content for content, _ in batch])
             except Exception as exc:  # every waiter learns its entry was not written
                 for _, done in batch:
                     done.set_exception(exc)
@@ -238,7 +358,9 @@ _group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _
 
 def _group_commit(chain: int) -> _GroupCommit:
     per_chain = _group_commits.setdefault(asyncio.get_running_loop(), {})
-    return per_chain.setdefault(chain, _GroupCommit())
+    if chain not in per_chain:
+        per_chain[chain] = _GroupCommit(chain)
+    return per_chain[chain]
 
 
 async def verify_chain(
