@@ -34,7 +34,7 @@ from piccolo.query.functions.aggregate import Count
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from backend.devices.tables import BridgeCounter, Device
+from backend.devices.tables import BridgeCounter, Device, Liveness
 from backend.errors import Unauthorized
 from backend.instruments import MULTIPROCESS
 from backend.settings import Settings
@@ -240,13 +240,13 @@ async def _bridge_figures() -> list[Metric]:
         worker, reason, count = row["worker"], row["reason"], row["count"]
         beats[worker] = max(row["updated_at"], beats.get(worker, row["updated_at"]))
         match reason:
-            case "stored":
+            case Liveness.STORED:
                 stored.add_metric([worker], count)
-            case "reconnects":
+            case Liveness.RECONNECTS:
                 reconnects.add_metric([worker], count)
-            case "connected":
+            case Liveness.CONNECTED:
                 connected.add_metric([worker], count)
-            case "batch_lag_ms":
+            case Liveness.BATCH_LAG_MS:
                 lag.add_metric([worker], count / 1000)
             case _:
                 messages.add_metric([worker, reason], count)

@@ -36,6 +36,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from backend.devices.tables import Liveness  # noqa: E402
 from backend.seed import demo_phone  # noqa: E402
 from bench._harness import (  # noqa: E402
     anju,
@@ -48,7 +49,7 @@ from bench._harness import (  # noqa: E402
 )
 from bench.door_open import devices_online  # noqa: E402
 from bench.scan import police_token  # noqa: E402
-from device_bridge.executed import Entry  # noqa: E402
+from device_bridge.executed import executed_in  # noqa: E402
 from roles import Role  # noqa: E402
 
 EVENTS_PER_ROUND = 20  # per device; a round takes well under a second on loopback
@@ -175,7 +176,8 @@ async def bridge_counts(database: str) -> dict[str, int]:
     try:
         rows = await connection.fetch(
             "SELECT reason, sum(count) AS n FROM bridge_counter "
-            "WHERE reason NOT IN ('connected', 'batch_lag_ms') GROUP BY reason ORDER BY reason"
+            "WHERE reason <> ALL($1::text[]) GROUP BY reason ORDER BY reason",
+            [Liveness.CONNECTED, Liveness.BATCH_LAG_MS],  # gauges: a sum over workers means nothing
         )
         return {row["reason"]: row["n"] for row in rows}
     finally:
@@ -194,13 +196,7 @@ async def passes_recorded(database: str, commands: set[str]) -> int:
 
 def executed_opens(var_dir: Path, commands: set[str]) -> int:
     """Opens the simulated devices executed for our taps, read from the files they keep on disk."""
-    executed = Counter(
-        entry.id
-        for path in (var_dir / "devices").glob("*.executed")
-        for line in path.read_bytes().splitlines()
-        if (entry := msgspec.json.decode(line, type=Entry)).id in commands and entry.ack.get("ok")
-    )
-    return sum(executed.values())
+    return sum(1 for e in executed_in(var_dir / "devices") if e.id in commands and e.ack.get("ok"))
 
 
 def report(label: str, tally: Tally, seconds: float) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -35,12 +36,7 @@ class ExecutedCommands:
         self._appended = self._kept = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
-            for line in path.read_bytes().splitlines():
-                try:
-                    entry = msgspec.json.decode(line, type=Entry)
-                except msgspec.DecodeError:
-                    continue  # a line torn by a crash: written before acting, so nothing ran for it
-                self._entries[entry.id] = entry
+            self._entries = {entry.id: entry for entry in entries(path)}
         self._compact()
 
     def answer(self, command_id: str) -> dict[str, Any] | None:
@@ -78,3 +74,18 @@ class ExecutedCommands:
         fresh.replace(self._path)
         self._file = self._path.open("ab")
         self._appended, self._kept = 0, len(self._entries)
+
+
+def entries(path: Path) -> Iterator[Entry]:
+    """A file's entries as written, in order."""
+    for line in path.read_bytes().splitlines():
+        try:
+            yield msgspec.json.decode(line, type=Entry)
+        except msgspec.DecodeError:
+            continue  # a line torn by a crash: written before acting, so nothing ran for it
+
+
+def executed_in(folder: Path) -> Iterator[Entry]:
+    """Every entry of every device keeping its file in ``folder`` (the simulator's state_dir)."""
+    for path in sorted(folder.glob("*.executed")):
+        yield from entries(path)

@@ -231,7 +231,7 @@ appended AS (
 )
 SELECT (SELECT count(*) FROM appended) AS appended, (SELECT seq FROM head), (SELECT hash FROM head)
 """
-_COLUMNS = (
+LINK_COLUMNS = (  # the columns of a link, in the order the one-statement append binds them
     "seq",
     "at",
     "actor",
@@ -256,7 +256,7 @@ async def _append_after(chain: int, contents: list[dict[str, Any]], seq: int, pr
     """Append after the entry (seq, prev) if it is the chain's head and no append is under way."""
     rows = _linked(contents, seq, prev, _chain_key())
     stored = [_storable(row) for row in rows]
-    columns = [[row[name] for row in stored] for name in _COLUMNS]
+    columns = [[row[name] for row in stored] for name in LINK_COLUMNS]
     values = (chain, chain, *columns, _ADVISORY_LOCK, chain, seq, GENESIS, prev)
     try:
         [outcome] = await AuditEntry.raw(_APPEND_AFTER, *values)

@@ -19,11 +19,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
-from asyncpg.exceptions import InterfaceError, TransactionRollbackError
+from asyncpg.exceptions import TransactionRollbackError
 from piccolo.engine.base import Engine
 
 from backend.access import ingest as access_ingest
-from backend.devices.tables import BridgeCounter, Device
+from backend.db import CONNECTION_LOST
+from backend.devices.tables import BridgeCounter, Device, Liveness
 from backend.health import DATABASE_DOWN
 from backend.keys import Keys
 from backend.settings import Settings
@@ -37,7 +38,7 @@ from roles import Role
 OFFLINE_AFTER_HEARTBEATS = 2.5  # silence tolerated before a device counts as offline
 # A database outage as the bridge sees it: the app's list, a pooled connection closed under us, and a
 # SQLite file locked by another writer for longer than its busy timeout.
-TRANSIENT = (*DATABASE_DOWN, InterfaceError, OSError, sqlite3.OperationalError)
+TRANSIENT = (*DATABASE_DOWN, *CONNECTION_LOST, sqlite3.OperationalError)
 # A batch PostgreSQL rolled back against another worker's (deadlock, serialization failure).
 CONFLICTS = (TransactionRollbackError,)
 DIRECTORY_SQL = """
@@ -200,10 +201,10 @@ async def save_counters(bridge: Bridge) -> None:
     """The worker's counters and liveness gauges, one row per reason; ``updated_at`` is its heartbeat."""
     now = datetime.now(UTC)
     gauges = {
-        "stored": bridge.stored,
-        "connected": int(bridge.session.connected),
-        "reconnects": bridge.session.reconnects,
-        "batch_lag_ms": round(bridge.batch_lag * 1000),
+        Liveness.STORED: bridge.stored,
+        Liveness.CONNECTED: int(bridge.session.connected),
+        Liveness.RECONNECTS: bridge.session.reconnects,
+        Liveness.BATCH_LAG_MS: round(bridge.batch_lag * 1000),
     }
     for reason, count in {**bridge.counts, **gauges}.items():
         await BridgeCounter.insert(

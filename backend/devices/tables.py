@@ -74,8 +74,18 @@ class DeviceEvent(Table):
     data = JSON(default="{}")
 
 
+class Liveness(StrEnum):
+    """The rows a bridge worker writes beside its message counts, as ``BridgeCounter.reason``."""
+
+    STORED = "stored"  # events committed
+    CONNECTED = "connected"  # 1 while connected to the broker
+    RECONNECTS = "reconnects"
+    BATCH_LAG_MS = "batch_lag_ms"  # from the first message of the last batch to its commit
+
+
 class BridgeCounter(Table):
-    """Per bridge worker: messages accepted and refused, by reason (forged, malformed, unknown device)."""
+    """Per bridge worker: messages accepted and refused, by reason (forged, malformed, unknown device),
+    and its :class:`Liveness` rows; ``updated_at`` is the worker's heartbeat."""
 
     worker = Varchar(length=64)
     reason = Varchar(length=30)

@@ -18,6 +18,7 @@ from backend.registry.tables import Community, House
 from backend.seed import SMALL_SIZE, demo_phone, seed_district
 from roles import Role
 from roles.matrix import PASSKEY_ROLES
+from tests.faults import relayed
 from tests.softkey import SoftKey
 
 
@@ -177,3 +178,13 @@ class World:
 async def world(client) -> World:
     await seed_district(client.ctx, SMALL_SIZE)
     return await World(client, client.ctx).load()
+
+
+@pytest.fixture
+async def database_relay(settings):
+    """PostgreSQL behind a relay the test cuts: an outage of the test's database only."""
+    if not settings.database_url.startswith("postgres"):
+        pytest.skip("a database outage is a PostgreSQL matter")
+    async with relayed(settings.database_url, 5432) as (relay, url):
+        relay.url = url
+        yield relay

@@ -229,21 +229,6 @@ def migrate_before_chains(url: str, var: Path) -> None:
     assert done.returncode == 0
 
 
-COLUMNS = (
-    "seq",
-    "at",
-    "actor",
-    "actor_role",
-    "action",
-    "subject",
-    "community",
-    "ip",
-    "detail",
-    "prev_hash",
-    "hash",
-)
-
-
 @contextlib.asynccontextmanager
 async def fresh_database(like: str, tmp_path: Path):
     """A new, empty database on the engine of ``like``."""
@@ -268,9 +253,9 @@ async def run_on(url: str, sql: str, *values) -> None:
 
 async def insert(url: str, row: dict, *, chain: int | None = None) -> None:
     """Insert one audit row as it is, with no chain column unless ``chain`` is given."""
-    columns = (("chain",) if chain is not None else ()) + COLUMNS
+    columns = (("chain",) if chain is not None else ()) + audit.LINK_COLUMNS
     values = ([chain] if chain is not None else []) + [
-        json.dumps(row["detail"]) if c == "detail" else row[c] for c in COLUMNS
+        json.dumps(row["detail"]) if c == "detail" else row[c] for c in audit.LINK_COLUMNS
     ]
     sql = f"INSERT INTO audit_entry ({', '.join(columns)}) VALUES ({{}})"
     if url.startswith("sqlite"):

@@ -41,16 +41,6 @@ def fleet(world, settings) -> Fleet:
     return Fleet(world, settings)
 
 
-@pytest.fixture
-async def database_relay(settings):
-    """PostgreSQL behind a relay the test cuts: an outage of the test's database only."""
-    if not settings.database_url.startswith("postgres"):
-        pytest.skip("a database outage is a PostgreSQL matter")
-    async with relayed(settings.database_url, 5432) as (relay, url):
-        relay.url = url
-        yield relay
-
-
 def passes(start: int, stop: int) -> list[tuple[str, str, dict]]:
     return [(f"ev-{i}", "access", ACCESS) for i in range(start, stop)]
 

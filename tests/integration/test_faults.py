@@ -25,14 +25,13 @@ from pathlib import Path
 import aiomqtt
 import asyncpg
 import httpx
-import msgspec
 import pytest
 
 from backend.db import bind
 from backend.doorplates.tables import Doorplate
 from backend.seed import demo_phone
 from device_bridge import protocol
-from device_bridge.executed import Entry
+from device_bridge.executed import executed_in
 from device_bridge.protocol import AccessMethod, Channel, EventType
 from device_bridge.simulator import DeviceSpec, access_data, sign
 from device_bridge.transport import client_options, parse_url
@@ -141,40 +140,27 @@ class Publisher:
         self._rng = random.Random(7)
 
     async def run(self, stop: asyncio.Event) -> None:
-        devices = itertools.cycle(self.devices)
-        client: aiomqtt.Client | None = None
+        events = map(self._signed, itertools.cycle(self.devices))
+        topic, payload, message_id = next(events)
         while not stop.is_set():
-            await self.going.wait()
-            device = next(devices)
-            message_id, payload = sign(
-                device,
-                self.prefix,
-                Channel.EVENT,
-                EventType.ACCESS,
-                access_data(self._rng, AccessMethod.CARD),
-            )
-            topic = protocol.topic(self.prefix, device.community, device.code, Channel.EVENT)
-            while True:
-                try:
-                    if client is None:
-                        client = aiomqtt.Client(
-                            **client_options(parse_url(self.url)), identifier="faults-publisher"
-                        )
-                        await client.__aenter__()
-                    await asyncio.wait_for(client.publish(topic, payload, qos=1), 5)
-                    break
-                except (aiomqtt.MqttError, TimeoutError):
-                    client = await _dropped(client)
-                    await asyncio.sleep(0.5)
-            self.sent.append(message_id)
-            await asyncio.sleep(0.02)
-        await _dropped(client)
+            try:
+                async with aiomqtt.Client(
+                    **client_options(parse_url(self.url)), identifier="faults-publisher"
+                ) as client:
+                    while not stop.is_set():
+                        await self.going.wait()
+                        await asyncio.wait_for(client.publish(topic, payload, qos=1), 5)
+                        self.sent.append(message_id)  # acknowledged: the broker has it
+                        topic, payload, message_id = next(events)
+                        await asyncio.sleep(0.02)
+            except (aiomqtt.MqttError, TimeoutError):
+                await asyncio.sleep(0.5)  # then the same event again, on a new connection
 
-
-async def _dropped(client: aiomqtt.Client | None) -> None:
-    if client is not None:
-        with contextlib.suppress(Exception):
-            await client.__aexit__(None, None, None)
+    def _signed(self, device: DeviceSpec) -> tuple[str, bytes, str]:
+        message_id, payload = sign(
+            device, self.prefix, Channel.EVENT, EventType.ACCESS, access_data(self._rng, AccessMethod.CARD)
+        )
+        return protocol.topic(self.prefix, device.community, device.code, Channel.EVENT), payload, message_id
 
 
 class Taps:
@@ -262,12 +248,7 @@ async def phone_passes(url: str, commands: list[str]) -> int:
 def executions(var_dir: Path, commands: list[str]) -> Counter[str]:
     """How often the simulated devices executed each of our commands, from the files they keep."""
     wanted = set(commands)
-    return Counter(
-        entry.id
-        for path in (var_dir / "devices").glob("*.executed")
-        for line in path.read_bytes().splitlines()
-        if (entry := msgspec.json.decode(line, type=Entry)).id in wanted and entry.ack.get("ok")
-    )
+    return Counter(e.id for e in executed_in(var_dir / "devices") if e.id in wanted and e.ack.get("ok"))
 
 
 async def devices_online(url: str) -> None:

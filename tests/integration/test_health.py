@@ -79,16 +79,8 @@ async def test_ready_names_what_is_down_and_doorplates_answer_a_page(settings):
     assert "暂时无法服务" in plate.text and "<script" not in plate.text
 
 
-@pytest.fixture
-async def relay(settings):
-    if not settings.database_url.startswith("postgres"):
-        pytest.skip("a database outage is a PostgreSQL matter")
-    async with relayed(settings.database_url, 5432) as (relay, url):
-        relay.url = url
-        yield relay
-
-
-async def test_a_database_outage_is_a_503_logged_once_then_recovered(world, settings, relay, caplog):
+async def test_a_database_outage_is_a_503_logged_once_then_recovered(world, settings, database_relay, caplog):
+    relay = database_relay
     token = await world.plate(world.home)
     async with serving(msgspec.structs.replace(settings, database_url=relay.url), caplog) as client:
         assert (await client.get(f"/api/scan/{token}")).status_code == 200
