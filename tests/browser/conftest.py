@@ -43,11 +43,11 @@ class LiveServer:
         return [r[0] for r in rows]
 
 
-def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+def _wait_until_up(url: str, process: subprocess.Popen, log: Path, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stdout.read()}")
+            raise RuntimeError(f"server exited: {log.read_text()}")
         try:
             with urllib.request.urlopen(url + "/api/codes/XB", timeout=1):
                 return
@@ -100,16 +100,13 @@ def live_server(tmp_path_factory):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    # To a file: a pipe nobody reads once the server is up would fill and block its logging.
+    log = (var / "serve.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "backend", "serve"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        [sys.executable, "-m", "backend", "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        _wait_until_up(url, server)
+        _wait_until_up(url, server, var / "serve.log")
         live = LiveServer(url=url, database=var / "anju.sqlite")
         _wait_for_devices(live)
         yield live

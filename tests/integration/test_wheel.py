@@ -88,17 +88,17 @@ def test_the_installed_wheel_migrates_and_serves_the_pwa(installed, tmp_path):
 
     port = free_port()
     env |= {"ANJU_DEMO": "true", "ANJU_PORT": str(port), "ANJU_MQTT_EMBEDDED_PORT": str(free_port())}
+    log = tmp_path / "serve.log"
     server = subprocess.Popen(
         [installed / "bin" / "anju", "serve"],
         cwd=tmp_path,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log.open("w"),
         stderr=subprocess.STDOUT,
-        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(url, server)
+        _wait_until_up(url, server, log)
         shell, app_js, unknown_plate = fetch(url + "/"), fetch(url + "/app/app.js"), fetch(url + "/d/unknown")
     finally:
         server.terminate()
