@@ -44,6 +44,13 @@ const zh = {
   "home.shortcuts": "常用功能",
   "home.queue": "待核实登记",
   "home.queue_sub": "核实居民自主登记的信息",
+  "home.homes": "我的家",
+  "home.homes_sub": "家庭成员、登记进度",
+  "homes.title": "我的家",
+  "homes.none": "还没有登记的住址。扫描入户门上的门牌即可登记。",
+  "homes.since": "{date} 起",
+  "homes.pending_text": "登记等待社区核实，核实后可查看家庭成员、开门和邀请访客。",
+  "homes.household": "查看家庭",
   "home.me": "我的账户",
   "home.me_sub": "账户信息、通行密钥、退出登录",
 
@@ -360,6 +367,7 @@ const zh = {
   "error.token_expired": "登录已过期，请重新登录。",
   "error.invalid_token": "登录已失效，请重新登录。",
   "error.invalid_refresh_token": "登录已失效，请重新登录。",
+  "error.already_resident": "您已是这里的登记住户，可以在“我的家”添加家庭成员。",
 };
 
 const en = {
@@ -399,6 +407,13 @@ const en = {
   "home.shortcuts": "Shortcuts",
   "home.queue": "Pending registrations",
   "home.queue_sub": "Verify residents' self-registrations",
+  "home.homes": "My home",
+  "home.homes_sub": "Household, registrations",
+  "homes.title": "My home",
+  "homes.none": "No registered address yet. Scan the doorplate on your flat's door to register.",
+  "homes.since": "since {date}",
+  "homes.pending_text": "Your registration awaits the community's verification; then you can see your household, open doors and invite visitors.",
+  "homes.household": "Open household",
   "home.me": "My account",
   "home.me_sub": "Account details, passkeys, sign out",
 
@@ -714,6 +729,7 @@ const en = {
   "error.token_expired": "Your session has expired. Please sign in again.",
   "error.invalid_token": "Your session is no longer valid. Please sign in again.",
   "error.invalid_refresh_token": "Your session is no longer valid. Please sign in again.",
+  "error.already_resident": "You are already a registered resident here; add family members from My home.",
 };
 
 export const DICTIONARIES = { "zh-CN": zh, en };

@@ -49,6 +49,7 @@ class Action(StrEnum):
     VIEW_DEVICES = "view_devices"
     MANAGE_DEVICES = "manage_devices"
     VIEW_ACCESS_RECORDS = "view_access_records"
+    VIEW_OWN_HOMES = "view_own_homes"
 
 
 class Scope(StrEnum):
@@ -104,6 +105,7 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     },
     Action.MANAGE_DEVICES: {Role.MAINTENANCE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
     Action.VIEW_ACCESS_RECORDS: {Role.POLICE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    Action.VIEW_OWN_HOMES: {Role.RESIDENT: Scope.SIGNED_IN},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.
@@ -215,6 +217,8 @@ def authorize(who: Principal, action: Action, target: Target = NOWHERE) -> None:
         raise Forbidden("forbidden", f"Not allowed to {action.value} here")
     if action is Action.DEREGISTER and target.residence_category in UNDEREGISTRABLE:
         raise Forbidden("permanent_resident", "Permanent (常住) residents cannot be deregistered")
+    if action is Action.SELF_REGISTER and target.house_id is not None and target.house_id in who.houses:
+        raise Forbidden("already_resident", "You are already a verified resident here; add members instead")
     if action is Action.GRANT_ACCESS and target.grantee_id == who.account_id:
         raise Forbidden("self_grant", "Nobody grants door access to themselves; ask another manager")
 

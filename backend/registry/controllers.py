@@ -18,6 +18,7 @@ from backend.registry.schemas import (
     HistoryEntry,
     KeyPersonIn,
     Metrics,
+    MyHome,
     QueueItem,
     RegistrationIn,
     ResidencyOut,
@@ -57,6 +58,18 @@ class RegistryController(Controller):
         plate = await doorplates.resolve(ctx, token, ip)
         house = doorplates.house_at(plate)
         return await service.register(ctx, who, house.id, data, ip)
+
+    @get("/api/me/homes", operation_id="myHomes", opt=permission(Action.VIEW_OWN_HOMES))
+    async def my_homes(self, who: Caller) -> list[MyHome]:
+        """The flats the caller lives in or asked to, each with the doorplate that shows its household."""
+        homes = await service.homes_of(who)
+        plates = await doorplates.live_tokens([home["address_id"] for home in homes])
+        return [
+            MyHome(
+                **{k: v for k, v in home.items() if k != "address_id"}, plate=plates.get(home["address_id"])
+            )
+            for home in homes
+        ]
 
     @get("/api/verification-queue", operation_id="verificationQueue", opt=permission(Action.VERIFY))
     async def queue(self, ctx: Ctx, who: Caller, request: Request) -> list[QueueItem]:

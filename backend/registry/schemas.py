@@ -36,6 +36,18 @@ class ResidencyOut(msgspec.Struct):
     status: ResidencyStatus
 
 
+class MyHome(msgspec.Struct):
+    """A flat the signed-in resident lives in (verified) or asked to (pending)."""
+
+    residency_id: int
+    status: ResidencyStatus
+    house_id: int
+    community: str
+    address: str
+    since: dt.date
+    plate: str | None  # the flat's live doorplate: its scan view is the household
+
+
 class ResidentView(msgspec.Struct, omit_defaults=True):
     """A resident as some viewer may see them: absent fields are not theirs to see."""
 

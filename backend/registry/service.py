@@ -292,6 +292,27 @@ async def resident_person(account_id: int | None, community_id: int) -> int | No
     return row["person"] if row else None
 
 
+async def homes_of(who: Principal) -> list[dict[str, Any]]:
+    """The signed-in resident's pending and verified residencies, with their flat's address."""
+    authorize(who, Action.VIEW_OWN_HOMES)
+    return (
+        await Residency.select(
+            Residency.id.as_alias("residency_id"),
+            Residency.status,
+            Residency.house.as_alias("house_id"),
+            Residency.house.address.as_alias("address_id"),
+            Residency.house.address.text.as_alias("address"),
+            Residency.community.name.as_alias("community"),
+            Residency.start_date.as_alias("since"),
+        )
+        .where(
+            (Residency.account == who.account_id)
+            & Residency.status.is_in([ResidencyStatus.PENDING, ResidencyStatus.VERIFIED])
+        )
+        .order_by(Residency.id)
+    )
+
+
 # --- decisions -----------------------------------------------------------------
 
 

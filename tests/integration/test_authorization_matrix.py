@@ -257,7 +257,7 @@ def _now(days: int = 0) -> str:
 # route's cells run in both communities.
 Body = Callable[[Place, str], dict[str, Any]]
 BODIES: dict[tuple[str, str], Body] = {
-    # A resident registers themselves (their own phone); anyone else registers a newcomer.
+    # The phone decides between registering oneself and a newcomer (see ``cell``).
     ("POST", "/api/plates/{token}/registrations"): lambda p, phone: {**FORM, "phone": phone},
     ("POST", "/api/residencies/{residency_id}/correct"): lambda p, _: {"reason": REASON},
     ("POST", "/api/residencies/{residency_id}/reject"): lambda p, _: {"reason": REASON},
@@ -352,7 +352,9 @@ async def cell(world, route: Route, caller: Role | None, side: str, who: Princip
     example = BODIES.get(key) or PLACED_BODIES.get(key)
     if route.needs_body and example is None:
         pytest.fail(f"{route}: no example body: add one to BODIES")
-    phone = world.phone(Role.RESIDENT) if caller is Role.RESIDENT else FORM["phone"]
+    # A resident adds a newcomer at home (they live there already) and registers themselves
+    # elsewhere; anyone else registers a newcomer.
+    phone = world.phone(Role.RESIDENT) if caller is Role.RESIDENT and side == "other" else FORM["phone"]
     target = await target_at(who, place)
     return Cell(
         caller=caller,
