@@ -50,6 +50,7 @@ class Action(StrEnum):
     MANAGE_DEVICES = "manage_devices"
     VIEW_ACCESS_RECORDS = "view_access_records"
     VIEW_OWN_HOMES = "view_own_homes"
+    VIEW_KEY_PERSONS = "view_key_persons"
 
 
 class Scope(StrEnum):
@@ -106,6 +107,8 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.MANAGE_DEVICES: {Role.MAINTENANCE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
     Action.VIEW_ACCESS_RECORDS: {Role.POLICE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
     Action.VIEW_OWN_HOMES: {Role.RESIDENT: Scope.SIGNED_IN},
+    # 重点人员: police only, like the flags themselves.
+    Action.VIEW_KEY_PERSONS: {Role.POLICE: Scope.COMMUNITY},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

@@ -16,9 +16,11 @@ from backend.registry.schemas import (
     CorrectionIn,
     Decision,
     HistoryEntry,
+    KeyPerson,
     KeyPersonIn,
     Metrics,
     MyHome,
+    PastOrPresent,
     QueueItem,
     RegistrationIn,
     ResidencyOut,
@@ -70,6 +72,28 @@ class RegistryController(Controller):
             )
             for home in homes
         ]
+
+    @get(
+        "/api/houses/{house_id:int}/residencies",
+        operation_id="householdHistory",
+        opt=permission(Action.VIEW_RESIDENCY_HISTORY),
+    )
+    async def household_history(
+        self, house_id: PathId, ctx: Ctx, who: Caller, request: Request
+    ) -> list[PastOrPresent]:
+        """Everyone who lived in a flat or asked to, ended and refused residencies included."""
+        return await service.household_history(ctx, who, house_id, client_ip(request))
+
+    @get(
+        "/api/communities/{community_id:int}/key-persons",
+        operation_id="keyPersons",
+        opt=permission(Action.VIEW_KEY_PERSONS),
+    )
+    async def key_persons(
+        self, community_id: PathId, ctx: Ctx, who: Caller, request: Request
+    ) -> list[KeyPerson]:
+        """The community's 重点人员 (police only), with where each lives."""
+        return await service.key_persons(ctx, who, community_id, client_ip(request))
 
     @get("/api/verification-queue", operation_id="verificationQueue", opt=permission(Action.VERIFY))
     async def queue(self, ctx: Ctx, who: Caller, request: Request) -> list[QueueItem]:

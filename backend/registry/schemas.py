@@ -66,6 +66,22 @@ class ResidentView(msgspec.Struct, omit_defaults=True):
     key_category: str | msgspec.UnsetType = msgspec.UNSET
 
 
+class PastOrPresent(msgspec.Struct):
+    """A residency of a flat, current or not, with its person as the viewer may see them."""
+
+    resident: ResidentView
+    start_date: dt.date
+    end_date: dt.date | None
+
+
+class KeyPerson(msgspec.Struct):
+    """A flagged current resident and where they live."""
+
+    resident: ResidentView
+    house_id: int
+    address: str
+
+
 class CommunityRef(msgspec.Struct):
     id: int
     name: str

@@ -30,7 +30,7 @@ function homeItem(home) {
   return h(
     "li",
     { class: "card", dataset: { testid: "my-home", status: home.status } },
-    h("div", { class: "door-head" }, h("strong", {}, home.address), h("span", { class: "badge" }, label("status", home.status))),
+    h("div", { class: "door-head" }, h("strong", {}, home.address), h("span", { class: `badge badge-${home.status}` }, label("status", home.status))),
     h("p", { class: "muted small" }, `${home.community} · ${t("homes.since", { date: formatDate(home.since) })}`),
     verified
       ? null

@@ -232,6 +232,7 @@ async def target_at(who: Principal, place: Place) -> Target:
 PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "community_id": lambda p: p.community,
     "token": lambda p: p.token,
+    "house_id": lambda p: p.house,
     "door_id": lambda p: p.door["id"],
     "residency_id": lambda p: p.residency["id"],
     "person_id": lambda p: p.residency["person"],
