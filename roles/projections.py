@@ -59,8 +59,8 @@ PERSON_FIELDS: dict[Viewer, dict[str, Reveal]] = {
 SECTIONS: dict[Viewer, frozenset[str]] = {
     Viewer.ANONYMOUS: frozenset(),
     Viewer.RESIDENT: frozenset({"house", "residents"}),
-    Viewer.STAFF: frozenset({"house", "residents", "owners"}),
-    Viewer.POLICE: frozenset({"house", "residents", "owners"}),
+    Viewer.STAFF: frozenset({"house", "residents", "owners", "patrols"}),
+    Viewer.POLICE: frozenset({"house", "residents", "owners", "patrols"}),
 }
 OWNER_FIELDS: dict[Viewer, dict[str, Reveal]] = {
     Viewer.STAFF: {"name": Reveal.FULL, "phone": Reveal.MASKED},

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import msgspec
 
+from backend.patrol.schemas import PatrolSeen
 from backend.registry.enums import HouseUse, PlaceKind
 from backend.registry.schemas import ResidentView
+from backend.services.schemas import TileOut
 from roles import Viewer
 
 
@@ -56,6 +58,10 @@ class ScanView(msgspec.Struct, omit_defaults=True):
     house: HouseCard | msgspec.UnsetType = msgspec.UNSET
     residents: list[ResidentView] | msgspec.UnsetType = msgspec.UNSET
     owners: list[OwnerView] | msgspec.UnsetType = msgspec.UNSET
+    # The community's own service tiles, for its residents and staff.
+    tiles: list[TileOut] | msgspec.UnsetType = msgspec.UNSET
+    # Recent patrols in this building (or at this gate), for police and wardens.
+    patrols: list[PatrolSeen] | msgspec.UnsetType = msgspec.UNSET
 
 
 class PlateReplaced(msgspec.Struct):

@@ -21,10 +21,12 @@ from backend.doorplates.schemas import (
 from backend.doorplates.tables import Doorplate
 from backend.errors import Invalid, NotFound
 from backend.net import spend
+from backend.patrol import service as patrol
 from backend.registry import service as registry
 from backend.registry.enums import PlaceKind
 from backend.registry.schemas import Coverage
 from backend.registry.tables import Address
+from backend.services import service as services
 from qr.tokens import is_well_formed, new_plate_token
 from roles import (
     Action,
@@ -33,6 +35,7 @@ from roles import (
     Viewer,
     allowed_actions,
     authorize,
+    is_allowed,
     sections_for,
     viewer_for,
 )
@@ -158,7 +161,19 @@ async def scan(ctx: Context, who: Principal, token: str, ip: str) -> ScanView:
     )
     if kind is PlaceKind.HOUSE:
         await _add_household(ctx, who, view, plate, rows if signed_in else [], ip)
+    if signed_in:
+        await _add_community_parts(who, view, plate)
     return view
+
+
+async def _add_community_parts(who: Principal, view: ScanView, plate: dict[str, Any]) -> None:
+    """The community's service tiles, and the building's recent patrols, for those roles/ lets see them."""
+    target = Target(community_id=plate["community_id"], district_id=plate["district_id"])
+    if tiles := await services.tiles_for_scan(who, target):
+        view.tiles = tiles
+    viewer = view.viewer if view.plate.kind is PlaceKind.HOUSE else viewer_for(who, target)
+    if "patrols" in sections_for(viewer) and is_allowed(who, Action.VIEW_PATROLS, target):
+        view.patrols = await patrol.recent_at(plate["address_id"])
 
 
 def house_at(plate: dict[str, Any]) -> HouseCard:

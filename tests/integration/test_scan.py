@@ -15,6 +15,8 @@ from qr.tokens import plate_url
 from roles import Role
 
 BASE = {"plate", "community", "address", "viewer", "services", "actions"}
+# The community's service tiles (its residents and staff), the building's patrols (police, wardens).
+TILES, PATROLS = {"tiles"}, {"patrols"}
 # What field staff may do on a flat; police also correct residencies and flag key persons.
 STAFF_ACTIONS = {"register", "deregister", "verify", "view_residency_history"}
 COMMON = {
@@ -54,7 +56,7 @@ async def test_anonymous_sees_address_and_services_only(world):
 
 async def test_resident_sees_own_household_with_masked_ids(world):
     view = await scan(world, Role.RESIDENT)
-    assert set(view) == BASE | {"house", "residents"}
+    assert set(view) == BASE | {"house", "residents"} | TILES
     assert view["viewer"] == "resident"
     assert "add_member" in view["actions"] and "verify" not in view["actions"]
     real = await real_id_numbers(world, world.home_house)
@@ -75,7 +77,7 @@ async def test_warden_sees_categories_but_never_ids_or_key_flags(world):
         Person.id == person
     )
     view = await scan(world, Role.WARDEN)
-    assert set(view) == BASE | {"house", "residents", "owners"}
+    assert set(view) == BASE | {"house", "residents", "owners"} | TILES | PATROLS
     assert view["viewer"] == "staff"
     assert set(view["actions"]) == STAFF_ACTIONS
     real = await real_id_numbers(world, world.home_house)
@@ -107,7 +109,9 @@ async def test_police_see_full_ids_and_key_person_flags(world):
         Person.id == person
     )
     view = await scan(world, Role.POLICE)
-    assert view["viewer"] == "police" and set(view) == BASE | {"house", "residents", "owners"}
+    assert (
+        view["viewer"] == "police" and set(view) == BASE | {"house", "residents", "owners"} | TILES | PATROLS
+    )
     assert set(view["actions"]) == STAFF_ACTIONS | {"correct_residency", "flag_key_person"}
     real = await real_id_numbers(world, world.home_house)
     for resident in view["residents"]:
