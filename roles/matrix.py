@@ -52,7 +52,7 @@ class Action(StrEnum):
     VIEW_SERVICES = "view_services"
     MANAGE_SERVICES = "manage_services"
     REQUEST_SERVICE = "request_service"
-    LIST_OWN_SERVICE_REQUESTS = "list_own_service_requests"
+    USE_SERVICES = "use_services"  # a resident's services screen: home tiles, own requests
     VIEW_SERVICE_REQUEST = "view_service_request"
     OWN_SERVICE_REQUEST = "own_service_request"  # the requester's steps: attach a photo, rate
     HANDLE_SERVICE_REQUESTS = "handle_service_requests"
@@ -125,7 +125,7 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     },
     Action.MANAGE_SERVICES: {Role.PROPERTY: Scope.COMMUNITY},
     Action.REQUEST_SERVICE: {Role.RESIDENT: Scope.HOME_COMMUNITY},
-    Action.LIST_OWN_SERVICE_REQUESTS: {Role.RESIDENT: Scope.SIGNED_IN},
+    Action.USE_SERVICES: {Role.RESIDENT: Scope.SIGNED_IN},
     # A request names its requester's flat and needs: the requester and the property staff only.
     Action.VIEW_SERVICE_REQUEST: {Role.RESIDENT: Scope.OWN_RECORD, Role.PROPERTY: Scope.COMMUNITY},
     Action.OWN_SERVICE_REQUEST: {Role.RESIDENT: Scope.OWN_RECORD},

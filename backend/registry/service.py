@@ -91,6 +91,11 @@ async def places_belong(community_id: int, building: int | None, unit: int | Non
     return True
 
 
+async def community_names(ids: frozenset[int]) -> dict[int, str]:
+    rows = await Community.select(Community.id, Community.name).where(Community.id.is_in(sorted(ids) or [0]))
+    return {row["id"]: row["name"] for row in rows}
+
+
 async def home_address(community_id: int, houses: frozenset[int]) -> str:
     """The standard address of the caller's (first) flat in the community, for a service request."""
     row = (

@@ -9,7 +9,7 @@ from backend.guards import RAW_BODY
 from backend.ids import PathId
 from backend.net import client_ip
 from backend.services import service
-from backend.services.schemas import RatingIn, RequestIn, RequestOut, StepIn, TileIn, TileOut
+from backend.services.schemas import CommunityTiles, RatingIn, RequestIn, RequestOut, StepIn, TileIn, TileOut
 from roles import Action
 
 REQUEST = "/api/service-requests/{request_id:int}"
@@ -26,6 +26,11 @@ class ServicesController(Controller):
     async def tiles(self, community_id: PathId, who: Caller) -> list[TileOut]:
         """The community's service tiles (民生服务), in their order."""
         return await service.tiles(who, community_id)
+
+    @get("/api/services/home", operation_id="homeServiceTiles", opt=permission(Action.USE_SERVICES))
+    async def home_tiles(self, who: Caller) -> list[CommunityTiles]:
+        """The tiles of the communities the caller lives in (none for staff)."""
+        return await service.home_tiles(who)
 
     @post(
         "/api/communities/{community_id:int}/services",
@@ -69,7 +74,7 @@ class ServicesController(Controller):
     @get(
         "/api/service-requests/mine",
         operation_id="myServiceRequests",
-        opt=permission(Action.LIST_OWN_SERVICE_REQUESTS),
+        opt=permission(Action.USE_SERVICES),
     )
     async def mine(self, who: Caller) -> list[RequestOut]:
         """The caller's requests, newest first; ``unseen`` counts staff steps not read yet."""

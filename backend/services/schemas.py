@@ -32,6 +32,12 @@ class TileOut(msgspec.Struct):
     enabled: bool
 
 
+class CommunityTiles(msgspec.Struct):
+    community_id: int
+    community: str
+    tiles: list[TileOut]
+
+
 class RequestIn(msgspec.Struct, forbid_unknown_fields=True):
     category: RequestCategory
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]

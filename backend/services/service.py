@@ -13,7 +13,16 @@ from backend.audit import service as audit
 from backend.db import transaction
 from backend.errors import Conflict, Invalid, NotFound
 from backend.registry import service as registry
-from backend.services.schemas import EventOut, RatingIn, RequestIn, RequestOut, StepIn, TileIn, TileOut
+from backend.services.schemas import (
+    CommunityTiles,
+    EventOut,
+    RatingIn,
+    RequestIn,
+    RequestOut,
+    StepIn,
+    TileIn,
+    TileOut,
+)
 from backend.services.tables import (
     RequestStatus,
     ServiceRequest,
@@ -65,6 +74,18 @@ async def tiles(who: Principal, community_id: int) -> list[TileOut]:
     target = await registry.community_target(community_id)
     authorize(who, Action.VIEW_SERVICES, target)
     return await _tiles(community_id, enabled_only=not is_allowed(who, Action.MANAGE_SERVICES, target))
+
+
+async def home_tiles(who: Principal) -> list[CommunityTiles]:
+    """The enabled tiles of each community the resident verifiably lives in."""
+    authorize(who, Action.USE_SERVICES)
+    names = await registry.community_names(who.home_communities)
+    return [
+        CommunityTiles(
+            community_id=community_id, community=name, tiles=await _tiles(community_id, enabled_only=True)
+        )
+        for community_id, name in sorted(names.items())
+    ]
 
 
 def _tile_values(data: TileIn) -> dict[str, Any]:
@@ -122,7 +143,7 @@ async def file_request(who: Principal, community_id: int, data: RequestIn) -> Re
 
 
 async def my_requests(who: Principal) -> list[RequestOut]:
-    authorize(who, Action.LIST_OWN_SERVICE_REQUESTS)
+    authorize(who, Action.USE_SERVICES)
     ids = await (
         ServiceRequest.select(ServiceRequest.id)
         .where(ServiceRequest.requester == who.account_id)

@@ -8,6 +8,7 @@ import { h, link, replace, errorBanner, notice, busy, safeUrl, askReason, phoneL
 import { t, label, formatDateTime, formatDate } from "../i18n.js";
 import * as session from "../session.js";
 import { recordTools } from "./residency.js";
+import { tileList } from "./services.js";
 
 export async function render({ params, signal }) {
   const token = params.token;
@@ -71,7 +72,8 @@ function build(data, ctx) {
     anonymous ? signInPrompt(ctx.token) : null,
     data.residents ? residentsSection(data, actions, ctx) : null,
     data.owners ? ownersSection(data.owners) : null,
-    data.patrol_records ? patrolSection(data.patrol_records) : null,
+    data.tiles ? tilesSection(data.tiles) : null,
+    data.patrols ? patrolSection(data.patrols) : null,
     anonymous ? null : services,
   ];
 }
@@ -293,6 +295,10 @@ function ownersSection(owners) {
   );
 }
 
+function tilesSection(tiles) {
+  return h("section", { class: "card", "aria-labelledby": "tiles-title" }, h("h2", { id: "tiles-title" }, t("services.community_services")), tileList(tiles), link("/services", { class: "btn btn-small btn-outline" }, t("services.title")));
+}
+
 function patrolSection(records) {
   return h(
     "section",
@@ -308,8 +314,9 @@ function patrolSection(records) {
               { dataset: { testid: "patrol-record" } },
               h("time", { datetime: p.at }, formatDateTime(p.at)),
               " ",
+              h("span", {}, p.checkpoint),
+              " · ",
               h("span", {}, p.guard),
-              p.note ? h("p", { class: "small" }, p.note) : null,
             ),
           ),
         )
