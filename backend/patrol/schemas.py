@@ -10,6 +10,7 @@ from backend.patrol.tables import FlagKind, RunStatus
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Clock = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")]
+NfcTag = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[0-9A-Fa-f:]*$")]  # a chip's serial number
 
 
 class CheckpointIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -19,7 +20,7 @@ class CheckpointIn(msgspec.Struct, forbid_unknown_fields=True):
     unit_id: Id | None = None
     gate_id: Id | None = None
     place: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    nfc_tag: Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[0-9A-Fa-f:]*$")] = ""
+    nfc_tag: NfcTag = ""
 
 
 class RouteIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -40,7 +41,10 @@ class RunIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ScanIn(msgspec.Struct, forbid_unknown_fields=True):
-    token: Annotated[str, msgspec.Meta(max_length=64)]
+    """A checkpoint scanned by its QR tag's token, or read by its NFC tag id (Web NFC's serialNumber)."""
+
+    token: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    nfc_tag: NfcTag = ""
     latitude: Annotated[float, msgspec.Meta(ge=-90, le=90)] | None = None
     longitude: Annotated[float, msgspec.Meta(ge=-180, le=180)] | None = None
 

@@ -47,23 +47,31 @@ log = logging.getLogger("anju")
 RECENT_AT_PLACE = 5  # patrols listed in a building's scan view
 RECENT_RUNS = 50
 
-# Our records as the data standard's 电子巡查 table names their fields (for the uplink).
+# Our records as the data standard's 电子巡查 table names its fields (one row per checkpoint scan),
+# for the uplink to come.
 STANDARD_FIELDS = {
     "ID": "patrol_scan.id",
     "XL_RQSJ": "patrol_run.round_start",  # 巡逻日期时间
-    "XL_RS": "1 (one guard per run)",  # 巡逻人数
-    "XLR_XM": "account.name of patrol_run.guard",  # 巡逻人姓名
+    "XL_RS": "1: one guard per run",  # 巡逻人数
+    "XLR_XM": "account.name of patrol_scan.guard",  # 巡逻人姓名
     "XLXL_MC": "patrol_route.name",  # 巡逻线路名称
-    "XL_DD": "checkpoint.name + checkpoint.place",  # 巡逻地点
+    "XL_DD": "checkpoint.name and checkpoint.place",  # 巡逻地点
+    "YS_BS": "checkpoint_tag.token, or checkpoint.nfc_tag when patrol_scan.by_nfc",  # 原始标识
+    "SJLY_MC": "安居",  # 数据来源名称
     "XG_BS": "checkpoint.id",  # 巡更标识
     "XG_MC": "checkpoint.name",  # 巡更名称
-    "SBMC": "PWA QR scan / NFC tag (patrol_scan.by_nfc)",  # 设备名称
-    "RY_LX": "account.role",  # 人员类型
+    "SBMC": "手机扫码, or NFC when patrol_scan.by_nfc",  # 设备名称
+    "RY_LX": "account.role of the guard",  # 人员类型
     "DD_RQSJ": "patrol_scan.at",  # 到达日期时间
-    "KS_RQSJ": "patrol_run.started_at",
-    "JS_RQSJ": "patrol_run.ended_at",
+    "CL_BM": "patrol_shift.id",  # 策略编码
     "CL_MC": "patrol_shift.name",  # 策略名称
-    "YS_BS": "checkpoint_tag.token",  # 原始标识
+    "KS_RQSJ": "patrol_run.started_at",  # 开始日期时间
+    "JS_RQSJ": "patrol_run.ended_at",  # 结束日期时间
+    "CJ_RQSJ": "patrol_scan.at",  # 创建日期时间: scans are never changed
+    "XG_RQSJ": "patrol_scan.at",  # 修改日期时间
+    "DQJD": "patrol_scan.longitude",  # 地球经度
+    "DQWD": "patrol_scan.latitude",  # 地球纬度
+    "BJLX": "patrol_flag.kind, if any",  # 巡更类型
 }
 
 
@@ -261,30 +269,52 @@ async def record_scan(who: Principal, run_id: int, data: ScanIn, now: dt.datetim
     run = await _authorized_run(who, run_id, Action.RECORD_PATROL)
     if run["status"] != RunStatus.OPEN:
         raise Conflict("run_closed", "This run has ended; start a new one")
-    tag = (
-        await CheckpointTag.select(CheckpointTag.checkpoint, CheckpointTag.checkpoint.route.as_alias("route"))
-        .where((CheckpointTag.token == data.token) & CheckpointTag.revoked_at.is_null())
-        .first()
-        if is_well_formed(data.token)
-        else None
+    checkpoint = await (
+        _by_nfc(run["route"], data.nfc_tag) if data.nfc_tag else _by_tag(run["route"], data.token)
     )
-    if tag is None:
-        raise NotFound("unknown_tag", "This patrol tag is unknown or has been withdrawn")
-    if tag["route"] != run["route"]:
-        raise Invalid("not_on_route", "This checkpoint is not on the route of your run")
     scan = PatrolScan(
         run=run_id,
-        checkpoint=tag["checkpoint"],
+        checkpoint=checkpoint,
         guard=who.account_id,
         at=now,
         latitude=data.latitude,
         longitude=data.longitude,
-        key=f"{run_id}:{tag['checkpoint']}",
+        by_nfc=bool(data.nfc_tag),
+        key=f"{run_id}:{checkpoint}",
     )
     inserted = await PatrolScan.insert(scan).on_conflict(action="DO NOTHING").returning(PatrolScan.id)
     if not inserted:
         raise Conflict("already_scanned", "This checkpoint is already recorded on this run")
     return await _run_out(run_id)
+
+
+async def _by_tag(route_id: int, token: str) -> int:
+    """The checkpoint of a live QR tag, which must be on the run's route."""
+    tag = (
+        await CheckpointTag.select(CheckpointTag.checkpoint, CheckpointTag.checkpoint.route.as_alias("route"))
+        .where((CheckpointTag.token == token) & CheckpointTag.revoked_at.is_null())
+        .first()
+        if is_well_formed(token)
+        else None
+    )
+    if tag is None:
+        raise NotFound("unknown_tag", "This patrol tag is unknown or has been withdrawn")
+    if tag["route"] != route_id:
+        raise Invalid("not_on_route", "This checkpoint is not on the route of your run")
+    return tag["checkpoint"]
+
+
+async def _by_nfc(route_id: int, nfc_tag: str) -> int:
+    """The route's checkpoint with this NFC tag id (a chip's serial number: it proves presence only as
+    far as the chip cannot be cloned, which the QR tag's secret token does not depend on)."""
+    row = await (
+        Checkpoint.select(Checkpoint.id)
+        .where((Checkpoint.route == route_id) & (Checkpoint.nfc_tag == nfc_tag.upper()))
+        .first()
+    )
+    if row is None:
+        raise Invalid("not_on_route", "No checkpoint of your run's route carries this NFC tag")
+    return row["id"]
 
 
 async def end_run(who: Principal, run_id: int) -> RunOut:

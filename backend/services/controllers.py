@@ -114,7 +114,7 @@ class ServicesController(Controller):
     async def attach_photo(self, request_id: PathId, who: Caller, request: Request) -> RequestOut:
         """The photo as the raw body, Content-Type image/jpeg, image/png or image/webp (at most 5 MB)."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        return await service.attach_photo(who, request_id, await request.body(), content_type)
+        return await service.attach_photo(who, request_id, request.body, content_type)
 
     @get(f"{REQUEST}/photo", operation_id="serviceRequestPhoto", opt=permission(Action.VIEW_SERVICE_REQUEST))
     async def photo(self, request_id: PathId, who: Caller, request: Request) -> Response[bytes]:

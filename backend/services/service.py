@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -312,11 +313,14 @@ def clean_photo(data: bytes, content_type: str) -> bytes:
     return out.getvalue()
 
 
-async def attach_photo(who: Principal, request_id: int, data: bytes, content_type: str) -> RequestOut:
+async def attach_photo(
+    who: Principal, request_id: int, body: Callable[[], Awaitable[bytes]], content_type: str
+) -> RequestOut:
+    """``body`` is read only once the caller may attach a photo to this request."""
     row = await _authorized_request(who, request_id, Action.OWN_SERVICE_REQUEST)
     if row["status"] == RequestStatus.CLOSED:
         raise Conflict("request_closed", "This request is closed")
-    jpeg = await anyio.to_thread.run_sync(clean_photo, data, content_type)
+    jpeg = await anyio.to_thread.run_sync(clean_photo, await body(), content_type)
     await ServiceRequestPhoto.insert(
         ServiceRequestPhoto(request=request_id, data=jpeg, bytes=len(jpeg))
     ).on_conflict(

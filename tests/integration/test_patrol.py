@@ -215,3 +215,19 @@ async def test_residents_and_other_roles_cannot_manage_or_start_patrols(world):
             headers=headers,
         )
         assert (started.status_code, made.status_code) == (403, 403), role
+
+
+async def test_a_checkpoint_read_by_its_nfc_tag_counts_on_its_own_route_only(world):
+    headers = await world.headers(Role.PROPERTY)
+    body = {"name": "NFC 路线", "checkpoints": [{"name": "配电房", "nfc_tag": "04:a2:2b:91"}]}
+    made = await world.client.post(f"/api/communities/{world.home}/patrol/routes", json=body, headers=headers)
+    assert made.status_code == 201, made.text
+    seeded = await seeded_route(world)
+    run = await start(world, await shift_now(world, seeded))
+    elsewhere = await scan(world, run["id"], "", nfc_tag="04:A2:2B:91")
+    assert elsewhere.status_code == 422 and elsewhere.json()["extra"]["code"] == "not_on_route"
+    nfc_run = await start(world, await shift_now(world, made.json()))
+    recorded = await scan(world, nfc_run["id"], "", nfc_tag="04:a2:2b:91")
+    assert recorded.status_code == 201, recorded.text
+    stored = await PatrolScan.select(PatrolScan.by_nfc).where(PatrolScan.run == nfc_run["id"])
+    assert stored == [{"by_nfc": True}]
