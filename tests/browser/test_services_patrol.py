@@ -14,8 +14,8 @@ from roles import Role
 from tests.browser.conftest import sign_in
 
 
-def shift_on_now(live_server) -> tuple[int, str]:
-    """A shift on the seeded route whose round is on now (the seed's is at night); and the first tag."""
+def shift_on_now(live_server) -> tuple[int, list[str]]:
+    """A shift on the seeded route whose round is on now (the seed's is at night); and its tags in order."""
     now = dt.datetime.now(LOCAL)
     minutes = now.hour * 60 + now.minute
     with sqlite3.connect(live_server.database) as db:
@@ -25,37 +25,44 @@ def shift_on_now(live_server) -> tuple[int, str]:
             " VALUES (?, ?, '浏览器测试班', ?, ?, 0, 240)",
             (route, community, (minutes - 5) % 1440, (minutes + 180) % 1440),
         )
-        tag = db.execute(
+        tags = db.execute(
             "SELECT t.token FROM checkpoint_tag t JOIN checkpoint c ON c.id = t.checkpoint"
-            " WHERE c.route = ? AND c.position = 1 AND t.revoked_at IS NULL",
+            " WHERE c.route = ? AND t.revoked_at IS NULL ORDER BY c.position",
             (route,),
-        ).fetchone()[0]
-    return cursor.lastrowid, tag
+        ).fetchall()
+    return cursor.lastrowid, [tag for (tag,) in tags]
 
 
-def test_a_guard_starts_a_run_and_records_a_checkpoint_by_its_tag_url(page: Page, live_server):
-    shift, tag = shift_on_now(live_server)
+def scan_tag(page: Page, url: str) -> None:
+    """The camera simulated by the scanner's manual entry: the tag's URL, as its code carries it."""
+    page.click("[data-testid=current-run] a[href='/scanner']")
+    page.fill("#plate-link", url)
+    page.press("#plate-link", "Enter")
+
+
+def test_a_guard_completes_a_run_by_scanning_each_checkpoints_tag_url(page: Page, live_server):
+    shift, tags = shift_on_now(live_server)
     page.context.grant_permissions(["geolocation"], origin=live_server.url)
     page.context.set_geolocation({"latitude": 30.645, "longitude": 114.205})
     sign_in(page, live_server.phone(Role.PROPERTY), then="/patrol")
     page.goto("/patrol")
     page.click(f"[data-testid=start-run][data-shift-id='{shift}']")
     expect(page.locator("[data-testid=current-run]")).to_be_visible()
-    # The camera is simulated by the scanner's manual entry: the tag's URL, as its code carries it.
-    page.click("[data-testid=current-run] a[href='/scanner']")
-    page.fill("#plate-link", f"{live_server.url}/p/{tag}")
-    page.press("#plate-link", "Enter")
+    scan_tag(page, f"{live_server.url}/p/{tags[0]}")
     expect(page.locator("[data-testid=checkpoint-recorded]")).to_contain_text("1号门岗亭")
-    expect(page.locator("[data-testid=run-progress]")).to_contain_text("1/5")
     with sqlite3.connect(live_server.database) as db:
         recorded = db.execute(
             "SELECT s.latitude, s.longitude FROM patrol_scan s JOIN checkpoint_tag t ON t.checkpoint = s.checkpoint"
             " WHERE t.token = ?",
-            (tag,),
+            (tags[0],),
         ).fetchall()
     assert recorded == [(30.645, 114.205)]
+    for done, tag in enumerate(tags[1:], start=2):
+        scan_tag(page, f"{live_server.url}/p/{tag}")
+        expect(page.locator("[data-testid=run-progress]")).to_contain_text(f"{done}/5")
     page.click("[data-testid=end-run]")
-    expect(page.locator("[data-testid=patrol-flag][data-kind=missed]")).to_have_count(4)
+    expect(page.locator("[data-testid=patrol-run][data-status=closed]").first).to_contain_text("5/5")
+    expect(page.locator("[data-testid=patrol-flag]")).to_have_count(0)
 
 
 def photo() -> bytes:
