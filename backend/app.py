@@ -23,7 +23,10 @@ from backend.doorplates.controllers import PlateController, ScanController
 from backend.errors import DomainError, error_body
 from backend.guards import bounded_json, security_headers
 from backend.health import DATABASE_DOWN, DatabaseWatch, database_unavailable, health, ready
+from backend.patrol import service as patrol
+from backend.patrol.controllers import PatrolController
 from backend.registry.controllers import RegistryController
+from backend.services.controllers import ServicesController
 from backend.settings import Settings, get_settings
 from backend.sms import require_real_sender
 from backend.web import pwa_router
@@ -96,6 +99,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RegistryController,
             AccessController,
             DeviceController,
+            ServicesController,
+            PatrolController,
             pwa_router(),
             *metrics_routes,
         ],
@@ -106,7 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             **dict.fromkeys(DATABASE_DOWN, database_unavailable),
             500: internal_error,
         },
-        lifespan=[audit.trail(ctx)],
+        lifespan=[audit.trail(ctx), patrol.sweeper(ctx)],
         middleware=metrics_middleware,
         before_request=bounded_json,
         before_send=[security_headers(settings)],

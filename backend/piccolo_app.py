@@ -9,6 +9,15 @@ from backend.accounts.tables import Account, Passkey, RefreshToken, StaffScope
 from backend.audit.tables import AuditEntry
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.doorplates.tables import Doorplate
+from backend.patrol.tables import (
+    Checkpoint,
+    CheckpointTag,
+    PatrolFlag,
+    PatrolRoute,
+    PatrolRun,
+    PatrolScan,
+    PatrolShift,
+)
 from backend.registry.tables import (
     Address,
     Building,
@@ -23,6 +32,7 @@ from backend.registry.tables import (
     Unit,
 )
 from backend.rootkey import RootKey
+from backend.services.tables import ServiceRequest, ServiceRequestEvent, ServiceRequestPhoto, ServiceTile
 
 # backend/migrations links to the top-level folder, so the wheel ships the migrations inside the package.
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -56,5 +66,16 @@ APP_CONFIG = AppConfig(
         AccessGrant,
         AccessRecord,
         RootKey,
+        ServiceTile,
+        ServiceRequest,
+        ServiceRequestEvent,
+        ServiceRequestPhoto,
+        PatrolRoute,
+        Checkpoint,
+        CheckpointTag,
+        PatrolShift,
+        PatrolRun,
+        PatrolScan,
+        PatrolFlag,
     ],
 )

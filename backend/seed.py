@@ -15,6 +15,7 @@ from backend.db import transaction
 from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.service import ensure_plates
 from backend.doorplates.tables import Doorplate
+from backend.patrol.tables import Checkpoint, CheckpointTag, PatrolRoute, PatrolShift
 from backend.registry import service as registry
 from backend.registry.enums import (
     HouseUse,
@@ -36,6 +37,8 @@ from backend.registry.tables import (
     Residency,
     Unit,
 )
+from backend.services.tables import ServiceTile, TileKind
+from qr.tokens import new_plate_token
 from roles import Role
 
 SURNAMES = (
@@ -182,7 +185,71 @@ async def seed_community(
     await _populate(build, houses)
     await ensure_plates(community.id)
     await _equip(ctx, community)
+    await _services(community)
+    await _patrol_route(community)
     return community, houses
+
+
+async def _services(community: Community) -> None:
+    """The service tiles a community starts with; its property staff change them."""
+    office = f"027-8{community.code[-4:]}00"
+    tiles = (
+        (TileKind.REPAIRS, "物业报修", "水电、门窗、公共设施报修", "8:00-20:00", office, ""),
+        (TileKind.PARTY, "党群服务中心", "党员活动、志愿服务报名", "周一至周五 9:00-17:00", "", ""),
+        (TileKind.ELDERLY_MEDICAL, "社区卫生服务站", "老年人健康体检、家庭医生签约", "8:00-17:30", "", ""),
+        (TileKind.PAYMENT, "生活缴费", "水费、电费、燃气费", "", "", "https://www.95598.cn/"),
+        (TileKind.POST, "快递驿站", "南门快递柜旁", "9:00-21:00", "", ""),
+    )
+    await ServiceTile.insert(
+        *(
+            ServiceTile(
+                community=community.id,
+                kind=kind,
+                title=title,
+                text=text,
+                hours=hours,
+                phone=phone,
+                url=url,
+                position=position,
+            )
+            for position, (kind, title, text, hours, phone, url) in enumerate(tiles)
+        )
+    )
+
+
+async def _patrol_route(community: Community) -> None:
+    """A night route of five checkpoints: the first gate, the first building and its units, the garden."""
+    gate = await Gate.objects().where(Gate.community == community.id).order_by(Gate.id).first()
+    building = (
+        await Building.objects().where(Building.community == community.id).order_by(Building.id).first()
+    )
+    units = await Unit.objects().where(Unit.building == building.id).order_by(Unit.id).limit(2)
+    route = PatrolRoute(community=community.id, name="夜间巡查路线")
+    await route.save()
+    stops = [
+        {"name": f"{gate.name}岗亭", "gate": gate.id},
+        {"name": f"{building.name}楼下", "building": building.id},
+        *(
+            {"name": f"{building.name}{unit.number}门厅", "building": building.id, "unit": unit.id}
+            for unit in units
+        ),
+        {"name": "中心花园", "place": "小区中心花园凉亭"},
+    ]
+    for position, stop in enumerate(stops, start=1):
+        checkpoint = Checkpoint(
+            route=route.id, community=community.id, position=position, minute=(position - 1) * 10, **stop
+        )
+        await checkpoint.save()
+        await CheckpointTag(checkpoint=checkpoint.id, token=new_plate_token()).save()
+    await PatrolShift(
+        route=route.id,
+        community=community.id,
+        name="夜班",
+        starts=22 * 60,
+        ends=6 * 60,
+        every=120,
+        tolerance=10,
+    ).save()
 
 
 def _device(ctx: Context, community: Community, code: str, kind: DeviceKind, name: str, **place) -> Device:

@@ -68,6 +68,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Signed audit checkpoints, outside the database; empty means {var_dir}/audit.
     audit_checkpoint_dir: str = ""
     audit_checkpoint_minutes: float = 10.0
+    # How often each app process closes (and flags) patrol runs whose round is over; 0: never.
+    patrol_sweep_seconds: float = 60.0
     demo: bool = False
     # Only honoured in demo mode, so no deployment can run with a fixed code.
     demo_code: str = "123456"

@@ -126,7 +126,8 @@ async function restore() {
 /**
  * Call the API.
  * @param {string} path e.g. "/api/me"
- * @param {{method?: string, body?: any, form?: FormData, signal?: AbortSignal, auth?: boolean, headers?: object}} [opts]
+ * @param {{method?: string, body?: any, form?: FormData, raw?: Blob, signal?: AbortSignal, auth?: boolean, headers?: object}} [opts]
+ *   raw: a file sent as the body as it is (its Content-Type in headers)
  * @returns {Promise<any>} parsed JSON, or null for an empty response
  */
 export async function api(path, opts = {}) {
@@ -139,6 +140,8 @@ export async function api(path, opts = {}) {
     let payload;
     if (form) {
       payload = form; // the browser sets the multipart boundary itself
+    } else if (opts.raw) {
+      payload = opts.raw;
     } else if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       payload = JSON.stringify(body);

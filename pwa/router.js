@@ -12,6 +12,10 @@ export const ROUTES = [
   { name: "queue", pattern: /^\/queue\/?$/, load: () => import("./screens/queue.js"), auth: true },
   { name: "scanner", pattern: /^\/scanner\/?$/, load: () => import("./screens/scanner.js") },
   { name: "scan", pattern: /^\/d\/([^/]+)\/?$/, load: () => import("./screens/scan.js") },
+  { name: "services", pattern: /^\/services\/?$/, load: () => import("./screens/services.js"), auth: true },
+  { name: "service-queue", pattern: /^\/service-queue\/?$/, load: () => import("./screens/servicequeue.js"), auth: true },
+  { name: "patrol", pattern: /^\/patrol\/?$/, load: () => import("./screens/patrol.js"), auth: true },
+  { name: "patrol-tag", pattern: /^\/p\/([^/]+)\/?$/, load: () => import("./screens/patroltag.js"), auth: true },
   { name: "register", pattern: /^\/d\/([^/]+)\/register\/?$/, load: () => import("./screens/register.js") },
 ];
 

@@ -43,6 +43,7 @@ KIND_NAMES = {
     "building": "楼栋门",
     "unit": "单元门",
     "house": "户门",
+    "checkpoint": "巡查点",  # a patrol checkpoint's tag
 }
 
 # Characters at most 0.6 em wide in both fonts; anything else is measured as a full em,
@@ -84,6 +85,7 @@ GRIDS = {
     "building": Grid(columns=2, rows=3, label_font=4.5),
     "unit": Grid(columns=3, rows=4, label_font=3.2),
     "house": Grid(columns=3, rows=4, label_font=3.2),
+    "checkpoint": Grid(columns=3, rows=4, label_font=3.2),
 }
 
 

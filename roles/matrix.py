@@ -51,6 +51,17 @@ class Action(StrEnum):
     VIEW_ACCESS_RECORDS = "view_access_records"
     VIEW_OWN_HOMES = "view_own_homes"
     VIEW_KEY_PERSONS = "view_key_persons"
+    VIEW_SERVICES = "view_services"
+    MANAGE_SERVICES = "manage_services"
+    REQUEST_SERVICE = "request_service"
+    USE_SERVICES = "use_services"  # a resident's services screen: home tiles, own requests
+    VIEW_SERVICE_REQUEST = "view_service_request"
+    OWN_SERVICE_REQUEST = "own_service_request"  # the requester's steps: attach a photo, rate
+    HANDLE_SERVICE_REQUESTS = "handle_service_requests"
+    MANAGE_PATROLS = "manage_patrols"
+    PATROL = "patrol"  # start a patrol run
+    RECORD_PATROL = "record_patrol"  # scan checkpoints on one's own run, end it
+    VIEW_PATROLS = "view_patrols"
 
 
 class Scope(StrEnum):
@@ -61,6 +72,8 @@ class Scope(StrEnum):
     DISTRICT = "district"  # an assigned district only
     HOME_DOOR = "home_door"  # a verified resident at their community's gates, their building and unit doors
     GRANTED = "granted"  # an assigned community, and a grant for this door valid now
+    HOME_COMMUNITY = "home_community"  # a verified resident of the target community
+    OWN_RECORD = "own_record"  # the caller's own record (a service request, a patrol run)
 
 
 ANONYMOUS = None  # the matrix key for callers who are not signed in
@@ -109,6 +122,24 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.VIEW_OWN_HOMES: {Role.RESIDENT: Scope.SIGNED_IN},
     # 重点人员: police only, like the flags themselves.
     Action.VIEW_KEY_PERSONS: {Role.POLICE: Scope.COMMUNITY},
+    Action.VIEW_SERVICES: {
+        Role.RESIDENT: Scope.HOME_COMMUNITY,
+        **_FIELD_STAFF,
+        Role.COMMUNITY_WORKER: Scope.COMMUNITY,
+        Role.DISTRICT_ADMIN: Scope.DISTRICT,
+    },
+    Action.MANAGE_SERVICES: {Role.PROPERTY: Scope.COMMUNITY},
+    Action.REQUEST_SERVICE: {Role.RESIDENT: Scope.HOME_COMMUNITY},
+    Action.USE_SERVICES: {Role.RESIDENT: Scope.SIGNED_IN},
+    # A request names its requester's flat and needs: the requester and the property staff only.
+    Action.VIEW_SERVICE_REQUEST: {Role.RESIDENT: Scope.OWN_RECORD, Role.PROPERTY: Scope.COMMUNITY},
+    Action.OWN_SERVICE_REQUEST: {Role.RESIDENT: Scope.OWN_RECORD},
+    Action.HANDLE_SERVICE_REQUESTS: {Role.PROPERTY: Scope.COMMUNITY},
+    Action.MANAGE_PATROLS: {Role.PROPERTY: Scope.COMMUNITY},
+    Action.PATROL: {Role.PROPERTY: Scope.COMMUNITY},  # guards are property staff
+    Action.RECORD_PATROL: {Role.PROPERTY: Scope.OWN_RECORD},
+    # Supervisors; the seed's 二维码门牌 rule shows 巡查记录 to police and wardens.
+    Action.VIEW_PATROLS: {**_FIELD_STAFF, Role.DISTRICT_ADMIN: Scope.DISTRICT},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.
@@ -166,6 +197,8 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     granted: bool = False
     # Grants: the account that would receive the access.
     grantee_id: int | None = None
+    # Personal records: the account they belong to (a request's requester, a run's guard).
+    owner_id: int | None = None
 
 
 NOWHERE = Target()  # for actions that touch no particular place
@@ -195,6 +228,10 @@ def _in_scope(scope: Scope, who: Principal, target: Target) -> bool:
             return _home_door(who, target)
         case Scope.GRANTED:
             return target.granted and _in_scope(Scope.COMMUNITY, who, target)
+        case Scope.HOME_COMMUNITY:
+            return target.community_id in who.home_communities
+        case Scope.OWN_RECORD:
+            return who.signed_in and target.owner_id == who.account_id
     return False
 
 

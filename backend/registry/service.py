@@ -35,7 +35,16 @@ from backend.registry.schemas import (
     SamePerson,
     VerifyIn,
 )
-from backend.registry.tables import Community, House, Person, Residency, ResidencyCorrection
+from backend.registry.tables import (
+    Building,
+    Community,
+    Gate,
+    House,
+    Person,
+    Residency,
+    ResidencyCorrection,
+    Unit,
+)
 from backend.text import plain_text
 from roles import (
     Action,
@@ -72,6 +81,49 @@ async def house_target(house_id: int) -> Target:
     if row is None:
         raise NotFound("unknown_house", f"No house {house_id}")
     return Target(community_id=row["community"], district_id=row["district"], house_id=house_id)
+
+
+async def places_belong(community_id: int, building: int | None, unit: int | None, gate: int | None) -> bool:
+    """Whether each of the given building, unit and gate is in the community."""
+    for table, row_id in ((Building, building), (Unit, unit), (Gate, gate)):
+        if row_id is not None and not await table.exists().where(
+            (table.id == row_id) & (table.community == community_id)
+        ):
+            return False
+    return True
+
+
+async def community_names(ids: frozenset[int]) -> dict[int, str]:
+    rows = await Community.select(Community.id, Community.name).where(Community.id.is_in(sorted(ids) or [0]))
+    return {row["id"]: row["name"] for row in rows}
+
+
+async def home_address(community_id: int, houses: frozenset[int]) -> str:
+    """The standard address of the caller's (first) flat in the community, for a service request."""
+    row = (
+        await House.select(House.address.text.as_alias("text"))
+        .where((House.community == community_id) & House.id.is_in(sorted(houses) or [0]))
+        .order_by(House.id)
+        .first()
+    )
+    return row["text"] if row else ""
+
+
+BUILDING_OF_ADDRESS = """
+SELECT COALESCE(h.building, u.building, b.id) AS building, g.id AS gate
+FROM address a
+LEFT JOIN house h ON h.address = a.id
+LEFT JOIN unit u ON u.address = a.id
+LEFT JOIN building b ON b.address = a.id
+LEFT JOIN gate g ON g.address = a.id
+WHERE a.id = {}
+"""
+
+
+async def building_of(address_id: int) -> tuple[int | None, int | None]:
+    """The building a standard address is in (a flat's, a unit's, the building's own), or its gate."""
+    rows = await Community.raw(BUILDING_OF_ADDRESS, address_id)
+    return (rows[0]["building"], rows[0]["gate"]) if rows else (None, None)
 
 
 # --- validation --------------------------------------------------------------

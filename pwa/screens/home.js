@@ -42,6 +42,8 @@ function signedOut() {
 
 function signedIn(acc, signal) {
   const staff = session.isStaff(acc);
+  const tile = (href, title, sub) => link(href, { class: "tile" }, h("span", { class: "tile-title" }, t(title)), h("span", { class: "tile-sub" }, t(sub)));
+  const patrols = ["property", "police", "warden"].includes(acc.role);
   const shortcuts = [
     link("/scanner", { class: "tile" }, h("span", { class: "tile-title" }, t("home.scan")), h("span", { class: "tile-sub" }, t("home.scan_sub"))),
     staff
@@ -50,6 +52,9 @@ function signedIn(acc, signal) {
     acc.role === "police"
       ? link("/key-persons", { class: "tile", dataset: { testid: "key-persons" } }, h("span", { class: "tile-title" }, t("home.key_persons")), h("span", { class: "tile-sub" }, t("home.key_persons_sub")))
       : null,
+    staff ? null : tile("/services", "home.services", "home.services_sub"),
+    acc.role === "property" ? tile("/service-queue", "home.service_queue", "home.service_queue_sub") : null,
+    patrols ? tile("/patrol", "home.patrol", "home.patrol_sub") : null,
     link("/me", { class: "tile" }, h("span", { class: "tile-title" }, t("home.me")), h("span", { class: "tile-sub" }, t("home.me_sub"))),
   ];
   return h(

@@ -9,6 +9,7 @@ import { t, label, formatDateTime, formatDate } from "../i18n.js";
 import * as session from "../session.js";
 import { historySection } from "./household_history.js";
 import { recordTools } from "./residency.js";
+import { tileList } from "./services.js";
 
 export async function render({ params, signal }) {
   const token = params.token;
@@ -72,7 +73,8 @@ function build(data, ctx) {
     anonymous ? signInPrompt(ctx.token) : null,
     data.residents ? residentsSection(data, actions, ctx) : null,
     data.owners ? ownersSection(data.owners) : null,
-    data.patrol_records ? patrolSection(data.patrol_records) : null,
+    anonymous ? null : fetched(`/api/communities/${encodeURIComponent(data.community.id)}/services`, tilesSection),
+    data.viewer === "staff" || data.viewer === "police" ? fetched(`/api/plates/${encodeURIComponent(ctx.token)}/patrols`, patrolSection) : null,
     data.house && actions.has("view_residency_history") ? historySection(data.house.id) : null,
     anonymous ? null : services,
   ];
@@ -295,6 +297,24 @@ function ownersSection(owners) {
   );
 }
 
+/**
+ * A section read beside the scan (which stays one query): filled when its
+ * request answers, gone when it is refused (a viewer roles/ does not let see it).
+ */
+function fetched(path, render) {
+  const slot = h("div");
+  api(path)
+    .then((data) => replace(slot, render(data)))
+    .catch(() => slot.remove());
+  return slot;
+}
+
+function tilesSection(all) {
+  const tiles = all.filter((tile) => tile.enabled); // managers also receive the disabled ones
+  if (!tiles.length) return null;
+  return h("section", { class: "card", "aria-labelledby": "tiles-title" }, h("h2", { id: "tiles-title" }, t("services.community_services")), tileList(tiles), link("/services", { class: "btn btn-small btn-outline" }, t("services.title")));
+}
+
 function patrolSection(records) {
   return h(
     "section",
@@ -310,8 +330,9 @@ function patrolSection(records) {
               { dataset: { testid: "patrol-record" } },
               h("time", { datetime: p.at }, formatDateTime(p.at)),
               " ",
+              h("span", {}, p.checkpoint),
+              " · ",
               h("span", {}, p.guard),
-              p.note ? h("p", { class: "small" }, p.note) : null,
             ),
           ),
         )

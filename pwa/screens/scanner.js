@@ -1,7 +1,7 @@
-// /scanner — scan a doorplate from inside the app. Live camera decoding with
-// BarcodeDetector where the browser has it; everywhere else (and as a
-// fallback) a photo that is decoded on the server. Either way we end at
-// /d/{token}.
+// /scanner — scan a doorplate (or a patrol checkpoint's tag) from inside the
+// app. Live camera decoding with BarcodeDetector where the browser has it;
+// everywhere else (and as a fallback) a photo that is decoded on the server.
+// Either way we end at /d/{token} (or /p/{token}).
 
 import { api, isAbort } from "../api.js";
 import { h, replace, errorBanner, notice, busy } from "../dom.js";
@@ -12,8 +12,16 @@ import { navigate } from "../router.js";
 // a smaller copy, which is much quicker to upload on a mobile connection.
 const MAX_UPLOAD_PX = 2000;
 
+/** The in-app path of a scanned text: one of our doorplate (/d/) or patrol tag (/p/) URLs, else null. */
+export function pathFromText(text, origin = location.origin) {
+  const token = tokenFromText(text, origin);
+  if (token) return `/d/${encodeURIComponent(token)}`;
+  const tag = tokenFromText(text, origin, "p");
+  return tag ? `/p/${encodeURIComponent(tag)}` : null;
+}
+
 /** The token from a scanned text, if it is one of our doorplate URLs (<origin>/d/<token>). */
-export function tokenFromText(text, origin = location.origin) {
+export function tokenFromText(text, origin = location.origin, prefix = "d") {
   if (typeof text !== "string") return null;
   let url;
   try {
@@ -22,7 +30,7 @@ export function tokenFromText(text, origin = location.origin) {
     return null;
   }
   if (url.origin !== origin) return null;
-  const m = /^\/d\/([^/]+)\/?$/.exec(url.pathname);
+  const m = new RegExp(`^/${prefix}/([^/]+)/?$`).exec(url.pathname);
   if (!m) return null;
   try {
     return decodeURIComponent(m[1]);
@@ -45,7 +53,7 @@ export async function render({ signal }) {
   const status = h("div", { class: "status-area", "aria-live": "polite" });
   const live = await detectorSupported();
   const detector = live ? new window.BarcodeDetector({ formats: ["qr_code"] }) : null;
-  const go = (token) => navigate(`/d/${encodeURIComponent(token)}`);
+
 
   // --- live camera ---------------------------------------------------------
   let cameraCard = null;
@@ -72,10 +80,10 @@ export async function render({ signal }) {
       if (!stream) return;
       try {
         for (const code of await detector.detect(video)) {
-          const token = tokenFromText(code.rawValue);
-          if (token) {
+          const path = pathFromText(code.rawValue);
+          if (path) {
             stop();
-            go(token);
+            navigate(path);
             return;
           }
           if (code.rawValue !== lastWrong) {
@@ -119,8 +127,8 @@ export async function render({ signal }) {
     photo.disabled = true;
     replace(status, notice(t("scanner.decoding")));
     try {
-      const token = (detector && (await detectLocally(detector, file))) || (await decodeOnServer(file, signal));
-      if (token) go(token);
+      const path = (detector && (await detectLocally(detector, file))) || (await decodeOnServer(file, signal));
+      if (path) navigate(path);
     } catch (err) {
       if (!isAbort(err)) replace(status, errorBanner(err));
     } finally {
@@ -147,8 +155,8 @@ export async function render({ signal }) {
       novalidate: true,
       onsubmit: (e) => {
         e.preventDefault();
-        const token = tokenFromText(linkInput.value);
-        if (token) go(token);
+        const path = pathFromText(linkInput.value);
+        if (path) navigate(path);
         else replace(status, errorBanner(t("scanner.not_doorplate")));
       },
     },
@@ -164,8 +172,8 @@ async function detectLocally(detector, file) {
     const codes = await detector.detect(bitmap);
     bitmap.close?.();
     for (const c of codes) {
-      const token = tokenFromText(c.rawValue);
-      if (token) return token;
+      const path = pathFromText(c.rawValue);
+      if (path) return path;
     }
   } catch {
     /* fall through to the server, which may read what we could not */
@@ -177,7 +185,7 @@ async function decodeOnServer(file, signal) {
   const form = new FormData();
   form.append("image", await shrink(file), file.name || "plate.jpg");
   const res = await api("/api/scan/decode", { form, signal });
-  return res && res.token;
+  return res && res.token ? `/d/${encodeURIComponent(res.token)}` : null;
 }
 
 /** Downscale big photos before upload; anything unexpected sends the original. */

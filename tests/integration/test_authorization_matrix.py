@@ -36,9 +36,11 @@ from backend.accounts.tables import Account, Passkey, StaffScope
 from backend.app import create_app
 from backend.deps import PERMISSION
 from backend.doorplates.tables import Doorplate
+from backend.patrol.tables import Checkpoint, CheckpointTag, PatrolRoute, PatrolRun, PatrolShift
 from backend.registry.enums import ResidenceCategory
 from backend.registry.service import CURRENT
 from backend.registry.tables import Community, House, Residency
+from backend.services.tables import ServiceRequest, ServiceTile
 from backend.settings import Settings
 from roles import Action, Principal, Role, Target, is_allowed
 from tests.integration.test_registration import FORM
@@ -65,6 +67,10 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/me"): "PWA shell",
     ("GET", "/queue"): "PWA shell",
     ("GET", "/scanner"): "PWA shell",
+    ("GET", "/services"): "PWA shell",
+    ("GET", "/service-queue"): "PWA shell",
+    ("GET", "/patrol"): "PWA shell",
+    ("GET", "/p/{token}"): "a scanned patrol tag URL: the shell, which records the scan through the API",
     ("GET", "/d/{token}"): "a scanned doorplate URL: the shell, or a page saying the plate is unknown",
     ("GET", "/d/{token}/register"): "as /d/{token}",
     ("GET", "/sw.js"): "service worker",
@@ -157,6 +163,9 @@ class Place:
     door: dict[str, Any]  # the first unit door (the resident's own)
     residency: dict[str, Any]  # a current residency of someone not 常住 (deregistrable), pending first
     spare: int
+    patrol: dict[str, Any]  # the seeded route, shift, first checkpoint and its tag; an open run and its guard
+    request: dict[str, Any]  # a service request and its requester
+    tile: int
 
 
 async def place_in(community: int) -> Place:
@@ -191,7 +200,71 @@ async def place_in(community: int) -> Place:
     spare_here = await StaffScope.select(StaffScope.account).where(
         StaffScope.account.is_in(spare) & (StaffScope.community == community)
     )
-    return Place(community, district, house.id, plate["token"], door, residency, spare_here[0]["account"])
+    return Place(
+        community,
+        district,
+        house.id,
+        plate["token"],
+        door,
+        residency,
+        spare_here[0]["account"],
+        await patrol_in(community),
+        await ServiceRequest.select(ServiceRequest.id, ServiceRequest.requester)
+        .where(ServiceRequest.community == community)
+        .first(),
+        (await ServiceTile.select(ServiceTile.id).where(ServiceTile.community == community).first())["id"],
+    )
+
+
+async def patrol_in(community: int) -> dict[str, Any]:
+    route = await PatrolRoute.select(PatrolRoute.id).where(PatrolRoute.community == community).first()
+    checkpoint = (
+        await Checkpoint.select(Checkpoint.id)
+        .where(Checkpoint.route == route["id"])
+        .order_by(Checkpoint.position)
+        .first()
+    )
+    tag = (
+        await CheckpointTag.select(CheckpointTag.token)
+        .where((CheckpointTag.checkpoint == checkpoint["id"]) & CheckpointTag.revoked_at.is_null())
+        .first()
+    )
+    shift = await PatrolShift.select(PatrolShift.id).where(PatrolShift.route == route["id"]).first()
+    run = (
+        await PatrolRun.select(PatrolRun.id, PatrolRun.guard).where(PatrolRun.community == community).first()
+    )
+    return {
+        "route": route["id"],
+        "checkpoint": checkpoint["id"],
+        "tag": tag["token"],
+        "shift": shift["id"],
+        "run": run["id"],
+        "guard": run["guard"],
+    }
+
+
+async def add_runs_and_requests(world) -> None:
+    """Per community: an open run of its property guard, and a service request (the home one the resident's)."""
+    now = dt.datetime.now(dt.UTC)
+    for side, community in (("home", world.home), ("other", world.other)):
+        guard = (
+            await Account.select(Account.id).where(Account.phone == world.phone(Role.PROPERTY, side)).first()
+        )
+        route = await PatrolRoute.select(PatrolRoute.id).where(PatrolRoute.community == community).first()
+        shift = await PatrolShift.select(PatrolShift.id).where(PatrolShift.route == route["id"]).first()
+        await PatrolRun(
+            community=community,
+            route=route["id"],
+            shift=shift["id"],
+            guard=guard["id"],
+            round_start=now - dt.timedelta(hours=1),
+            round_end=now + dt.timedelta(hours=1),
+        ).save()
+        phone = world.phone(Role.RESIDENT) if side == "home" else SPARE_PHONES[1]
+        requester = await Account.select(Account.id).where(Account.phone == phone).first()
+        await ServiceRequest(
+            community=community, requester=requester["id"], category="repairs", text="矩阵"
+        ).save()
 
 
 async def add_spare_staff(world) -> None:
@@ -212,7 +285,14 @@ async def holds_grant(account_id: int | None, place: Place) -> bool:
     return any(g["door"] in (None, place.door["id"]) for g in grants)
 
 
-async def target_at(who: Principal, place: Place) -> Target:
+# Whose own record a path parameter names, for Scope.OWN_RECORD.
+OWNERS: dict[str, Callable[[Place], int]] = {
+    "request_id": lambda p: p.request["requester"],
+    "run_id": lambda p: p.patrol["guard"],
+}
+
+
+async def target_at(who: Principal, place: Place, params: list[str]) -> Target:
     """The place as roles/ sees it: its community, flat, door and the residency's category."""
     return Target(
         community_id=place.community,
@@ -225,6 +305,7 @@ async def target_at(who: Principal, place: Place) -> Target:
         unit_id=place.door["unit"],
         granted=await holds_grant(who.account_id, place),
         grantee_id=place.spare,
+        owner_id=next((OWNERS[param](place) for param in params if param in OWNERS), None),
     )
 
 
@@ -237,6 +318,11 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "residency_id": lambda p: p.residency["id"],
     "person_id": lambda p: p.residency["person"],
     "account_id": lambda p: p.spare,
+    "route_id": lambda p: p.patrol["route"],
+    "checkpoint_id": lambda p: p.patrol["checkpoint"],
+    "run_id": lambda p: p.patrol["run"],
+    "request_id": lambda p: p.request["id"],
+    "tile_id": lambda p: p.tile,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -266,8 +352,27 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/people/{person_id}/key-person"): lambda p, _: {"key_person": True, "key_category": REASON},
     ("PATCH", "/api/staff/{account_id}"): lambda p, _: {"active": True},
     ("POST", "/api/auth/passkeys"): lambda p, _: {"credential": {}},
+    ("POST", "/api/communities/{community_id}/services"): lambda p, _: {"kind": "food", "title": "矩阵食堂"},
+    ("PUT", "/api/services/{tile_id}"): lambda p, _: {"kind": "food", "title": "矩阵食堂"},
+    ("POST", "/api/communities/{community_id}/service-requests"): lambda p, _: {
+        "category": "repairs",
+        "text": "厨房下水道堵塞",
+    },
+    ("POST", "/api/service-requests/{request_id}/steps"): lambda p, _: {"step": "take"},
+    ("POST", "/api/service-requests/{request_id}/rating"): lambda p, _: {"stars": 5},
+    ("POST", "/api/communities/{community_id}/patrol/routes"): lambda p, _: {
+        "name": "矩阵路线",
+        "checkpoints": [{"name": "矩阵点"}],
+    },
+    ("POST", "/api/patrol/routes/{route_id}/shifts"): lambda p, _: {
+        "name": "白班",
+        "starts": "08:00",
+        "ends": "18:00",
+    },
+    ("POST", "/api/patrol/runs/{run_id}/scans"): lambda p, _: {"token": p.patrol["tag"]},
 }
 PLACED_BODIES: dict[tuple[str, str], Body] = {
+    ("POST", "/api/patrol/runs"): lambda p, _: {"shift_id": p.patrol["shift"]},
     ("POST", "/api/grants"): lambda p, _: {
         "account_id": p.spare,
         "community_id": p.community,
@@ -356,7 +461,7 @@ async def cell(world, route: Route, caller: Role | None, side: str, who: Princip
     # A resident adds a newcomer at home (they live there already) and registers themselves
     # elsewhere; anyone else registers a newcomer.
     phone = world.phone(Role.RESIDENT) if caller is Role.RESIDENT and side == "other" else FORM["phone"]
-    target = await target_at(who, place)
+    target = await target_at(who, place, route.params)
     return Cell(
         caller=caller,
         side=side,
@@ -379,6 +484,7 @@ async def principal_of(world, caller: Role | None) -> Principal:
 @pytest.mark.parametrize("route", ROUTES, ids=str)
 async def test_the_route_answers_each_caller_as_roles_says(world, route):
     await add_spare_staff(world)
+    await add_runs_and_requests(world)
     callers = [None, *Role]
     principals = {caller: await principal_of(world, caller) for caller in callers}
     cells = [
