@@ -9,6 +9,7 @@ from backend.accounts.tables import Account, Passkey, RefreshToken, StaffScope
 from backend.audit.tables import AuditEntry
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.doorplates.tables import Doorplate
+from backend.live.tables import LiveEvent, PushOutbox, PushSubscription
 from backend.registry.tables import (
     Address,
     Building,
@@ -56,5 +57,8 @@ APP_CONFIG = AppConfig(
         AccessGrant,
         AccessRecord,
         RootKey,
+        LiveEvent,
+        PushOutbox,
+        PushSubscription,
     ],
 )
