@@ -49,6 +49,8 @@ class Action(StrEnum):
     VIEW_DEVICES = "view_devices"
     MANAGE_DEVICES = "manage_devices"
     VIEW_ACCESS_RECORDS = "view_access_records"
+    WATCH_LIVE = "watch_live"  # a community's live event stream (alarms on the board)
+    MANAGE_OWN_PUSH = "manage_own_push"  # this browser's push subscription, for one's own account
 
 
 class Scope(StrEnum):
@@ -104,6 +106,12 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     },
     Action.MANAGE_DEVICES: {Role.MAINTENANCE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
     Action.VIEW_ACCESS_RECORDS: {Role.POLICE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    Action.WATCH_LIVE: {
+        **_FIELD_STAFF,
+        Role.MAINTENANCE: Scope.COMMUNITY,
+        Role.DISTRICT_ADMIN: Scope.DISTRICT,
+    },
+    Action.MANAGE_OWN_PUSH: {role: Scope.SIGNED_IN for role in Role},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

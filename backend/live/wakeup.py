@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -94,15 +95,23 @@ class Wakeup:
 _installed: list[Wakeup] = []
 
 
-def install(settings: Settings) -> Wakeup:
-    wakeup = Wakeup(settings)
+def install(wakeup: Wakeup) -> None:
     _installed.append(wakeup)
-    return wakeup
 
 
 async def uninstall(wakeup: Wakeup) -> None:
     _installed.remove(wakeup)
     await wakeup.close()
+
+
+@contextlib.asynccontextmanager
+async def installed(wakeup: Wakeup) -> AsyncIterator[Wakeup]:
+    """For a process that only announces (``anju bridge``): its commits wake the app processes."""
+    install(wakeup)
+    try:
+        yield wakeup
+    finally:
+        await uninstall(wakeup)
 
 
 def after_commit(writer: Writer) -> None:
