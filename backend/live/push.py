@@ -36,13 +36,14 @@ import aiohttp
 import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from piccolo.engine.base import Engine
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush_async
 
 from backend.errors import Invalid
 from backend.keys import Keys
 from backend.live.tables import PushOutbox, PushSubscription
-from backend.live.wakeup import Wakeup, wait
+from backend.live.wakeup import Wakeup, each_round
 from backend.settings import Settings
 from device_bridge import store
 
@@ -53,6 +54,7 @@ SEND_TIMEOUT = 10.0
 MAX_ATTEMPTS = 8  # retries 5 s, 10 s, 20 s … about 10 minutes in all
 TTL = 3600  # how long a push service keeps a message for a phone that is offline
 KEPT_AFTER_SENDING = timedelta(days=1)  # sent and failed rows, for inspection
+PRUNE_EVERY = 60.0  # seconds
 
 CLAIM_HEAD = (
     "UPDATE push_outbox SET due_at = {}, attempts = attempts + 1 WHERE id IN ("
@@ -61,6 +63,8 @@ CLAIM_HEAD = (
 )
 CLAIM_TAIL = ") RETURNING id, account, message, delivered, attempts"
 FINISH = "UPDATE push_outbox SET delivered = {}, due_at = {}, sent_at = {}, failed_at = {} WHERE id = {}"
+FORGET = "DELETE FROM push_subscription WHERE id = {}"
+WORKED = "UPDATE push_subscription SET last_ok_at = {} WHERE id = {}"
 
 
 def application_server_key(keys: Keys) -> str:
@@ -73,8 +77,11 @@ def application_server_key(keys: Keys) -> str:
 
 
 def check_endpoint(url: str, settings: Settings) -> None:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(url)
+        host, _ = (parts.hostname or "").lower(), parts.port  # .port raises on one out of range
+    except ValueError:
+        raise Invalid("push_endpoint", "The push endpoint is not a URL", field="endpoint") from None
     allowed = host in settings.push_hosts
     if parts.scheme != "https" and not (allowed and parts.scheme == "http"):
         raise Invalid("push_endpoint", "The push endpoint must be an https URL", field="endpoint")
@@ -176,20 +183,18 @@ class Pusher:
         self._vapid = Vapid(private_key=keys.vapid_key)
         self._signal = wakeup.local.waiter()
         self._http: _NoRedirects | None = None
+        self._pruned = 0.0
 
     async def run(self) -> None:
         async with self.connected():
-            pruned = 0.0
-            while True:
-                try:
-                    while await self.send_due() == BATCH:
-                        pass
-                    if time.monotonic() - pruned > 60:
-                        await _prune()
-                        pruned = time.monotonic()
-                except Exception:  # a database outage: the rows wait, and so do we
-                    log.exception("push worker could not send")
-                await wait(self._signal, self._settings.live_poll)
+            await each_round(self._signal, self._settings.live_poll, self._round, "push worker")
+
+    async def _round(self) -> None:
+        while await self.send_due() == BATCH:
+            pass
+        if time.monotonic() - self._pruned > PRUNE_EVERY:
+            await _prune()
+            self._pruned = time.monotonic()
 
     @contextlib.asynccontextmanager
     async def connected(self) -> AsyncIterator[None]:
@@ -217,20 +222,7 @@ class Pusher:
         deliveries = await asyncio.gather(
             *(self._deliver(row, subscriptions.get(row.account, [])) for row in rows)
         )
-        now = datetime.now(UTC)
-        async with store.writer(engine) as writer:
-            await writer.many(
-                FINISH,
-                [_finished(writer, row, each, now) for row, each in zip(rows, deliveries, strict=True)],
-            )
-        gone = [sub for each in deliveries for sub in each.having(Outcome.GONE)]
-        sent = [sub for each in deliveries for sub in each.having(Outcome.SENT)]
-        if gone:
-            await PushSubscription.delete().where(PushSubscription.id.is_in(gone))
-        if sent:
-            await PushSubscription.update({PushSubscription.last_ok_at: now}).where(
-                PushSubscription.id.is_in(sent)
-            )
+        await _record(engine, rows, deliveries)
         return len(rows)
 
     async def _deliver(self, row: Due, subscriptions: Sequence[dict]) -> Delivery:
@@ -280,6 +272,22 @@ def _finished(writer: store.Writer, row: Due, delivery: Delivery, now: datetime)
         return (served, writer.at(now), None, writer.at(now), row.id)
     retry = now + timedelta(seconds=min(5 * 2 ** (row.attempts - 1), 3600))
     return (served, writer.at(retry), None, None, row.id)
+
+
+async def _record(engine: Engine, rows: list[Due], deliveries: list[Delivery]) -> None:
+    """The round's outcome in one transaction: the rows, and the subscriptions gone or working.
+
+    Subscription ids in ascending order, so that two workers touching the same ones lock them alike.
+    """
+    now = datetime.now(UTC)
+    gone = sorted({sub for each in deliveries for sub in each.having(Outcome.GONE)})
+    working = sorted({sub for each in deliveries for sub in each.having(Outcome.SENT)})
+    async with store.writer(engine) as writer:
+        await writer.many(
+            FINISH, [_finished(writer, *done, now) for done in zip(rows, deliveries, strict=True)]
+        )
+        await writer.many(FORGET, [(sub,) for sub in gone])
+        await writer.many(WORKED, [(writer.at(now), sub) for sub in working])
 
 
 async def _subscriptions(accounts: set[int]) -> dict[int, list[dict]]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,12 +23,12 @@ import msgspec
 from litestar.response import ServerSentEventMessage
 
 from backend.live.tables import LiveEvent
-from backend.live.wakeup import Wakeup, wait
+from backend.live.wakeup import Wakeup, each_round
 
-log = logging.getLogger("anju.live")
 HOLE_SECONDS = 30.0  # far longer than any transaction that announces something
 MAX_HOLES = 1000  # more ids skipped at once than transactions can be open: the rest were never used
 PAGE = 500  # rows read per query
+PRUNE_EVERY = 60.0  # seconds
 
 
 class Event(msgspec.Struct, frozen=True):
@@ -74,7 +73,8 @@ class Hub:
         self._signal = wakeup.local.waiter()
         self._poll, self._retention, self._queue_size = poll_seconds, retention, queue_size
         self._subscribers: dict[int, set[Subscriber]] = {}
-        self._seen = 0  # the largest id offered
+        self._seen: int | None = None  # the largest id offered, once started
+        self._pruned = 0.0
         self._holes: dict[int, float] = {}  # id → when to stop looking for it
 
     @contextlib.contextmanager
@@ -88,17 +88,15 @@ class Hub:
 
     async def run(self) -> None:
         """The tailer: from the events committed after it started, every event to its community's streams."""
-        self._seen = await _latest_id()
-        pruned = 0.0
-        while True:
-            try:
-                await self.tail()
-                if time.monotonic() - pruned > 60:
-                    await prune(self._retention)
-                    pruned = time.monotonic()
-            except Exception:  # a database outage: keep the streams open, look again on the next round
-                log.exception("live tailer could not read events")
-            await wait(self._signal, self._poll)
+        await each_round(self._signal, self._poll, self._round, "live tailer")
+
+    async def _round(self) -> None:
+        if self._seen is None:
+            self._seen = await _latest_id()
+        await self.tail()
+        if time.monotonic() - self._pruned > PRUNE_EVERY:
+            await prune(self._retention)
+            self._pruned = time.monotonic()
 
     async def tail(self) -> None:
         while True:

@@ -39,6 +39,8 @@ INTERNAL = [
     "ftp://push.example.com/x",
     "javascript:alert(1)",
     "https:///x",
+    "https://[::1/x",  # not even a URL
+    "https://push.example.com:99999/x",
 ]
 
 
