@@ -9,6 +9,7 @@ from backend.accounts.tables import Account, Passkey, RefreshToken, StaffScope
 from backend.audit.tables import AuditEntry
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.doorplates.tables import Doorplate
+from backend.live.tables import LiveEvent, PushOutbox, PushSubscription
 from backend.patrol.tables import (
     Checkpoint,
     CheckpointTag,
@@ -77,5 +78,8 @@ APP_CONFIG = AppConfig(
         PatrolRun,
         PatrolScan,
         PatrolFlag,
+        LiveEvent,
+        PushOutbox,
+        PushSubscription,
     ],
 )

@@ -115,8 +115,11 @@ function refreshTokens() {
   return refreshing;
 }
 
-/** Sign out locally only when the server said the session is over; otherwise fail this call. */
-async function restore() {
+/**
+ * Restore the access token: true when refreshed; false when the server said
+ * the session is over (then signed out locally); throws when it could not say.
+ */
+export async function restoreSession() {
   const outcome = await refreshTokens();
   if (outcome === ENDED) session.clear();
   else if (outcome === UNKNOWN) throw new Error("session not restored"); // shown as a network error
@@ -153,9 +156,9 @@ export async function api(path, opts = {}) {
   try {
     const hadSession = auth && session.isSignedIn();
     // A fresh page of a signed-in browser: restore the in-memory access token first.
-    if (hadSession && !session.accessToken() && !SIGN_IN_PATHS.has(path)) await restore();
+    if (hadSession && !session.accessToken() && !SIGN_IN_PATHS.has(path)) await restoreSession();
     res = await send();
-    if (res.status === 401 && hadSession && !SIGN_IN_PATHS.has(path) && (await restore())) {
+    if (res.status === 401 && hadSession && !SIGN_IN_PATHS.has(path) && (await restoreSession())) {
       res = await send();
     }
   } catch (err) {

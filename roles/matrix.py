@@ -62,6 +62,8 @@ class Action(StrEnum):
     PATROL = "patrol"  # start a patrol run
     RECORD_PATROL = "record_patrol"  # scan checkpoints on one's own run, end it
     VIEW_PATROLS = "view_patrols"
+    WATCH_LIVE = "watch_live"  # a community's live event stream (alarms on the board)
+    MANAGE_OWN_PUSH = "manage_own_push"  # this browser's push subscription, for one's own account
 
 
 class Scope(StrEnum):
@@ -140,6 +142,12 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.RECORD_PATROL: {Role.PROPERTY: Scope.OWN_RECORD},
     # Supervisors; the seed's 二维码门牌 rule shows 巡查记录 to police and wardens.
     Action.VIEW_PATROLS: {**_FIELD_STAFF, Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    Action.WATCH_LIVE: {
+        **_FIELD_STAFF,
+        Role.MAINTENANCE: Scope.COMMUNITY,
+        Role.DISTRICT_ADMIN: Scope.DISTRICT,
+    },
+    Action.MANAGE_OWN_PUSH: {role: Scope.SIGNED_IN for role in Role},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

@@ -61,6 +61,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     # Reads a plate token out of a photo (budgeted per address); the scan itself is authorized.
     ("POST", "/api/scan/decode"): "photo to plate token",
     ("GET", "/api/codes/{name}"): "national code tables (public standards)",
+    ("GET", "/api/push/key"): "the VAPID public key browsers subscribe with",
     # The PWA: static shell and assets; its data comes from the API routes above.
     ("GET", "/"): "PWA shell",
     ("GET", "/signin"): "PWA shell",
@@ -340,6 +341,10 @@ def _now(days: int = 0) -> str:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).isoformat()
 
 
+# A valid P-256 public key (the generator point), as a browser's subscription carries one.
+MATRIX_P256DH = "BGsX0fLhLEJH-Lzm5WOkQPJ3A32BLeszoPShOUXYmMKWT-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU"
+
+
 # Example bodies (inputs, not expectations), by route; a body that names a community makes the
 # route's cells run in both communities.
 Body = Callable[[Place, str], dict[str, Any]]
@@ -370,6 +375,11 @@ BODIES: dict[tuple[str, str], Body] = {
         "ends": "18:00",
     },
     ("POST", "/api/patrol/runs/{run_id}/scans"): lambda p, _: {"token": p.patrol["tag"]},
+    ("POST", "/api/push/subscriptions"): lambda p, _: {
+        "endpoint": "https://push.example.com/matrix",
+        "keys": {"p256dh": MATRIX_P256DH, "auth": "AAAAAAAAAAAAAAAAAAAAAA"},
+    },
+    ("DELETE", "/api/push/subscriptions"): lambda p, _: {"endpoint": "https://push.example.com/matrix"},
 }
 PLACED_BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/patrol/runs"): lambda p, _: {"shift_id": p.patrol["shift"]},
