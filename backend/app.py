@@ -16,6 +16,7 @@ from backend.accounts import service as accounts
 from backend.accounts.controllers import AccountController, AuthController
 from backend.audit import service as audit
 from backend.context import Context
+from backend.credentials.controllers import CredentialController
 from backend.db import attach, engine_for, is_postgres, start_pool
 from backend.deps import Ctx
 from backend.devices.controllers import DeviceController
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PlateController,
             RegistryController,
             AccessController,
+            CredentialController,
             DeviceController,
             pwa_router(),
             *metrics_routes,

@@ -54,6 +54,7 @@ class AccessMethod(StrEnum):
     PHONE = "phone"
     QR_PASS = "qr_pass"
     VISITOR_CALL = "visitor_call"
+    TAG = "tag"  # an e-bike's RFID tag at a gate reader
 
 
 class Direction(StrEnum):

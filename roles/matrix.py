@@ -49,6 +49,8 @@ class Action(StrEnum):
     VIEW_DEVICES = "view_devices"
     MANAGE_DEVICES = "manage_devices"
     VIEW_ACCESS_RECORDS = "view_access_records"
+    MANAGE_CREDENTIALS = "manage_credentials"  # cards, ID cards, PINs and tags of any household
+    MANAGE_OWN_CREDENTIALS = "manage_own_credentials"  # PINs and tags of one's own household
 
 
 class Scope(StrEnum):
@@ -104,6 +106,10 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     },
     Action.MANAGE_DEVICES: {Role.MAINTENANCE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
     Action.VIEW_ACCESS_RECORDS: {Role.POLICE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    # Cards and ID cards are issued at the property office or by the community police, who check
+    # the holder; a verified resident adds PINs and tags for their own household only.
+    Action.MANAGE_CREDENTIALS: {Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
+    Action.MANAGE_OWN_CREDENTIALS: {Role.RESIDENT: Scope.OWN_HOUSE},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

@@ -157,12 +157,12 @@ def _json(data: object) -> str:
     return msgspec.json.encode(data).decode()
 
 
-def handlers() -> Handlers:
+def handlers(keys: Keys) -> Handlers:
     """Every domain's handlers, in the order they run within a batch's transaction."""
     registry = Handlers()
     registry.on(store_events)
     registry.on(apply_states, channel=Channel.STATE)
-    access_ingest.register(registry)
+    access_ingest.register(registry, keys)
     return registry
 
 
@@ -248,7 +248,7 @@ def build_bridge(
     bridge = Bridge(
         config,
         Directory(directory_loader(keys)),
-        handlers(),
+        handlers(keys),
         transaction_on(engine),
         transient=TRANSIENT,
         conflicts=CONFLICTS,

@@ -292,6 +292,24 @@ async def resident_person(account_id: int | None, community_id: int) -> int | No
     return row["person"] if row else None
 
 
+async def household_member(person_id: int, house_id: int, on: dt.date) -> dict[str, Any] | None:
+    """The person (name, document) if their verified residency at ``house_id`` is current on ``on``."""
+    return (
+        await Residency.select(
+            Residency.person.name.as_alias("name"),
+            Residency.person.id_type.as_alias("id_type"),
+            Residency.person.id_number_encrypted.as_alias("id_number_encrypted"),
+        )
+        .where(
+            (Residency.person == person_id)
+            & (Residency.house == house_id)
+            & (Residency.status == ResidencyStatus.VERIFIED)
+            & (Residency.end_date.is_null() | (Residency.end_date >= on))
+        )
+        .first()
+    )
+
+
 # --- decisions -----------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from backend.access.tables import AccessGrant, Door
 from backend.accounts import service as accounts
 from backend.accounts.tables import Account, Passkey, StaffScope
 from backend.app import create_app
+from backend.credentials.tables import Credential
 from backend.deps import PERMISSION
 from backend.doorplates.tables import Doorplate
 from backend.registry.enums import ResidenceCategory
@@ -157,6 +158,7 @@ class Place:
     door: dict[str, Any]  # the first unit door (the resident's own)
     residency: dict[str, Any]  # a current residency of someone not 常住 (deregistrable), pending first
     spare: int
+    credential: int  # the community's seeded card
 
 
 async def place_in(community: int) -> Place:
@@ -191,7 +193,10 @@ async def place_in(community: int) -> Place:
     spare_here = await StaffScope.select(StaffScope.account).where(
         StaffScope.account.is_in(spare) & (StaffScope.community == community)
     )
-    return Place(community, district, house.id, plate["token"], door, residency, spare_here[0]["account"])
+    card = await Credential.select(Credential.id).where(Credential.community == community).first()
+    return Place(
+        community, district, house.id, plate["token"], door, residency, spare_here[0]["account"], card["id"]
+    )
 
 
 async def add_spare_staff(world) -> None:
@@ -236,6 +241,8 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "residency_id": lambda p: p.residency["id"],
     "person_id": lambda p: p.residency["person"],
     "account_id": lambda p: p.spare,
+    "house_id": lambda p: p.house,
+    "credential_id": lambda p: p.credential,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -265,6 +272,12 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/people/{person_id}/key-person"): lambda p, _: {"key_person": True, "key_category": REASON},
     ("PATCH", "/api/staff/{account_id}"): lambda p, _: {"active": True},
     ("POST", "/api/auth/passkeys"): lambda p, _: {"credential": {}},
+    # A tag, which residents may register too (cards are staff-only: a refusal the matrix can't tell).
+    ("POST", "/api/houses/{house_id}/credentials"): lambda p, _: {
+        "person_id": p.residency["person"],
+        "kind": "tag",
+        "value": f"EB{next(_serial):06d}",
+    },
 }
 PLACED_BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/grants"): lambda p, _: {
