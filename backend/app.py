@@ -19,7 +19,7 @@ from backend.context import Context
 from backend.credentials.controllers import CredentialController
 from backend.db import attach, engine_for, is_postgres, start_pool
 from backend.deps import Ctx
-from backend.devices.controllers import DeviceController
+from backend.devices.controllers import DeviceController, IntakeController
 from backend.doorplates.controllers import PlateController, ScanController
 from backend.errors import DomainError, error_body
 from backend.guards import bounded_json, security_headers
@@ -34,12 +34,14 @@ JSON_BODY_LIMIT = 64 * 1024
 log = logging.getLogger("anju")
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> Response:
-    return Response(error_body(status, code, message, field), status_code=status)
+def _error(
+    status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(error_body(status, code, message, field), status_code=status, headers=headers)
 
 
 def domain_error(_: Request, exc: DomainError) -> Response:
-    return _error(exc.status, exc.code, exc.message, exc.field)
+    return _error(exc.status, exc.code, exc.message, exc.field, exc.headers)
 
 
 def refused(_: Request, exc: Forbidden) -> Response:
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AccessController,
             CredentialController,
             DeviceController,
+            IntakeController,
             pwa_router(),
             *metrics_routes,
         ],

@@ -352,7 +352,7 @@ async def _card(ctx: Context, community: Community, number: str) -> None:
     residency = (
         await Residency.objects()
         .where((Residency.community == community.id) & (Residency.status == ResidencyStatus.VERIFIED))
-        .order_by(Residency.house)
+        .order_by(Residency.house, Residency.id)
         .first()
     )
     value_hash = credentials.lookup(ctx.keys, community.id, CredentialKind.CARD, number)

@@ -60,6 +60,9 @@ PUBLIC: dict[tuple[str, str], str] = {
     # Reads a plate token out of a photo (budgeted per address); the scan itself is authorized.
     ("POST", "/api/scan/decode"): "photo to plate token",
     ("GET", "/api/codes/{name}"): "national code tables (public standards)",
+    # Access terminals, not people: each authenticates as its registered device (HTTP Basic/Digest
+    # with its own credentials; tests/integration/test_hikvision_intake.py).
+    ("POST", "/api/devices/hikvision/events"): "device-authenticated event push",
     # The PWA: static shell and assets; its data comes from the API routes above.
     ("GET", "/"): "PWA shell",
     ("GET", "/signin"): "PWA shell",
