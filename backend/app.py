@@ -11,7 +11,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from backend import metrics
-from backend.access.controllers import AccessController
+from backend.access.controllers import AccessController, AccessRecordController
 from backend.accounts import service as accounts
 from backend.accounts.controllers import AccountController, AuthController
 from backend.audit import service as audit
@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PlateController,
             RegistryController,
             AccessController,
+            AccessRecordController,
             CredentialController,
             DeviceController,
             IntakeController,

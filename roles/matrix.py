@@ -49,6 +49,7 @@ class Action(StrEnum):
     VIEW_DEVICES = "view_devices"
     MANAGE_DEVICES = "manage_devices"
     VIEW_ACCESS_RECORDS = "view_access_records"
+    VIEW_HOUSEHOLD_PASSES = "view_household_passes"
     MANAGE_CREDENTIALS = "manage_credentials"  # cards, ID cards, PINs and tags of any household
     MANAGE_OWN_CREDENTIALS = "manage_own_credentials"  # PINs and tags of one's own household
 
@@ -105,7 +106,14 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
         Role.DISTRICT_ADMIN: Scope.DISTRICT,
     },
     Action.MANAGE_DEVICES: {Role.MAINTENANCE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
-    Action.VIEW_ACCESS_RECORDS: {Role.POLICE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    # Who passed which door: wardens and police their communities' (every staff read audited with
+    # the people shown); a resident their own household's passes.
+    Action.VIEW_ACCESS_RECORDS: {
+        Role.WARDEN: Scope.COMMUNITY,
+        Role.POLICE: Scope.COMMUNITY,
+        Role.DISTRICT_ADMIN: Scope.DISTRICT,
+    },
+    Action.VIEW_HOUSEHOLD_PASSES: {Role.RESIDENT: Scope.OWN_HOUSE},
     # Cards and ID cards are issued at the property office or by the community police, who check
     # the holder; a verified resident adds PINs and tags for their own household only.
     Action.MANAGE_CREDENTIALS: {Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},

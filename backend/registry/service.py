@@ -310,6 +310,14 @@ async def household_member(person_id: int, house_id: int, on: dt.date) -> dict[s
     )
 
 
+async def household_people(house_id: int) -> list[int]:
+    """The people with a verified residency at ``house_id`` (its household)."""
+    rows = await Residency.select(Residency.person).where(
+        (Residency.house == house_id) & (Residency.status == ResidencyStatus.VERIFIED)
+    )
+    return [row["person"] for row in rows]
+
+
 # --- decisions -----------------------------------------------------------------
 
 
