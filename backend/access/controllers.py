@@ -10,7 +10,7 @@ from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.access import records, service
-from backend.access.records import Filters
+from backend.access.records import Filters, Paging
 from backend.access.schemas import DoorOpened, DoorOut, GrantIn, GrantOut, PassPage
 from backend.deps import Caller, Ctx, permission
 from backend.ids import MAX_ID, PathId
@@ -23,6 +23,7 @@ QueryId = Annotated[int | None, QueryParameter(ge=1, le=MAX_ID)]
 Before = Annotated[int | None, QueryParameter(ge=1, le=MAX_ID, description="next_before of the page before")]
 Limit = Annotated[int, QueryParameter(ge=1, le=records.PAGE_MAX)]
 PassFilters = NamedDependency[Filters]  # parameter name: filters
+Page = NamedDependency[Paging]  # parameter name: page
 
 
 async def pass_filters(
@@ -34,6 +35,11 @@ async def pass_filters(
 ) -> Filters:
     """Filters of the access-record routes, from the query: door, person, method, [since, until)."""
     return Filters(door_id=door_id, person_id=person_id, method=method, since=since, until=until)
+
+
+async def paging(before: Before = None, limit: Limit = 50) -> Paging:
+    """Newest first, ``limit`` a page; ``before`` is the previous page's ``next_before``."""
+    return Paging(before=before, limit=limit)
 
 
 class AccessController(Controller):
@@ -71,7 +77,7 @@ class AccessRecordController(Controller):
     """Who passed which door (门禁刷卡信息), newest first."""
 
     tags = ["access"]
-    dependencies = {"filters": Provide(pass_filters)}
+    dependencies = {"filters": Provide(pass_filters), "page": Provide(paging)}
 
     @get(
         "/api/communities/{community_id:int}/access-records",
@@ -79,18 +85,9 @@ class AccessRecordController(Controller):
         opt=permission(Action.VIEW_ACCESS_RECORDS),
     )
     async def community(
-        self,
-        community_id: PathId,
-        filters: PassFilters,
-        ctx: Ctx,
-        who: Caller,
-        request: Request,
-        before: Before = None,
-        limit: Limit = 50,
+        self, community_id: PathId, filters: PassFilters, page: Page, ctx: Ctx, who: Caller, request: Request
     ) -> PassPage:
-        return await records.community_passes(
-            ctx, who, community_id, filters, before, limit, client_ip(request)
-        )
+        return await records.community_passes(ctx, who, community_id, filters, page, client_ip(request))
 
     @get(
         "/api/communities/{community_id:int}/access-records.csv",
@@ -114,14 +111,7 @@ class AccessRecordController(Controller):
         opt=permission(Action.VIEW_ACCESS_RECORDS, Action.VIEW_HOUSEHOLD_PASSES),
     )
     async def household(
-        self,
-        house_id: PathId,
-        filters: PassFilters,
-        ctx: Ctx,
-        who: Caller,
-        request: Request,
-        before: Before = None,
-        limit: Limit = 50,
+        self, house_id: PathId, filters: PassFilters, page: Page, ctx: Ctx, who: Caller, request: Request
     ) -> PassPage:
         """A household's passes: its residents see them, as do wardens and police of the community."""
-        return await records.household_passes(ctx, who, house_id, filters, before, limit, client_ip(request))
+        return await records.household_passes(ctx, who, house_id, filters, page, client_ip(request))

@@ -66,6 +66,11 @@ class Filters(msgspec.Struct, frozen=True):
         return [condition(value) for value, condition in wanted if value is not None]
 
 
+class Paging(msgspec.Struct, frozen=True):
+    before: int | None = None
+    limit: int = 50
+
+
 def _all(conditions: list[Any]) -> Any:
     where = conditions[0]
     for condition in conditions[1:]:
@@ -116,14 +121,13 @@ async def _page(
     who: Principal,
     target: Target,
     where: Any,
-    before: int | None,
-    limit: int,
+    page: Paging,
     ip: str,
     subject: str,
 ) -> PassPage:
-    rows = await _select(where, before, limit + 1)
+    rows = await _select(where, page.before, page.limit + 1)
     viewer = viewer_for(who, target)
-    items = [_shown(ctx, viewer, row) for row in rows[:limit]]
+    items = [_shown(ctx, viewer, row) for row in rows[: page.limit]]
     if who.role in STAFF_ROLES:
         await audit.record_read(
             who,
@@ -133,20 +137,20 @@ async def _page(
             ip=ip,
             detail={"people": sorted({i.person_id for i in items if i.person_id}), "count": len(items)},
         )
-    return PassPage(items=items, next_before=items[-1].id if len(rows) > limit else None)
+    return PassPage(items=items, next_before=items[-1].id if len(rows) > page.limit else None)
 
 
 async def community_passes(
-    ctx: Context, who: Principal, community_id: int, filters: Filters, before: int | None, limit: int, ip: str
+    ctx: Context, who: Principal, community_id: int, filters: Filters, page: Paging, ip: str
 ) -> PassPage:
     target = await registry.community_target(community_id)
     authorize(who, Action.VIEW_ACCESS_RECORDS, target)
     where = _all([AccessRecord.community == community_id, *filters.conditions()])
-    return await _page(ctx, who, target, where, before, limit, ip, f"community:{community_id}")
+    return await _page(ctx, who, target, where, page, ip, f"community:{community_id}")
 
 
 async def household_passes(
-    ctx: Context, who: Principal, house_id: int, filters: Filters, before: int | None, limit: int, ip: str
+    ctx: Context, who: Principal, house_id: int, filters: Filters, page: Paging, ip: str
 ) -> PassPage:
     """The household's passes: by its credentials, and its members' phone openings in its community."""
     target = await registry.house_target(house_id)
@@ -157,7 +161,7 @@ async def household_passes(
         (AccessRecord.community == target.community_id) & AccessRecord.person.is_in(members or [0])
     )
     return await _page(
-        ctx, who, target, _all([household, *filters.conditions()]), before, limit, ip, f"house:{house_id}"
+        ctx, who, target, _all([household, *filters.conditions()]), page, ip, f"house:{house_id}"
     )
 
 
