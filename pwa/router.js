@@ -8,6 +8,7 @@ export const ROUTES = [
   { name: "signin", pattern: /^\/signin\/?$/, load: () => import("./screens/signin.js") },
   { name: "me", pattern: /^\/me\/?$/, load: () => import("./screens/me.js"), auth: true },
   { name: "queue", pattern: /^\/queue\/?$/, load: () => import("./screens/queue.js"), auth: true },
+  { name: "passes", pattern: /^\/passes\/?$/, load: () => import("./screens/passes.js"), auth: true },
   { name: "scanner", pattern: /^\/scanner\/?$/, load: () => import("./screens/scanner.js") },
   { name: "scan", pattern: /^\/d\/([^/]+)\/?$/, load: () => import("./screens/scan.js") },
   { name: "register", pattern: /^\/d\/([^/]+)\/register\/?$/, load: () => import("./screens/register.js") },

@@ -115,3 +115,12 @@ class AccessRecordController(Controller):
     ) -> PassPage:
         """A household's passes: its residents see them, as do wardens and police of the community."""
         return await records.household_passes(ctx, who, house_id, filters, page, client_ip(request))
+
+    @get(
+        "/api/me/access-records", operation_id="myAccessRecords", opt=permission(Action.VIEW_HOUSEHOLD_PASSES)
+    )
+    async def mine(
+        self, filters: PassFilters, page: Page, ctx: Ctx, who: Caller, request: Request
+    ) -> PassPage:
+        """A resident's own households' passes (the PWA's "my passes")."""
+        return await records.my_passes(ctx, who, filters, page, client_ip(request))

@@ -152,16 +152,32 @@ async def community_passes(
 async def household_passes(
     ctx: Context, who: Principal, house_id: int, filters: Filters, page: Paging, ip: str
 ) -> PassPage:
-    """The household's passes: by its credentials, and its members' phone openings in its community."""
     target = await registry.house_target(house_id)
     if not is_allowed(who, Action.VIEW_ACCESS_RECORDS, target):
         authorize(who, Action.VIEW_HOUSEHOLD_PASSES, target)
-    members = await registry.household_people(house_id)
-    household = (AccessRecord.house == house_id) | (
-        (AccessRecord.community == target.community_id) & AccessRecord.person.is_in(members or [0])
-    )
+    where = await _households([target])
+    return await _page(ctx, who, target, _all([where, *filters.conditions()]), page, ip, f"house:{house_id}")
+
+
+async def my_passes(ctx: Context, who: Principal, filters: Filters, page: Paging, ip: str) -> PassPage:
+    """The passes of every household the caller verifiably lives in."""
+    if not who.houses:
+        authorize(who, Action.VIEW_HOUSEHOLD_PASSES, Target())  # no home: the precise refusal
+    targets = [await registry.house_target(house) for house in sorted(who.houses)]
+    for target in targets:
+        authorize(who, Action.VIEW_HOUSEHOLD_PASSES, target)
+    where = await _households(targets)
     return await _page(
-        ctx, who, target, _all([household, *filters.conditions()]), page, ip, f"house:{house_id}"
+        ctx, who, targets[0], _all([where, *filters.conditions()]), page, ip, f"account:{who.account_id}"
+    )
+
+
+async def _households(targets: list[Target]) -> Any:
+    """Passes by the households' credentials, and by their members in their communities (phone openings)."""
+    members = await registry.household_people([t.house_id for t in targets])
+    return AccessRecord.house.is_in([t.house_id for t in targets]) | (
+        AccessRecord.community.is_in([t.community_id for t in targets])
+        & AccessRecord.person.is_in(members or [0])
     )
 
 

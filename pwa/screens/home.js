@@ -47,6 +47,7 @@ function signedIn(acc, signal) {
     staff
       ? link("/queue", { class: "tile" }, h("span", { class: "tile-title" }, t("home.queue")), h("span", { class: "tile-sub" }, t("home.queue_sub")))
       : null,
+    link("/passes", { class: "tile", dataset: { testid: "passes-tile" } }, h("span", { class: "tile-title" }, t("home.passes")), h("span", { class: "tile-sub" }, t(staff ? "home.passes_sub_staff" : "home.passes_sub"))),
     link("/me", { class: "tile" }, h("span", { class: "tile-title" }, t("home.me")), h("span", { class: "tile-sub" }, t("home.me_sub"))),
   ];
   return h(

@@ -58,6 +58,13 @@ async def test_a_resident_sees_their_households_passes_only(world, history):
     assert DEMO_CARDS[0] not in response.text  # the card is masked too
 
 
+async def test_my_passes_are_my_households_and_staff_have_none(world, history):
+    mine = await get(world, "/api/me/access-records", Role.RESIDENT)
+    assert [i["person_id"] for i in mine.json()["items"]] == [history["resident"]] * 2
+    for role in (Role.WARDEN, Role.POLICE):
+        assert (await get(world, "/api/me/access-records", role)).status_code == 403
+
+
 async def test_a_resident_cannot_read_another_household_or_the_community(world, history):
     other_house = await get(
         world, f"/api/houses/{history['neighbour']['house']}/access-records", Role.RESIDENT

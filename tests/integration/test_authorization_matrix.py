@@ -68,6 +68,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/signin"): "PWA shell",
     ("GET", "/me"): "PWA shell",
     ("GET", "/queue"): "PWA shell",
+    ("GET", "/passes"): "PWA shell",
     ("GET", "/scanner"): "PWA shell",
     ("GET", "/d/{token}"): "a scanned doorplate URL: the shell, or a page saying the plate is unknown",
     ("GET", "/d/{token}/register"): "as /d/{token}",
