@@ -73,30 +73,54 @@ const SIGN_IN_PATHS = new Set([
 
 let refreshing = null;
 
+// How a refresh ended: new tokens; the session is over (401: expired, revoked, reused); or
+// nothing is known about the session (offline, the server unavailable), which keeps it.
+const REFRESHED = "refreshed";
+const ENDED = "ended";
+const UNKNOWN = "unknown";
+
+async function refreshOnce() {
+  try {
+    const res = await fetch("/api/auth/refresh", {
+      method: "POST",
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+    });
+    if (res.ok) {
+      session.setTokens(await res.json());
+      return REFRESHED;
+    }
+    return res.status === 401 ? ENDED : UNKNOWN;
+  } catch {
+    return UNKNOWN;
+  }
+}
+
 /**
  * Get a new access token with the HttpOnly refresh cookie (the page never
- * sees the refresh token); concurrent callers share one request.
+ * sees the refresh token); concurrent callers share one request, and a
+ * passing failure (a busy database, a dropped connection) is tried once more.
  */
 function refreshTokens() {
   if (!refreshing) {
     refreshing = (async () => {
-      try {
-        const res = await fetch("/api/auth/refresh", {
-          method: "POST",
-          headers: { Accept: "application/json" },
-          credentials: "same-origin",
-        });
-        if (!res.ok) return false;
-        session.setTokens(await res.json());
-        return true;
-      } catch {
-        return false;
-      }
+      const first = await refreshOnce();
+      if (first !== UNKNOWN) return first;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return refreshOnce();
     })().finally(() => {
       refreshing = null;
     });
   }
   return refreshing;
+}
+
+/** Sign out locally only when the server said the session is over; otherwise fail this call. */
+async function restore() {
+  const outcome = await refreshTokens();
+  if (outcome === ENDED) session.clear();
+  else if (outcome === UNKNOWN) throw new Error("session not restored"); // shown as a network error
+  return outcome === REFRESHED;
 }
 
 /**
@@ -126,17 +150,10 @@ export async function api(path, opts = {}) {
   try {
     const hadSession = auth && session.isSignedIn();
     // A fresh page of a signed-in browser: restore the in-memory access token first.
-    if (hadSession && !session.accessToken() && !SIGN_IN_PATHS.has(path) && !(await refreshTokens())) {
-      session.clear();
-    }
+    if (hadSession && !session.accessToken() && !SIGN_IN_PATHS.has(path)) await restore();
     res = await send();
-    if (res.status === 401 && hadSession && !SIGN_IN_PATHS.has(path)) {
-      if (await refreshTokens()) {
-        res = await send();
-      } else {
-        // No refresh token, or it expired or was revoked: the session is over.
-        session.clear();
-      }
+    if (res.status === 401 && hadSession && !SIGN_IN_PATHS.has(path) && (await restore())) {
+      res = await send();
     }
   } catch (err) {
     if (err && err.name === "AbortError") throw err;

@@ -49,6 +49,8 @@ class Action(StrEnum):
     VIEW_DEVICES = "view_devices"
     MANAGE_DEVICES = "manage_devices"
     VIEW_ACCESS_RECORDS = "view_access_records"
+    VIEW_OWN_HOMES = "view_own_homes"
+    VIEW_KEY_PERSONS = "view_key_persons"
     VIEW_HOUSEHOLD_PASSES = "view_household_passes"
     MANAGE_CREDENTIALS = "manage_credentials"  # cards, ID cards, PINs and tags of any household
     MANAGE_OWN_CREDENTIALS = "manage_own_credentials"  # PINs and tags of one's own household
@@ -118,6 +120,9 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     # the holder; a verified resident adds PINs and tags for their own household only.
     Action.MANAGE_CREDENTIALS: {Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
     Action.MANAGE_OWN_CREDENTIALS: {Role.RESIDENT: Scope.OWN_HOUSE},
+    Action.VIEW_OWN_HOMES: {Role.RESIDENT: Scope.SIGNED_IN},
+    # 重点人员: police only, like the flags themselves.
+    Action.VIEW_KEY_PERSONS: {Role.POLICE: Scope.COMMUNITY},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.
@@ -229,6 +234,8 @@ def authorize(who: Principal, action: Action, target: Target = NOWHERE) -> None:
         raise Forbidden("forbidden", f"Not allowed to {action.value} here")
     if action is Action.DEREGISTER and target.residence_category in UNDEREGISTRABLE:
         raise Forbidden("permanent_resident", "Permanent (常住) residents cannot be deregistered")
+    if action is Action.SELF_REGISTER and target.house_id is not None and target.house_id in who.houses:
+        raise Forbidden("already_resident", "You are already a verified resident here; add members instead")
     if action is Action.GRANT_ACCESS and target.grantee_id == who.account_id:
         raise Forbidden("self_grant", "Nobody grants door access to themselves; ask another manager")
 

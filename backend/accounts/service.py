@@ -218,17 +218,21 @@ async def refresh(ctx: Context, token: str | None) -> Session:
     row = await _refresh_row(ctx, token)
     if row is None or row.revoked_at or row.expires_at < datetime.now(UTC):
         raise Unauthorized("invalid_refresh_token", "Sign in again")
-    # Claiming with a conditional update makes two concurrent refreshes with one token a reuse.
-    claimed = (
-        await RefreshToken.update({RefreshToken.used_at: datetime.now(UTC)})
-        .where((RefreshToken.id == row.id) & RefreshToken.used_at.is_null())
-        .returning(RefreshToken.id)
-    )
-    if not claimed:
-        await revoke_family(ctx, row.family)
-        raise Unauthorized("invalid_refresh_token", "Sign in again")
-    account = await Account.objects().get(Account.id == row.account)
-    return await issue_tokens(ctx, account, family=row.family, amr=row.amr)
+    # The claim and its successor commit together: a failure in between (a database outage,
+    # a locked SQLite file) leaves the token unused, so the client's retry is not taken for a
+    # reuse that would end the session.
+    async with transaction(RefreshToken._meta.db):
+        # Claiming with a conditional update makes two concurrent refreshes with one token a reuse.
+        claimed = (
+            await RefreshToken.update({RefreshToken.used_at: datetime.now(UTC)})
+            .where((RefreshToken.id == row.id) & RefreshToken.used_at.is_null())
+            .returning(RefreshToken.id)
+        )
+        if claimed:
+            account = await Account.objects().get(Account.id == row.account)
+            return await issue_tokens(ctx, account, family=row.family, amr=row.amr)
+    await revoke_family(ctx, row.family)
+    raise Unauthorized("invalid_refresh_token", "Sign in again")
 
 
 async def _refresh_row(ctx: Context, token: str | None) -> RefreshToken | None:

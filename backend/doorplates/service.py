@@ -274,6 +274,16 @@ async def live_plates(community_id: int) -> list[dict[str, Any]]:
     )
 
 
+async def live_tokens(address_ids: list[int]) -> dict[int, str]:
+    """Each address's live doorplate token (addresses without one are left out)."""
+    if not address_ids:
+        return {}
+    rows = await Doorplate.select(Doorplate.address, Doorplate.token).where(
+        Doorplate.address.is_in(address_ids) & Doorplate.revoked_at.is_null()
+    )
+    return {row["address"]: row["token"] for row in rows}
+
+
 async def coverage(community_id: int) -> Coverage:
     """Share of standard addresses, per kind, that carry a live doorplate (target: 100 %)."""
     totals = {kind: 0 for kind in PlaceKind}

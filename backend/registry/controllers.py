@@ -16,8 +16,11 @@ from backend.registry.schemas import (
     CorrectionIn,
     Decision,
     HistoryEntry,
+    KeyPerson,
     KeyPersonIn,
     Metrics,
+    MyHome,
+    PastOrPresent,
     QueueItem,
     RegistrationIn,
     ResidencyOut,
@@ -57,6 +60,40 @@ class RegistryController(Controller):
         plate = await doorplates.resolve(ctx, token, ip)
         house = doorplates.house_at(plate)
         return await service.register(ctx, who, house.id, data, ip)
+
+    @get("/api/me/homes", operation_id="myHomes", opt=permission(Action.VIEW_OWN_HOMES))
+    async def my_homes(self, who: Caller) -> list[MyHome]:
+        """The flats the caller lives in or asked to, each with the doorplate that shows its household."""
+        homes = await service.homes_of(who)
+        plates = await doorplates.live_tokens([home["address_id"] for home in homes])
+        return [
+            MyHome(
+                **{k: v for k, v in home.items() if k != "address_id"}, plate=plates.get(home["address_id"])
+            )
+            for home in homes
+        ]
+
+    @get(
+        "/api/houses/{house_id:int}/residencies",
+        operation_id="householdHistory",
+        opt=permission(Action.VIEW_RESIDENCY_HISTORY),
+    )
+    async def household_history(
+        self, house_id: PathId, ctx: Ctx, who: Caller, request: Request
+    ) -> list[PastOrPresent]:
+        """Everyone who lived in a flat or asked to, ended and refused residencies included."""
+        return await service.household_history(ctx, who, house_id, client_ip(request))
+
+    @get(
+        "/api/communities/{community_id:int}/key-persons",
+        operation_id="keyPersons",
+        opt=permission(Action.VIEW_KEY_PERSONS),
+    )
+    async def key_persons(
+        self, community_id: PathId, ctx: Ctx, who: Caller, request: Request
+    ) -> list[KeyPerson]:
+        """The community's 重点人员 (police only), with where each lives."""
+        return await service.key_persons(ctx, who, community_id, client_ip(request))
 
     @get("/api/verification-queue", operation_id="verificationQueue", opt=permission(Action.VERIFY))
     async def queue(self, ctx: Ctx, who: Caller, request: Request) -> list[QueueItem]:

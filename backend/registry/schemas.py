@@ -36,6 +36,18 @@ class ResidencyOut(msgspec.Struct):
     status: ResidencyStatus
 
 
+class MyHome(msgspec.Struct):
+    """A flat the signed-in resident lives in (verified) or asked to (pending)."""
+
+    residency_id: int
+    status: ResidencyStatus
+    house_id: int
+    community: str
+    address: str
+    since: dt.date
+    plate: str | None  # the flat's live doorplate: its scan view is the household
+
+
 class ResidentView(msgspec.Struct, omit_defaults=True):
     """A resident as some viewer may see them: absent fields are not theirs to see."""
 
@@ -52,6 +64,22 @@ class ResidentView(msgspec.Struct, omit_defaults=True):
     id_number: str | msgspec.UnsetType = msgspec.UNSET
     key_person: bool | msgspec.UnsetType = msgspec.UNSET
     key_category: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class PastOrPresent(msgspec.Struct):
+    """A residency of a flat, current or not, with its person as the viewer may see them."""
+
+    resident: ResidentView
+    start_date: dt.date
+    end_date: dt.date | None
+
+
+class KeyPerson(msgspec.Struct):
+    """A flagged current resident and where they live."""
+
+    resident: ResidentView
+    house_id: int
+    address: str
 
 
 class CommunityRef(msgspec.Struct):

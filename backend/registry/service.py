@@ -26,6 +26,8 @@ from backend.registry.schemas import (
     CommunityRef,
     CorrectionIn,
     HistoryEntry,
+    KeyPerson,
+    PastOrPresent,
     QueueItem,
     RegistrationIn,
     ResidencyOut,
@@ -324,6 +326,27 @@ async def household_people(house_ids: list[int]) -> list[int]:
     return sorted({row["person"] for row in rows})
 
 
+async def homes_of(who: Principal) -> list[dict[str, Any]]:
+    """The signed-in resident's pending and verified residencies, with their flat's address."""
+    authorize(who, Action.VIEW_OWN_HOMES)
+    return (
+        await Residency.select(
+            Residency.id.as_alias("residency_id"),
+            Residency.status,
+            Residency.house.as_alias("house_id"),
+            Residency.house.address.as_alias("address_id"),
+            Residency.house.address.text.as_alias("address"),
+            Residency.community.name.as_alias("community"),
+            Residency.start_date.as_alias("since"),
+        )
+        .where(
+            (Residency.account == who.account_id)
+            & Residency.status.is_in([ResidencyStatus.PENDING, ResidencyStatus.VERIFIED])
+        )
+        .order_by(Residency.id)
+    )
+
+
 # --- decisions -----------------------------------------------------------------
 
 
@@ -563,6 +586,51 @@ async def history(who: Principal, residency_id: int, ip: str) -> list[HistoryEnt
     return entries
 
 
+async def household_history(ctx: Context, who: Principal, house_id: int, ip: str) -> list[PastOrPresent]:
+    """Every residency a flat has had (ended and refused ones too), oldest first."""
+    target = await house_target(house_id)
+    authorize(who, Action.VIEW_RESIDENCY_HISTORY, target)
+    viewer = viewer_for(who, target)
+    rows = await Residency.raw(PERIODS_SQL + "WHERE r.house = {} ORDER BY r.id", house_id)
+    await audit.record_read(
+        who,
+        "read_household_history",
+        f"house:{house_id}",
+        community=target.community_id,
+        ip=ip,
+        detail={"people": [row["person_id"] for row in rows]},
+    )
+    return [
+        PastOrPresent(
+            resident=resident_view(ctx, viewer, row), start_date=row["start_date"], end_date=row["end_date"]
+        )
+        for row in rows
+    ]
+
+
+async def key_persons(ctx: Context, who: Principal, community_id: int, ip: str) -> list[KeyPerson]:
+    """The community's current residents flagged 重点 (flags are sealed: each row is opened here)."""
+    target = await community_target(community_id)
+    authorize(who, Action.VIEW_KEY_PERSONS, target)
+    viewer = viewer_for(who, target)
+    rows = await Residency.raw(
+        RESIDENTS_SQL + "WHERE r.community = {} AND r.status = 'verified' ORDER BY a.code, r.id", community_id
+    )
+    flagged = [row for row in rows if _key_flag(ctx, row["key_sealed"])["key_person"]]
+    await audit.record_read(
+        who,
+        "read_key_persons",
+        f"community:{community_id}",
+        community=community_id,
+        ip=ip,
+        detail={"people": [row["person_id"] for row in flagged]},
+    )
+    return [
+        KeyPerson(resident=resident_view(ctx, viewer, row), house_id=row["house"], address=row["address"])
+        for row in flagged
+    ]
+
+
 async def flag_key_person(
     ctx: Context, who: Principal, person_id: int, key_person: bool, category: str, ip: str
 ) -> None:
@@ -637,13 +705,18 @@ def select_list(columns: tuple[tuple[str, str], ...]) -> str:
     return ", ".join(f"{expression} AS {alias}" for expression, alias in columns)
 
 
-RESIDENTS_SQL = f"""
-SELECT {select_list(RESIDENT_COLUMNS)}
+RESIDENTS_FROM = """
 FROM residency r
 JOIN person p ON p.id = r.person
 JOIN house h ON h.id = r.house
 JOIN address a ON a.id = h.address
 """
+RESIDENTS_SQL = f"SELECT {select_list(RESIDENT_COLUMNS)} {RESIDENTS_FROM}"
+# The same with each residency's period: a flat's history lists ended ones too.
+PERIODS_SQL = (
+    f"SELECT {select_list((*RESIDENT_COLUMNS, ('r.start_date', 'start_date'), ('r.end_date', 'end_date')))} "
+    f"{RESIDENTS_FROM}"
+)
 
 
 def resident_view(ctx: Context, viewer: Viewer, row: dict[str, Any]) -> ResidentView:

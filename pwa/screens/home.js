@@ -46,6 +46,9 @@ function signedIn(acc, signal) {
     link("/scanner", { class: "tile" }, h("span", { class: "tile-title" }, t("home.scan")), h("span", { class: "tile-sub" }, t("home.scan_sub"))),
     staff
       ? link("/queue", { class: "tile" }, h("span", { class: "tile-title" }, t("home.queue")), h("span", { class: "tile-sub" }, t("home.queue_sub")))
+      : link("/homes", { class: "tile", dataset: { testid: "my-homes" } }, h("span", { class: "tile-title" }, t("home.homes")), h("span", { class: "tile-sub" }, t("home.homes_sub"))),
+    acc.role === "police"
+      ? link("/key-persons", { class: "tile", dataset: { testid: "key-persons" } }, h("span", { class: "tile-title" }, t("home.key_persons")), h("span", { class: "tile-sub" }, t("home.key_persons_sub")))
       : null,
     link("/passes", { class: "tile", dataset: { testid: "passes-tile" } }, h("span", { class: "tile-title" }, t("home.passes")), h("span", { class: "tile-sub" }, t(staff ? "home.passes_sub_staff" : "home.passes_sub"))),
     link("/me", { class: "tile" }, h("span", { class: "tile-title" }, t("home.me")), h("span", { class: "tile-sub" }, t("home.me_sub"))),

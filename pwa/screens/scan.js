@@ -7,6 +7,7 @@ import { codeLabel, loadCodes } from "../codes.js";
 import { h, link, replace, errorBanner, notice, busy, safeUrl, askReason, phoneLink } from "../dom.js";
 import { t, label, formatDateTime, formatDate } from "../i18n.js";
 import * as session from "../session.js";
+import { historySection } from "./household_history.js";
 import { recordTools } from "./residency.js";
 
 export async function render({ params, signal }) {
@@ -72,6 +73,7 @@ function build(data, ctx) {
     data.residents ? residentsSection(data, actions, ctx) : null,
     data.owners ? ownersSection(data.owners) : null,
     data.patrol_records ? patrolSection(data.patrol_records) : null,
+    data.house && actions.has("view_residency_history") ? historySection(data.house.id) : null,
     anonymous ? null : services,
   ];
 }

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.browser
 class LiveServer:
     url: str
     database: Path
+    log: Path
 
     def phone(self, role: Role, community: str = "home") -> str:
         return demo_phone(role, second_community=community == "other")
@@ -107,7 +108,7 @@ def live_server(tmp_path_factory):
     )
     try:
         _wait_until_up(url, server, var / "serve.log")
-        live = LiveServer(url=url, database=var / "anju.sqlite")
+        live = LiveServer(url=url, database=var / "anju.sqlite", log=var / "serve.log")
         _wait_for_devices(live)
         yield live
     finally:
@@ -136,15 +137,28 @@ def browser() -> Browser:
         browser.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.call_failed = report.failed
+    return report
+
+
 @pytest.fixture
-def page(browser, live_server) -> Page:
+def page(request, browser, live_server) -> Page:
     context = browser.new_context(
         base_url=live_server.url, locale="zh-CN", viewport={"width": 390, "height": 844}
     )
     page = context.new_page()
     page.set_default_timeout(10_000)
+    calls: list[str] = []
+    page.on("response", lambda r: "/api/" in r.url and calls.append(f"{r.status} {r.request.method} {r.url}"))
     yield page
     context.close()
+    if getattr(request.node, "call_failed", False):  # shown under the failure's captured output
+        print("API calls of the page:", *calls[-30:], sep="\n  ")
+        print("server log (tail):", *live_server.log.read_text().splitlines()[-40:], sep="\n  ")
 
 
 def add_virtual_authenticator(page: Page) -> None:

@@ -102,6 +102,27 @@ def test_the_refresh_token_lives_only_in_an_httponly_cookie(page: Page, live_ser
     expect(page.locator("[data-testid=account-name]")).to_contain_text(body["account"]["name"])
 
 
+def test_a_refresh_the_server_cannot_answer_keeps_the_session(page: Page, live_server):
+    sign_in(page, live_server.phone(Role.PROPERTY))
+    unavailable = {"status": 503, "content_type": "application/json", "body": '{"detail": "down"}'}
+    # On the context: the service worker makes the page's requests, and a page route would miss them.
+    page.context.route("**/api/auth/refresh", lambda route: route.fulfill(**unavailable))
+    page.goto("/me")  # a fresh page must refresh: both tries meet a server that cannot answer
+    expect(page.get_by_test_id("error")).to_have_text("网络连接失败，请检查网络后重试。")
+    assert page.url.endswith("/me") and page.evaluate("localStorage.getItem('anju.account')")
+    page.context.unroute("**/api/auth/refresh")
+    page.reload()  # the server is back: the same refresh cookie still restores the session
+    expect(page.get_by_test_id("account-name")).to_be_visible()
+
+
+def test_a_refresh_the_server_refuses_ends_the_session(page: Page, live_server):
+    sign_in(page, live_server.phone(Role.PROPERTY))
+    page.context.clear_cookies()  # no refresh cookie: the server answers 401
+    page.goto("/me")
+    expect(page).to_have_url(re.compile(r"/signin\?next=%2Fme$"))
+    assert page.evaluate("localStorage.getItem('anju.account')") is None
+
+
 def test_self_registration_then_warden_verifies(browser, live_server):
     visitor = browser.new_context(base_url=live_server.url, locale="zh-CN").new_page()
     token = live_server.plates()[5]

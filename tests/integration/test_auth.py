@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
+from backend.accounts.tables import Account
 from roles import Role
 
 
@@ -92,6 +93,18 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(world):
     assert (await world.client.post("/api/auth/refresh")).status_code == 401
     use_refresh(world.client, second)
     assert (await world.client.post("/api/auth/refresh")).status_code == 401
+
+
+async def test_a_refresh_that_fails_after_its_claim_leaves_the_token_unused(world):
+    """The claim and the new pair commit together: the client's retry is not a reuse."""
+    tokens = await world.sign_in(world.phone(Role.WARDEN))
+    account = tokens["account"]["id"]
+    # Fails in issue_tokens, after the token was claimed (as a database outage there would).
+    await Account.update({Account.active: False}).where(Account.id == account)
+    refused = await world.client.post("/api/auth/refresh")
+    assert refused.status_code == 401 and refused.json()["extra"]["code"] == "account_disabled"
+    await Account.update({Account.active: True}).where(Account.id == account)
+    assert (await world.client.post("/api/auth/refresh")).status_code == 200
 
 
 async def test_logout_revokes_the_refresh_token(world):

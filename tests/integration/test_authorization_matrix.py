@@ -241,11 +241,11 @@ async def target_at(who: Principal, place: Place) -> Target:
 PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "community_id": lambda p: p.community,
     "token": lambda p: p.token,
+    "house_id": lambda p: p.house,
     "door_id": lambda p: p.door["id"],
     "residency_id": lambda p: p.residency["id"],
     "person_id": lambda p: p.residency["person"],
     "account_id": lambda p: p.spare,
-    "house_id": lambda p: p.house,
     "credential_id": lambda p: p.credential,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
@@ -268,7 +268,7 @@ def _now(days: int = 0) -> str:
 # route's cells run in both communities.
 Body = Callable[[Place, str], dict[str, Any]]
 BODIES: dict[tuple[str, str], Body] = {
-    # A resident registers themselves (their own phone); anyone else registers a newcomer.
+    # The phone decides between registering oneself and a newcomer (see ``cell``).
     ("POST", "/api/plates/{token}/registrations"): lambda p, phone: {**FORM, "phone": phone},
     ("POST", "/api/residencies/{residency_id}/correct"): lambda p, _: {"reason": REASON},
     ("POST", "/api/residencies/{residency_id}/reject"): lambda p, _: {"reason": REASON},
@@ -369,7 +369,9 @@ async def cell(world, route: Route, caller: Role | None, side: str, who: Princip
     example = BODIES.get(key) or PLACED_BODIES.get(key)
     if route.needs_body and example is None:
         pytest.fail(f"{route}: no example body: add one to BODIES")
-    phone = world.phone(Role.RESIDENT) if caller is Role.RESIDENT else FORM["phone"]
+    # A resident adds a newcomer at home (they live there already) and registers themselves
+    # elsewhere; anyone else registers a newcomer.
+    phone = world.phone(Role.RESIDENT) if caller is Role.RESIDENT and side == "other" else FORM["phone"]
     target = await target_at(who, place)
     return Cell(
         caller=caller,

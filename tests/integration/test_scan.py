@@ -57,6 +57,7 @@ async def test_resident_sees_own_household_with_masked_ids(world):
     assert set(view) == BASE | {"house", "residents"}
     assert view["viewer"] == "resident"
     assert "add_member" in view["actions"] and "verify" not in view["actions"]
+    assert "self_register" not in view["actions"]  # they live here: members, not a second registration
     real = await real_id_numbers(world, world.home_house)
     for person in view["residents"]:
         assert set(person) == RESIDENT_FIELDS
