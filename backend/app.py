@@ -11,14 +11,15 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from backend import metrics
-from backend.access.controllers import AccessController
+from backend.access.controllers import AccessController, AccessRecordController
 from backend.accounts import service as accounts
 from backend.accounts.controllers import AccountController, AuthController
 from backend.audit import service as audit
 from backend.context import Context
+from backend.credentials.controllers import CredentialController
 from backend.db import attach, engine_for, is_postgres, start_pool
 from backend.deps import Ctx
-from backend.devices.controllers import DeviceController
+from backend.devices.controllers import DeviceController, IntakeController
 from backend.doorplates.controllers import PlateController, ScanController
 from backend.errors import DomainError, error_body
 from backend.guards import bounded_json, security_headers
@@ -37,12 +38,14 @@ JSON_BODY_LIMIT = 64 * 1024
 log = logging.getLogger("anju")
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> Response:
-    return Response(error_body(status, code, message, field), status_code=status)
+def _error(
+    status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(error_body(status, code, message, field), status_code=status, headers=headers)
 
 
 def domain_error(_: Request, exc: DomainError) -> Response:
-    return _error(exc.status, exc.code, exc.message, exc.field)
+    return _error(exc.status, exc.code, exc.message, exc.field, exc.headers)
 
 
 def refused(_: Request, exc: Forbidden) -> Response:
@@ -101,10 +104,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PlateController,
             RegistryController,
             AccessController,
+            AccessRecordController,
+            CredentialController,
             DeviceController,
             ServicesController,
             PatrolController,
             LiveController,
+            IntakeController,
             pwa_router(),
             *metrics_routes,
         ],

@@ -7,6 +7,7 @@ from typing import Any
 
 class DomainError(Exception):
     status = 400
+    headers: dict[str, str] | None = None  # e.g. an authentication challenge
 
     def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
         super().__init__(message)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from litestar import Request
-from litestar.types import BeforeMessageSendHookHandler, Message, Scope
+from litestar import Request, Response
+from litestar.types import BeforeMessageSendHookHandler, ExceptionHandler, Message, Scope
 
-from backend.errors import DomainError
+from backend.errors import DomainError, error_body
 from backend.settings import Settings
 
 # The PWA runs no inline script or style and talks only to its own origin; the scanner draws
@@ -82,3 +82,13 @@ async def bounded_json(request: Request) -> None:
     # Cheap test first: few brackets cannot nest deeply.
     if body.count(b"[") + body.count(b"{") > JSON_MAX_DEPTH and json_depth(body) > JSON_MAX_DEPTH:
         raise DomainError("too_deep", f"JSON may nest at most {JSON_MAX_DEPTH} levels")
+
+
+def undecodable_form(hint: str, field: str | None = None) -> ExceptionHandler:
+    """Litestar reads a form's non-file fields as UTF-8 text and raises on other bytes: a 400, not a 500."""
+
+    def refuse(_: Request, exc: UnicodeDecodeError) -> Response:
+        message = f"Form fields must be UTF-8 text; {hint}"
+        return Response(error_body(400, "undecodable_form", message, field), status_code=400)
+
+    return refuse

@@ -34,6 +34,7 @@ from piccolo.query.functions.aggregate import Count
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from backend.access.tables import AccessRecord
 from backend.devices.tables import BridgeCounter, Device, Liveness
 from backend.errors import Unauthorized
 from backend.instruments import MULTIPROCESS
@@ -46,6 +47,7 @@ FIGURES_TIMEOUT = 2.0
 # Bridge workers are named per process (host-pid) and their rows stay: only recent ones are shown,
 # so the series of restarted workers end instead of piling up.
 BRIDGE_WORKERS_SHOWN_FOR = timedelta(hours=1)
+CREDENTIAL_PASSES_OVER = timedelta(days=1)
 # Status of a request that ended without a response: the client went away (nginx's 499).
 CLIENT_CLOSED_REQUEST = 499
 
@@ -193,7 +195,7 @@ class DatabaseFigures:
     async def _read(self) -> list[Metric]:
         try:
             async with asyncio.timeout(FIGURES_TIMEOUT):
-                families = [*await _bridge_figures(), await _devices()]
+                families = [*await _bridge_figures(), await _devices(), await _credential_passes()]
         except Exception as exc:  # any database trouble: the scrape answers without these figures
             if not self._failing:
                 log.warning(
@@ -270,6 +272,26 @@ async def _devices() -> Metric:
     for community, states in sorted(counts.items()):
         for state, count in states.items():
             family.add_metric([str(community), state], count)
+    return family
+
+
+async def _credential_passes() -> Metric:
+    """Card, ID-card, PIN and tag passes of the last day by whether their holder was known: a rise
+    of unknown ones is cloned or unregistered cards (backend/access/ingest.py)."""
+    rows = (
+        await AccessRecord.select(AccessRecord.community, AccessRecord.resolution, Count(alias="passes"))
+        .where(
+            (AccessRecord.at >= datetime.now(UTC) - CREDENTIAL_PASSES_OVER) & (AccessRecord.resolution != "")
+        )
+        .group_by(AccessRecord.community, AccessRecord.resolution)
+    )
+    family = GaugeMetricFamily(
+        "anju_access_credential_passes_24h",
+        "Credential passes in the last 24 h per community (id): holder 'person' (known) or 'unknown'",
+        labels=["community", "holder"],
+    )
+    for row in sorted(rows, key=lambda r: (r["community"], r["resolution"])):
+        family.add_metric([str(row["community"]), row["resolution"]], row["passes"])
     return family
 
 

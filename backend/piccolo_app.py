@@ -7,6 +7,7 @@ from piccolo.conf.apps import AppConfig
 from backend.access.tables import AccessGrant, AccessRecord, Door
 from backend.accounts.tables import Account, Passkey, RefreshToken, StaffScope
 from backend.audit.tables import AuditEntry
+from backend.credentials.tables import Credential
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.doorplates.tables import Doorplate
 from backend.live.tables import LiveEvent, PushOutbox, PushSubscription
@@ -66,6 +67,7 @@ APP_CONFIG = AppConfig(
         Door,
         AccessGrant,
         AccessRecord,
+        Credential,
         RootKey,
         ServiceTile,
         ServiceRequest,

@@ -11,6 +11,8 @@ import msgspec
 from backend.access.tables import AccessGrant, Door, DoorKind
 from backend.accounts.tables import Account, StaffScope
 from backend.context import Context
+from backend.credentials import service as credentials
+from backend.credentials.tables import Credential, CredentialKind
 from backend.db import transaction
 from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.service import ensure_plates
@@ -365,6 +367,7 @@ STAFF = (
 HOME, OTHER = "金银湖幸福家园", "吴家山翠柳苑"
 HOME_STAFF, OTHER_STAFF = 13800000001, 13800000011  # consecutive phones, in STAFF order
 ADMIN_PHONE, RESIDENT_PHONE = "13800000099", "13900000001"
+DEMO_CARDS = ("8800000001", "8800000002")  # one registered card per community
 DEMO_LOGINS: tuple[tuple[Role, str, str], ...] = (
     *((role, str(HOME_STAFF + i), f"{name} · {HOME}") for i, (role, name, _) in enumerate(STAFF)),
     *((role, str(OTHER_STAFF + i), f"{name} · {OTHER}") for i, (role, _, name) in enumerate(STAFF)),
@@ -411,6 +414,27 @@ async def _resident_login(ctx: Context, house: House, phone: str) -> None:
     )
 
 
+async def _card(ctx: Context, community: Community, number: str) -> None:
+    """A card for the first verified occupant of the community's first flat (demo passes name them)."""
+    residency = (
+        await Residency.objects()
+        .where((Residency.community == community.id) & (Residency.status == ResidencyStatus.VERIFIED))
+        .order_by(Residency.house, Residency.id)
+        .first()
+    )
+    value_hash = credentials.lookup(ctx.keys, community.id, CredentialKind.CARD, number)
+    await Credential(
+        community=community.id,
+        house=residency.house,
+        person=residency.person,
+        kind=CredentialKind.CARD,
+        value_hash=value_hash,
+        active_hash=value_hash,
+        value_sealed=ctx.keys.seal(number),
+        label="门禁卡",
+    ).save()
+
+
 async def seed_district(ctx: Context, size: SeedSize = DEMO_SIZE) -> SeedReport:
     """Two communities of one district, staff for each, a district admin and a resident: DEMO_LOGINS."""
     async with transaction(Doorplate._meta.db):
@@ -428,6 +452,8 @@ async def seed_district(ctx: Context, size: SeedSize = DEMO_SIZE) -> SeedReport:
         await admin.save()
         await StaffScope(account=admin.id, district=district.id).save()
         await _resident_login(ctx, houses[0], RESIDENT_PHONE)
+        await _card(ctx, home, DEMO_CARDS[0])
+        await _card(ctx, other, DEMO_CARDS[1])
     communities = [
         SeededCommunity(
             id=c.id,

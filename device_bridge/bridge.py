@@ -30,8 +30,8 @@ import aiomqtt
 import msgspec
 
 from device_bridge import protocol
-from device_bridge.dispatch import Directory, Handlers, Message
-from device_bridge.protocol import Channel, StateData
+from device_bridge.dispatch import Directory, Handlers, Message, verified_message
+from device_bridge.protocol import Channel
 from device_bridge.refusals import RefusalLog
 from device_bridge.retry import RETRY_FIRST, backoff
 from device_bridge.session import GaveUp, Session
@@ -213,15 +213,9 @@ class Bridge:
             # A retained state may be hours old (ordering, not age, protects it); one from the
             # future would outrank every genuine state until then.
             protocol.check_fresh(envelope, math.inf, self.config.skew)
-            shape: type[msgspec.Struct] | None = StateData
         else:
             protocol.check_fresh(envelope, self.config.skew, self.config.skew)
-            shape = protocol.DATA_SHAPES.get(envelope.type)
-        data = protocol.data_as(envelope, shape) if shape else envelope.data
-        key = f"{device.id}:{envelope.id}"
-        return Message(
-            device, parts.channel, envelope.id, envelope.type, envelope.at, data, envelope.data, key
-        )
+        return verified_message(device, parts.channel, envelope.id, envelope.type, envelope.at, envelope.data)
 
     # --- storing ---------------------------------------------------------------
 

@@ -54,6 +54,16 @@ class Message(msgspec.Struct, frozen=True):
     key: str  # "{device id}:{event id}", unique per event: what makes a redelivery a no-op
 
 
+def verified_message(
+    device: KnownDevice, channel: Channel, id: str, type: str, at: datetime, raw: Any
+) -> Message:
+    """A verified message with its data in shape (:class:`~protocol.MalformedMessage` if it is not),
+    whichever way it came: MQTT (bridge.py) or a vendor's HTTP push."""
+    shape = protocol.StateData if channel is Channel.STATE else protocol.DATA_SHAPES.get(type)
+    data = protocol.shaped(type, raw, shape) if shape else raw
+    return Message(device, channel, id, type, at, data, raw, f"{device.id}:{id}")
+
+
 Handler = Callable[[Writer, Sequence[Message]], Awaitable[None]]
 LoadDevices = Callable[[], Awaitable[Sequence[KnownDevice]]]
 

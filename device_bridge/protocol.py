@@ -54,6 +54,7 @@ class AccessMethod(StrEnum):
     PHONE = "phone"
     QR_PASS = "qr_pass"
     VISITOR_CALL = "visitor_call"
+    TAG = "tag"  # an e-bike's RFID tag at a gate reader
 
 
 class Direction(StrEnum):
@@ -221,7 +222,11 @@ def check_fresh(envelope: Envelope, max_age: float, max_ahead: float) -> Envelop
 
 
 def data_as(envelope: Envelope, shape: type[msgspec.Struct]) -> Any:
+    return shaped(envelope.type, envelope.data, shape)
+
+
+def shaped(type: str, data: dict[str, Any], shape: type[msgspec.Struct]) -> Any:
     try:
-        return msgspec.convert(envelope.data, shape)
+        return msgspec.convert(data, shape)
     except msgspec.ValidationError as exc:
-        raise MalformedMessage(f"{envelope.type} data: {exc}") from None
+        raise MalformedMessage(f"{type} data: {exc}") from None

@@ -10,6 +10,7 @@ export const ROUTES = [
   { name: "homes", pattern: /^\/homes\/?$/, load: () => import("./screens/homes.js"), auth: true },
   { name: "key-persons", pattern: /^\/key-persons\/?$/, load: () => import("./screens/key_persons.js"), auth: true },
   { name: "queue", pattern: /^\/queue\/?$/, load: () => import("./screens/queue.js"), auth: true },
+  { name: "passes", pattern: /^\/passes\/?$/, load: () => import("./screens/passes.js"), auth: true },
   { name: "scanner", pattern: /^\/scanner\/?$/, load: () => import("./screens/scanner.js") },
   { name: "scan", pattern: /^\/d\/([^/]+)\/?$/, load: () => import("./screens/scan.js") },
   { name: "services", pattern: /^\/services\/?$/, load: () => import("./screens/services.js"), auth: true },

@@ -9,7 +9,7 @@ const CACHE_PREFIX = "anju-shell-";
 
 // Paths the backend answers with index.html (see app's router). Other
 // navigations (e.g. a server-rendered page) are left alone.
-const SHELL_ROUTES = [/^\/$/, /^\/signin\/?$/, /^\/me\/?$/, /^\/queue\/?$/, /^\/scanner\/?$/, /^\/d\/[^/]+\/?$/, /^\/d\/[^/]+\/register\/?$/];
+const SHELL_ROUTES = [/^\/$/, /^\/signin\/?$/, /^\/me\/?$/, /^\/queue\/?$/, /^\/passes\/?$/, /^\/scanner\/?$/, /^\/d\/[^/]+\/?$/, /^\/d\/[^/]+\/register\/?$/];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(

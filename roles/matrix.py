@@ -64,6 +64,9 @@ class Action(StrEnum):
     VIEW_PATROLS = "view_patrols"
     WATCH_LIVE = "watch_live"  # a community's live event stream (alarms on the board)
     MANAGE_OWN_PUSH = "manage_own_push"  # this browser's push subscription, for one's own account
+    VIEW_HOUSEHOLD_PASSES = "view_household_passes"
+    MANAGE_CREDENTIALS = "manage_credentials"  # cards, ID cards, PINs and tags of any household
+    MANAGE_OWN_CREDENTIALS = "manage_own_credentials"  # PINs and tags of one's own household
 
 
 class Scope(StrEnum):
@@ -120,7 +123,18 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
         Role.DISTRICT_ADMIN: Scope.DISTRICT,
     },
     Action.MANAGE_DEVICES: {Role.MAINTENANCE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
-    Action.VIEW_ACCESS_RECORDS: {Role.POLICE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    # Who passed which door: wardens and police their communities' (every staff read audited with
+    # the people shown); a resident their own household's passes.
+    Action.VIEW_ACCESS_RECORDS: {
+        Role.WARDEN: Scope.COMMUNITY,
+        Role.POLICE: Scope.COMMUNITY,
+        Role.DISTRICT_ADMIN: Scope.DISTRICT,
+    },
+    Action.VIEW_HOUSEHOLD_PASSES: {Role.RESIDENT: Scope.OWN_HOUSE},
+    # Cards and ID cards are issued at the property office or by the community police, who check
+    # the holder; a verified resident adds PINs and tags for their own household only.
+    Action.MANAGE_CREDENTIALS: {Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
+    Action.MANAGE_OWN_CREDENTIALS: {Role.RESIDENT: Scope.OWN_HOUSE},
     Action.VIEW_OWN_HOMES: {Role.RESIDENT: Scope.SIGNED_IN},
     # 重点人员: police only, like the flags themselves.
     Action.VIEW_KEY_PERSONS: {Role.POLICE: Scope.COMMUNITY},

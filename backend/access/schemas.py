@@ -38,3 +38,26 @@ class GrantOut(msgspec.Struct):
     door_id: int | None
     valid_from: dt.datetime
     valid_until: dt.datetime
+
+
+class PassOut(msgspec.Struct):
+    """One pass as a viewer sees it: the 门禁刷卡信息 fields, ID number and card per their role."""
+
+    id: int
+    at: dt.datetime
+    door_id: int | None
+    door: str
+    method: str
+    sk_fsdm: str
+    direction: str
+    granted: bool
+    resolution: str  # "person", "unknown" (a credential nobody holds), "" (phone, face, …)
+    person_id: int | None
+    name: str
+    id_number: str  # masked unless the viewer sees full numbers (police)
+    credential: str  # the card or tag read, masked likewise
+
+
+class PassPage(msgspec.Struct):
+    items: list[PassOut]
+    next_before: int | None  # pass as ``before`` for the next (older) page

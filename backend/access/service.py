@@ -16,6 +16,7 @@ from backend.context import Context
 from backend.db import placeholders, transaction
 from backend.errors import DomainError, Invalid, NotFound
 from backend.instruments import DOOR_OPEN_SECONDS, timed_outcome
+from backend.registry import codes
 from backend.registry import service as registry
 from backend.text import plain_text
 from device_bridge.protocol import AccessMethod, AckData, Direction
@@ -115,7 +116,7 @@ async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None,
     ack = await _command(ctx, door, command_id)
     at = _now()
     async with transaction(AccessRecord._meta.db):
-        person = await registry.resident_person(who.account_id, door["community"])
+        resident = await registry.resident_person(who.account_id, door["community"]) or {}
         await AccessRecord.insert(
             AccessRecord(
                 community=door["community"],
@@ -127,7 +128,12 @@ async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None,
                 direction=Direction.IN,
                 granted=ack.ok,
                 account=who.account_id,
-                person=person,
+                person=resident.get("person"),
+                house=resident.get("house"),
+                name=resident.get("name", ""),
+                id_number_sealed=resident.get("id_number_sealed", ""),
+                ld_bm=resident.get("building_number", ""),
+                sk_fsdm=codes.code_for("KMFSDM", AccessMethod.PHONE),
                 at=at,
                 key=f"cmd:{command_id}",
             )

@@ -2,13 +2,13 @@
 
 from enum import StrEnum
 
-from piccolo.columns import Boolean, ForeignKey, Integer, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 from backend.accounts.tables import Account
 from backend.devices.tables import Device
-from backend.registry.tables import Building, Community, Gate, Person, Unit
+from backend.registry.tables import Building, Community, Gate, House, Person, Unit
 
 
 class DoorKind(StrEnum):
@@ -54,7 +54,15 @@ class AccessRecord(Table):
     granted = Boolean()
     account = ForeignKey(Account, null=True, default=None)
     person = ForeignKey(Person, null=True, default=None)
-    credential = Varchar(length=50, default="")  # card number or masked document number
+    credential = Varchar(length=50, default="")  # card number (JMK_BH) or masked document number
+    # Who passed, resolved from a registered credential at the pass (backend/credentials):
+    # ``resolution`` is "person" or "unknown" (a credential nobody holds), "" for other ways in.
+    resolution = Varchar(length=10, default="")
+    house = ForeignKey(House, null=True, default=None)  # the holder's household
+    name = Varchar(length=50, default="")  # XM, as registered at the pass
+    id_number_sealed = Text(default="")  # GMSFHM, sealed like the registry's
+    ld_bm = Varchar(length=30, default="")  # LD_BM: the holder's building number
+    sk_fsdm = Varchar(length=2, default="")  # SK_FSDM: the method's KMFSDM code
     at = Timestamptz(index=True)
     key = Varchar(length=100, unique=True)  # idempotency: device event or phone-open command
     created_at = Timestamptz(default=TimestamptzNow())

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody
-from litestar.status_codes import HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.deps import Caller, Ctx, permission
-from backend.devices import service
+from backend.devices import intake, service
 from backend.devices.schemas import DeviceIn, DeviceOut, DeviceProvisioned, NotificationOut
+from backend.guards import RAW_BODY, undecodable_form
 from backend.ids import PathId
 from backend.net import client_ip
 from roles import Action
@@ -43,3 +44,30 @@ class DeviceController(Controller):
     )
     async def notifications(self, community_id: PathId, who: Caller) -> list[NotificationOut]:
         return await service.maintenance_notifications(who, community_id)
+
+
+class IntakeController(Controller):
+    """Device-authenticated pushes (not user routes): the device's own HTTP credentials."""
+
+    tags = ["devices"]
+
+    @post(
+        "/api/devices/hikvision/events",
+        status_code=HTTP_200_OK,
+        operation_id="hikvisionEvents",
+        request_max_body_size=intake.MAX_BYTES,
+        opt={RAW_BODY: True},
+        exception_handlers={UnicodeDecodeError: undecodable_form("send pictures as file parts")},
+    )
+    async def hikvision(self, ctx: Ctx, request: Request) -> intake.Received:
+        """An access terminal's ISAPI event notification: multipart (JSON + picture) or bare JSON."""
+        uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        device = await intake.authenticated(
+            ctx, request.headers.get("authorization", ""), request.method, uri
+        )
+        multipart = request.headers.get("content-type", "").startswith("multipart/")
+        form = dict((await request.form()).multi_items()) if multipart else None
+        payload, picture = await intake.notification_parts(
+            form, await request.body() if form is None else b""
+        )
+        return await intake.hikvision_events(ctx, device, payload, picture)

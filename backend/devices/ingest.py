@@ -76,27 +76,37 @@ def directory_loader(keys: Keys):
     """The bridge's view of the registry: each device, its doors and its unsealed secret."""
 
     async def load() -> list[KnownDevice]:
-        rows = await Device.raw(DIRECTORY_SQL)
-        doors: dict[int, dict[str, int]] = {}
-        for row in rows:
-            if row["door"] is not None:
-                doors.setdefault(row["id"], {})[row["device_door"]] = row["door"]
-        devices = {
-            row["id"]: KnownDevice(
-                id=row["id"],
-                code=row["code"],
-                community=row["community"],
-                community_code=row["community_code"],
-                building=row["building"],
-                unit=row["unit"],
-                secret=keys.unseal(row["secret_sealed"]).encode(),
-                doors=doors.get(row["id"], {}),
-            )
-            for row in rows
-        }
-        return list(devices.values())
+        return known_devices(keys, await Device.raw(DIRECTORY_SQL))
 
     return load
+
+
+async def known_device(keys: Keys, code: str) -> tuple[KnownDevice, str] | None:
+    """One device by its code, as the bridge knows it, and its kind (for an HTTP intake)."""
+    rows = await Device.raw(DIRECTORY_SQL + "WHERE v.code = {}", code)
+    return (known_devices(keys, rows)[0], rows[0]["kind"]) if rows else None
+
+
+def known_devices(keys: Keys, rows: list[dict]) -> list[KnownDevice]:
+    """Devices from DIRECTORY_SQL rows (a device with several doors has a row per door)."""
+    doors: dict[int, dict[str, int]] = {}
+    for row in rows:
+        if row["door"] is not None:
+            doors.setdefault(row["id"], {})[row["device_door"]] = row["door"]
+    devices = {
+        row["id"]: KnownDevice(
+            id=row["id"],
+            code=row["code"],
+            community=row["community"],
+            community_code=row["community_code"],
+            building=row["building"],
+            unit=row["unit"],
+            secret=keys.unseal(row["secret_sealed"]).encode(),
+            doors=doors.get(row["id"], {}),
+        )
+        for row in rows
+    }
+    return list(devices.values())
 
 
 # --- handlers --------------------------------------------------------------------
@@ -157,12 +167,12 @@ def _json(data: object) -> str:
     return msgspec.json.encode(data).decode()
 
 
-def handlers() -> Handlers:
+def handlers(keys: Keys) -> Handlers:
     """Every domain's handlers, in the order they run within a batch's transaction."""
     registry = Handlers()
     registry.on(store_events)
     registry.on(apply_states, channel=Channel.STATE)
-    access_ingest.register(registry)
+    access_ingest.register(registry, keys)
     return registry
 
 
@@ -248,7 +258,7 @@ def build_bridge(
     bridge = Bridge(
         config,
         Directory(directory_loader(keys)),
-        handlers(),
+        handlers(keys),
         transaction_on(engine),
         transient=TRANSIENT,
         conflicts=CONFLICTS,

@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 
 import anyio
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, MultipartBody
 from litestar.status_codes import HTTP_200_OK
@@ -12,8 +12,8 @@ from litestar.status_codes import HTTP_200_OK
 from backend.deps import Caller, Ctx, permission
 from backend.doorplates import service
 from backend.doorplates.schemas import DecodedPlate, PlateReplaced, ScanView
-from backend.errors import Invalid, error_body
-from backend.guards import RAW_BODY
+from backend.errors import Invalid
+from backend.guards import RAW_BODY, undecodable_form
 from backend.net import client_ip, spend
 from qr.decode import UnreadableImage, decode_image
 from roles import Action
@@ -31,12 +31,6 @@ class PlatePhoto:
 PLATE_PATH = re.compile(r"/d/([A-Za-z0-9_-]{16})/?$")
 
 
-def undecodable_form(_: Request, exc: UnicodeDecodeError) -> Response:
-    """Litestar reads a form's non-file fields as UTF-8 text and raises on other bytes: a 400, not a 500."""
-    message = "Form fields must be UTF-8 text; send the photo as the file field 'image'"
-    return Response(error_body(400, "undecodable_form", message, "image"), status_code=400)
-
-
 class ScanController(Controller):
     path = "/api/scan"
     tags = ["doorplates"]
@@ -52,7 +46,9 @@ class ScanController(Controller):
         operation_id="decodePlatePhoto",
         request_max_body_size=PHOTO_LIMIT,
         opt={RAW_BODY: True},
-        exception_handlers={UnicodeDecodeError: undecodable_form},
+        exception_handlers={
+            UnicodeDecodeError: undecodable_form("send the photo as the file field 'image'", "image")
+        },
     )
     async def decode(self, data: MultipartBody[PlatePhoto], ctx: Ctx, request: Request) -> DecodedPlate:
         """Find a doorplate code in a photo (for browsers without a barcode detector)."""

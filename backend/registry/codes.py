@@ -19,7 +19,7 @@ from importlib.resources import files
 
 import msgspec
 
-TABLE_NAMES: tuple[str, ...] = ("XB", "MZ", "GJ", "ZJLX", "XZQH", "YZGX", "ZZSY")
+TABLE_NAMES: tuple[str, ...] = ("XB", "MZ", "GJ", "ZJLX", "XZQH", "YZGX", "ZZSY", "KMFSDM")
 
 _REGION = re.compile(r"[0-9]{6}")
 
@@ -49,6 +49,8 @@ class CodeTable(msgspec.Struct, frozen=True):
     standard: str
     codes: dict[str, str]
     note: str = ""
+    # The platform's own names for the coded things (KMFSDM: access methods) → their codes.
+    ours: dict[str, str] = {}
 
     def label(self, code: str) -> str:
         """The name of ``code``, e.g. ``table("MZ").label("01") == "汉族"``."""
@@ -76,6 +78,11 @@ def table(name: str) -> CodeTable:
         # silently answer for the wrong dictionary.
         raise ValueError(f"codes/{name}.json declares name {loaded.name!r}")
     return loaded
+
+
+def code_for(name: str, ours: str) -> str:
+    """The code of dictionary ``name`` for the platform's own name ``ours`` ("" when it has none)."""
+    return table(name).ours.get(ours, "")
 
 
 def validate(name: str, code: str) -> str:

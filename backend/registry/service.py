@@ -332,10 +332,17 @@ async def link_account(ctx: Context, account_id: int, phone: str) -> None:
     )
 
 
-async def resident_person(account_id: int | None, community_id: int) -> int | None:
-    """The person whose verified residency here gave the account its door; None for staff."""
-    row = (
-        await Residency.select(Residency.person)
+async def resident_person(account_id: int | None, community_id: int) -> dict[str, Any] | None:
+    """The person whose verified residency here gave the account its door, as an access record
+    names them (person, house, name, sealed ID number, building number); None for staff."""
+    return (
+        await Residency.select(
+            Residency.person,
+            Residency.house,
+            Residency.person.name.as_alias("name"),
+            Residency.person.id_number_encrypted.as_alias("id_number_sealed"),
+            Residency.house.building.number.as_alias("building_number"),
+        )
         .where(
             (Residency.account == account_id)
             & (Residency.community == community_id)
@@ -343,7 +350,32 @@ async def resident_person(account_id: int | None, community_id: int) -> int | No
         )
         .first()
     )
-    return row["person"] if row else None
+
+
+async def household_member(person_id: int, house_id: int, on: dt.date) -> dict[str, Any] | None:
+    """The person (name, document) if their verified residency at ``house_id`` is current on ``on``."""
+    return (
+        await Residency.select(
+            Residency.person.name.as_alias("name"),
+            Residency.person.id_type.as_alias("id_type"),
+            Residency.person.id_number_encrypted.as_alias("id_number_encrypted"),
+        )
+        .where(
+            (Residency.person == person_id)
+            & (Residency.house == house_id)
+            & (Residency.status == ResidencyStatus.VERIFIED)
+            & (Residency.end_date.is_null() | (Residency.end_date >= on))
+        )
+        .first()
+    )
+
+
+async def household_people(house_ids: list[int]) -> list[int]:
+    """The people with a verified residency at one of ``house_ids`` (their households)."""
+    rows = await Residency.select(Residency.person).where(
+        Residency.house.is_in(house_ids or [0]) & (Residency.status == ResidencyStatus.VERIFIED)
+    )
+    return sorted({row["person"] for row in rows})
 
 
 async def homes_of(who: Principal) -> list[dict[str, Any]]:

@@ -93,9 +93,17 @@ def _access(device: str, record: dict[str, Any], now: datetime | None) -> Transl
         device=device,
         id=_event_id(device, record),
         type=EventType.ACCESS,
-        data=msgspec.to_builtins(data),
+        data={**msgspec.to_builtins(data), **_terminal_user(record)},
         ts=_time(record.get("time"), now),
     )
+
+
+def _terminal_user(record: dict[str, Any]) -> dict[str, str]:
+    """The person as the terminal knows them (its own user list), kept in the event's data for the
+    record: who passed is decided by the platform's credentials, never by this name."""
+    fields = {"name": "name", "employee_no": "employeeNoString"}
+    found = {ours: pick(record, theirs, (str,), "", VENDOR) for ours, theirs in fields.items()}
+    return {ours: value for ours, value in found.items() if value}
 
 
 def _number(value: Any) -> int | None:

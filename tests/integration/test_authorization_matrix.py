@@ -34,6 +34,7 @@ from backend.access.tables import AccessGrant, Door
 from backend.accounts import service as accounts
 from backend.accounts.tables import Account, Passkey, StaffScope
 from backend.app import create_app
+from backend.credentials.tables import Credential
 from backend.deps import PERMISSION
 from backend.doorplates.tables import Doorplate
 from backend.patrol.tables import Checkpoint, CheckpointTag, PatrolRoute, PatrolRun, PatrolShift
@@ -62,11 +63,17 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/api/scan/decode"): "photo to plate token",
     ("GET", "/api/codes/{name}"): "national code tables (public standards)",
     ("GET", "/api/push/key"): "the VAPID public key browsers subscribe with",
+    # Access terminals, not people: each authenticates as its registered device (HTTP Basic/Digest
+    # with its own credentials; tests/integration/test_hikvision_intake.py).
+    ("POST", "/api/devices/hikvision/events"): "device-authenticated event push",
     # The PWA: static shell and assets; its data comes from the API routes above.
     ("GET", "/"): "PWA shell",
     ("GET", "/signin"): "PWA shell",
     ("GET", "/me"): "PWA shell",
+    ("GET", "/homes"): "PWA shell",
+    ("GET", "/key-persons"): "PWA shell",
     ("GET", "/queue"): "PWA shell",
+    ("GET", "/passes"): "PWA shell",
     ("GET", "/scanner"): "PWA shell",
     ("GET", "/services"): "PWA shell",
     ("GET", "/service-queue"): "PWA shell",
@@ -167,6 +174,7 @@ class Place:
     patrol: dict[str, Any]  # the seeded route, shift, first checkpoint and its tag; an open run and its guard
     request: dict[str, Any]  # a service request and its requester
     tile: int
+    credential: int  # the community's seeded card
 
 
 async def place_in(community: int) -> Place:
@@ -214,6 +222,7 @@ async def place_in(community: int) -> Place:
         .where(ServiceRequest.community == community)
         .first(),
         (await ServiceTile.select(ServiceTile.id).where(ServiceTile.community == community).first())["id"],
+        (await Credential.select(Credential.id).where(Credential.community == community).first())["id"],
     )
 
 
@@ -324,6 +333,7 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "run_id": lambda p: p.patrol["run"],
     "request_id": lambda p: p.request["id"],
     "tile_id": lambda p: p.tile,
+    "credential_id": lambda p: p.credential,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -380,6 +390,12 @@ BODIES: dict[tuple[str, str], Body] = {
         "keys": {"p256dh": MATRIX_P256DH, "auth": "AAAAAAAAAAAAAAAAAAAAAA"},
     },
     ("DELETE", "/api/push/subscriptions"): lambda p, _: {"endpoint": "https://push.example.com/matrix"},
+    # A tag, which residents may register too (cards are staff-only: a refusal the matrix can't tell).
+    ("POST", "/api/houses/{house_id}/credentials"): lambda p, _: {
+        "person_id": p.residency["person"],
+        "kind": "tag",
+        "value": f"EB{next(_serial):06d}",
+    },
 }
 PLACED_BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/patrol/runs"): lambda p, _: {"shift_id": p.patrol["shift"]},

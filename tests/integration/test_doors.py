@@ -15,6 +15,7 @@ from backend.access.tables import AccessGrant, AccessRecord, Door
 from backend.devices.ingest import build_bridge
 from backend.devices.service import fleet
 from backend.devices.tables import Device
+from backend.registry.tables import Person
 from device_bridge import protocol
 from device_bridge.bridge import running
 from device_bridge.protocol import Channel
@@ -80,6 +81,10 @@ async def test_a_resident_sees_and_opens_their_doors(world, settings):
         assert result["command_id"] in opened(simulator)
     record = await AccessRecord.objects().where(AccessRecord.method == "phone").first()
     assert record.granted and record.door == door["id"] and record.account is not None
+    # The 门禁刷卡信息 fields name the resident as a credential pass would.
+    assert (record.house, record.sk_fsdm) == (world.home_house, "05") and record.name
+    person = await Person.objects().get(Person.id == record.person)
+    assert record.name == person.name and record.id_number_sealed == person.id_number_encrypted
 
 
 async def test_one_tap_retried_opens_once(world, settings):

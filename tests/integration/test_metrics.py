@@ -25,11 +25,13 @@ import pytest
 from piccolo.engine.postgres import PostgresEngine
 from prometheus_client.parser import text_string_to_metric_families
 
+from backend.access.tables import AccessRecord
 from backend.app import create_app
 from backend.db import bind
 from backend.devices.tables import BridgeCounter, Device, DeviceKind
 from backend.metrics import DatabaseFigures
 from backend.registry.tables import Person, Residency
+from backend.seed import DEMO_CARDS
 from device_bridge.bridge import Bridge, running
 from roles import Role
 from tests.brokers import free_port
@@ -211,6 +213,26 @@ async def test_bridge_counters_and_devices_online_come_from_the_database(world, 
     home = str(world.home)
     assert value(text, "anju_devices", community=home, state="online") == 3
     assert value(text, "anju_devices", community=home, state="offline") == devices - 3
+
+
+async def test_credential_passes_by_known_and_unknown_holder(world, settings):
+    """Passes by the seeded card and by two cards nobody holds, per community: counts, never who."""
+    fleet = Fleet(world, settings)
+    cards = [DEMO_CARDS[0], "1111111111", "2222222222"]
+    async with running(new_bridge(world, settings)):
+        await fleet.publish(
+            DeviceKind.FACE_GATE,
+            [(f"ev-{secrets.token_hex(4)}", "access", {**ACCESS, "credential": card}) for card in cards],
+        )
+        await eventually(lambda: _stored(3))
+    text = await scrape(world.client)
+    home = str(world.home)
+    assert value(text, "anju_access_credential_passes_24h", community=home, holder="person") == 1
+    assert value(text, "anju_access_credential_passes_24h", community=home, holder="unknown") == 2
+
+
+async def _stored(passes: int) -> bool:
+    return await AccessRecord.count().where(AccessRecord.resolution != "") == passes
 
 
 async def _counted(bridge: Bridge, **reasons: int) -> bool:

@@ -377,6 +377,8 @@ def test_hikvision_pushed_card_granted():
         "granted": True,
         "credential": "3086451207",
         "door": "2",
+        "name": "张伟",  # the terminal's own user list: kept in the event data, never used to attribute
+        "employee_no": "10021",
     }
     assert item.ts == "2024-05-12T08:31:04+08:00"
 

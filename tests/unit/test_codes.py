@@ -10,9 +10,11 @@ from backend.registry.codes import (
     InvalidCode,
     UnknownCode,
     UnknownTable,
+    code_for,
     table,
     validate,
 )
+from device_bridge.protocol import AccessMethod
 
 MZ_ORDER = (
     "汉族 蒙古族 回族 藏族 维吾尔族 苗族 彝族 壮族 布依族 朝鲜族 满族 侗族 瑶族 白族 "
@@ -233,3 +235,11 @@ def test_xzqh_unlisted_accepted_by_province(code):
 def test_xzqh_rejected(code):
     with pytest.raises(InvalidCode, match=r"^XZQH: .* is not a code of 行政区划"):
         validate("XZQH", code)
+
+
+def test_every_access_method_has_its_kmfsdm_code():
+    """SK_FSDM is two characters from KMFSDM; every way in the bridge knows maps onto one."""
+    kmfsdm = table("KMFSDM")
+    assert {code_for("KMFSDM", method) for method in AccessMethod} <= set(kmfsdm.codes)
+    assert set(kmfsdm.ours) == set(AccessMethod)
+    assert code_for("KMFSDM", "telepathy") == ""
