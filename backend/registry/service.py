@@ -35,6 +35,7 @@ from backend.registry.schemas import (
 )
 from backend.registry.tables import Community, House, Person, Residency, ResidencyCorrection
 from backend.text import plain_text
+from device_bridge.store import Writer
 from roles import (
     Action,
     Principal,
@@ -765,3 +766,15 @@ async def verification_counts(community_id: int) -> tuple[int, int]:
         (Residency.community == community_id) & (Residency.status == ResidencyStatus.PENDING)
     )
     return verified, verified + pending
+
+
+HOUSEHOLD_ACCOUNTS = (
+    "SELECT DISTINCT account FROM residency WHERE house = {} AND status = {} AND account IS NOT NULL "
+    "ORDER BY account"
+)
+
+
+async def household_accounts(writer: Writer, house_id: int) -> list[int]:
+    """The accounts of a flat's verified residents, read inside another domain's write (an alarm)."""
+    rows = await writer.fetch(HOUSEHOLD_ACCOUNTS, house_id, ResidencyStatus.VERIFIED.value)
+    return [row["account"] for row in rows]
