@@ -19,6 +19,7 @@ from backend.alarms.tables import (
 from backend.audit.tables import AuditEntry
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.doorplates.tables import Doorplate
+from backend.live.tables import LiveEvent, PushOutbox, PushSubscription
 from backend.registry.tables import (
     Address,
     Building,
@@ -66,6 +67,9 @@ APP_CONFIG = AppConfig(
         AccessGrant,
         AccessRecord,
         RootKey,
+        LiveEvent,
+        PushOutbox,
+        PushSubscription,
         PerimeterZone,
         ButtonPairing,
         Alarm,

@@ -9,7 +9,7 @@ engines, with ``{}`` for each parameter and :meth:`Writer.at` for each timestamp
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ class Writer:
 
     def __init__(self, connection: Any, postgres: bool) -> None:
         self._connection, self._postgres = connection, postgres
+        self._after_commit: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def postgres(self) -> bool:
@@ -36,6 +37,19 @@ class Writer:
     def at(self, value: datetime) -> datetime | str:
         """A timestamp parameter, as this engine stores it."""
         return timestamp(value, self._postgres)
+
+    def after_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Await ``callback`` once the transaction has committed (once however often it is added).
+
+        For what must follow the data, never precede it: a wake-up telling readers to look. It must
+        not raise; a rolled-back transaction runs none.
+        """
+        if callback not in self._after_commit:
+            self._after_commit.append(callback)
+
+    async def committed(self) -> None:
+        for callback in self._after_commit:
+            await callback()
 
     async def many(self, sql: str, rows: Sequence[tuple]) -> None:
         if rows:
@@ -57,19 +71,23 @@ class Writer:
 async def writer(engine: Engine) -> AsyncIterator[Writer]:
     if isinstance(engine, PostgresEngine):
         async with _postgres_connection(engine) as connection, connection.transaction():
-            yield Writer(connection, postgres=True)
+            batch = Writer(connection, postgres=True)
+            yield batch
+        await batch.committed()
         return
     connection = await engine.get_connection()  # SQLite: an aiosqlite connection of its own
     try:
         await connection.execute("BEGIN IMMEDIATE")
+        batch = Writer(connection, postgres=False)
         try:
-            yield Writer(connection, postgres=False)
+            yield batch
         except BaseException:
             await connection.rollback()
             raise
         await connection.commit()
     finally:
         await connection.close()
+    await batch.committed()
 
 
 @contextlib.asynccontextmanager
