@@ -14,6 +14,7 @@ from backend import metrics
 from backend.access.controllers import AccessController
 from backend.accounts import service as accounts
 from backend.accounts.controllers import AccountController, AuthController
+from backend.alarms.controllers import AlarmController
 from backend.audit import service as audit
 from backend.context import Context
 from backend.db import attach, engine_for, is_postgres, start_pool
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RegistryController,
             AccessController,
             DeviceController,
+            AlarmController,
             pwa_router(),
             *metrics_routes,
         ],

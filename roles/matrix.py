@@ -49,6 +49,11 @@ class Action(StrEnum):
     VIEW_DEVICES = "view_devices"
     MANAGE_DEVICES = "manage_devices"
     VIEW_ACCESS_RECORDS = "view_access_records"
+    VIEW_ALARMS = "view_alarms"  # alarms, zones, thresholds, buttons' status
+    HANDLE_ALARM = "handle_alarm"  # acknowledge, dispatch, resolve, call a false alarm
+    MANAGE_ZONES = "manage_zones"
+    PAIR_BUTTON = "pair_button"
+    MANAGE_THRESHOLDS = "manage_thresholds"
 
 
 class Scope(StrEnum):
@@ -63,6 +68,7 @@ class Scope(StrEnum):
 
 ANONYMOUS = None  # the matrix key for callers who are not signed in
 _FIELD_STAFF = {Role.WARDEN: Scope.COMMUNITY, Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY}
+_ALARM_STAFF = {**_FIELD_STAFF, Role.MAINTENANCE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT}
 
 MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.VIEW_PLATE: {ANONYMOUS: Scope.ANYONE, **{role: Scope.SIGNED_IN for role in Role}},
@@ -104,6 +110,17 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     },
     Action.MANAGE_DEVICES: {Role.MAINTENANCE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
     Action.VIEW_ACCESS_RECORDS: {Role.POLICE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    # Everyone an alarm is routed to (routing.py) sees and handles the community's alarms.
+    Action.VIEW_ALARMS: {**_ALARM_STAFF, Role.COMMUNITY_WORKER: Scope.COMMUNITY},
+    Action.HANDLE_ALARM: _ALARM_STAFF,
+    Action.MANAGE_ZONES: {Role.PROPERTY: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    # A button is paired by staff in the field or by a verified resident of the flat (a family member).
+    Action.PAIR_BUTTON: {
+        Role.RESIDENT: Scope.OWN_HOUSE,
+        Role.WARDEN: Scope.COMMUNITY,
+        Role.PROPERTY: Scope.COMMUNITY,
+    },
+    Action.MANAGE_THRESHOLDS: {Role.PROPERTY: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

@@ -25,6 +25,7 @@ from piccolo.engine.base import Engine
 
 from backend.access import ingest as access_ingest
 from backend.alarms import ingest as alarms_ingest
+from backend.alarms.escalation import escalate_overdue
 from backend.alarms.ingest import AlarmConfig
 from backend.alarms.raising import Source
 from backend.db import CONNECTION_LOST
@@ -290,6 +291,10 @@ def build_bridge(
     async def save_liveness() -> None:
         await save_counters(bridge)
 
+    async def escalate() -> None:
+        await escalate_overdue(transaction_on(engine), settings)
+
     bridge.every(watch_seconds, mark_silent_devices_offline)
+    bridge.every(watch_seconds, escalate)
     bridge.every(save_every, save_liveness, at_stop=True)
     return bridge

@@ -27,6 +27,7 @@ class DeviceKind(StrEnum):
     CAMERA = "camera"
     PERIMETER_ZONE = "perimeter_zone"
     SMOKE_SENSOR = "smoke_sensor"
+    LEAK_SENSOR = "leak_sensor"  # 水浸
     DOOR_MAGNET = "door_magnet"
     HYDRANT_PRESSURE = "hydrant_pressure"
     METER = "meter"

@@ -33,10 +33,12 @@ from litestar.routes import HTTPRoute
 from backend.access.tables import AccessGrant, Door
 from backend.accounts import service as accounts
 from backend.accounts.tables import Account, Passkey, StaffScope
+from backend.alarms.tables import Alarm, PerimeterZone
 from backend.app import create_app
 from backend.deps import PERMISSION
+from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.tables import Doorplate
-from backend.registry.enums import ResidenceCategory
+from backend.registry.enums import ResidenceCategory, ResidencyStatus
 from backend.registry.service import CURRENT
 from backend.registry.tables import Community, House, Residency
 from backend.settings import Settings
@@ -157,6 +159,11 @@ class Place:
     door: dict[str, Any]  # the first unit door (the resident's own)
     residency: dict[str, Any]  # a current residency of someone not 常住 (deregistrable), pending first
     spare: int
+    alarm: int  # the seeded open alarm
+    zone: int
+    button: int  # an emergency button (the first flat's, in the home community)
+    button_serial: str  # another one, unpaired
+    flat_resident: int  # a verified resident of the first flat
 
 
 async def place_in(community: int) -> Place:
@@ -191,7 +198,33 @@ async def place_in(community: int) -> Place:
     spare_here = await StaffScope.select(StaffScope.account).where(
         StaffScope.account.is_in(spare) & (StaffScope.community == community)
     )
-    return Place(community, district, house.id, plate["token"], door, residency, spare_here[0]["account"])
+    alarm = await Alarm.select(Alarm.id).where(Alarm.community == community).order_by(Alarm.id).first()
+    zone = await PerimeterZone.select(PerimeterZone.id).where(PerimeterZone.community == community).first()
+    buttons = (
+        await Device.select(Device.id, Device.code)
+        .where((Device.community == community) & (Device.kind == DeviceKind.EMERGENCY_BUTTON))
+        .order_by(Device.code)
+    )
+    resident = (
+        await Residency.select(Residency.person)
+        .where((Residency.house == house.id) & (Residency.status == ResidencyStatus.VERIFIED))
+        .order_by(Residency.id)
+        .first()
+    )
+    return Place(
+        community,
+        district,
+        house.id,
+        plate["token"],
+        door,
+        residency,
+        spare_here[0]["account"],
+        alarm["id"],
+        zone["id"],
+        buttons[0]["id"],
+        buttons[1]["code"],
+        resident["person"],
+    )
 
 
 async def add_spare_staff(world) -> None:
@@ -236,6 +269,10 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "residency_id": lambda p: p.residency["id"],
     "person_id": lambda p: p.residency["person"],
     "account_id": lambda p: p.spare,
+    "alarm_id": lambda p: p.alarm,
+    "zone_id": lambda p: p.zone,
+    "house_id": lambda p: p.house,
+    "device_id": lambda p: p.button,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -265,8 +302,18 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/people/{person_id}/key-person"): lambda p, _: {"key_person": True, "key_category": REASON},
     ("PATCH", "/api/staff/{account_id}"): lambda p, _: {"active": True},
     ("POST", "/api/auth/passkeys"): lambda p, _: {"credential": {}},
+    ("POST", "/api/alarms/{alarm_id}/steps"): lambda p, _: {"state": "acknowledged", "note": REASON},
+    ("PUT", "/api/zones/{zone_id}"): lambda p, _: {"community_id": p.community, **ZONE},
+    ("PUT", "/api/communities/{community_id}/thresholds"): lambda p, _: {"meter": "water", "high": 5.0},
 }
+ZONE = {"name": "矩阵围墙", "polygon": [[0, 0], [100, 0], [100, 10]]}
 PLACED_BODIES: dict[tuple[str, str], Body] = {
+    ("POST", "/api/zones"): lambda p, _: {"community_id": p.community, **ZONE},
+    ("POST", "/api/buttons/pairings"): lambda p, _: {
+        "serial": p.button_serial,
+        "house_id": p.house,
+        "person_id": p.flat_resident,
+    },
     ("POST", "/api/grants"): lambda p, _: {
         "account_id": p.spare,
         "community_id": p.community,
