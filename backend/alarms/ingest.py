@@ -29,9 +29,9 @@ from device_bridge.protocol import (
 from device_bridge.store import Writer
 
 USAGE = (
-    "INSERT INTO meter_usage (device, community, meter, hour, count, total, low, high, last, last_at, slot) "
+    "INSERT INTO meter_usage (device, community, meter, hour, readings, total, low, high, last, last_at, slot) "
     "VALUES ({}, {}, {}, {}, 1, {}, {}, {}, {}, {}, {}) ON CONFLICT (slot) DO UPDATE SET "
-    "count = meter_usage.count + 1, total = meter_usage.total + excluded.total, "
+    "readings = meter_usage.readings + 1, total = meter_usage.total + excluded.total, "
     "low = CASE WHEN excluded.low < meter_usage.low THEN excluded.low ELSE meter_usage.low END, "
     "high = CASE WHEN excluded.high > meter_usage.high THEN excluded.high ELSE meter_usage.high END, "
     "last = excluded.last, last_at = excluded.last_at "

@@ -43,13 +43,13 @@ RELEASE = "UPDATE alarm SET open_slot = NULL WHERE open_slot = {} AND last_at < 
 LATER = "CASE WHEN excluded.last_at > alarm.last_at THEN excluded.last_at ELSE alarm.last_at END"
 OPEN = (
     "INSERT INTO alarm (community, device, type, category, severity, state, detail, location, house, pairing, "
-    "zone, cameras, meter, reading, threshold, latitude, longitude, count, first_at, last_at, raised_at, "
+    "zone, cameras, meter, reading, threshold, latitude, longitude, signals, first_at, last_at, raised_at, "
     "note, open_slot) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 1, {}, {}, {}, "
-    f"'', {{}}) ON CONFLICT (open_slot) DO UPDATE SET count = alarm.count + 1, last_at = {LATER}, "
+    f"'', {{}}) ON CONFLICT (open_slot) DO UPDATE SET signals = alarm.signals + 1, last_at = {LATER}, "
     "cleared_at = NULL, reading = COALESCE(excluded.reading, alarm.reading) RETURNING *"
 )
 FOLD = (
-    "UPDATE alarm SET count = count + 1, last_at = CASE WHEN {} > last_at THEN {} ELSE last_at END "
+    "UPDATE alarm SET signals = signals + 1, last_at = CASE WHEN {} > last_at THEN {} ELSE last_at END "
     "WHERE open_slot = {} RETURNING *"
 )
 STEP = "INSERT INTO alarm_step (alarm, state, at, account, note) VALUES ({}, {}, {}, {}, {})"
@@ -145,7 +145,7 @@ async def _open(writer: Writer, signal: Signal, slot: str, fold_seconds: float) 
         writer.at(now),
         slot,
     )
-    if row["count"] > 1:
+    if row["signals"] > 1:
         return await _announced(writer, row)
     await writer.many(STEP, [(row["id"], State.NEW.value, writer.at(now), None, "")])
     alarm = alarm_out(row)

@@ -33,7 +33,7 @@ class AlarmOut(msgspec.Struct):
     threshold: str
     latitude: float | None
     longitude: float | None
-    count: int
+    signals: int
     first_at: dt.datetime
     last_at: dt.datetime
     raised_at: dt.datetime

@@ -12,7 +12,7 @@ from backend.registry.tables import Community
 
 
 class Alarm(Table):
-    """One incident, whatever its source; repeats of it fold in (``count``, ``last_at``).
+    """One incident, whatever its source; repeats of it fold in (``signals``, ``last_at``).
 
     ``open_slot`` is ``"{device}:{type}"`` while repeats may still fold into this alarm, else NULL:
     its uniqueness is what keeps concurrent bridge workers from opening two alarms for one incident.
@@ -36,7 +36,7 @@ class Alarm(Table):
     threshold = Varchar(length=100, default="")  # 阈值名称, e.g. "> 0.6 MPa"
     latitude = DoublePrecision(null=True, default=None)
     longitude = DoublePrecision(null=True, default=None)
-    count = Integer(default=1)
+    signals = Integer(default=1)  # how many signals folded into it
     first_at = Timestamptz()  # the first signal's device time
     last_at = Timestamptz()  # the latest folded signal's device time
     raised_at = Timestamptz(default=TimestamptzNow())  # server time: escalation counts from here
@@ -115,13 +115,13 @@ class SensorThreshold(Table):
 
 
 class MeterUsage(Table):
-    """A meter's readings, one row per device, meter and hour: count, sum, min, max and the last."""
+    """A meter's readings, one row per device, meter and hour: how many, their sum, min, max and the last."""
 
     device = Integer(index=True)
     community = Integer(index=True)
     meter = Varchar(length=30)
     hour = Timestamptz()
-    count = Integer(default=0)
+    readings = Integer(default=0)
     total = DoublePrecision(default=0.0)
     low = DoublePrecision()
     high = DoublePrecision()
