@@ -263,7 +263,6 @@ async def _sensors(ctx: Context, community: Community, building: Building) -> No
         ("b1-leak", DeviceKind.LEAK_SENSOR, "地下室水浸"),
         ("hydrant-1", DeviceKind.HYDRANT_PRESSURE, "消防栓水压"),
         ("meter-water", DeviceKind.METER, "总水表"),
-        ("meter-power", DeviceKind.METER, "总电表"),
     ):
         await _device(ctx, community, code, kind, f"{building.name}{name}", building=building.id).save()
 

@@ -104,8 +104,13 @@ async def maintenance_notifications(who: Principal, community_id: int) -> list[N
     ]
 
 
-# How the simulator plays each kind: door kinds as themselves, the rest as heartbeating sensors.
-SIMULATED_AS = {kind: kind.value for kind in DOOR_KINDS} | {DeviceKind.EMERGENCY_BUTTON: "emergency_button"}
+# How the simulator plays each kind: door kinds as themselves, smoke sensors (rare smoke alarms), SOS
+# buttons (rare presses), meters (water readings); the rest only heartbeat.
+SIMULATED_AS = {kind: kind.value for kind in DOOR_KINDS} | {
+    DeviceKind.EMERGENCY_BUTTON: "emergency_button",
+    DeviceKind.SMOKE_SENSOR: "sensor",
+    DeviceKind.METER: "water_meter",
+}
 
 
 async def fleet(ctx: Context, community_id: int | None = None) -> list[DeviceSpec]:
@@ -123,7 +128,7 @@ async def fleet(ctx: Context, community_id: int | None = None) -> list[DeviceSpe
         DeviceSpec(
             community=row["community_code"],
             code=row["code"],
-            kind=SIMULATED_AS.get(row["kind"], "sensor"),
+            kind=SIMULATED_AS.get(row["kind"], "device"),
             secret=ctx.keys.unseal(row["secret_sealed"]).encode(),
             heartbeat=row["heartbeat_seconds"],
         )
