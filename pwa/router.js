@@ -11,6 +11,7 @@ export const ROUTES = [
   { name: "scanner", pattern: /^\/scanner\/?$/, load: () => import("./screens/scanner.js") },
   { name: "scan", pattern: /^\/d\/([^/]+)\/?$/, load: () => import("./screens/scan.js") },
   { name: "register", pattern: /^\/d\/([^/]+)\/register\/?$/, load: () => import("./screens/register.js") },
+  { name: "button", pattern: /^\/d\/([^/]+)\/button\/?$/, load: () => import("./screens/button.js"), auth: true },
 ];
 
 export function match(pathname) {

@@ -69,6 +69,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/scanner"): "PWA shell",
     ("GET", "/d/{token}"): "a scanned doorplate URL: the shell, or a page saying the plate is unknown",
     ("GET", "/d/{token}/register"): "as /d/{token}",
+    ("GET", "/d/{token}/button"): "as /d/{token}",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
     ("GET", "/app/{path}"): "PWA assets",
