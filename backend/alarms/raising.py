@@ -23,7 +23,7 @@ import msgspec
 
 from backend.alarms import routing
 from backend.alarms.kinds import RULES, AlarmType, State
-from backend.alarms.schemas import AlarmOut, alarm_out, ids
+from backend.alarms.schemas import AlarmOut, alarm_out, json_list
 from backend.live.outbox import PushMessage, announce
 from device_bridge.dispatch import KnownDevice
 from device_bridge.store import Writer
@@ -189,7 +189,7 @@ async def _place(writer: Writer, signal: Signal) -> dict[str, Any]:
             "pairing": pairing[0]["id"],
         }
     if signal.type is AlarmType.INTRUSION and (zone := await _zone(writer, signal)):
-        cameras = ids(zone["cameras"])
+        cameras = json_list(zone["cameras"])
         place |= {"zone": zone["id"], "location": f"{zone['name']} · {device.name}", "cameras": cameras}
     return place
 
@@ -198,9 +198,11 @@ async def _zone(writer: Writer, signal: Signal) -> dict[str, Any] | None:
     """The zone the device guards; for a camera, the zone named by its analytics, else one it watches."""
     zones = await writer.fetch(ZONES, signal.device.community)
     device = signal.device.id
-    named = [z for z in zones if z["code"] and z["code"] in signal.zones and device in ids(z["cameras"])]
-    guarded = [z for z in zones if device in ids(z["detectors"])]
-    watched = [z for z in zones if device in ids(z["cameras"])]
+    named = [
+        z for z in zones if z["code"] and z["code"] in signal.zones and device in json_list(z["cameras"])
+    ]
+    guarded = [z for z in zones if device in json_list(z["detectors"])]
+    watched = [z for z in zones if device in json_list(z["cameras"])]
     return next(iter(named or guarded or watched), None)
 
 

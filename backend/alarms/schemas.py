@@ -131,8 +131,8 @@ def when(value: Any) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def ids(value: Any) -> list[int]:
-    """A JSON list column as either engine returns it."""
+def json_list(value: Any) -> list[int]:
+    """A JSON list column (ids, a polygon) as either engine returns it."""
     return msgspec.json.decode(value) if isinstance(value, str | bytes) else list(value or [])
 
 
@@ -150,5 +150,5 @@ TIMES = (
 
 def alarm_out(row: dict[str, Any]) -> AlarmOut:
     fields = {name: row[name] for name in AlarmOut.__struct_fields__}
-    fields |= {name: when(row[name]) for name in TIMES} | {"cameras": ids(row["cameras"])}
+    fields |= {name: when(row[name]) for name in TIMES} | {"cameras": json_list(row["cameras"])}
     return msgspec.convert(fields, AlarmOut, strict=False)

@@ -26,7 +26,7 @@ from backend.alarms.schemas import (
     ZoneIn,
     ZoneOut,
     alarm_out,
-    ids,
+    json_list,
 )
 from backend.alarms.tables import Alarm, AlarmStep, ButtonPairing, PerimeterZone, SensorThreshold
 from backend.alarms.thresholds import DEFAULTS
@@ -133,9 +133,8 @@ async def step(who: Principal, alarm_id: int, data: StepIn, ip: str) -> AlarmOut
     if to in CLOSED_STATES and not note:
         raise Invalid("note_required", "Say how the alarm was handled (处理结果)", field="note")
     async with writing() as writer:
-        rows = await writer.fetch(
-            _transition_sql(to), to.value, writer.at(datetime.now(UTC)), who.account_id, note, alarm_id
-        )
+        now = writer.at(datetime.now(UTC))
+        rows = await writer.fetch(_transition_sql(to), to.value, now, who.account_id, note, alarm_id)
         if not rows:
             current = (await _alarm(alarm_id))["state"]
             allowed = " or ".join(TRANSITIONS[to])
@@ -143,7 +142,7 @@ async def step(who: Principal, alarm_id: int, data: StepIn, ip: str) -> AlarmOut
                 "illegal_transition",
                 f"The alarm is {current}; only an alarm that is {allowed} can become {to}",
             )
-        await writer.many(STEP, [(alarm_id, to.value, writer.at(datetime.now(UTC)), who.account_id, note)])
+        await writer.many(STEP, [(alarm_id, to.value, now, who.account_id, note)])
         await audit.record(who, f"alarm_{to}", f"alarm:{alarm_id}", community=row["community"], ip=ip)
         alarm = alarm_out(rows[0])
         await announce(writer, community=alarm.community, topic="alarm", payload=msgspec.to_builtins(alarm))
@@ -176,9 +175,9 @@ def _zone_out(row: dict[str, Any]) -> ZoneOut:
         community=row["community"],
         name=row["name"],
         code=row["code"],
-        polygon=ids(row["polygon"]),
-        detectors=ids(row["detectors"]),
-        cameras=ids(row["cameras"]),
+        polygon=json_list(row["polygon"]),
+        detectors=json_list(row["detectors"]),
+        cameras=json_list(row["cameras"]),
     )
 
 
