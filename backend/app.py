@@ -24,6 +24,7 @@ from backend.doorplates.controllers import PlateController, ScanController
 from backend.errors import DomainError, error_body
 from backend.guards import bounded_json, security_headers
 from backend.health import DATABASE_DOWN, DatabaseWatch, database_unavailable, health, ready
+from backend.live.controllers import LiveController
 from backend.registry.controllers import RegistryController
 from backend.settings import Settings, get_settings
 from backend.sms import require_real_sender
@@ -77,8 +78,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await ctx.doors.start()
         if is_postgres(engine) and settings.database_pool_size:
             await start_pool(engine, settings.database_pool_size)
+        await ctx.live.start()
 
     async def stop() -> None:
+        await ctx.live.stop()
         await ctx.doors.stop()
         await database.stop()
         if is_postgres(engine) and settings.database_pool_size:
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AccessController,
             DeviceController,
             AlarmController,
+            LiveController,
             pwa_router(),
             *metrics_routes,
         ],

@@ -224,10 +224,14 @@ async def _bridge(settings: Settings, worker: str, simulate: bool) -> None:
     """
     from backend.devices.ingest import build_bridge
     from backend.devices.service import fleet, mqtt_policy
+    from backend.live import wakeup
     from device_bridge.broker import embedded_broker
 
     async def work(ctx):
         async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(
+                wakeup.installed(ctx.live.wakeup)
+            )  # alarms it commits wake the app
             broker = settings.broker
             if not settings.mqtt_external:
                 policy = await mqtt_policy(ctx, broker.username, broker.password)

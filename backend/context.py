@@ -8,6 +8,7 @@ from backend.access.commands import DoorCommands
 from backend.accounts.verified import VerifiedTokens
 from backend.keys import Keys
 from backend.kv import Store, store_for
+from backend.live.runtime import Live
 from backend.settings import Settings
 from backend.sms import LogSms, SmsSender, sender_for
 
@@ -18,15 +19,18 @@ class Context:
     keys: Keys
     store: Store
     doors: DoorCommands
+    live: Live
     sms: SmsSender = field(default_factory=LogSms)
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)  # per root key: per context
 
     @classmethod
     def build(cls, settings: Settings) -> Context:
+        keys = Keys(settings.secret())
         return cls(
             settings=settings,
-            keys=Keys(settings.secret()),
+            keys=keys,
             store=store_for(settings.redis_url, settings.redis_prefix),
             doors=DoorCommands(settings),
+            live=Live(settings, keys),
             sms=sender_for(settings),
         )

@@ -8,6 +8,7 @@ import hmac
 import os
 from functools import cached_property
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
@@ -17,8 +18,12 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
-def _derive(secret: bytes, purpose: str) -> bytes:
-    return HKDF(algorithm=SHA256(), length=32, salt=b"anju", info=purpose.encode()).derive(secret)
+def _derive(secret: bytes, purpose: str, length: int = 32) -> bytes:
+    return HKDF(algorithm=SHA256(), length=length, salt=b"anju", info=purpose.encode()).derive(secret)
+
+
+# The order of P-256's group: private keys are the integers 1 … n-1.
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 class Keys:
@@ -50,6 +55,13 @@ class Keys:
     def audit_checkpoint_key(self) -> Ed25519PrivateKey:
         """Signs the audit checkpoints kept outside the database."""
         return Ed25519PrivateKey.from_private_bytes(_derive(self._secret, "audit-checkpoint"))
+
+    @cached_property
+    def vapid_key(self) -> ec.EllipticCurvePrivateKey:
+        """Signs web-push requests (VAPID, P-256). Derived, so every process and host has the same
+        one, which browsers bound their subscriptions to; 48 bytes reduced mod n leave no usable bias."""
+        scalar = int.from_bytes(_derive(self._secret, "web-push-vapid", 48)) % (_P256_ORDER - 1) + 1
+        return ec.derive_private_key(scalar, ec.SECP256R1())
 
     def seal(self, plaintext: str) -> str:
         nonce = os.urandom(12)

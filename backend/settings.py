@@ -33,6 +33,7 @@ LIMITS = (
     "alarm_escalate_medium_seconds",
     "alarm_escalate_low_seconds",
     "alarm_battery_low_percent",
+    "live_retention_hours",
 )
 
 
@@ -114,6 +115,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     alarm_escalate_low_seconds: float = 3600.0
     # A battery at or below this percentage raises a low-battery alarm.
     alarm_battery_low_percent: int = 20
+    # How often each app process looks for new live events and push messages without a wake-up;
+    # 0: every 0.25 s without Redis, every 5 s with it (Redis pub/sub wakes them at once).
+    live_poll_seconds: float = 0.0
+    live_retention_hours: float = (
+        24.0  # live events older than this are deleted (resuming goes no further back)
+    )
+    # VAPID contact a push service may write to about our traffic: mailto:… or https://…;
+    # empty: the public URL if it is https, else mailto:push@ + its host.
+    push_contact: str = ""
+    # Hosts (comma-separated) a push subscription may name over http and that may resolve to a
+    # private or loopback address: a local push service in tests. Empty in production.
+    push_allow_hosts: str = ""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -140,6 +153,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if self.metrics_token and len(self.metrics_token) < 32:
             raise SettingsError(f"{PREFIX}METRICS_TOKEN: needs at least 32 characters")
         self._check_sms()
+        if not self.vapid_subject.startswith(("mailto:", "https://")):
+            raise SettingsError(
+                f"{PREFIX}PUSH_CONTACT: expected mailto:… or https://…, got {self.push_contact!r}"
+            )
+        if self.live_poll_seconds < 0:
+            raise SettingsError(
+                f"{PREFIX}LIVE_POLL_SECONDS: expected 0 or more, got {self.live_poll_seconds}"
+            )
 
     def _check_sms(self) -> None:
         needed = {
@@ -208,6 +229,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def origin(self) -> str:
         parts = urlsplit(self.public_url)
         return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def live_poll(self) -> float:
+        return self.live_poll_seconds or (5.0 if self.redis_url else 0.25)
+
+    @property
+    def vapid_subject(self) -> str:
+        if self.push_contact:
+            return self.push_contact
+        return self.origin if self.public_url.startswith("https://") else f"mailto:push@{self.rp_id}"
+
+    @property
+    def push_hosts(self) -> frozenset[str]:
+        return frozenset(host.strip().lower() for host in self.push_allow_hosts.split(",") if host.strip())
 
     @property
     def checkpoint_dir(self) -> Path:

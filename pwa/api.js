@@ -77,7 +77,7 @@ let refreshing = null;
  * Get a new access token with the HttpOnly refresh cookie (the page never
  * sees the refresh token); concurrent callers share one request.
  */
-function refreshTokens() {
+export function refreshTokens() {
   if (!refreshing) {
     refreshing = (async () => {
       try {

@@ -123,6 +123,10 @@ self.addEventListener("push", (event) => {
         icon: "/app/icons/icon-192.png",
         badge: "/app/icons/icon-192.png",
         lang: "zh-CN",
+        // A later message with the same tag (the same alarm) replaces this one, and still alerts.
+        tag: data.tag || undefined,
+        renotify: Boolean(data.tag),
+        requireInteraction: data.urgency === "high",
         data: { url },
       });
       // Open pages can show it in place as well.

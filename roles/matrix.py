@@ -54,6 +54,8 @@ class Action(StrEnum):
     MANAGE_ZONES = "manage_zones"
     PAIR_BUTTON = "pair_button"
     MANAGE_THRESHOLDS = "manage_thresholds"
+    WATCH_LIVE = "watch_live"  # a community's live event stream (alarms on the board)
+    MANAGE_OWN_PUSH = "manage_own_push"  # this browser's push subscription, for one's own account
 
 
 class Scope(StrEnum):
@@ -121,6 +123,12 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
         Role.PROPERTY: Scope.COMMUNITY,
     },
     Action.MANAGE_THRESHOLDS: {Role.PROPERTY: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    Action.WATCH_LIVE: {
+        **_FIELD_STAFF,
+        Role.MAINTENANCE: Scope.COMMUNITY,
+        Role.DISTRICT_ADMIN: Scope.DISTRICT,
+    },
+    Action.MANAGE_OWN_PUSH: {role: Scope.SIGNED_IN for role in Role},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -48,6 +49,29 @@ async def wait(event: asyncio.Event, seconds: float) -> None:
     event.clear()
 
 
+async def each_round(
+    signal: asyncio.Event, seconds: float, job: Callable[[], Awaitable[None]], what: str
+) -> None:
+    """Run ``job`` now, then after each wake-up (or ``seconds`` without one), for ever.
+
+    A failing round (the database away) is retried on the next one; the failure is logged when it
+    starts and when it ends, not every round.
+    """
+    failing = False
+    while True:
+        try:
+            await job()
+        except Exception:
+            if not failing:
+                log.exception("%s failing; retrying every round", what)
+            failing = True
+        else:
+            if failing:
+                log.info("%s works again", what)
+            failing = False
+        await wait(signal, seconds)
+
+
 class Wakeup:
     """Notifies this process's readers, and publishes to the other processes when Redis is configured."""
 
@@ -73,16 +97,22 @@ class Wakeup:
         """Relay the other processes' wake-ups to this process's readers, resubscribing after an outage."""
         if self._redis is None:
             return
+        down = False
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
+                    if down:
+                        log.info("live wake-ups through Redis again")
+                    down = False
                     self.local.notify()  # whatever was published while we were away
                     async for message in pubsub.listen():
                         if message["type"] == "message":
                             self.local.notify()
             except (RedisError, OSError) as exc:
-                log.warning("live wake-ups unavailable, readers poll: %s", exc)
+                if not down:
+                    log.warning("live wake-ups unavailable, readers poll meanwhile: %s", exc)
+                down = True
                 await asyncio.sleep(1.0)
 
     async def close(self) -> None:
@@ -94,15 +124,23 @@ class Wakeup:
 _installed: list[Wakeup] = []
 
 
-def install(settings: Settings) -> Wakeup:
-    wakeup = Wakeup(settings)
+def install(wakeup: Wakeup) -> None:
     _installed.append(wakeup)
-    return wakeup
 
 
 async def uninstall(wakeup: Wakeup) -> None:
     _installed.remove(wakeup)
     await wakeup.close()
+
+
+@contextlib.asynccontextmanager
+async def installed(wakeup: Wakeup) -> AsyncIterator[Wakeup]:
+    """For a process that only announces (``anju bridge``): its commits wake the app processes."""
+    install(wakeup)
+    try:
+        yield wakeup
+    finally:
+        await uninstall(wakeup)
 
 
 def after_commit(writer: Writer) -> None:

@@ -8,6 +8,7 @@ import { t, label, formatDateTime } from "../i18n.js";
 import { navigate, safeNext } from "../router.js";
 import * as session from "../session.js";
 import { createPasskey, isSupported, isCancelled } from "../webauthn.js";
+import * as push from "../push.js";
 
 export async function render({ query, signal }) {
   let acc = session.account();
@@ -107,6 +108,34 @@ export async function render({ query, signal }) {
     return h("li", {}, t("me.passkey_added_on", { when: formatDateTime(key.created_at) }), " ", remove);
   }
 
+  // Notifications on this device: the switch shows the browser's subscription, whatever we last did.
+  const pushToggle = h("input", { type: "checkbox", role: "switch", id: "push-switch", dataset: { testid: "push-switch" } });
+  const pushState = h("p", { class: "hint", "aria-live": "polite", dataset: { testid: "push-state" } });
+
+  async function renderPush() {
+    if (!push.isSupported()) {
+      pushToggle.disabled = true;
+      return replace(pushState, t("me.push_unsupported"));
+    }
+    const on = Boolean(await push.current().catch(() => null)) && push.permission() === "granted";
+    pushToggle.checked = on;
+    replace(pushState, push.permission() === "denied" ? t("me.push_blocked") : on ? t("me.push_on") : t("me.push_off"));
+  }
+
+  pushToggle.addEventListener("change", () =>
+    busy(pushToggle, async () => {
+      try {
+        if (pushToggle.checked) await push.enable();
+        else await push.disable();
+      } catch (err) {
+        if (isAbort(err)) return;
+        if (err && err.name === "NotAllowedError") replace(status, notice(t("me.push_blocked")));
+        else replace(status, errorBanner(err));
+      }
+      await renderPush();
+    }),
+  );
+
   const signOut = h("button", { type: "button", class: "btn btn-danger-outline btn-block", dataset: { testid: "sign-out" } }, t("me.sign_out"));
   signOut.addEventListener("click", () =>
     busy(signOut, async () => {
@@ -119,6 +148,7 @@ export async function render({ query, signal }) {
 
   renderPasskey();
   renderPasskeyList();
+  renderPush();
   return h(
     "section",
     { class: "screen screen-narrow" },
@@ -140,6 +170,14 @@ export async function render({ query, signal }) {
       ),
     ),
     h("section", { class: "card", "aria-labelledby": "passkey-title" }, h("h2", { id: "passkey-title" }, t("me.passkey_title")), passkeyBody, passkeyList),
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "push-title" },
+      h("h2", { id: "push-title" }, t("me.push_title")),
+      h("p", {}, t("me.push_explain")),
+      h("div", { class: "field" }, h("label", { class: "check", for: "push-switch" }, pushToggle, t("me.push_switch"))),
+      pushState,
+    ),
     signOut,
   );
 }

@@ -83,6 +83,8 @@ def live_server(tmp_path_factory):
         "ANJU_PUBLIC_URL": url,
         "ANJU_MQTT_URL": "",  # the embedded broker, as in the demo
         "ANJU_MQTT_EMBEDDED_PORT": str(free_port()),
+        # The local push service of test_push.py stands in for the browser vendor's.
+        "ANJU_PUSH_ALLOW_HOSTS": "127.0.0.1",
     }
     seeded = subprocess.run(
         [sys.executable, "-m", "backend", "seed"],

@@ -61,6 +61,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     # Reads a plate token out of a photo (budgeted per address); the scan itself is authorized.
     ("POST", "/api/scan/decode"): "photo to plate token",
     ("GET", "/api/codes/{name}"): "national code tables (public standards)",
+    ("GET", "/api/push/key"): "the VAPID public key browsers subscribe with",
     # The PWA: static shell and assets; its data comes from the API routes above.
     ("GET", "/"): "PWA shell",
     ("GET", "/signin"): "PWA shell",
@@ -291,6 +292,10 @@ def _now(days: int = 0) -> str:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).isoformat()
 
 
+# A valid P-256 public key (the generator point), as a browser's subscription carries one.
+MATRIX_P256DH = "BGsX0fLhLEJH-Lzm5WOkQPJ3A32BLeszoPShOUXYmMKWT-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU"
+
+
 # Example bodies (inputs, not expectations), by route; a body that names a community makes the
 # route's cells run in both communities.
 Body = Callable[[Place, str], dict[str, Any]]
@@ -306,6 +311,11 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/alarms/{alarm_id}/steps"): lambda p, _: {"state": "acknowledged", "note": REASON},
     ("PUT", "/api/zones/{zone_id}"): lambda p, _: {"community_id": p.community, **ZONE},
     ("PUT", "/api/communities/{community_id}/thresholds"): lambda p, _: {"meter": "water", "high": 5.0},
+    ("POST", "/api/push/subscriptions"): lambda p, _: {
+        "endpoint": "https://push.example.com/matrix",
+        "keys": {"p256dh": MATRIX_P256DH, "auth": "AAAAAAAAAAAAAAAAAAAAAA"},
+    },
+    ("DELETE", "/api/push/subscriptions"): lambda p, _: {"endpoint": "https://push.example.com/matrix"},
 }
 ZONE = {"name": "矩阵围墙", "polygon": [[0, 0], [100, 0], [100, 10]]}
 PLACED_BODIES: dict[tuple[str, str], Body] = {

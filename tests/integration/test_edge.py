@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -17,6 +16,7 @@ from device_bridge.bridge import running
 from device_bridge.edge import Edge
 from device_bridge.transport import client_options
 from roles import Role
+from tests.background import in_background
 from tests.integration.test_bridge import eventually, unique
 
 
@@ -24,14 +24,8 @@ from tests.integration.test_bridge import eventually, unique
 async def edge_for(world, settings, vendor: str, base: str):
     code, secrets = await community_secrets(world.ctx, world.home)
     edge = Edge(settings.broker, settings.mqtt_prefix, code, secrets, vendor, base)
-    task = asyncio.create_task(edge.run())
-    await asyncio.sleep(0.3)  # subscribed
-    try:
+    async with in_background(edge.run(), settle=0.3):  # subscribed
         yield edge
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_a_zigbee_panic_button_becomes_a_stored_alarm(world, settings):

@@ -35,7 +35,6 @@ async def test_announce_writes_the_event_and_one_push_row_per_account(world):
     rows = await PushOutbox.select().order_by(PushOutbox.account)
     assert [r["account"] for r in rows] == sorted(accounts)  # once per account, however often named
     assert all(msgspec.convert(_decoded(r["message"]), PushMessage) == message for r in rows)
-    assert all(r["sent_at"] is None and r["attempts"] == 0 for r in rows)
 
 
 async def test_a_rolled_back_transaction_announces_nothing(world):
@@ -63,3 +62,22 @@ async def test_push_recipients_need_a_message(world):
 
 def _decoded(value):
     return msgspec.json.decode(value) if isinstance(value, str) else value
+
+
+async def test_after_commit_runs_once_after_a_commit_and_never_after_a_rollback(world):
+    calls = []
+
+    async def wake() -> None:
+        calls.append(await LiveEvent.count())  # what a woken reader would see
+
+    with pytest.raises(RolledBack):
+        async with store.writer(LiveEvent._meta.db) as writer:
+            await announce(writer, community=world.home, topic="alarm", payload={})
+            writer.after_commit(wake)
+            raise RolledBack
+    assert calls == []
+    async with store.writer(LiveEvent._meta.db) as writer:
+        await announce(writer, community=world.home, topic="alarm", payload={})
+        writer.after_commit(wake)
+        writer.after_commit(wake)
+    assert calls == [1]  # once, and the row was already visible
