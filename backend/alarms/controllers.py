@@ -16,6 +16,7 @@ from backend.alarms.schemas import (
     StepIn,
     ThresholdIn,
     ThresholdOut,
+    UsageOut,
     ZoneIn,
     ZoneOut,
 )
@@ -25,6 +26,7 @@ from backend.net import client_ip
 from roles import Action
 
 Limit = Annotated[int, QueryParameter(ge=1, le=service.LIST_LIMIT)]
+Hours = Annotated[int, QueryParameter(ge=1, le=24 * 366)]
 
 
 class AlarmController(Controller):
@@ -110,6 +112,15 @@ class AlarmController(Controller):
         self, community_id: PathId, data: JSONBody[ThresholdIn], who: Caller, request: Request
     ) -> list[ThresholdOut]:
         return await service.set_threshold(who, community_id, data, client_ip(request))
+
+    @get(
+        "/api/devices/{device_id:int}/usage",
+        operation_id="meterUsage",
+        opt=permission(Action.VIEW_ALARMS),
+    )
+    async def usage(self, device_id: PathId, who: Caller, hours: Hours = 24) -> list[UsageOut]:
+        """A meter's use per hour (readings, sum, min, max, last) over the last ``hours``."""
+        return await service.meter_usage(who, device_id, hours)
 
     @get(
         "/api/communities/{community_id:int}/buttons",

@@ -123,6 +123,18 @@ class ButtonOut(msgspec.Struct):
     paired_at: dt.datetime | None
 
 
+class UsageOut(msgspec.Struct):
+    """One hour of one meter: how many readings, their sum, min, max and the last."""
+
+    meter: MeterKind
+    hour: dt.datetime
+    readings: int
+    total: float
+    low: float
+    high: float
+    last: float
+
+
 def when(value: Any) -> dt.datetime | None:
     """A timestamp as either engine returns it to raw SQL (SQLite: UTC text, store.timestamp)."""
     if value is None or isinstance(value, dt.datetime):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -23,12 +23,20 @@ from backend.alarms.schemas import (
     StepOut,
     ThresholdIn,
     ThresholdOut,
+    UsageOut,
     ZoneIn,
     ZoneOut,
     alarm_out,
     json_list,
 )
-from backend.alarms.tables import Alarm, AlarmStep, ButtonPairing, PerimeterZone, SensorThreshold
+from backend.alarms.tables import (
+    Alarm,
+    AlarmStep,
+    ButtonPairing,
+    MeterUsage,
+    PerimeterZone,
+    SensorThreshold,
+)
 from backend.alarms.thresholds import DEFAULTS
 from backend.audit import service as audit
 from backend.context import Context
@@ -293,6 +301,21 @@ async def set_threshold(who: Principal, community_id: int, data: ThresholdIn, ip
             ).save()
         await audit.record(who, "set_threshold", f"threshold:{slot}", community=community_id, ip=ip)
     return await list_thresholds(who, community_id)
+
+
+async def meter_usage(who: Principal, device_id: int, hours: int) -> list[UsageOut]:
+    """A device's hourly meter rows over the last ``hours``, oldest first."""
+    device = (await devices.devices_by_id([device_id])).get(device_id)
+    if device is None:
+        raise NotFound("unknown_device", f"No device {device_id}")
+    authorize(who, Action.VIEW_ALARMS, await community_target(device["community"]))
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    rows = (
+        await MeterUsage.select()
+        .where((MeterUsage.device == device_id) & (MeterUsage.hour >= since))
+        .order_by(MeterUsage.hour)
+    )
+    return [msgspec.convert(row, UsageOut, strict=False) for row in rows]
 
 
 # --- emergency buttons ---------------------------------------------------------------------------

@@ -160,6 +160,12 @@ async def test_a_threshold_crossing_from_readings_raises_one_alarm_and_usage_is_
     usage = await MeterUsage.select()
     assert sum(row["readings"] for row in usage) == len(values)
     assert min(row["low"] for row in usage) == 0.04 and max(row["high"] for row in usage) == 0.32
+    device, _ = await devices.device("hydrant-1")
+    url = f"/api/devices/{device.id}/usage"
+    served = await world.client.get(url, headers=await world.headers(Role.PROPERTY))
+    assert sum(hour["readings"] for hour in served.json()) == len(values)
+    for role, community in ((Role.RESIDENT, "home"), (Role.PROPERTY, "other")):
+        assert (await world.client.get(url, headers=await world.headers(role, community))).status_code == 403
 
 
 async def test_battery_from_heartbeats_is_stored_and_a_low_one_raises_its_alarm(world, settings, devices):
