@@ -24,6 +24,7 @@ from device_bridge.store import Writer
 
 log = logging.getLogger("anju.live")
 CHANNEL = "live:wake"  # after the Redis key prefix
+PUBLISH_SECONDS = 1.0
 
 
 class Signal:
@@ -80,17 +81,15 @@ class Wakeup:
         self._redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         self._channel = settings.redis_prefix + CHANNEL
 
-    @property
-    def shared(self) -> bool:
-        return self._redis is not None
-
     async def wake(self) -> None:
         self.local.notify()
         if self._redis is None:
             return
         try:
-            await self._redis.publish(self._channel, b"")
-        except (RedisError, OSError) as exc:  # readers' timers still find the rows
+            # Bounded: the committer (a bridge batch awaiting its acks) must not hang on a Redis outage.
+            async with asyncio.timeout(PUBLISH_SECONDS):
+                await self._redis.publish(self._channel, b"")
+        except (RedisError, OSError, TimeoutError) as exc:  # readers' timers still find the rows
             log.warning("live wake-up not published: %s", exc)
 
     async def listen(self) -> None:
