@@ -14,6 +14,7 @@ from backend import metrics
 from backend.access.controllers import AccessController, AccessRecordController
 from backend.accounts import service as accounts
 from backend.accounts.controllers import AccountController, AuthController
+from backend.alarms.controllers import AlarmController
 from backend.audit import service as audit
 from backend.context import Context
 from backend.credentials.controllers import CredentialController
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DeviceController,
             ServicesController,
             PatrolController,
+            AlarmController,
             LiveController,
             IntakeController,
             pwa_router(),

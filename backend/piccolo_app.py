@@ -6,6 +6,16 @@ from piccolo.conf.apps import AppConfig
 
 from backend.access.tables import AccessGrant, AccessRecord, Door
 from backend.accounts.tables import Account, Passkey, RefreshToken, StaffScope
+from backend.alarms.tables import (
+    Alarm,
+    AlarmCondition,
+    AlarmSignal,
+    AlarmStep,
+    ButtonPairing,
+    MeterUsage,
+    PerimeterZone,
+    SensorThreshold,
+)
 from backend.audit.tables import AuditEntry
 from backend.credentials.tables import Credential
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
@@ -83,5 +93,13 @@ APP_CONFIG = AppConfig(
         LiveEvent,
         PushOutbox,
         PushSubscription,
+        PerimeterZone,
+        ButtonPairing,
+        Alarm,
+        AlarmStep,
+        AlarmSignal,
+        AlarmCondition,
+        SensorThreshold,
+        MeterUsage,
     ],
 )

@@ -10,6 +10,8 @@ import msgspec
 
 from backend.access.tables import AccessGrant, Door, DoorKind
 from backend.accounts.tables import Account, StaffScope
+from backend.alarms.kinds import RULES, AlarmType, State
+from backend.alarms.tables import Alarm, AlarmStep, ButtonPairing, PerimeterZone
 from backend.context import Context
 from backend.credentials import service as credentials
 from backend.credentials.tables import Credential, CredentialKind
@@ -58,6 +60,8 @@ class SeedSize(msgspec.Struct, frozen=True):
     gates: int
 
 
+# The community map's coordinate space (buildings, gates, perimeter zones): x to the east, y to the south.
+MAP_WIDTH, MAP_HEIGHT = 1000, 700
 DEMO_SIZE = SeedSize(buildings=5, units=2, floors=10, flats_per_floor=2, gates=2)  # 200 flats
 SMALL_SIZE = SeedSize(buildings=1, units=2, floors=2, flats_per_floor=2, gates=1)  # 8 flats
 
@@ -148,6 +152,8 @@ async def seed_community(
             community=community.id,
             name=f"{g}号门",
             address=(await build.address(PlaceKind.GATE, f"{base} {g}号门")).id,
+            map_x=MAP_WIDTH * g / (size.gates + 1),
+            map_y=MAP_HEIGHT - 40,
         ).save()
     houses: list[House] = []
     for b in range(1, size.buildings + 1):
@@ -159,6 +165,8 @@ async def seed_community(
             address=(await build.address(PlaceKind.BUILDING, f"{base} {b}栋")).id,
             latitude=community.latitude,
             longitude=community.longitude,
+            map_x=150 + (b - 1) % 3 * 300,
+            map_y=160 + (b - 1) // 3 * 220,
         )
         await building.save()
         for u in range(1, size.units + 1):
@@ -269,7 +277,8 @@ def _device(ctx: Context, community: Community, code: str, kind: DeviceKind, nam
 
 
 async def _equip(ctx: Context, community: Community) -> None:
-    """A face gate at every gate, an intercom at every unit door, a smoke sensor per building, one SOS button."""
+    """A face gate at every gate, an intercom at every unit door, a smoke sensor per building, two SOS
+    buttons, fire and energy sensors, perimeter zones with their detectors and cameras."""
     for gate in await Gate.objects().where(Gate.community == community.id).order_by(Gate.id):
         device = _device(
             ctx, community, f"gate{gate.id}", DeviceKind.FACE_GATE, f"{gate.name}人脸闸机", gate=gate.id
@@ -311,6 +320,85 @@ async def _equip(ctx: Context, community: Community) -> None:
     await _device(
         ctx, community, "sos-1", DeviceKind.EMERGENCY_BUTTON, "一键报警 1", building=buildings[0].id
     ).save()
+    await _device(ctx, community, "sos-2", DeviceKind.EMERGENCY_BUTTON, "一键报警 2").save()
+    await _sensors(ctx, community, buildings[0])
+    await _perimeter(ctx, community)
+
+
+async def _sensors(ctx: Context, community: Community, building: Building) -> None:
+    """Fire and energy sensors of the first building, and the community's meters."""
+    for code, kind, name in (
+        ("b1-firedoor", DeviceKind.DOOR_MAGNET, "消防通道门磁"),
+        ("b1-leak", DeviceKind.LEAK_SENSOR, "地下室水浸"),
+        ("hydrant-1", DeviceKind.HYDRANT_PRESSURE, "消防栓水压"),
+        ("meter-water", DeviceKind.METER, "总水表"),
+    ):
+        await _device(ctx, community, code, kind, f"{building.name}{name}", building=building.id).save()
+
+
+# Perimeter zones along the map's north and south edges: (code, name, polygon).
+ZONES = (
+    ("north_fence", "北侧围墙", [[20, 20], [980, 20], [980, 60], [20, 60]]),
+    ("south_fence", "南侧围墙", [[20, 600], [980, 600], [980, 630], [20, 630]]),
+)
+
+
+async def _perimeter(ctx: Context, community: Community) -> None:
+    """Each zone with its detector (an electric fence or beam) and the camera that watches it; one
+    open alarm on the first zone's detector, so every community's board has something to show."""
+    for code, name, polygon in ZONES:
+        label = code.removesuffix("_fence")
+        detector = _device(ctx, community, f"pz-{label}", DeviceKind.PERIMETER_ZONE, f"{name}脉冲电子围栏")
+        camera = _device(ctx, community, f"cam-{label}", DeviceKind.CAMERA, f"{name}摄像机")
+        await detector.save()
+        await camera.save()
+        await PerimeterZone(
+            community=community.id,
+            name=name,
+            code=code,
+            polygon=msgspec.json.encode(polygon).decode(),
+            detectors=f"[{detector.id}]",
+            cameras=f"[{camera.id}]",
+        ).save()
+        if code == ZONES[0][0]:
+            await _open_alarm(community, detector)
+
+
+async def _open_alarm(community: Community, device: Device) -> None:
+    now = dt.datetime.now(dt.UTC)
+    rule = RULES[AlarmType.TAMPER]
+    alarm = Alarm(
+        community=community.id,
+        device=device.id,
+        type=AlarmType.TAMPER,
+        category=rule.category,
+        severity=rule.severity,
+        detail="外壳被打开 / enclosure opened",
+        location=device.name,
+        first_at=now,
+        last_at=now,
+        raised_at=now,
+        escalated_at=now,  # seeded as already escalated: no job pushes it at start-up
+        open_slot=f"{device.id}:{AlarmType.TAMPER}",
+    )
+    await alarm.save()
+    await AlarmStep(alarm=alarm.id, state=State.NEW, at=now).save()
+
+
+async def _pair_button(community: Community, house: House) -> None:
+    """The first SOS button, paired with the first flat's first resident (the demo resident's household)."""
+    button = await Device.objects().get(Device.code == f"{community.code}-sos-1")
+    residency = await Residency.objects().where(Residency.house == house.id).order_by(Residency.id).first()
+    address = await Address.objects().get(Address.id == house.address)
+    await ButtonPairing(
+        device=button.id,
+        community=community.id,
+        house=house.id,
+        person=residency.person,
+        location=address.text,
+        paired_by=residency.account,
+    ).save()
+    await Device.update({Device.house: house.id, Device.unit: house.unit}).where(Device.id == button.id)
 
 
 async def _populate(build: _Builder, houses: list[House]) -> None:
@@ -454,6 +542,7 @@ async def seed_district(ctx: Context, size: SeedSize = DEMO_SIZE) -> SeedReport:
         await _resident_login(ctx, houses[0], RESIDENT_PHONE)
         await _card(ctx, home, DEMO_CARDS[0])
         await _card(ctx, other, DEMO_CARDS[1])
+        await _pair_button(home, houses[0])
     communities = [
         SeededCommunity(
             id=c.id,

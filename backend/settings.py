@@ -27,6 +27,12 @@ LIMITS = (
     "command_max_age_seconds",
     "device_clock_skew_seconds",
     "bridge_give_up_seconds",
+    "alarm_fold_seconds",
+    "alarm_escalate_critical_seconds",
+    "alarm_escalate_high_seconds",
+    "alarm_escalate_medium_seconds",
+    "alarm_escalate_low_seconds",
+    "alarm_battery_low_percent",
     "live_retention_hours",
 )
 
@@ -102,6 +108,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Folder where `anju serve`'s workers add up their metrics (prometheus_client multiprocess mode);
     # empty: each worker counts alone (fine with one worker).
     metrics_dir: str = ""
+    # Repeats of an alarm (same device, same type) this close to its last signal fold into it.
+    alarm_fold_seconds: float = 300.0
+    # An alarm nobody acknowledged this long after it was raised escalates, once (escalation.py).
+    alarm_escalate_critical_seconds: float = 120.0
+    alarm_escalate_high_seconds: float = 300.0
+    alarm_escalate_medium_seconds: float = 900.0
+    alarm_escalate_low_seconds: float = 3600.0
+    # A battery at or below this percentage raises a low-battery alarm.
+    alarm_battery_low_percent: int = 20
     # How often each app process looks for new live events and push messages without a wake-up;
     # 0: every 0.25 s without Redis, every 5 s with it (Redis pub/sub wakes them at once).
     live_poll_seconds: float = 0.0

@@ -118,7 +118,7 @@ async def shell() -> Response[bytes]:
 
 
 @get(
-    ["/d/{token:str}", "/d/{token:str}/register"],
+    ["/d/{token:str}", "/d/{token:str}/register", "/d/{token:str}/button"],
     include_in_schema=False,
     exception_handlers={
         DomainError: plate_error,

@@ -39,6 +39,10 @@ class KnownDevice(msgspec.Struct, frozen=True):
     unit: int | None
     secret: bytes
     doors: dict[str, int] = {}  # device door number ("" for the only one) → door id
+    kind: str = ""  # the registry's device kind (camera, smoke_sensor, emergency_button…)
+    name: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 class Message(msgspec.Struct, frozen=True):

@@ -44,6 +44,35 @@ class EventType(StrEnum):
     READING = "reading"
 
 
+class AlarmKind(StrEnum):
+    """The ``kind`` of an ``alarm`` event that the platform knows; devices may send others (stored, not raised)."""
+
+    EMERGENCY = "emergency"  # an SOS button press (紧急报警)
+    HELP = "help"  # a help-call button press (求助)
+    INTRUSION = "intrusion"  # a perimeter detector, or an object in a camera's zone (周界)
+    CROWDING = "crowding"  # video analytics: 人员聚集
+    LOITERING = "loitering"  # 徘徊
+    LINE_CROSSING = "line_crossing"  # 越界
+    THROWN_OBJECT = "thrown_object"  # 高空抛物
+    VIDEO_LOSS = "video_loss"  # 视频丢失
+    OCCLUSION = "occlusion"  # 视频遮挡
+    SMOKE = "smoke"
+    DOOR_OPEN = "door_open"  # a (fire) door's magnetic contact opened
+    WATER_LEAK = "water_leak"
+    TAMPER = "tamper"  # 防拆
+
+
+class MeterKind(StrEnum):
+    """What a ``reading`` event measures."""
+
+    WATER = "water"  # m³, cumulative
+    ELECTRICITY = "electricity"  # kWh, cumulative
+    POWER = "power"  # W, instantaneous electric load
+    GAS = "gas"  # m³, cumulative
+    GAS_CONCENTRATION = "gas_concentration"  # %LEL, a leak detector
+    HYDRANT_PRESSURE = "hydrant_pressure"  # MPa, a fire hydrant's water pressure
+
+
 class AccessMethod(StrEnum):
     """Every way in; all but FACE work for residents who refuse face capture."""
 
@@ -119,6 +148,17 @@ class AlarmData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     detail: str = ""
 
 
+class ReadingData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    meter: MeterKind
+    value: float
+    unit: str = ""
+
+
+class HeartbeatData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    battery: int | None = None  # percent
+    battery_low: bool | None = None  # what many sensors report instead of a percentage
+
+
 class StateData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     online: bool
     battery: int | None = None
@@ -139,6 +179,8 @@ class AckData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
 DATA_SHAPES: dict[str, type[msgspec.Struct]] = {
     EventType.ACCESS: AccessData,
     EventType.ALARM: AlarmData,
+    EventType.READING: ReadingData,
+    EventType.HEARTBEAT: HeartbeatData,
 }
 
 

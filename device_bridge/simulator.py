@@ -35,6 +35,8 @@ from device_bridge.protocol import (
     CommandData,
     Direction,
     EventType,
+    MeterKind,
+    ReadingData,
 )
 from device_bridge.refusals import RefusalLog
 from device_bridge.session import Session
@@ -43,7 +45,17 @@ from device_bridge.transport import Broker, client_options
 log = logging.getLogger("anju.bridge.simulator")
 
 WUHAN = timezone(timedelta(hours=8))  # devices report their local time
-KINDS = ("door_controller", "face_gate", "intercom", "barrier", "sensor", "emergency_button")
+# "device": anything that only heartbeats (a camera, a detector…); "water_meter": cumulative readings.
+KINDS = (
+    "door_controller",
+    "face_gate",
+    "intercom",
+    "barrier",
+    "sensor",
+    "emergency_button",
+    "device",
+    "water_meter",
+)
 OPENS_DOORS = frozenset({"door_controller", "face_gate", "intercom", "barrier"})
 KEYPAD_METHODS = (AccessMethod.CARD, AccessMethod.ID_CARD, AccessMethod.PIN)
 # Methods rotate; a face gate mostly sees cards and PINs, since many residents refuse face capture.
@@ -245,6 +257,8 @@ class SimulatedDevice:
             behaviours.append(self._access_events)
         if self.spec.kind in ALARM_KINDS:
             behaviours.append(self._alarms)
+        if self.spec.kind == "water_meter":
+            behaviours.append(self._readings)
         try:
             async with asyncio.TaskGroup() as group:
                 for behaviour in behaviours:
@@ -320,6 +334,15 @@ class SimulatedDevice:
                 await self._publish_event(client, EventType.ALARM, _alarm_data(kind, active=True))
                 await asyncio.sleep(self._jittered(self.event_interval))
                 await self._publish_event(client, EventType.ALARM, _alarm_data(kind, active=False))
+
+    async def _readings(self, client: aiomqtt.Client) -> None:
+        """A water meter's total (m³), growing by a household's draw per interval."""
+        total = self.rng.uniform(1000, 5000)
+        while True:
+            await asyncio.sleep(self._jittered(self.event_interval))
+            total += self.rng.uniform(0, 0.05)
+            reading = ReadingData(meter=MeterKind.WATER, value=round(total, 3), unit="m³")
+            await self._publish_event(client, EventType.READING, msgspec.to_builtins(reading))
 
     async def _publish_event(self, client: aiomqtt.Client, type: EventType, data: dict[str, Any]) -> None:
         _, payload = sign(self.spec, self.prefix, Channel.EVENT, type, data)

@@ -18,6 +18,7 @@ export const ROUTES = [
   { name: "patrol", pattern: /^\/patrol\/?$/, load: () => import("./screens/patrol.js"), auth: true },
   { name: "patrol-tag", pattern: /^\/p\/([^/]+)\/?$/, load: () => import("./screens/patroltag.js"), auth: true },
   { name: "register", pattern: /^\/d\/([^/]+)\/register\/?$/, load: () => import("./screens/register.js") },
+  { name: "button", pattern: /^\/d\/([^/]+)\/button\/?$/, load: () => import("./screens/button.js"), auth: true },
 ];
 
 export function match(pathname) {

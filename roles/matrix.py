@@ -62,6 +62,11 @@ class Action(StrEnum):
     PATROL = "patrol"  # start a patrol run
     RECORD_PATROL = "record_patrol"  # scan checkpoints on one's own run, end it
     VIEW_PATROLS = "view_patrols"
+    VIEW_ALARMS = "view_alarms"  # alarms, zones, thresholds, buttons' status
+    HANDLE_ALARM = "handle_alarm"  # acknowledge, dispatch, resolve, call a false alarm
+    MANAGE_ZONES = "manage_zones"
+    PAIR_BUTTON = "pair_button"
+    MANAGE_THRESHOLDS = "manage_thresholds"
     WATCH_LIVE = "watch_live"  # a community's live event stream (alarms on the board)
     MANAGE_OWN_PUSH = "manage_own_push"  # this browser's push subscription, for one's own account
     VIEW_HOUSEHOLD_PASSES = "view_household_passes"
@@ -83,6 +88,7 @@ class Scope(StrEnum):
 
 ANONYMOUS = None  # the matrix key for callers who are not signed in
 _FIELD_STAFF = {Role.WARDEN: Scope.COMMUNITY, Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY}
+_ALARM_STAFF = {**_FIELD_STAFF, Role.MAINTENANCE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT}
 
 MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.VIEW_PLATE: {ANONYMOUS: Scope.ANYONE, **{role: Scope.SIGNED_IN for role in Role}},
@@ -156,6 +162,17 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.RECORD_PATROL: {Role.PROPERTY: Scope.OWN_RECORD},
     # Supervisors; the seed's 二维码门牌 rule shows 巡查记录 to police and wardens.
     Action.VIEW_PATROLS: {**_FIELD_STAFF, Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    # Everyone an alarm is routed to (routing.py) sees and handles the community's alarms.
+    Action.VIEW_ALARMS: {**_ALARM_STAFF, Role.COMMUNITY_WORKER: Scope.COMMUNITY},
+    Action.HANDLE_ALARM: _ALARM_STAFF,
+    Action.MANAGE_ZONES: {Role.PROPERTY: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    # A button is paired by staff in the field or by a verified resident of the flat (a family member).
+    Action.PAIR_BUTTON: {
+        Role.RESIDENT: Scope.OWN_HOUSE,
+        Role.WARDEN: Scope.COMMUNITY,
+        Role.PROPERTY: Scope.COMMUNITY,
+    },
+    Action.MANAGE_THRESHOLDS: {Role.PROPERTY: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
     Action.WATCH_LIVE: {
         **_FIELD_STAFF,
         Role.MAINTENANCE: Scope.COMMUNITY,

@@ -368,3 +368,11 @@ WHERE r.account = {} AND r.status = 'verified'
 async def _homes(account_id: int) -> list[dict]:
     """Where the account verifiably lives; nothing while pending, after rejection or deregistration."""
     return await Residency.raw(HOMES_SQL, account_id)
+
+
+async def account_names(ids: list[int]) -> dict[int, str]:
+    """Accounts' display names by id (who handled an alarm…); unknown ids are absent."""
+    if not ids:
+        return {}
+    rows = await Account.select(Account.id, Account.name).where(Account.id.is_in(ids))
+    return {row["id"]: row["name"] for row in rows}

@@ -2,9 +2,10 @@
 
 The devices domain stores every event once, moves ``last_seen`` forward, applies online/offline
 states in order and tells the maintenance centre when a device goes offline; the access domain
-stores passes (backend/access/ingest.py). :func:`build_bridge` gives a bridge the device
-directory, every domain's handlers and the batch transaction. A later domain (alarms, readings,
-faces, plates, visitor passes) adds its ``register`` call in :func:`handlers`.
+stores passes (backend/access/ingest.py), the alarms domain raises alarms and counts readings
+(backend/alarms/ingest.py). :func:`build_bridge` gives a bridge the device
+directory, every domain's handlers and the batch transaction. A later domain (faces,
+plates, visitor passes) adds its ``register`` call in :func:`handlers`.
 
 Liveness: every ``save_every`` seconds the worker writes its counters to ``bridge_counter``
 (one row per worker and reason): the refusal reasons, ``accepted``, ``stored``, and the gauges
@@ -23,6 +24,10 @@ from asyncpg.exceptions import TransactionRollbackError
 from piccolo.engine.base import Engine
 
 from backend.access import ingest as access_ingest
+from backend.alarms import ingest as alarms_ingest
+from backend.alarms.escalation import escalate_overdue
+from backend.alarms.ingest import AlarmConfig
+from backend.alarms.raising import Source
 from backend.db import CONNECTION_LOST
 from backend.devices.tables import BridgeCounter, Device, Liveness
 from backend.health import DATABASE_DOWN
@@ -31,7 +36,7 @@ from backend.settings import Settings
 from device_bridge import store
 from device_bridge.bridge import Bridge, BridgeConfig
 from device_bridge.dispatch import Directory, Handlers, KnownDevice, Message
-from device_bridge.protocol import Channel
+from device_bridge.protocol import Channel, EventType
 from device_bridge.store import Writer
 from roles import Role
 
@@ -42,7 +47,8 @@ TRANSIENT = (*DATABASE_DOWN, *CONNECTION_LOST, sqlite3.OperationalError)
 # A batch PostgreSQL rolled back against another worker's (deadlock, serialization failure).
 CONFLICTS = (TransactionRollbackError,)
 DIRECTORY_SQL = """
-SELECT v.id, v.code, v.kind, v.community, v.building, v.unit, v.secret_sealed, c.code AS community_code,
+SELECT v.id, v.code, v.kind, v.name, v.latitude, v.longitude, v.community, v.building, v.unit, v.secret_sealed,
+       c.code AS community_code,
        d.id AS door, d.device_door
 FROM device v
 JOIN community c ON c.id = v.community
@@ -64,7 +70,12 @@ APPLY_STATE = (
     "UPDATE device SET state_at = {} WHERE id = {} "
     "AND (state_at IS NULL OR state_at < {} OR ({} AND state_at = {})) RETURNING id"
 )
-SET_ONLINE = "UPDATE device SET online = {} WHERE id = {} AND online = {} RETURNING id, community, name, code"
+SET_ONLINE = (
+    "UPDATE device SET online = {} WHERE id = {} AND online = {} "
+    "RETURNING id, community, name, code, kind, latitude, longitude"
+)
+# The latest battery level a heartbeat or a state reports (rows: battery, device).
+SET_BATTERY = "UPDATE device SET battery = {} WHERE id = {}"
 SEEN_NOW = "UPDATE device SET last_seen = {} WHERE id = {} AND (last_seen IS NULL OR last_seen < {})"
 NOTIFY = (
     "INSERT INTO notification (community, role, kind, subject, message, created_at, read_at) "
@@ -103,6 +114,10 @@ def known_devices(keys: Keys, rows: list[dict]) -> list[KnownDevice]:
             unit=row["unit"],
             secret=keys.unseal(row["secret_sealed"]).encode(),
             doors=doors.get(row["id"], {}),
+            kind=row["kind"],
+            name=row["name"],
+            latitude=row["latitude"],
+            longitude=row["longitude"],
         )
         for row in rows
     }
@@ -137,16 +152,32 @@ async def apply_states(writer: Writer, messages: Sequence[Message]) -> None:
             await set_online(writer, m.device.id, m.data.online)
 
 
+async def store_batteries(writer: Writer, messages: Sequence[Message]) -> None:
+    """``Device.battery`` from heartbeats and states: each device's latest report in the batch."""
+    levels = {m.device.id: m.data.battery for m in messages if m.data.battery is not None}
+    await writer.many(SET_BATTERY, [(battery, device) for device, battery in sorted(levels.items())])
+
+
 async def set_online(writer: Writer, device_id: int, online: bool) -> None:
-    """Flip a device's state; whoever flips it to offline tells the maintenance centre, once."""
+    """Flip a device's state; whoever flips it tells the alarms (an offline alarm raised or cleared)
+    and, going offline, the maintenance centre, once."""
     flipped = await writer.fetch(SET_ONLINE, online, device_id, not online)
     if not flipped:
         return
+    device = flipped[0]
+    source = Source(
+        device["id"],
+        device["community"],
+        device["name"],
+        device["kind"],
+        device["latitude"],
+        device["longitude"],
+    )
+    await alarms_ingest.device_offline(writer, source, online)
     now = writer.at(datetime.now(UTC))
     if online:  # silence is counted from now on, but last_seen never moves back
         await writer.many(SEEN_NOW, [(now, device_id, now)])
         return
-    device = flipped[0]
     message = f"设备离线 / device offline: {device['name']} ({device['code']})"
     await writer.many(
         NOTIFY,
@@ -167,12 +198,15 @@ def _json(data: object) -> str:
     return msgspec.json.encode(data).decode()
 
 
-def handlers(keys: Keys) -> Handlers:
+def handlers(settings: Settings, keys: Keys) -> Handlers:
     """Every domain's handlers, in the order they run within a batch's transaction."""
     registry = Handlers()
     registry.on(store_events)
     registry.on(apply_states, channel=Channel.STATE)
+    registry.on(store_batteries, types={EventType.HEARTBEAT})
+    registry.on(store_batteries, channel=Channel.STATE)
     access_ingest.register(registry, keys)
+    alarms_ingest.register(registry, AlarmConfig.of(settings))
     return registry
 
 
@@ -258,7 +292,7 @@ def build_bridge(
     bridge = Bridge(
         config,
         Directory(directory_loader(keys)),
-        handlers(keys),
+        handlers(settings, keys),
         transaction_on(engine),
         transient=TRANSIENT,
         conflicts=CONFLICTS,
@@ -267,6 +301,10 @@ def build_bridge(
     async def save_liveness() -> None:
         await save_counters(bridge)
 
+    async def escalate() -> None:
+        await escalate_overdue(transaction_on(engine), settings)
+
     bridge.every(watch_seconds, mark_silent_devices_offline)
+    bridge.every(watch_seconds, escalate)
     bridge.every(save_every, save_liveness, at_stop=True)
     return bridge

@@ -93,7 +93,7 @@ async def hikvision_events(ctx: Context, device: KnownDevice, payload: bytes, pi
         new = [m for m in messages if m.key not in seen]
         if messages and not new:
             raise Conflict("replayed_event", "These events (by their serial numbers) are stored already")
-        await ingest.handlers(ctx.keys).dispatch(writer, new)
+        await ingest.handlers(ctx.settings, ctx.keys).dispatch(writer, new)
     return Received(events=len(messages), stored=len(new), picture=picture)
 
 

@@ -104,8 +104,13 @@ async def maintenance_notifications(who: Principal, community_id: int) -> list[N
     ]
 
 
-# How the simulator plays each kind: door kinds as themselves, the rest as heartbeating sensors.
-SIMULATED_AS = {kind: kind.value for kind in DOOR_KINDS} | {DeviceKind.EMERGENCY_BUTTON: "emergency_button"}
+# How the simulator plays each kind: door kinds as themselves, smoke sensors (rare smoke alarms), SOS
+# buttons (rare presses), meters (water readings); the rest only heartbeat.
+SIMULATED_AS = {kind: kind.value for kind in DOOR_KINDS} | {
+    DeviceKind.EMERGENCY_BUTTON: "emergency_button",
+    DeviceKind.SMOKE_SENSOR: "sensor",
+    DeviceKind.METER: "water_meter",
+}
 
 
 async def fleet(ctx: Context, community_id: int | None = None) -> list[DeviceSpec]:
@@ -123,7 +128,7 @@ async def fleet(ctx: Context, community_id: int | None = None) -> list[DeviceSpe
         DeviceSpec(
             community=row["community_code"],
             code=row["code"],
-            kind=SIMULATED_AS.get(row["kind"], "sensor"),
+            kind=SIMULATED_AS.get(row["kind"], "device"),
             secret=ctx.keys.unseal(row["secret_sealed"]).encode(),
             heartbeat=row["heartbeat_seconds"],
         )
@@ -155,3 +160,47 @@ async def community_secrets(ctx: Context, community_id: int) -> tuple[str, dict[
         raise NotFound("unknown_community", f"No community {community_id}")
     rows = await Device.select(Device.code, Device.secret_sealed).where(Device.community == community_id)
     return community["code"], {row["code"]: ctx.keys.unseal(row["secret_sealed"]).encode() for row in rows}
+
+
+# --- for other domains (alarms: zones, emergency buttons) ---------------------------------------
+
+STATUS_COLUMNS = (
+    Device.id,
+    Device.community,
+    Device.code,
+    Device.kind,
+    Device.name,
+    Device.online,
+    Device.battery,
+    Device.last_seen,
+    Device.house,
+)
+
+
+async def device_by_code(code: str) -> dict[str, Any] | None:
+    """A device by its code (a button's serial, printed in its QR), with its status."""
+    return await Device.select(*STATUS_COLUMNS).where(Device.code == code).first()
+
+
+async def devices_by_id(ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Devices with their status, by id; unknown ids are absent."""
+    if not ids:
+        return {}
+    rows = await Device.select(*STATUS_COLUMNS).where(Device.id.is_in(ids))
+    return {row["id"]: row for row in rows}
+
+
+async def devices_of_kind(community_id: int, kind: DeviceKind) -> list[dict[str, Any]]:
+    return (
+        await Device.select(*STATUS_COLUMNS)
+        .where((Device.community == community_id) & (Device.kind == kind))
+        .order_by(Device.code)
+    )
+
+
+async def place_in_house(device_id: int, house: dict[str, Any] | None) -> None:
+    """Give a device a flat (its building and unit too), or take it away (``None``)."""
+    place = house or {"id": None, "building": None, "unit": None}
+    await Device.update(
+        {Device.house: place["id"], Device.building: place["building"], Device.unit: place["unit"]}
+    ).where(Device.id == device_id)

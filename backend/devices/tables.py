@@ -16,7 +16,7 @@ from piccolo.columns import (
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from backend.registry.tables import Building, Community, Gate, Unit
+from backend.registry.tables import Building, Community, Gate, House, Unit
 
 
 class DeviceKind(StrEnum):
@@ -27,6 +27,7 @@ class DeviceKind(StrEnum):
     CAMERA = "camera"
     PERIMETER_ZONE = "perimeter_zone"
     SMOKE_SENSOR = "smoke_sensor"
+    LEAK_SENSOR = "leak_sensor"  # 水浸
     DOOR_MAGNET = "door_magnet"
     HYDRANT_PRESSURE = "hydrant_pressure"
     METER = "meter"
@@ -50,6 +51,7 @@ class Device(Table):
     gate = ForeignKey(Gate, null=True, default=None)
     building = ForeignKey(Building, null=True, default=None)
     unit = ForeignKey(Unit, null=True, default=None)
+    house = ForeignKey(House, null=True, default=None)  # a paired emergency button's flat
     zone = Varchar(length=100, default="")
     latitude = DoublePrecision(null=True, default=None)
     longitude = DoublePrecision(null=True, default=None)

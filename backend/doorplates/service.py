@@ -54,6 +54,7 @@ HOUSE_ACTIONS = (
     Action.CORRECT_RESIDENCY,
     Action.VIEW_RESIDENCY_HISTORY,
     Action.FLAG_KEY_PERSON,
+    Action.PAIR_BUTTON,
 )
 
 

@@ -46,6 +46,7 @@ from backend.registry.tables import (
     Unit,
 )
 from backend.text import plain_text
+from device_bridge.store import Writer
 from roles import (
     Action,
     Principal,
@@ -922,3 +923,39 @@ async def verification_counts(community_id: int) -> tuple[int, int]:
         (Residency.community == community_id) & (Residency.status == ResidencyStatus.PENDING)
     )
     return verified, verified + pending
+
+
+HOUSEHOLD_ACCOUNTS = (
+    "SELECT DISTINCT account FROM residency WHERE house = {} AND status = {} AND account IS NOT NULL "
+    "ORDER BY account"
+)
+
+
+async def household_accounts(writer: Writer, house_id: int) -> list[int]:
+    """The accounts of a flat's verified residents, read inside another domain's write (an alarm)."""
+    rows = await writer.fetch(HOUSEHOLD_ACCOUNTS, house_id, ResidencyStatus.VERIFIED.value)
+    return [row["account"] for row in rows]
+
+
+async def flat_resident(ctx: Context, house_id: int, person_id: int) -> dict[str, Any] | None:
+    """A verified resident of the flat: their name and phone, and the flat (address, building, unit)."""
+    row = await (
+        Residency.select(
+            Residency.person.name.as_alias("name"),
+            Residency.person.phone_sealed.as_alias("phone_sealed"),
+            Residency.house.as_alias("id"),
+            Residency.house.building.as_alias("building"),
+            Residency.house.unit.as_alias("unit"),
+            Residency.house.address.text.as_alias("address"),
+        )
+        .where(
+            (Residency.house == house_id)
+            & (Residency.person == person_id)
+            & (Residency.status == ResidencyStatus.VERIFIED)
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    sealed = row.pop("phone_sealed")
+    return {**row, "phone": ctx.keys.unseal(sealed) if sealed else ""}

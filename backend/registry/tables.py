@@ -52,6 +52,9 @@ class Gate(Table):
     community = ForeignKey(Community, null=False, index=True)
     address = ForeignKey(Address, null=False, unique=True)
     name = Varchar(length=100)
+    # Where the community's map (the management centre's board) draws it, in the map's own units.
+    map_x = DoublePrecision(null=True, default=None)
+    map_y = DoublePrecision(null=True, default=None)
 
 
 class Building(Table):
@@ -64,6 +67,8 @@ class Building(Table):
     nature = Varchar(length=100, default="住宅")
     latitude = DoublePrecision()
     longitude = DoublePrecision()
+    map_x = DoublePrecision(null=True, default=None)  # on the community's map, as Gate's
+    map_y = DoublePrecision(null=True, default=None)
 
 
 class Unit(Table):

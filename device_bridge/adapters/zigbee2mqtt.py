@@ -22,7 +22,7 @@ from device_bridge.adapters import (
     pick,
     stable_id,
 )
-from device_bridge.protocol import EventType, MalformedMessage
+from device_bridge.protocol import EventType, MalformedMessage, MeterKind
 
 VENDOR = "zigbee2mqtt"
 AVAILABILITY = "/availability"
@@ -35,7 +35,13 @@ BOOLEAN_ALARMS: dict[str, tuple[str, bool]] = {
     "sos": ("emergency", True),  # Feibit SOS button
 }
 HEALTH_FIELDS = ("battery", "voltage", "battery_low", "linkquality")
-KNOWN_FIELDS = {*BOOLEAN_ALARMS, *HEALTH_FIELDS, "action", "last_seen"}
+# Metering plugs and energy monitors: field → the meter it reads (power in W, energy in kWh). Their
+# ``voltage`` and ``current`` are left alone: battery devices use ``voltage`` for their cell (mV).
+READING_FIELDS: dict[str, tuple[MeterKind, str]] = {
+    "power": (MeterKind.POWER, "W"),
+    "energy": (MeterKind.ELECTRICITY, "kWh"),
+}
+KNOWN_FIELDS = {*BOOLEAN_ALARMS, *HEALTH_FIELDS, *READING_FIELDS, "action", "last_seen"}
 
 
 def translate(
@@ -54,6 +60,7 @@ def translate(
         log.debug("%s: %s: ignoring fields %s", VENDOR, name, extra)
     ts = _moment(state, now)
     items = [_alarm(name, kind, active, ts) for kind, active in _alarm_states(name, state)]
+    items += _readings(name, state, ts)
     if any(field in state for field in HEALTH_FIELDS):
         items.append(_heartbeat(name, state, ts))
     if not items:
@@ -140,6 +147,18 @@ def _alarm(name: str, kind: str, active: bool, ts: str) -> Translated:
         data=alarm_data(kind, active),
         ts=ts,
     )
+
+
+def _readings(name: str, state: dict[str, Any], ts: str) -> list[Translated]:
+    items = []
+    for field, (meter, unit) in READING_FIELDS.items():
+        value = pick(state, field, (int, float), None, f"{VENDOR}: {name}") if field in state else None
+        if value is not None:
+            data = {"meter": meter.value, "value": float(value), "unit": unit}
+            items.append(
+                Translated(name, stable_id("z2m", name, field, value, ts), EventType.READING, data, ts)
+            )
+    return items
 
 
 def _heartbeat(name: str, state: dict[str, Any], ts: str) -> Translated:

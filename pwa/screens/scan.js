@@ -118,6 +118,10 @@ function actionBar(data, actions, token) {
   if (actions.has("register")) {
     items.push(link(register, { class: "btn btn-primary", dataset: { testid: "register-resident" } }, t("scan.register")));
   }
+  if (actions.has("pair_button")) {
+    const pair = `/d/${encodeURIComponent(token)}/button`;
+    items.push(link(pair, { class: "btn btn-outline", dataset: { testid: "pair-button" } }, t("scan.pair_button")));
+  }
   return items.length ? h("div", { class: "actions" }, items) : null;
 }
 

@@ -33,12 +33,14 @@ from litestar.routes import HTTPRoute
 from backend.access.tables import AccessGrant, Door
 from backend.accounts import service as accounts
 from backend.accounts.tables import Account, Passkey, StaffScope
+from backend.alarms.tables import Alarm, PerimeterZone
 from backend.app import create_app
 from backend.credentials.tables import Credential
 from backend.deps import PERMISSION
+from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.tables import Doorplate
 from backend.patrol.tables import Checkpoint, CheckpointTag, PatrolRoute, PatrolRun, PatrolShift
-from backend.registry.enums import ResidenceCategory
+from backend.registry.enums import ResidenceCategory, ResidencyStatus
 from backend.registry.service import CURRENT
 from backend.registry.tables import Community, House, Residency
 from backend.services.tables import ServiceRequest, ServiceTile
@@ -81,6 +83,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/p/{token}"): "a scanned patrol tag URL: the shell, which records the scan through the API",
     ("GET", "/d/{token}"): "a scanned doorplate URL: the shell, or a page saying the plate is unknown",
     ("GET", "/d/{token}/register"): "as /d/{token}",
+    ("GET", "/d/{token}/button"): "as /d/{token}",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
     ("GET", "/app/{path}"): "PWA assets",
@@ -175,6 +178,11 @@ class Place:
     request: dict[str, Any]  # a service request and its requester
     tile: int
     credential: int  # the community's seeded card
+    alarm: int  # the seeded open alarm
+    zone: int
+    button: int  # an emergency button (the first flat's, in the home community)
+    button_serial: str  # another one, unpaired
+    flat_resident: int  # a verified resident of the first flat
 
 
 async def place_in(community: int) -> Place:
@@ -209,6 +217,19 @@ async def place_in(community: int) -> Place:
     spare_here = await StaffScope.select(StaffScope.account).where(
         StaffScope.account.is_in(spare) & (StaffScope.community == community)
     )
+    alarm = await Alarm.select(Alarm.id).where(Alarm.community == community).order_by(Alarm.id).first()
+    zone = await PerimeterZone.select(PerimeterZone.id).where(PerimeterZone.community == community).first()
+    buttons = (
+        await Device.select(Device.id, Device.code)
+        .where((Device.community == community) & (Device.kind == DeviceKind.EMERGENCY_BUTTON))
+        .order_by(Device.code)
+    )
+    resident = (
+        await Residency.select(Residency.person)
+        .where((Residency.house == house.id) & (Residency.status == ResidencyStatus.VERIFIED))
+        .order_by(Residency.id)
+        .first()
+    )
     return Place(
         community,
         district,
@@ -223,6 +244,11 @@ async def place_in(community: int) -> Place:
         .first(),
         (await ServiceTile.select(ServiceTile.id).where(ServiceTile.community == community).first())["id"],
         (await Credential.select(Credential.id).where(Credential.community == community).first())["id"],
+        alarm["id"],
+        zone["id"],
+        buttons[0]["id"],
+        buttons[1]["code"],
+        resident["person"],
     )
 
 
@@ -334,6 +360,9 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "request_id": lambda p: p.request["id"],
     "tile_id": lambda p: p.tile,
     "credential_id": lambda p: p.credential,
+    "alarm_id": lambda p: p.alarm,
+    "zone_id": lambda p: p.zone,
+    "device_id": lambda p: p.button,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -385,6 +414,9 @@ BODIES: dict[tuple[str, str], Body] = {
         "ends": "18:00",
     },
     ("POST", "/api/patrol/runs/{run_id}/scans"): lambda p, _: {"token": p.patrol["tag"]},
+    ("POST", "/api/alarms/{alarm_id}/steps"): lambda p, _: {"state": "acknowledged", "note": REASON},
+    ("PUT", "/api/zones/{zone_id}"): lambda p, _: {"community_id": p.community, **ZONE},
+    ("PUT", "/api/communities/{community_id}/thresholds"): lambda p, _: {"meter": "water", "high": 5.0},
     ("POST", "/api/push/subscriptions"): lambda p, _: {
         "endpoint": "https://push.example.com/matrix",
         "keys": {"p256dh": MATRIX_P256DH, "auth": "AAAAAAAAAAAAAAAAAAAAAA"},
@@ -397,8 +429,15 @@ BODIES: dict[tuple[str, str], Body] = {
         "value": f"EB{next(_serial):06d}",
     },
 }
+ZONE = {"name": "矩阵围墙", "polygon": [[0, 0], [100, 0], [100, 10]]}
 PLACED_BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/patrol/runs"): lambda p, _: {"shift_id": p.patrol["shift"]},
+    ("POST", "/api/zones"): lambda p, _: {"community_id": p.community, **ZONE},
+    ("POST", "/api/buttons/pairings"): lambda p, _: {
+        "serial": p.button_serial,
+        "house_id": p.house,
+        "person_id": p.flat_resident,
+    },
     ("POST", "/api/grants"): lambda p, _: {
         "account_id": p.spare,
         "community_id": p.community,

@@ -17,6 +17,7 @@ from roles import Role
 BASE = {"plate", "community", "address", "viewer", "services", "actions"}
 # What field staff may do on a flat; police also correct residencies and flag key persons.
 STAFF_ACTIONS = {"register", "deregister", "verify", "view_residency_history"}
+FIELD_ACTIONS = STAFF_ACTIONS | {"pair_button"}  # wardens and property staff also pair SOS buttons
 COMMON = {
     "residency_id",
     "person_id",
@@ -78,7 +79,7 @@ async def test_warden_sees_categories_but_never_ids_or_key_flags(world):
     view = await scan(world, Role.WARDEN)
     assert set(view) == BASE | {"house", "residents", "owners"}
     assert view["viewer"] == "staff"
-    assert set(view["actions"]) == STAFF_ACTIONS
+    assert set(view["actions"]) == FIELD_ACTIONS
     real = await real_id_numbers(world, world.home_house)
     for resident in view["residents"]:
         assert set(resident) == STAFF_FIELDS
@@ -93,7 +94,7 @@ async def test_warden_sees_categories_but_never_ids_or_key_flags(world):
 
 async def test_property_staff_act_like_wardens_on_a_flat(world):
     view = await scan(world, Role.PROPERTY)
-    assert view["viewer"] == "staff" and set(view["actions"]) == STAFF_ACTIONS
+    assert view["viewer"] == "staff" and set(view["actions"]) == FIELD_ACTIONS
 
 
 async def test_community_workers_see_but_do_not_change(world):

@@ -13,7 +13,7 @@ import pytest
 
 from device_bridge.adapters import Translated, frigate, hikvision, zigbee2mqtt
 from device_bridge.adapters.zigbee2mqtt import Zigbee2MqttAdapter
-from device_bridge.protocol import AccessData, AlarmData, MalformedMessage
+from device_bridge.protocol import AccessData, AlarmData, MalformedMessage, MeterKind, ReadingData
 
 PAYLOADS = Path(__file__).parent / "device_payloads"
 WUHAN = timezone(timedelta(hours=8))
@@ -102,6 +102,18 @@ def test_battery_only_report_is_a_heartbeat_with_a_whole_percentage():
     items = z2m("gate-c", recorded("z2m_battery_report_newer.json"))
     assert [item.type for item in items] == ["heartbeat"]
     assert items[0].data == {"battery": 55}
+
+
+def test_metering_plug_reports_power_and_energy_readings():
+    items = z2m("laundry-plug", recorded("z2m_plug_metering.json"))
+    readings = {
+        r.meter: r for r in (msgspec.convert(i.data, ReadingData) for i in items if i.type == "reading")
+    }
+    assert readings == {
+        MeterKind.POWER: ReadingData(meter=MeterKind.POWER, value=1523.4, unit="W"),
+        MeterKind.ELECTRICITY: ReadingData(meter=MeterKind.ELECTRICITY, value=12.87, unit="kWh"),
+    }
+    assert [i.type for i in items if i.type != "reading"] == ["heartbeat"]  # linkquality
 
 
 def test_items_carry_the_second_of_the_bridge_clock_with_its_offset():
