@@ -26,6 +26,7 @@ from backend.health import DATABASE_DOWN, DatabaseWatch, database_unavailable, h
 from backend.registry.controllers import RegistryController
 from backend.settings import Settings, get_settings
 from backend.sms import require_real_sender
+from backend.visitors.controllers import VisitorController
 from backend.web import pwa_router
 from roles import Forbidden, Principal
 
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RegistryController,
             AccessController,
             DeviceController,
+            VisitorController,
             pwa_router(),
             *metrics_routes,
         ],

@@ -23,6 +23,7 @@ from backend.registry.tables import (
     Unit,
 )
 from backend.rootkey import RootKey
+from backend.visitors.tables import Visit, VisitorPass, VisitorPolicy
 
 # backend/migrations links to the top-level folder, so the wheel ships the migrations inside the package.
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -56,5 +57,8 @@ APP_CONFIG = AppConfig(
         AccessGrant,
         AccessRecord,
         RootKey,
+        VisitorPolicy,
+        VisitorPass,
+        Visit,
     ],
 )

@@ -36,6 +36,8 @@ from backend.registry.tables import (
     Residency,
     Unit,
 )
+from backend.visitors import service as visitors
+from backend.visitors.tables import VisitorPolicy
 from roles import Role
 
 SURNAMES = (
@@ -344,6 +346,14 @@ async def _resident_login(ctx: Context, house: House, phone: str) -> None:
     )
 
 
+async def _visitors(ctx: Context, community: Community, issuer_phone: str, confirm_walk_ins: bool) -> None:
+    """The community's walk-in policy, and a visitor's pass for its first flat."""
+    await VisitorPolicy(community=community.id, confirm_walk_ins=confirm_walk_ins).save()
+    house = await House.objects().where(House.community == community.id).order_by(House.id).first()
+    issuer = await Account.select(Account.id).where(Account.phone == issuer_phone).first()
+    await visitors.demo_pass(ctx, house.id, issuer["id"])
+
+
 async def seed_district(ctx: Context, size: SeedSize = DEMO_SIZE) -> SeedReport:
     """Two communities of one district, staff for each, a district admin and a resident: DEMO_LOGINS."""
     async with transaction(Doorplate._meta.db):
@@ -361,6 +371,8 @@ async def seed_district(ctx: Context, size: SeedSize = DEMO_SIZE) -> SeedReport:
         await admin.save()
         await StaffScope(account=admin.id, district=district.id).save()
         await _resident_login(ctx, houses[0], RESIDENT_PHONE)
+        await _visitors(ctx, home, RESIDENT_PHONE, confirm_walk_ins=True)
+        await _visitors(ctx, other, demo_phone(Role.PROPERTY, second_community=True), confirm_walk_ins=False)
     communities = [
         SeededCommunity(
             id=c.id,

@@ -23,7 +23,7 @@ from backend.net import client_ip
 PWA_DIR = Path(__file__).resolve().parent / "pwa"  # links to the top-level pwa/, shipped in the wheel
 NOT_FOUND_PAGE = Path(__file__).resolve().parent / "templates" / "plate_not_found.html"
 log = logging.getLogger("anju")
-SHELL_ROUTES = ["/", "/signin", "/me", "/queue", "/scanner"]
+SHELL_ROUTES = ["/", "/signin", "/me", "/queue", "/scanner", "/visitors", "/v/{share:str}"]
 HTML = "text/html"  # Litestar adds "; charset=utf-8"
 # Pages for the errors of a scanned doorplate URL: (title 中文, title English, text 中文, text English).
 PLATE_PAGES = {

@@ -39,6 +39,7 @@ from device_bridge.protocol import (
 from device_bridge.refusals import RefusalLog
 from device_bridge.session import Session
 from device_bridge.transport import Broker, client_options
+from qr import passes
 
 log = logging.getLogger("anju.bridge.simulator")
 
@@ -72,6 +73,10 @@ class DeviceSpec(msgspec.Struct, frozen=True):
     kind: str  # one of KINDS
     secret: bytes
     heartbeat: int  # seconds
+    # Provisioned with door devices: the community's visitor-pass public key (raw Ed25519) and
+    # the platform's id of each door it controls (device door number → door id).
+    pass_key: bytes = b""
+    doors: dict[str, int] = {}
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -294,6 +299,26 @@ class SimulatedDevice:
             self.opened.append(envelope.id)
         return ack
 
+    async def present(self, token: str, door: str = "") -> passes.Claims | passes.Refusal:
+        """A visitor shows a pass QR at this door: verified offline with the community's public key
+        alone, the door opens or not, and the device reports it as an access event."""
+        verdict = passes.verify(
+            token, passes.public_key(self.spec.pass_key), self.spec.doors[door], datetime.now(WUHAN)
+        )
+        granted = isinstance(verdict, passes.Claims)
+        data = AccessData(
+            method=AccessMethod.QR_PASS,
+            granted=granted,
+            credential=f"pass:{verdict.pass_id}" if granted else "",
+            door=door,
+        )
+        if self._client is None:
+            raise aiomqtt.MqttError(f"{self.identifier} is not connected")
+        # A refusal says why, beside the contract's fields (readers may add their own).
+        reason = {} if granted else {"reason": verdict.value}
+        await self._publish_event(self._client, EventType.ACCESS, msgspec.to_builtins(data) | reason)
+        return verdict
+
     async def _heartbeats(self, client: aiomqtt.Client) -> None:
         while True:
             await self._publish_event(client, EventType.HEARTBEAT, self._health())
@@ -397,6 +422,10 @@ class Simulator:
         for device in self.devices.values():
             async with aiomqtt.Client(**client_options(device.broker)) as client:
                 await client.publish(device.topic(Channel.STATE), b"", qos=1, retain=True)
+
+    async def present(self, code: str, token: str, door: str = "") -> passes.Claims | passes.Refusal:
+        """Show a visitor pass token at device ``code`` (see :meth:`SimulatedDevice.present`)."""
+        return await self.devices[code].present(token, door)
 
     async def kill(self, code: str) -> None:
         """Crash one device: its connection drops without a goodbye and the broker publishes its will."""

@@ -11,6 +11,8 @@ export const ROUTES = [
   { name: "scanner", pattern: /^\/scanner\/?$/, load: () => import("./screens/scanner.js") },
   { name: "scan", pattern: /^\/d\/([^/]+)\/?$/, load: () => import("./screens/scan.js") },
   { name: "register", pattern: /^\/d\/([^/]+)\/register\/?$/, load: () => import("./screens/register.js") },
+  { name: "visitors", pattern: /^\/visitors\/?$/, load: () => import("./screens/visitors.js"), auth: true },
+  { name: "pass", pattern: /^\/v\/([^/]+)\/?$/, load: () => import("./screens/pass.js") },
 ];
 
 export function match(pathname) {

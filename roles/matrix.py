@@ -49,6 +49,11 @@ class Action(StrEnum):
     VIEW_DEVICES = "view_devices"
     MANAGE_DEVICES = "manage_devices"
     VIEW_ACCESS_RECORDS = "view_access_records"
+    INVITE_VISITOR = "invite_visitor"  # issue a pass for one's own household
+    LIST_OWN_PASSES = "list_own_passes"
+    CONFIRM_VISITOR = "confirm_visitor"  # a household accepts a walk-in registered for it
+    REVOKE_PASS = "revoke_pass"
+    REGISTER_WALK_IN = "register_walk_in"  # the guard desk, after checking an ID document
 
 
 class Scope(StrEnum):
@@ -104,6 +109,12 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     },
     Action.MANAGE_DEVICES: {Role.MAINTENANCE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
     Action.VIEW_ACCESS_RECORDS: {Role.POLICE: Scope.COMMUNITY, Role.DISTRICT_ADMIN: Scope.DISTRICT},
+    Action.INVITE_VISITOR: {Role.RESIDENT: Scope.OWN_HOUSE},
+    Action.LIST_OWN_PASSES: {Role.RESIDENT: Scope.SIGNED_IN},
+    Action.CONFIRM_VISITOR: {Role.RESIDENT: Scope.OWN_HOUSE},
+    # The household that holds the pass, or the guard desk that may have issued it.
+    Action.REVOKE_PASS: {Role.RESIDENT: Scope.OWN_HOUSE, Role.PROPERTY: Scope.COMMUNITY},
+    Action.REGISTER_WALK_IN: {Role.PROPERTY: Scope.COMMUNITY},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.
@@ -202,6 +213,17 @@ def _home_door(who: Principal, target: Target) -> bool:
         case "unit":
             return target.unit_id in who.units
     return False
+
+
+def household_opens(community_id: int, building_id: int, unit_id: int, door: Target) -> bool:
+    """HOME_DOOR for a household rather than a caller: the doors its verified residents open,
+    and so the doors a pass issued for it may open."""
+    home = Principal(
+        home_communities=frozenset({community_id}),
+        buildings=frozenset({building_id}),
+        units=frozenset({unit_id}),
+    )
+    return _home_door(home, door)
 
 
 def authorize(who: Principal, action: Action, target: Target = NOWHERE) -> None:

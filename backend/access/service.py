@@ -72,6 +72,10 @@ def _target(door: dict[str, Any], grants: list[dict[str, Any]]) -> Target:
     )
 
 
+def _door_out(door: dict[str, Any]) -> DoorOut:
+    return DoorOut(id=door["id"], name=door["name"], kind=door["kind"], online=bool(door["online"]))
+
+
 async def my_doors(who: Principal) -> list[DoorOut]:
     authorize(who, Action.LIST_OWN_DOORS)
     grants = await _grants(who)
@@ -81,11 +85,7 @@ async def my_doors(who: Principal) -> list[DoorOut]:
     doors = await Door.raw(
         DOORS_SQL + f"WHERE d.community IN ({placeholders(communities)}) ORDER BY d.id", *communities
     )
-    return [
-        DoorOut(id=d["id"], name=d["name"], kind=d["kind"], online=bool(d["online"]))
-        for d in doors
-        if is_allowed(who, Action.OPEN_DOOR, _target(d, grants))
-    ]
+    return [_door_out(d) for d in doors if is_allowed(who, Action.OPEN_DOOR, _target(d, grants))]
 
 
 async def _answered(command_id: str) -> DoorOpened | None:
@@ -143,6 +143,68 @@ async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None,
     # Parallel taps under one key share the command: every one answers with the stored pass.
     stored = await _answered(command_id) if key is not None else None
     return stored or DoorOpened(door_id=door_id, opened=ack.ok, command_id=command_id, at=at)
+
+
+async def community_doors(community_id: int) -> list[tuple[DoorOut, Target]]:
+    """Every door of a community with what roles/ needs to judge who opens it (visitor passes)."""
+    doors = await Door.raw(DOORS_SQL + "WHERE d.community = {} ORDER BY d.id", community_id)
+    return [(_door_out(d), _target(d, [])) for d in doors]
+
+
+async def doors_by_id(door_ids: set[int]) -> list[DoorOut]:
+    doors = await Door.raw(DOORS_SQL + f"WHERE d.id IN ({placeholders(door_ids)}) ORDER BY d.id", *door_ids)
+    return [_door_out(d) for d in doors]
+
+
+async def device_doors() -> dict[int, dict[str, int]]:
+    """Device id → its door numbers → door ids: what door devices are provisioned with."""
+    doors: dict[int, dict[str, int]] = {}
+    for door in await Door.select(Door.id, Door.device, Door.device_door):
+        doors.setdefault(door["device"], {})[door["device_door"]] = door["id"]
+    return doors
+
+
+async def open_for_pass(ctx: Context, door_id: int, pass_id: int, key: str, ip: str) -> DoorOpened:
+    """Open a door for a visitor pass the visitors domain has checked; the pass is the credential.
+
+    ``key`` is the tap's idempotency key, as for :func:`open_door`.
+    """
+    rows = await Door.raw(DOORS_SQL + "WHERE d.id = {}", door_id)
+    if not rows:
+        raise NotFound("unknown_door", f"No door {door_id}")
+    door = rows[0]
+    command_id = f"pass{pass_id}-{key}"
+    if answered := await _answered(command_id):
+        return answered
+    ack = await _command(ctx, door, command_id)
+    at = _now()
+    async with transaction(AccessRecord._meta.db):
+        await AccessRecord.insert(
+            AccessRecord(
+                community=door["community"],
+                door=door["id"],
+                device=door["device_id"],
+                building=door["building"],
+                unit=door["unit"],
+                method=AccessMethod.QR_PASS,
+                direction=Direction.IN,
+                granted=ack.ok,
+                credential=f"pass:{pass_id}",
+                at=at,
+                key=f"cmd:{command_id}",
+            )
+        ).on_conflict(action="DO NOTHING")
+        await audit.record(
+            None,
+            "open_door_by_pass",
+            f"door:{door_id}",
+            community=door["community"],
+            ip=ip,
+            detail={"command": command_id, "pass": pass_id, "ok": ack.ok},
+        )
+    return await _answered(command_id) or DoorOpened(
+        door_id=door_id, opened=ack.ok, command_id=command_id, at=at
+    )
 
 
 async def _command(ctx: Context, door: dict[str, Any], command_id: str) -> AckData:

@@ -28,6 +28,7 @@ from backend.devices.tables import BridgeCounter, Device, Liveness
 from backend.health import DATABASE_DOWN
 from backend.keys import Keys
 from backend.settings import Settings
+from backend.visitors import ingest as visitors_ingest
 from device_bridge import store
 from device_bridge.bridge import Bridge, BridgeConfig
 from device_bridge.dispatch import Directory, Handlers, KnownDevice, Message
@@ -163,6 +164,7 @@ def handlers() -> Handlers:
     registry.on(store_events)
     registry.on(apply_states, channel=Channel.STATE)
     access_ingest.register(registry)
+    visitors_ingest.register(registry)
     return registry
 
 

@@ -46,7 +46,7 @@ function signedIn(acc, signal) {
     link("/scanner", { class: "tile" }, h("span", { class: "tile-title" }, t("home.scan")), h("span", { class: "tile-sub" }, t("home.scan_sub"))),
     staff
       ? link("/queue", { class: "tile" }, h("span", { class: "tile-title" }, t("home.queue")), h("span", { class: "tile-sub" }, t("home.queue_sub")))
-      : null,
+      : link("/visitors", { class: "tile", dataset: { testid: "visitors-tile" } }, h("span", { class: "tile-title" }, t("home.visitors")), h("span", { class: "tile-sub" }, t("home.visitors_sub"))),
     link("/me", { class: "tile" }, h("span", { class: "tile-title" }, t("home.me")), h("span", { class: "tile-sub" }, t("home.me_sub"))),
   ];
   return h(

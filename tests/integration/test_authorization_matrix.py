@@ -40,6 +40,7 @@ from backend.registry.enums import ResidenceCategory
 from backend.registry.service import CURRENT
 from backend.registry.tables import Community, House, Residency
 from backend.settings import Settings
+from backend.visitors.tables import VisitorPass
 from roles import Action, Principal, Role, Target, is_allowed
 from tests.integration.test_registration import FORM
 
@@ -59,6 +60,10 @@ PUBLIC: dict[tuple[str, str], str] = {
     # Reads a plate token out of a photo (budgeted per address); the scan itself is authorized.
     ("POST", "/api/scan/decode"): "photo to plate token",
     ("GET", "/api/codes/{name}"): "national code tables (public standards)",
+    # A visitor's share link: no account, the unguessable share token is the credential.
+    ("GET", "/api/shared-passes/{share}"): "the pass behind a share token",
+    ("POST", "/api/shared-passes/{share}/doors/{door_id}/open"): "a door of the pass behind a share token",
+    ("GET", "/api/communities/{community_id}/pass-key"): "a community's public key (doors verify passes)",
     # The PWA: static shell and assets; its data comes from the API routes above.
     ("GET", "/"): "PWA shell",
     ("GET", "/signin"): "PWA shell",
@@ -67,6 +72,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/scanner"): "PWA shell",
     ("GET", "/d/{token}"): "a scanned doorplate URL: the shell, or a page saying the plate is unknown",
     ("GET", "/d/{token}/register"): "as /d/{token}",
+    ("GET", "/visitors"): "PWA shell",
+    ("GET", "/v/{share}"): "PWA shell (a visitor's share link)",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
     ("GET", "/app/{path}"): "PWA assets",
@@ -157,6 +164,7 @@ class Place:
     door: dict[str, Any]  # the first unit door (the resident's own)
     residency: dict[str, Any]  # a current residency of someone not 常住 (deregistrable), pending first
     spare: int
+    visitor_pass: int  # the seeded pass of the first flat
 
 
 async def place_in(community: int) -> Place:
@@ -191,7 +199,17 @@ async def place_in(community: int) -> Place:
     spare_here = await StaffScope.select(StaffScope.account).where(
         StaffScope.account.is_in(spare) & (StaffScope.community == community)
     )
-    return Place(community, district, house.id, plate["token"], door, residency, spare_here[0]["account"])
+    visitor_pass = await VisitorPass.select(VisitorPass.id).where(VisitorPass.house == house.id).first()
+    return Place(
+        community,
+        district,
+        house.id,
+        plate["token"],
+        door,
+        residency,
+        spare_here[0]["account"],
+        visitor_pass["id"],
+    )
 
 
 async def add_spare_staff(world) -> None:
@@ -236,6 +254,7 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "residency_id": lambda p: p.residency["id"],
     "person_id": lambda p: p.residency["person"],
     "account_id": lambda p: p.spare,
+    "pass_id": lambda p: p.visitor_pass,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -278,6 +297,19 @@ PLACED_BODIES: dict[tuple[str, str], Body] = {
         "code": f"matrix-{next(_serial)}",
         "kind": "smoke_sensor",
         "name": "矩阵烟感",
+    },
+    ("POST", "/api/passes"): lambda p, _: {
+        "house_id": p.house,
+        "visitor_name": "矩阵 访客",
+        "valid_from": _now(),
+        "valid_until": _now(1),
+    },
+    ("POST", "/api/walk-ins"): lambda p, _: {
+        "house_id": p.house,
+        "visitor_name": "矩阵 访客",
+        "id_type": "111",
+        "id_number": FORM["id_number"],
+        "valid_until": _now(1),
     },
     ("POST", "/api/staff"): lambda p, _: {
         "phone": f"1360000{next(_serial):04d}",
