@@ -100,14 +100,36 @@ async def _answered(command_id: str) -> DoorOpened | None:
     return DoorOpened(door_id=row["door"], opened=row["granted"], command_id=command_id, at=row["at"])
 
 
+async def _door(door_id: int) -> dict[str, Any]:
+    rows = await Door.raw(DOORS_SQL + "WHERE d.id = {}", door_id)
+    if not rows:
+        raise NotFound("unknown_door", f"No door {door_id}")
+    return rows[0]
+
+
+def _command_record(
+    door: dict[str, Any], command_id: str, ok: bool, at: dt.datetime, **who: Any
+) -> AccessRecord:
+    """The pass a door command made: by phone (``account``, ``person``) or by visitor pass (``credential``)."""
+    return AccessRecord(
+        community=door["community"],
+        door=door["id"],
+        device=door["device_id"],
+        building=door["building"],
+        unit=door["unit"],
+        direction=Direction.IN,
+        granted=ok,
+        at=at,
+        key=f"cmd:{command_id}",
+        **who,
+    )
+
+
 async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None, ip: str) -> DoorOpened:
     """Authorise, command the door's device, wait for its ack, record the pass."""
     if key is not None and not IDEMPOTENCY_KEY.match(key):
         raise Invalid("invalid_idempotency_key", "Idempotency-Key must be 8-40 letters, digits, - or _")
-    rows = await Door.raw(DOORS_SQL + "WHERE d.id = {}", door_id)
-    if not rows:
-        raise NotFound("unknown_door", f"No door {door_id}")
-    door = rows[0]
+    door = await _door(door_id)
     authorize(who, Action.OPEN_DOOR, _target(door, await _grants(who)))
     command_id = f"{who.account_id}-{key or secrets.token_hex(8)}"
     if key is not None and (answered := await _answered(command_id)):
@@ -116,22 +138,10 @@ async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None,
     at = _now()
     async with transaction(AccessRecord._meta.db):
         person = await registry.resident_person(who.account_id, door["community"])
-        await AccessRecord.insert(
-            AccessRecord(
-                community=door["community"],
-                door=door["id"],
-                device=door["device_id"],
-                building=door["building"],
-                unit=door["unit"],
-                method=AccessMethod.PHONE,
-                direction=Direction.IN,
-                granted=ack.ok,
-                account=who.account_id,
-                person=person,
-                at=at,
-                key=f"cmd:{command_id}",
-            )
-        ).on_conflict(action="DO NOTHING")
+        record = _command_record(
+            door, command_id, ack.ok, at, method=AccessMethod.PHONE, account=who.account_id, person=person
+        )
+        await AccessRecord.insert(record).on_conflict(action="DO NOTHING")
         await audit.record(
             who,
             "open_door",
@@ -169,31 +179,17 @@ async def open_for_pass(ctx: Context, door_id: int, pass_id: int, key: str, ip: 
 
     ``key`` is the tap's idempotency key, as for :func:`open_door`.
     """
-    rows = await Door.raw(DOORS_SQL + "WHERE d.id = {}", door_id)
-    if not rows:
-        raise NotFound("unknown_door", f"No door {door_id}")
-    door = rows[0]
+    door = await _door(door_id)
     command_id = f"pass{pass_id}-{key}"
     if answered := await _answered(command_id):
         return answered
     ack = await _command(ctx, door, command_id)
     at = _now()
     async with transaction(AccessRecord._meta.db):
-        await AccessRecord.insert(
-            AccessRecord(
-                community=door["community"],
-                door=door["id"],
-                device=door["device_id"],
-                building=door["building"],
-                unit=door["unit"],
-                method=AccessMethod.QR_PASS,
-                direction=Direction.IN,
-                granted=ack.ok,
-                credential=f"pass:{pass_id}",
-                at=at,
-                key=f"cmd:{command_id}",
-            )
-        ).on_conflict(action="DO NOTHING")
+        record = _command_record(
+            door, command_id, ack.ok, at, method=AccessMethod.QR_PASS, credential=f"pass:{pass_id}"
+        )
+        await AccessRecord.insert(record).on_conflict(action="DO NOTHING")
         await audit.record(
             None,
             "open_door_by_pass",

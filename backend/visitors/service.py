@@ -118,7 +118,9 @@ async def _doors_for(house: dict[str, Any], requested: list[int]) -> list[DoorOu
         if household_opens(house["community"], house["building"], house["unit"], target)
     ]
     if not requested:
-        return [door for door in opens if door.kind in ("gate", "unit")]
+        requested = [door.id for door in opens if door.kind in ("gate", "unit")]
+    if not requested:
+        raise Invalid("no_doors", "This household has no door a pass could open", field="door_ids")
     by_id = {door.id: door for door in opens}
     if refused := [door_id for door_id in requested if door_id not in by_id]:
         raise Forbidden("door_not_allowed", f"This household does not open door(s) {refused}; a pass cannot")
@@ -186,6 +188,17 @@ async def new_pass(
     return row, share
 
 
+def _visitor(who: Principal, data: InvitationIn | WalkInIn) -> dict[str, Any]:
+    """What every pass says of its visitor (FK_XM, FK_SJHM), its vehicle and its issuer."""
+    return {
+        "issued_by": who.account_id,
+        "visitor_name": _name(data.visitor_name),
+        "phone": _phone(data.phone),
+        "plate": clean_plate(data.plate),
+        "uses": data.uses,
+    }
+
+
 def _issued(ctx: Context, row: VisitorPass, share: str, doors: list[DoorOut]) -> PassIssued:
     return PassIssued(visitor_pass=_out(ctx, row.to_dict(), doors), share_url=share_url(ctx, share))
 
@@ -206,15 +219,11 @@ async def invite(ctx: Context, who: Principal, data: InvitationIn, ip: str) -> P
             ctx,
             house,
             doors,
+            **_visitor(who, data),
             kind=PassKind.INVITATION,
             status=PassStatus.ACTIVE,
-            issued_by=who.account_id,
-            visitor_name=_name(data.visitor_name),
-            phone=_phone(data.phone),
-            plate=clean_plate(data.plate),
             valid_from=data.valid_from,
             valid_until=data.valid_until,
-            uses=data.uses,
         )
         await audit.record(who, "invite_visitor", f"pass:{row.id}", community=house["community"], ip=ip)
     return _issued(ctx, row, share, doors)
@@ -253,18 +262,14 @@ async def register_walk_in(ctx: Context, who: Principal, data: WalkInIn, ip: str
             ctx,
             house,
             doors,
+            **_visitor(who, data),
             kind=PassKind.WALK_IN,
             status=PassStatus.PENDING if confirm else PassStatus.ACTIVE,
-            issued_by=who.account_id,
-            visitor_name=_name(data.visitor_name),
-            phone=_phone(data.phone),
-            plate=clean_plate(data.plate),
             id_type=data.id_type,
             id_number_sealed=ctx.keys.seal(number),
             id_number_hash=ctx.keys.lookup_hash(data.id_type, number),
             valid_from=now,
             valid_until=data.valid_until,
-            uses=data.uses,
         )
         await audit.record(
             who,

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.browser
 class LiveServer:
     url: str
     database: Path
+    env: dict[str, str]  # the ANJU_* settings the server, bridge and simulator run with
 
     def phone(self, role: Role, community: str = "home") -> str:
         return demo_phone(role, second_community=community == "other")
@@ -107,7 +108,7 @@ def live_server(tmp_path_factory):
     )
     try:
         _wait_until_up(url, server, var / "serve.log")
-        live = LiveServer(url=url, database=var / "anju.sqlite")
+        live = LiveServer(url=url, database=var / "anju.sqlite", env=env)
         _wait_for_devices(live)
         yield live
     finally:

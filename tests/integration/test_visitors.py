@@ -97,6 +97,14 @@ async def test_a_resident_invites_a_visitor_to_the_gate_and_their_unit_door(worl
     assert listed[0]["phone"] != "13611112222"  # masked in the list
 
 
+async def test_a_resident_with_one_home_need_not_name_it(world):
+    body = {k: v for k, v in invitation(world).items() if k != "house_id"}
+    response = await world.client.post("/api/passes", json=body, headers=await world.headers(Role.RESIDENT))
+    assert response.status_code == 201 and response.json()["visitor_pass"]["house_id"] == world.home_house
+    staff = await world.client.post("/api/passes", json=body, headers=await world.headers(Role.PROPERTY))
+    assert staff.status_code == 403
+
+
 async def test_a_resident_cannot_issue_for_doors_they_cannot_open(world):
     headers = await world.headers(Role.RESIDENT)
     next_unit = (
@@ -192,7 +200,7 @@ async def test_a_walk_in_waits_for_the_household_where_the_community_asks_it(wor
     confirmed = await world.client.post(f"/api/passes/{pass_id}/confirm", headers=resident)
     assert confirmed.status_code == 200 and confirmed.json()["status"] == "active"
     shown = (await world.client.get(f"/api/shared-passes/{share}")).json()
-    assert shown["refusal"] == "" and shown["token"] and "<svg" in shown["qr_image"]
+    assert shown["refusal"] == "" and shown["token"] and shown["qr_image"].startswith("data:image/svg+xml")
     again = await world.client.post(f"/api/passes/{pass_id}/confirm", headers=resident)
     assert again.status_code == 409
 
