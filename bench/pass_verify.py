@@ -36,7 +36,7 @@ USES_PER_PASS = 50  # the most a pass allows: the taps use several passes
 
 def offline(seconds: float) -> None:
     keys = Keys(b"bench-" + b"x" * 32)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC).replace(microsecond=0)  # tokens carry whole seconds
     claims = passes.Claims(
         pass_id=123456,
         community=1,

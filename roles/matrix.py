@@ -54,6 +54,7 @@ class Action(StrEnum):
     CONFIRM_VISITOR = "confirm_visitor"  # a household accepts a walk-in registered for it
     REVOKE_PASS = "revoke_pass"
     REGISTER_WALK_IN = "register_walk_in"  # the guard desk, after checking an ID document
+    VIEW_VISITS = "view_visits"  # who came with a pass, at which door, when
 
 
 class Scope(StrEnum):
@@ -115,6 +116,7 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     # The household that holds the pass, or the guard desk that may have issued it.
     Action.REVOKE_PASS: {Role.RESIDENT: Scope.OWN_HOUSE, Role.PROPERTY: Scope.COMMUNITY},
     Action.REGISTER_WALK_IN: {Role.PROPERTY: Scope.COMMUNITY},
+    Action.VIEW_VISITS: {Role.RESIDENT: Scope.OWN_HOUSE, **_FIELD_STAFF},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

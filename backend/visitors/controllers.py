@@ -9,7 +9,15 @@ from backend.deps import Caller, Ctx, permission
 from backend.ids import PathId
 from backend.net import client_ip
 from backend.visitors import service
-from backend.visitors.schemas import InvitationIn, PassIssued, PassKey, PassOut, SharedPass, WalkInIn
+from backend.visitors.schemas import (
+    InvitationIn,
+    PassIssued,
+    PassKey,
+    PassOut,
+    SharedPass,
+    VisitOut,
+    WalkInIn,
+)
 from roles import Action
 
 
@@ -59,6 +67,10 @@ class VisitorController(Controller):
     )
     async def revoke(self, pass_id: PathId, ctx: Ctx, who: Caller, request: Request) -> PassOut:
         return await service.revoke(ctx, who, pass_id, client_ip(request))
+
+    @get("/api/passes/{pass_id:int}/visits", operation_id="passVisits", opt=permission(Action.VIEW_VISITS))
+    async def visits(self, pass_id: PathId, who: Caller, request: Request) -> list[VisitOut]:
+        return await service.visits(who, pass_id, client_ip(request))
 
     # The share link's routes need no account: the share token is the credential.
     @get("/api/shared-passes/{share:str}", operation_id="sharedPass")

@@ -36,13 +36,14 @@ from backend.visitors.schemas import (
     PassKey,
     PassOut,
     SharedPass,
+    VisitOut,
     WalkInIn,
 )
 from backend.visitors.tables import PassKind, PassStatus, Visit, VisitorPass, VisitorPolicy
 from qr import passes
 from roles import Action, Forbidden, Principal, authorize
 from roles.masking import mask_phone
-from roles.matrix import household_opens
+from roles.matrix import STAFF_ROLES, household_opens
 
 # 居民入住信息's visitor fields, and where a pass keeps them.
 STANDARD_FIELDS = {"FK_XM": "visitor_name", "FK_SJHM": "phone_sealed (unsealed on export)"}
@@ -353,6 +354,30 @@ async def revoke(ctx: Context, who: Principal, pass_id: int, ip: str) -> PassOut
         VisitorPass.revoked_at: _now(),
     }
     return await _change(ctx, who, row, changes, ip)
+
+
+async def visits(who: Principal, pass_id: int, ip: str) -> list[VisitOut]:
+    """A pass's uses and refused uses, newest first; staff reads are audited."""
+    row = await _authorized_pass(who, pass_id, Action.VIEW_VISITS)
+    if who.role in STAFF_ROLES:
+        await audit.record_read(who, "view_visits", f"pass:{pass_id}", community=row["community"], ip=ip)
+    found = (
+        await Visit.select()
+        .where(Visit.visitor_pass == pass_id)
+        .order_by(Visit.id, ascending=False)
+        .limit(200)
+    )
+    return [
+        VisitOut(
+            door_id=v["door"],
+            direction=v["direction"],
+            via=v["via"],
+            granted=v["granted"],
+            reason=v["reason"],
+            at=v["at"],
+        )
+        for v in found
+    ]
 
 
 async def _change(ctx: Context, who: Principal, row: dict[str, Any], changes: dict, ip: str) -> PassOut:

@@ -134,8 +134,27 @@ function passItem(p, refresh) {
     h("div", { class: "door-head" }, h("strong", {}, p.visitor_name), h("span", { class: "badge" }, label("pass_status", p.status))),
     h("p", { class: "muted small" }, [p.doors.map((d) => d.name).join(t("common.list_sep")), t("visitors.until", { time: formatDateTime(p.valid_until) }), t("visitors.left", { n: p.uses_left })].join(" · ")),
     p.plate ? h("p", { class: "small" }, p.plate) : null,
+    visitsButton(p, status),
     p.status === "pending" ? act("confirm", t("visitors.confirm")) : null,
     p.status !== "revoked" ? act("revoke", t("visitors.revoke")) : null,
     status,
   );
+}
+
+/** Who came with the pass: each door opening, or refusal with its reason. */
+function visitsButton(p, status) {
+  const names = new Map(p.doors.map((d) => [d.id, d.name]));
+  const button = h("button", { type: "button", class: "btn btn-small btn-ghost", dataset: { testid: "pass-visits" } }, t("visitors.visits"));
+  button.addEventListener("click", () =>
+    busy(button, async () => {
+      try {
+        const visits = (await api(`/api/passes/${encodeURIComponent(p.id)}/visits`)) || [];
+        const line = (v) => [formatDateTime(v.at), names.get(v.door_id) ?? String(v.door_id ?? ""), v.granted ? t("visitors.visit_in") : t(`error.${v.reason}`)].join(" · ");
+        replace(status, visits.length ? h("ul", { class: "small" }, visits.map((v) => h("li", {}, line(v)))) : h("p", { class: "muted small" }, t("visitors.no_visits")));
+      } catch (err) {
+        replace(status, errorBanner(err));
+      }
+    }),
+  );
+  return button;
 }

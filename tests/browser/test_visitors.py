@@ -137,6 +137,12 @@ def test_a_visitor_opens_the_gate_from_the_shared_link(browser, live_server, pag
     assert visits == [(gate_id, 1, "link"), (gate_id, 1, "device")]
     assert uses_left == 4 - 2
 
+    # The resident sees both visits on the pass.
+    page.reload()
+    first = page.locator("[data-testid=pass-item]").first
+    first.locator("[data-testid=pass-visits]").click()
+    expect(first.locator("li")).to_have_count(2)
+
 
 def _visits(live_server, pass_id: int) -> int:
     with sqlite3.connect(live_server.database) as db:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from backend.access.tables import AccessRecord, Door
+from backend.audit.tables import AuditEntry
 from backend.devices.tables import Device
 from backend.registry.enums import ResidencyStatus
 from backend.registry.tables import House, Residency
@@ -290,6 +291,27 @@ async def test_wrong_door_revoked_and_expired_are_refused_with_a_reason(world):
     expired = await open_by_link(world, share, (await gate(world))["id"])
     assert expired.status_code == 403 and expired.json()["extra"]["code"] == "expired"
     assert await uses_left(pass_id) == 4
+
+
+async def test_the_household_and_field_staff_see_the_visits_and_staff_reads_are_audited(world):
+    issued = await invite(world)
+    pass_id, share = issued["visitor_pass"]["id"], share_of(issued)
+    next_unit = (
+        await Door.select().where((Door.community == world.home) & (Door.kind == "unit")).order_by(Door.id)
+    )[1]
+    await open_by_link(world, share, next_unit["id"])
+    seen = await world.client.get(f"/api/passes/{pass_id}/visits", headers=await world.headers(Role.RESIDENT))
+    assert [(v["door_id"], v["granted"], v["reason"], v["via"]) for v in seen.json()] == [
+        (next_unit["id"], False, "wrong_door", "link")
+    ]
+    warden = await world.client.get(f"/api/passes/{pass_id}/visits", headers=await world.headers(Role.WARDEN))
+    assert warden.json() == seen.json()
+    audited = await AuditEntry.select().where(AuditEntry.action == "view_visits")
+    assert [(a["subject"], a["actor_role"]) for a in audited] == [(f"pass:{pass_id}", "warden")]
+    other = await world.client.get(
+        f"/api/passes/{pass_id}/visits", headers=await world.headers(Role.WARDEN, "other")
+    )
+    assert other.status_code == 403
 
 
 # --- attackers ------------------------------------------------------------------------------------
