@@ -17,6 +17,7 @@ import secrets
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 import segno
 
 from backend.access import service as access
@@ -333,7 +334,7 @@ async def my_passes(ctx: Context, who: Principal) -> list[PassOut]:
         .limit(100)
     )
     names = await _door_names({door for row in rows for door in row["doors"]})
-    return [_out(ctx, row, [names[d] for d in row["doors"] if d in names], masked=True) for row in rows]
+    return [_out(ctx, row, _in_order(row, names), masked=True) for row in rows]
 
 
 async def confirm(ctx: Context, who: Principal, pass_id: int, ip: str) -> PassOut:
@@ -362,22 +363,14 @@ async def visits(who: Principal, pass_id: int, ip: str) -> list[VisitOut]:
     if who.role in STAFF_ROLES:
         await audit.record_read(who, "view_visits", f"pass:{pass_id}", community=row["community"], ip=ip)
     found = (
-        await Visit.select()
+        await Visit.select(
+            Visit.door.as_alias("door_id"), Visit.direction, Visit.via, Visit.granted, Visit.reason, Visit.at
+        )
         .where(Visit.visitor_pass == pass_id)
         .order_by(Visit.id, ascending=False)
         .limit(200)
     )
-    return [
-        VisitOut(
-            door_id=v["door"],
-            direction=v["direction"],
-            via=v["via"],
-            granted=v["granted"],
-            reason=v["reason"],
-            at=v["at"],
-        )
-        for v in found
-    ]
+    return msgspec.convert(found, list[VisitOut])
 
 
 async def _change(ctx: Context, who: Principal, row: dict[str, Any], changes: dict, ip: str) -> PassOut:
@@ -393,11 +386,16 @@ async def _change(ctx: Context, who: Principal, row: dict[str, Any], changes: di
             raise Conflict("pass_changed", "This pass changed meanwhile; reload it")
         await audit.record(who, f"pass_{status}", f"pass:{row['id']}", community=row["community"], ip=ip)
     names = await _door_names(set(row["doors"]))
-    return _out(ctx, {**row, "status": status}, [names[d] for d in row["doors"] if d in names], masked=True)
+    return _out(ctx, {**row, "status": status}, _in_order(row, names), masked=True)
 
 
 async def _door_names(ids: set[int]) -> dict[int, DoorOut]:
     return {door.id: door for door in await access.doors_by_id(ids)} if ids else {}
+
+
+def _in_order(row: dict[str, Any], names: dict[int, DoorOut]) -> list[DoorOut]:
+    """The pass's doors as it lists them (a door removed since is left out)."""
+    return [names[door] for door in row["doors"] if door in names]
 
 
 def _out(ctx: Context, row: dict[str, Any], doors: list[DoorOut], masked: bool = False) -> PassOut:
@@ -470,7 +468,7 @@ async def shared(ctx: Context, share: str, ip: str) -> SharedPass:
         visitor_name=row["visitor_name"],
         community=community["name"],
         status=row["status"],
-        doors=[names[d] for d in row["doors"] if d in names],
+        doors=_in_order(row, names),
         valid_from=row["valid_from"],
         valid_until=row["valid_until"],
         uses_left=row["uses_left"],
