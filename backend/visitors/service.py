@@ -480,37 +480,58 @@ async def shared(ctx: Context, share: str, ip: str) -> SharedPass:
 
 async def open_shared(ctx: Context, share: str, door_id: int, key: str | None, ip: str) -> DoorOpened:
     """The visitor's "open" button: revocation, window, uses and door checked here, then the access
-    domain's door command; a use is taken first (atomically) and given back if the door did not open."""
+    domain's door command; a use is taken first (atomically) and given back if the door did not open.
+
+    The tap's visit row is claimed first, under the tap's key: a retry finds it and gets the first
+    answer (or refusal) without taking a second use; a twin sent while the first is under way is a 409.
+    """
     if key is not None and not IDEMPOTENCY_KEY.match(key):
         raise Invalid("invalid_idempotency_key", "Idempotency-Key must be 8-40 letters, digits, - or _")
     row = await _shared_row(ctx, share, ip)
     key = key or secrets.token_hex(8)
     visit_key = f"link:{row['id']}-{key}"
-    if await Visit.exists().where(Visit.key == visit_key):  # a retried tap: its first answer, no second use
-        return await access.open_for_pass(ctx, door_id, row["id"], key, ip)
+    visit = await _claim(row, door_id, visit_key)
+    if visit is None:
+        return await _seen_tap(ctx, row, door_id, key, visit_key, ip)
     now = _now()
     reason = refusal(row, now) or (None if door_id in row["doors"] else Refused.WRONG_DOOR)
     if reason is None and not await _take_use(row["id"]):
         reason = refusal(await _passes().where(VisitorPass.id == row["id"]).first(), now) or Refused.USED_UP
     if reason is not None:
-        await _visit(row, door_id, "link", visit_key, granted=False, reason=reason)
+        await _settle(visit, False, reason)
         raise PassRefused(reason)
     try:
         opened = await access.open_for_pass(ctx, door_id, row["id"], key, ip)
-    except DomainError:
+    except DomainError as exc:  # the door's device is offline or silent: no use taken
         await _give_back_use(row["id"])
+        # The try stays on record under a key of its own, so that a retry of the tap opens (and counts) once.
+        failed = f"{visit_key}:{secrets.token_hex(4)}"  # each failed try its own record
+        await Visit.update({Visit.key: failed}).where(Visit.id == visit)
+        await _settle(visit, False, exc.code[:20])
         raise
     if not opened.opened:
         await _give_back_use(row["id"])
-    await _visit(
-        row,
-        door_id,
-        "link",
-        visit_key,
-        granted=opened.opened,
-        reason="" if opened.opened else "device_refused",
-    )
+    await _settle(visit, opened.opened, "" if opened.opened else "device_refused")
     return opened
+
+
+PENDING = "pending"  # a visit's reason while its tap is under way
+
+
+async def _seen_tap(
+    ctx: Context, row: dict[str, Any], door_id: int, key: str, visit_key: str, ip: str
+) -> DoorOpened:
+    """A tap already claimed: its refusal again, or its command's stored answer."""
+    seen = await Visit.select(Visit.reason).where(Visit.key == visit_key).first()
+    if seen is None or seen["reason"] == PENDING:
+        raise Conflict("tap_in_progress", "This tap is still being answered; try again in a moment")
+    if seen["reason"] in list(Refused):
+        raise PassRefused(Refused(seen["reason"]))
+    return await access.open_for_pass(ctx, door_id, row["id"], key, ip)
+
+
+async def _settle(visit: int, granted: bool, reason: str) -> None:
+    await Visit.update({Visit.granted: granted, Visit.reason: reason}).where(Visit.id == visit)
 
 
 async def _take_use(pass_id: int) -> bool:
@@ -533,22 +554,26 @@ async def _give_back_use(pass_id: int) -> None:
     )
 
 
-async def _visit(
-    row: dict[str, Any], door_id: int, via: str, key: str, *, granted: bool, reason: str
-) -> None:
-    await Visit.insert(
-        Visit(
-            visitor_pass=row["id"],
-            community=row["community"],
-            door=door_id,
-            direction="in",
-            via=via,
-            granted=granted,
-            reason=reason,
-            at=_now(),
-            key=key,
+async def _claim(row: dict[str, Any], door_id: int, key: str) -> int | None:
+    """The tap's visit, recorded as under way; None if this key was recorded before."""
+    claimed = (
+        await Visit.insert(
+            Visit(
+                visitor_pass=row["id"],
+                community=row["community"],
+                door=door_id,
+                direction="in",
+                via="link",
+                granted=False,
+                reason=PENDING,
+                at=_now(),
+                key=key,
+            )
         )
-    ).on_conflict(action="DO NOTHING")
+        .on_conflict(action="DO NOTHING")
+        .returning(Visit.id)
+    )
+    return claimed[0]["id"] if claimed else None
 
 
 async def public_key(ctx: Context, community_id: int) -> PassKey:

@@ -314,6 +314,35 @@ async def test_the_household_and_field_staff_see_the_visits_and_staff_reads_are_
     assert other.status_code == 403
 
 
+async def test_an_offline_gate_takes_no_use_and_the_try_is_recorded(world):
+    issued = await invite(world)
+    pass_id, share = issued["visitor_pass"]["id"], share_of(issued)
+    door = await gate(world)
+    await Device.update({Device.online: False}).where(Device.id == door["device"])
+    response = await open_by_link(world, share, door["id"], key="tap-offline-01")
+    assert response.status_code == 503 and response.json()["extra"]["code"] == "device_offline"
+    assert await uses_left(pass_id) == 4
+    visit = await Visit.objects().get(Visit.visitor_pass == pass_id)
+    assert (visit.granted, visit.reason) == (False, "device_offline")
+    # The retry tries the door again (and would take the use if it opened).
+    again = await open_by_link(world, share, door["id"], key="tap-offline-01")
+    assert again.status_code == 503 and await Visit.count().where(Visit.visitor_pass == pass_id) == 2
+    assert await uses_left(pass_id) == 4
+
+
+async def test_a_retried_refusal_is_refused_again_without_touching_the_door(world):
+    issued = await invite(world)
+    share = share_of(issued)
+    next_unit = (
+        await Door.select().where((Door.community == world.home) & (Door.kind == "unit")).order_by(Door.id)
+    )[1]
+    for _ in range(2):
+        response = await open_by_link(world, share, next_unit["id"], key="tap-wrong-door")
+        assert response.status_code == 403 and response.json()["extra"]["code"] == "wrong_door"
+    assert await Visit.count().where(Visit.visitor_pass == issued["visitor_pass"]["id"]) == 1
+    assert await AccessRecord.count() == 0
+
+
 # --- attackers ------------------------------------------------------------------------------------
 
 
