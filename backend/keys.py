@@ -29,6 +29,7 @@ _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 class Keys:
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
+        self._pass_keys: dict[int, Ed25519PrivateKey] = {}
 
     @cached_property
     def _sealing(self) -> AESGCM:
@@ -45,6 +46,16 @@ class Keys:
     @cached_property
     def verifying_key(self) -> Ed25519PublicKey:
         return self.signing_key.public_key()
+
+    def pass_key(self, community_id: int) -> Ed25519PrivateKey:
+        """Signs a community's visitor passes (qr/passes.py); its doors hold only the public half."""
+        if community_id not in self._pass_keys:
+            seed = _derive(self._secret, f"visitor-pass:{community_id}")
+            self._pass_keys[community_id] = Ed25519PrivateKey.from_private_bytes(seed)
+        return self._pass_keys[community_id]
+
+    def pass_public_key(self, community_id: int) -> bytes:
+        return self.pass_key(community_id).public_key().public_bytes_raw()
 
     @cached_property
     def audit_chain(self) -> bytes:

@@ -45,6 +45,7 @@ from backend.registry.tables import (
 )
 from backend.rootkey import RootKey
 from backend.services.tables import ServiceRequest, ServiceRequestEvent, ServiceRequestPhoto, ServiceTile
+from backend.visitors.tables import Visit, VisitorPass, VisitorPolicy
 
 # backend/migrations links to the top-level folder, so the wheel ships the migrations inside the package.
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -101,5 +102,8 @@ APP_CONFIG = AppConfig(
         AlarmCondition,
         SensorThreshold,
         MeterUsage,
+        VisitorPolicy,
+        VisitorPass,
+        Visit,
     ],
 )

@@ -42,6 +42,8 @@ from backend.registry.tables import (
     Unit,
 )
 from backend.services.tables import ServiceTile, TileKind
+from backend.visitors import service as visitors
+from backend.visitors.tables import VisitorPolicy
 from qr.tokens import new_plate_token
 from roles import Role
 
@@ -523,6 +525,14 @@ async def _card(ctx: Context, community: Community, number: str) -> None:
     ).save()
 
 
+async def _visitors(ctx: Context, community: Community, issuer_phone: str, confirm_walk_ins: bool) -> None:
+    """The community's walk-in policy, and a visitor's pass for its first flat."""
+    await VisitorPolicy(community=community.id, confirm_walk_ins=confirm_walk_ins).save()
+    house = await House.objects().where(House.community == community.id).order_by(House.id).first()
+    issuer = await Account.select(Account.id).where(Account.phone == issuer_phone).first()
+    await visitors.demo_pass(ctx, house.id, issuer["id"])
+
+
 async def seed_district(ctx: Context, size: SeedSize = DEMO_SIZE) -> SeedReport:
     """Two communities of one district, staff for each, a district admin and a resident: DEMO_LOGINS."""
     async with transaction(Doorplate._meta.db):
@@ -543,6 +553,8 @@ async def seed_district(ctx: Context, size: SeedSize = DEMO_SIZE) -> SeedReport:
         await _card(ctx, home, DEMO_CARDS[0])
         await _card(ctx, other, DEMO_CARDS[1])
         await _pair_button(home, houses[0])
+        await _visitors(ctx, home, RESIDENT_PHONE, confirm_walk_ins=True)
+        await _visitors(ctx, other, demo_phone(Role.PROPERTY, second_community=True), confirm_walk_ins=False)
     communities = [
         SeededCommunity(
             id=c.id,

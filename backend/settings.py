@@ -23,6 +23,7 @@ LIMITS = (
     "anonymous_registrations_per_hour",
     "decodes_per_minute",
     "grant_max_days",
+    "pass_max_days",
     "audit_checkpoint_minutes",
     "command_max_age_seconds",
     "device_clock_skew_seconds",
@@ -102,6 +103,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: str = ""
     grant_max_days: int = 90
+    pass_max_days: int = 7  # the longest visitor pass
     rp_name: str = "安居"
     # Bearer token Prometheus scrapes /metrics with (>= 32 characters); empty: no /metrics at all.
     metrics_token: str = ""

@@ -36,6 +36,8 @@ SHELL_ROUTES = [
     "/service-queue",
     "/patrol",
     "/p/{token:str}",
+    "/visitors",
+    "/v/{share:str}",
 ]
 HTML = "text/html"  # Litestar adds "; charset=utf-8"
 # Pages for the errors of a scanned doorplate URL: (title 中文, title English, text 中文, text English).

@@ -41,6 +41,7 @@ from device_bridge.protocol import (
 from device_bridge.refusals import RefusalLog
 from device_bridge.session import Session
 from device_bridge.transport import Broker, client_options
+from qr import passes
 
 log = logging.getLogger("anju.bridge.simulator")
 
@@ -76,6 +77,7 @@ BROKER_SECONDS = 10.0  # for a PUBACK or SUBACK; a silent broker counts as a los
 KILL_SECONDS = 5.0
 COMMAND_MAX_AGE = 30.0  # seconds either side of the device's clock (ANJU_COMMAND_MAX_AGE_SECONDS)
 BURST_IN_FLIGHT = 64
+PRESENT = "present"  # command: show the ``token`` in its data at the reader, as a visitor would
 
 
 class DeviceSpec(msgspec.Struct, frozen=True):
@@ -84,6 +86,10 @@ class DeviceSpec(msgspec.Struct, frozen=True):
     kind: str  # one of KINDS
     secret: bytes
     heartbeat: int  # seconds
+    # Provisioned with door devices: the community's visitor-pass public key (raw Ed25519) and
+    # the platform's id of each door it controls (device door number → door id).
+    pass_key: bytes = b""
+    doors: dict[str, int] = {}
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -161,6 +167,7 @@ class SimulatedDevice:
         self.rng = random.Random(f"{seed}:{self.identifier}")  # per device, so jitter is reproducible
         self.battery = self.rng.randint(60, 100) if spec.kind in ALARM_KINDS else None
         self.opened: list[str] = []  # ids of the commands it executed
+        self._pass_key = passes.public_key(spec.pass_key) if spec.pass_key else None
         self.online = asyncio.Event()  # connected and announced
         self._executed: ExecutedCommands | None = None
         self._client: aiomqtt.Client | None = None
@@ -280,9 +287,11 @@ class SimulatedDevice:
         except protocol.MessageError as exc:
             self.refusals.note(exc.reason, topic_name, f"{self.identifier}: {exc}")
             return
-        _, payload = sign(
-            self.spec, self.prefix, Channel.ACK, "ack", self._answer(topic_name, envelope, command)
-        )
+        if command.action == PRESENT:
+            answer = self._stale(topic_name, envelope) or await self._presented(envelope, command)
+        else:
+            answer = self._answer(topic_name, envelope, command)
+        _, payload = sign(self.spec, self.prefix, Channel.ACK, "ack", answer)
         # QoS 0 like the command: this signed ack is the end-to-end acknowledgement.
         await self._acknowledged(client.publish(self.topic(Channel.ACK), payload, qos=0))
 
@@ -290,12 +299,26 @@ class SimulatedDevice:
         """The ack: a stale command is refused in it (a platform with a wrong clock learns why), and
         a retried or replayed id gets its first answer again, never a second execution.
         """
+        return (
+            self._stale(topic_name, envelope)
+            or self._executed.answer(envelope.id)
+            or self._execute(envelope, command)
+        )
+
+    def _stale(self, topic_name: str, envelope: protocol.Envelope) -> dict[str, Any] | None:
+        """The refusal of a command signed outside the freshness window, if it is."""
         try:
             protocol.check_fresh(envelope, self.command_max_age, self.command_max_age)
         except protocol.StaleMessage as exc:
             self.refusals.note(exc.reason, topic_name, f"{self.identifier}: {exc}")
             return {"command": envelope.id, "ok": False, "reason": exc.reason}
-        return self._executed.answer(envelope.id) or self._execute(envelope, command)
+        return None
+
+    async def _presented(self, envelope: protocol.Envelope, command: CommandData) -> dict[str, Any]:
+        """The demo's (or a test's) stand-in for a visitor holding a pass QR to this reader."""
+        verdict = await self.present(str(envelope.data.get("token", "")), command.door)
+        refused = isinstance(verdict, passes.Refusal)
+        return {"command": envelope.id, "ok": not refused, "reason": verdict.value if refused else ""}
 
     def _execute(self, envelope: protocol.Envelope, command: CommandData) -> dict[str, Any]:
         """Record the id on disk, then act: a crash in between loses one open, never doubles one."""
@@ -307,6 +330,28 @@ class SimulatedDevice:
         if opens:
             self.opened.append(envelope.id)
         return ack
+
+    async def present(self, token: str, door: str = "") -> passes.Claims | passes.Refusal:
+        """A visitor shows a pass QR at this door: verified offline with the community's public key
+        alone, the door opens or not, and the device reports it as an access event."""
+        door_id = self.spec.doors.get(door)
+        if self._pass_key is None or door_id is None:  # not provisioned for passes: it opens nothing with one
+            verdict: passes.Claims | passes.Refusal = passes.Refusal.WRONG_DOOR
+        else:
+            verdict = passes.verify(token, self._pass_key, door_id, datetime.now(WUHAN))
+        granted = isinstance(verdict, passes.Claims)
+        data = AccessData(
+            method=AccessMethod.QR_PASS,
+            granted=granted,
+            credential=f"pass:{verdict.pass_id}" if granted else "",
+            door=door,
+        )
+        if self._client is None:
+            raise aiomqtt.MqttError(f"{self.identifier} is not connected")
+        # A refusal says why, beside the contract's fields (readers may add their own).
+        reason = {} if granted else {"reason": verdict.value}
+        await self._publish_event(self._client, EventType.ACCESS, msgspec.to_builtins(data) | reason)
+        return verdict
 
     async def _heartbeats(self, client: aiomqtt.Client) -> None:
         while True:
@@ -420,6 +465,10 @@ class Simulator:
         for device in self.devices.values():
             async with aiomqtt.Client(**client_options(device.broker)) as client:
                 await client.publish(device.topic(Channel.STATE), b"", qos=1, retain=True)
+
+    async def present(self, code: str, token: str, door: str = "") -> passes.Claims | passes.Refusal:
+        """Show a visitor pass token at device ``code`` (see :meth:`SimulatedDevice.present`)."""
+        return await self.devices[code].present(token, door)
 
     async def kill(self, code: str) -> None:
         """Crash one device: its connection drops without a goodbye and the broker publishes its will."""

@@ -19,6 +19,8 @@ export const ROUTES = [
   { name: "patrol-tag", pattern: /^\/p\/([^/]+)\/?$/, load: () => import("./screens/patroltag.js"), auth: true },
   { name: "register", pattern: /^\/d\/([^/]+)\/register\/?$/, load: () => import("./screens/register.js") },
   { name: "button", pattern: /^\/d\/([^/]+)\/button\/?$/, load: () => import("./screens/button.js"), auth: true },
+  { name: "visitors", pattern: /^\/visitors\/?$/, load: () => import("./screens/visitors.js"), auth: true },
+  { name: "pass", pattern: /^\/v\/([^/]+)\/?$/, load: () => import("./screens/pass.js") },
 ];
 
 export function match(pathname) {

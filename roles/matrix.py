@@ -72,6 +72,12 @@ class Action(StrEnum):
     VIEW_HOUSEHOLD_PASSES = "view_household_passes"
     MANAGE_CREDENTIALS = "manage_credentials"  # cards, ID cards, PINs and tags of any household
     MANAGE_OWN_CREDENTIALS = "manage_own_credentials"  # PINs and tags of one's own household
+    INVITE_VISITOR = "invite_visitor"  # issue a pass for one's own household
+    LIST_OWN_PASSES = "list_own_passes"
+    CONFIRM_VISITOR = "confirm_visitor"  # a household accepts a walk-in registered for it
+    REVOKE_PASS = "revoke_pass"
+    REGISTER_WALK_IN = "register_walk_in"  # the guard desk, after checking an ID document
+    VIEW_VISITS = "view_visits"  # who came with a pass, at which door, when
 
 
 class Scope(StrEnum):
@@ -179,6 +185,13 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
         Role.DISTRICT_ADMIN: Scope.DISTRICT,
     },
     Action.MANAGE_OWN_PUSH: {role: Scope.SIGNED_IN for role in Role},
+    Action.INVITE_VISITOR: {Role.RESIDENT: Scope.OWN_HOUSE},
+    Action.LIST_OWN_PASSES: {Role.RESIDENT: Scope.SIGNED_IN},
+    Action.CONFIRM_VISITOR: {Role.RESIDENT: Scope.OWN_HOUSE},
+    # The household that holds the pass, or the guard desk that may have issued it.
+    Action.REVOKE_PASS: {Role.RESIDENT: Scope.OWN_HOUSE, Role.PROPERTY: Scope.COMMUNITY},
+    Action.REGISTER_WALK_IN: {Role.PROPERTY: Scope.COMMUNITY},
+    Action.VIEW_VISITS: {Role.RESIDENT: Scope.OWN_HOUSE, **_FIELD_STAFF},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.
@@ -283,6 +296,17 @@ def _home_door(who: Principal, target: Target) -> bool:
         case "unit":
             return target.unit_id in who.units
     return False
+
+
+def household_opens(community_id: int, building_id: int, unit_id: int, door: Target) -> bool:
+    """HOME_DOOR for a household rather than a caller: the doors its verified residents open,
+    and so the doors a pass issued for it may open."""
+    home = Principal(
+        home_communities=frozenset({community_id}),
+        buildings=frozenset({building_id}),
+        units=frozenset({unit_id}),
+    )
+    return _home_door(home, door)
 
 
 def authorize(who: Principal, action: Action, target: Target = NOWHERE) -> None:

@@ -73,6 +73,10 @@ def _target(door: dict[str, Any], grants: list[dict[str, Any]]) -> Target:
     )
 
 
+def _door_out(door: dict[str, Any]) -> DoorOut:
+    return DoorOut(id=door["id"], name=door["name"], kind=door["kind"], online=bool(door["online"]))
+
+
 async def my_doors(who: Principal) -> list[DoorOut]:
     authorize(who, Action.LIST_OWN_DOORS)
     grants = await _grants(who)
@@ -82,11 +86,7 @@ async def my_doors(who: Principal) -> list[DoorOut]:
     doors = await Door.raw(
         DOORS_SQL + f"WHERE d.community IN ({placeholders(communities)}) ORDER BY d.id", *communities
     )
-    return [
-        DoorOut(id=d["id"], name=d["name"], kind=d["kind"], online=bool(d["online"]))
-        for d in doors
-        if is_allowed(who, Action.OPEN_DOOR, _target(d, grants))
-    ]
+    return [_door_out(d) for d in doors if is_allowed(who, Action.OPEN_DOOR, _target(d, grants))]
 
 
 async def _answered(command_id: str) -> DoorOpened | None:
@@ -101,14 +101,39 @@ async def _answered(command_id: str) -> DoorOpened | None:
     return DoorOpened(door_id=row["door"], opened=row["granted"], command_id=command_id, at=row["at"])
 
 
+async def _door(door_id: int) -> dict[str, Any]:
+    rows = await Door.raw(DOORS_SQL + "WHERE d.id = {}", door_id)
+    if not rows:
+        raise NotFound("unknown_door", f"No door {door_id}")
+    return rows[0]
+
+
+def _command_record(
+    door: dict[str, Any], command_id: str, ok: bool, at: dt.datetime, method: AccessMethod, **who: Any
+) -> AccessRecord:
+    """The pass a door command made: by phone (the account and the resident it names) or by visitor
+    pass (``credential``)."""
+    return AccessRecord(
+        community=door["community"],
+        door=door["id"],
+        device=door["device_id"],
+        building=door["building"],
+        unit=door["unit"],
+        method=method,
+        sk_fsdm=codes.code_for("KMFSDM", method),
+        direction=Direction.IN,
+        granted=ok,
+        at=at,
+        key=f"cmd:{command_id}",
+        **who,
+    )
+
+
 async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None, ip: str) -> DoorOpened:
     """Authorise, command the door's device, wait for its ack, record the pass."""
     if key is not None and not IDEMPOTENCY_KEY.match(key):
         raise Invalid("invalid_idempotency_key", "Idempotency-Key must be 8-40 letters, digits, - or _")
-    rows = await Door.raw(DOORS_SQL + "WHERE d.id = {}", door_id)
-    if not rows:
-        raise NotFound("unknown_door", f"No door {door_id}")
-    door = rows[0]
+    door = await _door(door_id)
     authorize(who, Action.OPEN_DOOR, _target(door, await _grants(who)))
     command_id = f"{who.account_id}-{key or secrets.token_hex(8)}"
     if key is not None and (answered := await _answered(command_id)):
@@ -117,27 +142,20 @@ async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None,
     at = _now()
     async with transaction(AccessRecord._meta.db):
         resident = await registry.resident_person(who.account_id, door["community"]) or {}
-        await AccessRecord.insert(
-            AccessRecord(
-                community=door["community"],
-                door=door["id"],
-                device=door["device_id"],
-                building=door["building"],
-                unit=door["unit"],
-                method=AccessMethod.PHONE,
-                direction=Direction.IN,
-                granted=ack.ok,
-                account=who.account_id,
-                person=resident.get("person"),
-                house=resident.get("house"),
-                name=resident.get("name", ""),
-                id_number_sealed=resident.get("id_number_sealed", ""),
-                ld_bm=resident.get("building_number", ""),
-                sk_fsdm=codes.code_for("KMFSDM", AccessMethod.PHONE),
-                at=at,
-                key=f"cmd:{command_id}",
-            )
-        ).on_conflict(action="DO NOTHING")
+        record = _command_record(
+            door,
+            command_id,
+            ack.ok,
+            at,
+            AccessMethod.PHONE,
+            account=who.account_id,
+            person=resident.get("person"),
+            house=resident.get("house"),
+            name=resident.get("name", ""),
+            id_number_sealed=resident.get("id_number_sealed", ""),
+            ld_bm=resident.get("building_number", ""),
+        )
+        await AccessRecord.insert(record).on_conflict(action="DO NOTHING")
         await audit.record(
             who,
             "open_door",
@@ -149,6 +167,53 @@ async def open_door(ctx: Context, who: Principal, door_id: int, key: str | None,
     # Parallel taps under one key share the command: every one answers with the stored pass.
     stored = await _answered(command_id) if key is not None else None
     return stored or DoorOpened(door_id=door_id, opened=ack.ok, command_id=command_id, at=at)
+
+
+async def community_doors(community_id: int) -> list[tuple[DoorOut, Target]]:
+    """Every door of a community with what roles/ needs to judge who opens it (visitor passes)."""
+    doors = await Door.raw(DOORS_SQL + "WHERE d.community = {} ORDER BY d.id", community_id)
+    return [(_door_out(d), _target(d, [])) for d in doors]
+
+
+async def doors_by_id(door_ids: set[int]) -> list[DoorOut]:
+    doors = await Door.raw(DOORS_SQL + f"WHERE d.id IN ({placeholders(door_ids)}) ORDER BY d.id", *door_ids)
+    return [_door_out(d) for d in doors]
+
+
+async def device_doors() -> dict[int, dict[str, int]]:
+    """Device id → its door numbers → door ids: what door devices are provisioned with."""
+    doors: dict[int, dict[str, int]] = {}
+    for door in await Door.select(Door.id, Door.device, Door.device_door):
+        doors.setdefault(door["device"], {})[door["device_door"]] = door["id"]
+    return doors
+
+
+async def open_for_pass(ctx: Context, door_id: int, pass_id: int, key: str, ip: str) -> DoorOpened:
+    """Open a door for a visitor pass the visitors domain has checked; the pass is the credential.
+
+    ``key`` is the tap's idempotency key, as for :func:`open_door`.
+    """
+    door = await _door(door_id)
+    command_id = f"pass{pass_id}-{key}"
+    if answered := await _answered(command_id):
+        return answered
+    ack = await _command(ctx, door, command_id)
+    at = _now()
+    async with transaction(AccessRecord._meta.db):
+        record = _command_record(
+            door, command_id, ack.ok, at, AccessMethod.QR_PASS, credential=f"pass:{pass_id}"
+        )
+        await AccessRecord.insert(record).on_conflict(action="DO NOTHING")
+        await audit.record(
+            None,
+            "open_door_by_pass",
+            f"door:{door_id}",
+            community=door["community"],
+            ip=ip,
+            detail={"command": command_id, "pass": pass_id, "ok": ack.ok},
+        )
+    # No re-read as open_door does: the visitors domain lets one request per tap key through.
+    return DoorOpened(door_id=door_id, opened=ack.ok, command_id=command_id, at=at)
 
 
 async def _command(ctx: Context, door: dict[str, Any], command_id: str) -> AckData:

@@ -33,6 +33,7 @@ from backend.devices.tables import BridgeCounter, Device, Liveness
 from backend.health import DATABASE_DOWN
 from backend.keys import Keys
 from backend.settings import Settings
+from backend.visitors import ingest as visitors_ingest
 from device_bridge import store
 from device_bridge.bridge import Bridge, BridgeConfig
 from device_bridge.dispatch import Directory, Handlers, KnownDevice, Message
@@ -207,6 +208,7 @@ def handlers(settings: Settings, keys: Keys) -> Handlers:
     registry.on(store_batteries, channel=Channel.STATE)
     access_ingest.register(registry, keys)
     alarms_ingest.register(registry, AlarmConfig.of(settings))
+    visitors_ingest.register(registry)
     return registry
 
 

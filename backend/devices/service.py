@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from backend.access import service as access
 from backend.audit import service as audit
 from backend.context import Context
 from backend.db import transaction
@@ -114,16 +115,19 @@ SIMULATED_AS = {kind: kind.value for kind in DOOR_KINDS} | {
 
 
 async def fleet(ctx: Context, community_id: int | None = None) -> list[DeviceSpec]:
-    """Every device with its secret, as the simulator plays them."""
+    """Every device with its secret (door devices: their door ids and the community's pass key), as the simulator plays them."""
     query = Device.select(
+        Device.id,
         Device.code,
         Device.kind,
         Device.secret_sealed,
         Device.heartbeat_seconds,
+        Device.community,
         Device.community.code.as_alias("community_code"),
     )
     if community_id is not None:
         query = query.where(Device.community == community_id)
+    doors = await access.device_doors()
     return [
         DeviceSpec(
             community=row["community_code"],
@@ -131,6 +135,8 @@ async def fleet(ctx: Context, community_id: int | None = None) -> list[DeviceSpe
             kind=SIMULATED_AS.get(row["kind"], "device"),
             secret=ctx.keys.unseal(row["secret_sealed"]).encode(),
             heartbeat=row["heartbeat_seconds"],
+            pass_key=ctx.keys.pass_public_key(row["community"]),
+            doors=doors.get(row["id"], {}),
         )
         for row in await query.order_by(Device.id)
     ]

@@ -52,6 +52,9 @@ function signedIn(acc, signal) {
     acc.role === "police"
       ? link("/key-persons", { class: "tile", dataset: { testid: "key-persons" } }, h("span", { class: "tile-title" }, t("home.key_persons")), h("span", { class: "tile-sub" }, t("home.key_persons_sub")))
       : null,
+    staff
+      ? null
+      : link("/visitors", { class: "tile", dataset: { testid: "visitors-tile" } }, h("span", { class: "tile-title" }, t("home.visitors")), h("span", { class: "tile-sub" }, t("home.visitors_sub"))),
     staff ? null : tile("/services", "home.services", "home.services_sub"),
     acc.role === "property" ? tile("/service-queue", "home.service_queue", "home.service_queue_sub") : null,
     patrols ? tile("/patrol", "home.patrol", "home.patrol_sub") : null,

@@ -29,6 +29,7 @@ class LiveServer:
     url: str
     database: Path
     log: Path
+    env: dict[str, str]  # the ANJU_* settings the server, bridge and simulator run with
 
     def phone(self, role: Role, community: str = "home") -> str:
         return demo_phone(role, second_community=community == "other")
@@ -110,7 +111,7 @@ def live_server(tmp_path_factory):
     )
     try:
         _wait_until_up(url, server, var / "serve.log")
-        live = LiveServer(url=url, database=var / "anju.sqlite", log=var / "serve.log")
+        live = LiveServer(url=url, database=var / "anju.sqlite", log=var / "serve.log", env=env)
         _wait_for_devices(live)
         yield live
     finally:

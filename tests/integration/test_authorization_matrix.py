@@ -45,6 +45,7 @@ from backend.registry.service import CURRENT
 from backend.registry.tables import Community, House, Residency
 from backend.services.tables import ServiceRequest, ServiceTile
 from backend.settings import Settings
+from backend.visitors.tables import VisitorPass
 from roles import Action, Principal, Role, Target, is_allowed
 from tests.integration.test_registration import FORM
 
@@ -68,6 +69,10 @@ PUBLIC: dict[tuple[str, str], str] = {
     # Access terminals, not people: each authenticates as its registered device (HTTP Basic/Digest
     # with its own credentials; tests/integration/test_hikvision_intake.py).
     ("POST", "/api/devices/hikvision/events"): "device-authenticated event push",
+    # A visitor's share link: no account, the unguessable share token is the credential.
+    ("GET", "/api/shared-passes/{share}"): "the pass behind a share token",
+    ("POST", "/api/shared-passes/{share}/doors/{door_id}/open"): "a door of the pass behind a share token",
+    ("GET", "/api/communities/{community_id}/pass-key"): "a community's public key (doors verify passes)",
     # The PWA: static shell and assets; its data comes from the API routes above.
     ("GET", "/"): "PWA shell",
     ("GET", "/signin"): "PWA shell",
@@ -84,6 +89,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/d/{token}"): "a scanned doorplate URL: the shell, or a page saying the plate is unknown",
     ("GET", "/d/{token}/register"): "as /d/{token}",
     ("GET", "/d/{token}/button"): "as /d/{token}",
+    ("GET", "/visitors"): "PWA shell",
+    ("GET", "/v/{share}"): "PWA shell (a visitor's share link)",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
     ("GET", "/app/{path}"): "PWA assets",
@@ -183,6 +190,7 @@ class Place:
     button: int  # an emergency button (the first flat's, in the home community)
     button_serial: str  # another one, unpaired
     flat_resident: int  # a verified resident of the first flat
+    visitor_pass: int  # the seeded pass of the first flat
 
 
 async def place_in(community: int) -> Place:
@@ -230,6 +238,7 @@ async def place_in(community: int) -> Place:
         .order_by(Residency.id)
         .first()
     )
+    visitor_pass = await VisitorPass.select(VisitorPass.id).where(VisitorPass.house == house.id).first()
     return Place(
         community,
         district,
@@ -249,6 +258,7 @@ async def place_in(community: int) -> Place:
         buttons[0]["id"],
         buttons[1]["code"],
         resident["person"],
+        visitor_pass["id"],
     )
 
 
@@ -363,6 +373,7 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "alarm_id": lambda p: p.alarm,
     "zone_id": lambda p: p.zone,
     "device_id": lambda p: p.button,
+    "pass_id": lambda p: p.visitor_pass,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -449,6 +460,19 @@ PLACED_BODIES: dict[tuple[str, str], Body] = {
         "code": f"matrix-{next(_serial)}",
         "kind": "smoke_sensor",
         "name": "矩阵烟感",
+    },
+    ("POST", "/api/passes"): lambda p, _: {
+        "house_id": p.house,
+        "visitor_name": "矩阵 访客",
+        "valid_from": _now(),
+        "valid_until": _now(1),
+    },
+    ("POST", "/api/walk-ins"): lambda p, _: {
+        "house_id": p.house,
+        "visitor_name": "矩阵 访客",
+        "id_type": "111",
+        "id_number": FORM["id_number"],
+        "valid_until": _now(1),
     },
     ("POST", "/api/staff"): lambda p, _: {
         "phone": f"1360000{next(_serial):04d}",
