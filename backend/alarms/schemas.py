@@ -100,6 +100,7 @@ class MapZone(msgspec.Struct):
     id: int
     name: str
     polygon: list[list[float]]
+    detectors: list[int]  # device ids: any alarm of theirs is at this zone
     cameras: list[MapCamera]
 
 

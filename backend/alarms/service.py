@@ -218,7 +218,8 @@ async def community_map(who: Principal, community_id: int) -> MapOut:
         buildings=[place(row) for row in buildings],
         gates=[place(row) for row in gates],
         zones=[
-            MapZone(z.id, z.name, z.polygon, [camera(c) for c in z.cameras if c in cameras]) for z in zones
+            MapZone(z.id, z.name, z.polygon, z.detectors, [camera(c) for c in z.cameras if c in cameras])
+            for z in zones
         ],
     )
 

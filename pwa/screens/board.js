@@ -178,7 +178,9 @@ function drawMap(shape) {
   const zones = new Map();
   const buildings = new Map();
   const houses = new Map();
+  const detectors = new Map(); // device id → zone id: a detector's tamper or offline is at its zone too
   for (const zone of shape.zones) {
+    for (const device of zone.detectors) detectors.set(device, zone.id);
     const shapeEl = svg("polygon", { points: zone.polygon.map((p) => p.join(",")).join(" "), class: "map-zone", "data-testid": "map-zone", "data-zone": zone.id });
     const name = mapLabel(zone.name, zone.polygon[0][0] + 8, zone.polygon[0][1] + 24);
     root.append(svg("g", {}, shapeEl, name));
@@ -191,9 +193,9 @@ function drawMap(shape) {
     for (const house of building.houses) houses.set(house, building.id);
   }
   for (const gate of shape.gates) {
-    root.append(svg("g", {}, svg("circle", { cx: gate.x, cy: gate.y, r: 14, class: "map-gate" }), mapLabel(gate.name, gate.x, gate.y + 34, "middle")));
+    root.append(svg("g", {}, svg("circle", { cx: gate.x, cy: gate.y, r: 14, class: "map-gate" }), mapLabel(gate.name, gate.x + 20, gate.y + 6)));
   }
-  return { svg: root, zones, buildings, houses };
+  return { svg: root, zones, buildings, houses, detectors };
 }
 
 function mapLabel(text, x, y, anchor = "start") {
@@ -216,19 +218,26 @@ function highlight(map, open) {
 }
 
 function placeOf(alarm, map) {
-  if (alarm.zone != null && map.zones.has(alarm.zone)) return map.zones.get(alarm.zone).el;
+  const zone = zoneOf(alarm, map);
+  if (zone) return zone.el;
   const building = alarm.house != null ? map.houses.get(alarm.house) : null;
   return building != null ? map.buildings.get(building).el : null;
 }
 
+/** The alarm's zone: the one it names (an intrusion), else the one its device guards. */
+function zoneOf(alarm, map) {
+  if (!map) return null;
+  return map.zones.get(alarm.zone ?? map.detectors.get(alarm.device)) ?? null;
+}
+
 function alarmWhere(alarm, map) {
-  const zone = map && alarm.zone != null ? map.zones.get(alarm.zone) : null;
+  const zone = zoneOf(alarm, map);
   return [zone ? zone.zone.name : null, alarm.location, alarm.detail].filter(Boolean).join(" · ");
 }
 
 /** The cameras watching the alarm's zone; a device has no stream address in the platform yet. */
 function cameraList(alarm, map) {
-  const zone = map && alarm.zone != null ? map.zones.get(alarm.zone) : null;
+  const zone = zoneOf(alarm, map);
   const cameras = zone ? zone.zone.cameras : [];
   if (!cameras.length) return h("p", { class: "muted" }, t("board.no_camera"));
   return h(

@@ -24,10 +24,10 @@ from tests.browser.test_visitors import _in_a_thread
 DETECTOR = "pz-south"  # the seed's south fence detector: no alarm open on it
 
 
-def _zone_and_camera(live_server) -> tuple[int, str]:
+def _zone_and_camera(live_server, code: str = "south_fence") -> tuple[int, str]:
     with sqlite3.connect(live_server.database) as db:
         zone, cameras = db.execute(
-            "SELECT id, cameras FROM perimeter_zone WHERE community = 1 AND code = 'south_fence'"
+            "SELECT id, cameras FROM perimeter_zone WHERE community = 1 AND code = ?", (code,)
         ).fetchone()
         [camera] = db.execute(f"SELECT name FROM device WHERE id IN ({cameras.strip('[]')})").fetchone()
     return zone, camera
@@ -90,9 +90,12 @@ def test_a_new_alarm_appears_live_on_the_board_and_is_acknowledged_there(page: P
     assert policy_violations(page) == [] and console == []
 
 
-def test_closing_an_alarm_needs_a_note(page: Page, live_server):
+def test_closing_an_alarm_needs_a_note_and_clears_its_zone(page: Page, live_server):
+    zone, _ = _zone_and_camera(live_server, "north_fence")
     sign_in(page, live_server.phone(Role.PROPERTY), then="/board")
     seeded = page.get_by_test_id("alarm").filter(has_text="北侧围墙")
+    zone_shape = page.locator(f"[data-testid=map-zone][data-zone='{zone}']")
+    expect(zone_shape).to_have_class("map-zone map-alarm map-alarm-new")  # its detector's open alarm
     seeded.get_by_test_id("step-acknowledged").click()  # the seed's alarm, still new
     expect(seeded).to_contain_text("已确认")
     seeded.get_by_test_id("step-resolved").click()
@@ -100,6 +103,7 @@ def test_closing_an_alarm_needs_a_note(page: Page, live_server):
     seeded.locator(".board-note").fill("巡逻确认为野猫触发")
     seeded.get_by_test_id("step-resolved").click()
     expect(page.get_by_test_id("alarm").filter(has_text="巡逻确认为野猫触发")).to_contain_text("已处置")
+    expect(zone_shape).to_have_class("map-zone")
 
 
 def test_a_resident_has_no_board(page: Page, live_server):

@@ -325,7 +325,7 @@ async def test_the_board_map_draws_the_communitys_places_and_zones_with_their_ca
     assert len(shape["gates"]) >= 1 and all(0 < g["y"] < 700 for g in shape["gates"])
     camera = await device(world, "cam-north")
     [north] = [z for z in shape["zones"] if z["name"] == "北侧围墙"]
-    assert north["polygon"][0] == [20, 20]
+    assert north["polygon"][0] == [20, 20] and north["detectors"] == [(await device(world, "pz-north")).id]
     assert north["cameras"] == [{"id": camera.id, "name": camera.name, "online": camera.online}]
     houses_elsewhere = await House.select(House.id).where(House.community == world.other)
     drawn = {h for b in shape["buildings"] for h in b["houses"]}
