@@ -49,7 +49,7 @@ export async function render({ signal }) {
 let audio = null;
 
 function soundToggle() {
-  const button = h("button", { type: "button", class: "btn btn-small btn-outline", "aria-pressed": "false", dataset: { testid: "sound" } }, t("board.sound_on"));
+  const button = h("button", { type: "button", class: "btn btn-small btn-outline", "aria-pressed": String(Boolean(audio)), dataset: { testid: "sound" } }, t(audio ? "board.sound_off" : "board.sound_on"));
   button.addEventListener("click", () => {
     if (audio) {
       audio.close();
@@ -80,6 +80,7 @@ function beep() {
 
 function showCommunity(body, communityId, signal) {
   const alarms = new Map();
+  const notes = new Map(); // alarm id → the note being typed: kept when the list redraws
   const status = h("div", { class: "status-area", "aria-live": "polite" });
   const live = h("p", { class: "muted small", dataset: { testid: "live-state" } }, t("board.connecting"));
   const list = h("ul", { class: "list board-alarms", dataset: { testid: "alarm-list" } });
@@ -91,7 +92,7 @@ function showCommunity(body, communityId, signal) {
 
   const redraw = () => {
     const sorted = [...alarms.values()].sort((a, b) => OPEN.has(b.state) - OPEN.has(a.state) || b.raised_at.localeCompare(a.raised_at));
-    replace(list, ...(sorted.length ? sorted.map((a) => alarmItem(a, map, status, openPopup)) : [h("li", { class: "muted" }, t("board.no_alarms"))]));
+    replace(list, ...(sorted.length ? sorted.map((a) => alarmItem(a, map, status, notes, openPopup)) : [h("li", { class: "muted" }, t("board.no_alarms"))]));
     if (map) highlight(map, sorted.filter((a) => OPEN.has(a.state)));
     if (popupAlarm) fillPopup(alarms.get(popupAlarm));
   };
@@ -112,7 +113,7 @@ function showCommunity(body, communityId, signal) {
       h("p", {}, alarmWhere(alarm, map)),
       h("h3", {}, t("board.cameras")),
       cameraList(alarm, map),
-      stepActions(alarm, status),
+      stepActions(alarm, status, notes),
     );
   }
 
@@ -249,7 +250,7 @@ function cameraList(alarm, map) {
 
 // --- alarms ---------------------------------------------------------------------
 
-function alarmItem(alarm, map, status, openPopup) {
+function alarmItem(alarm, map, status, notes, openPopup) {
   const details = h("button", { type: "button", class: "btn btn-small btn-ghost" }, t("board.details"));
   details.addEventListener("click", () => openPopup(alarm));
   return h(
@@ -265,15 +266,16 @@ function alarmItem(alarm, map, status, openPopup) {
     h("p", { class: "muted small" }, [label("severity", alarm.severity), formatDateTime(alarm.raised_at), alarm.signals > 1 ? t("board.signals", { count: alarm.signals }) : null].filter(Boolean).join(" · ")),
     alarm.note ? h("p", { class: "small" }, alarm.note) : null,
     details,
-    stepActions(alarm, status),
+    stepActions(alarm, status, notes),
   );
 }
 
 /** The next steps with a note field; the board changes when the stream tells it, not here. */
-function stepActions(alarm, status) {
+function stepActions(alarm, status, notes) {
   const next = NEXT_STEPS[alarm.state];
   if (!next) return null;
-  const note = h("input", { type: "text", maxlength: 500, placeholder: t("board.note"), "aria-label": t("board.note"), class: "board-note" });
+  const note = h("input", { type: "text", maxlength: 500, placeholder: t("board.note"), "aria-label": t("board.note"), class: "board-note", value: notes.get(alarm.id) || "" });
+  note.addEventListener("input", () => notes.set(alarm.id, note.value));
   const buttons = next.map((state) => {
     const button = h("button", { type: "button", class: ["btn", "btn-small", state === next[0] ? "btn-primary" : "btn-outline"], dataset: { testid: `step-${state}` } }, t(`board.step_${state}`));
     button.addEventListener("click", () =>
@@ -285,6 +287,7 @@ function stepActions(alarm, status) {
         }
         try {
           await api(`/api/alarms/${alarm.id}/steps`, { body: { state, note: note.value.trim() } });
+          notes.delete(alarm.id); // taken with this step; the next one starts blank
         } catch (err) {
           if (!isAbort(err)) replace(status, errorBanner(err));
         }
