@@ -35,6 +35,7 @@ SHELL_ROUTES = [
     "/services",
     "/service-queue",
     "/patrol",
+    "/board",
     "/p/{token:str}",
     "/visitors",
     "/v/{share:str}",

@@ -20,6 +20,7 @@ export const ROUTES = [
   { name: "register", pattern: /^\/d\/([^/]+)\/register\/?$/, load: () => import("./screens/register.js") },
   { name: "button", pattern: /^\/d\/([^/]+)\/button\/?$/, load: () => import("./screens/button.js"), auth: true },
   { name: "visitors", pattern: /^\/visitors\/?$/, load: () => import("./screens/visitors.js"), auth: true },
+  { name: "board", pattern: /^\/board\/?$/, load: () => import("./screens/board.js"), auth: true },
   { name: "pass", pattern: /^\/v\/([^/]+)\/?$/, load: () => import("./screens/pass.js") },
 ];
 

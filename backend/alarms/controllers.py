@@ -12,6 +12,7 @@ from backend.alarms.schemas import (
     AlarmDetail,
     AlarmOut,
     ButtonOut,
+    MapOut,
     PairingIn,
     StepIn,
     ThresholdIn,
@@ -69,6 +70,15 @@ class AlarmController(Controller):
     )
     async def zones(self, community_id: PathId, who: Caller) -> list[ZoneOut]:
         return await service.list_zones(who, community_id)
+
+    @get(
+        "/api/communities/{community_id:int}/map",
+        operation_id="communityMap",
+        opt=permission(Action.VIEW_ALARMS),
+    )
+    async def map(self, community_id: PathId, who: Caller) -> MapOut:
+        """The board's map: buildings, gates and zones (with their cameras) in map coordinates."""
+        return await service.community_map(who, community_id)
 
     @post(
         "/api/zones",

@@ -90,6 +90,38 @@ class ZoneOut(msgspec.Struct):
     cameras: list[int]
 
 
+class MapCamera(msgspec.Struct):
+    id: int
+    name: str
+    online: bool
+
+
+class MapZone(msgspec.Struct):
+    id: int
+    name: str
+    polygon: list[list[float]]
+    detectors: list[int]  # device ids: any alarm of theirs is at this zone
+    cameras: list[MapCamera]
+
+
+class MapPlace(msgspec.Struct):
+    """A building or gate on the map; a building lists its flats (a button alarm names its flat)."""
+
+    id: int
+    name: str
+    x: float
+    y: float
+    houses: list[int] = []
+
+
+class MapOut(msgspec.Struct):
+    """What the board draws: places and zones in the community map's own coordinates."""
+
+    buildings: list[MapPlace]
+    gates: list[MapPlace]
+    zones: list[MapZone]
+
+
 class ThresholdIn(msgspec.Struct, forbid_unknown_fields=True):
     meter: MeterKind
     device_id: Id | None = None  # an override for one device; none: the community's default for the kind

@@ -17,6 +17,10 @@ from backend.alarms.schemas import (
     AlarmDetail,
     AlarmOut,
     ButtonOut,
+    MapCamera,
+    MapOut,
+    MapPlace,
+    MapZone,
     PairedPerson,
     PairingIn,
     StepIn,
@@ -195,6 +199,29 @@ async def list_zones(who: Principal, community_id: int) -> list[ZoneOut]:
         await PerimeterZone.select().where(PerimeterZone.community == community_id).order_by(PerimeterZone.id)
     )
     return [_zone_out(row) for row in rows]
+
+
+async def community_map(who: Principal, community_id: int) -> MapOut:
+    """The board's map: buildings and gates where they stand, zones with the cameras that watch them."""
+    authorize(who, Action.VIEW_ALARMS, await community_target(community_id))
+    buildings, gates = await registry.map_places(community_id)
+    zones = await list_zones(who, community_id)
+    cameras = await devices.devices_by_id(sorted({c for zone in zones for c in zone.cameras}))
+
+    def place(row: dict[str, Any]) -> MapPlace:
+        return MapPlace(row["id"], row["name"], row["map_x"], row["map_y"], row.get("houses", []))
+
+    def camera(device_id: int) -> MapCamera:
+        return MapCamera(device_id, cameras[device_id]["name"], bool(cameras[device_id]["online"]))
+
+    return MapOut(
+        buildings=[place(row) for row in buildings],
+        gates=[place(row) for row in gates],
+        zones=[
+            MapZone(z.id, z.name, z.polygon, z.detectors, [camera(c) for c in z.cameras if c in cameras])
+            for z in zones
+        ],
+    )
 
 
 async def save_zone(who: Principal, data: ZoneIn, ip: str, zone_id: int | None = None) -> ZoneOut:

@@ -94,6 +94,26 @@ async def places_belong(community_id: int, building: int | None, unit: int | Non
     return True
 
 
+async def map_places(community_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A community's buildings (with their flats' ids) and gates that have a place on its map."""
+    buildings = (
+        await Building.select(Building.id, Building.name, Building.map_x, Building.map_y)
+        .where((Building.community == community_id) & Building.map_x.is_not_null())
+        .order_by(Building.id)
+    )
+    flats: dict[int, list[int]] = {}
+    for flat in await House.select(House.id, House.building).where(House.community == community_id):
+        flats.setdefault(flat["building"], []).append(flat["id"])
+    for building in buildings:
+        building["houses"] = flats.get(building["id"], [])
+    gates = (
+        await Gate.select(Gate.id, Gate.name, Gate.map_x, Gate.map_y)
+        .where((Gate.community == community_id) & Gate.map_x.is_not_null())
+        .order_by(Gate.id)
+    )
+    return buildings, gates
+
+
 async def community_names(ids: frozenset[int]) -> dict[int, str]:
     rows = await Community.select(Community.id, Community.name).where(Community.id.is_in(sorted(ids) or [0]))
     return {row["id"]: row["name"] for row in rows}

@@ -311,3 +311,32 @@ async def test_zones_name_cameras_of_their_own_community_only(world):
     assert response.json()["cameras"] == [camera.id]
     warden = await world.client.post("/api/zones", json=zone, headers=await world.headers(Role.WARDEN))
     assert warden.status_code == 403
+
+
+async def test_the_board_map_draws_the_communitys_places_and_zones_with_their_cameras(world):
+    response = await world.client.get(
+        f"/api/communities/{world.home}/map", headers=await world.headers(Role.WARDEN)
+    )
+    assert response.status_code == 200, response.text
+    shape = response.json()
+    house = await House.objects().get(House.id == world.home_house)
+    [building] = [b for b in shape["buildings"] if b["id"] == house.building]
+    assert world.home_house in building["houses"] and 0 < building["x"] < 1000 and 0 < building["y"] < 700
+    assert len(shape["gates"]) >= 1 and all(0 < g["y"] < 700 for g in shape["gates"])
+    camera = await device(world, "cam-north")
+    [north] = [z for z in shape["zones"] if z["name"] == "北侧围墙"]
+    assert north["polygon"][0] == [20, 20] and north["detectors"] == [(await device(world, "pz-north")).id]
+    assert north["cameras"] == [{"id": camera.id, "name": camera.name, "online": camera.online}]
+    houses_elsewhere = await House.select(House.id).where(House.community == world.other)
+    drawn = {h for b in shape["buildings"] for h in b["houses"]}
+    assert drawn.isdisjoint({row["id"] for row in houses_elsewhere})
+
+
+@pytest.mark.parametrize(("role", "community"), [(Role.WARDEN, "other"), (Role.RESIDENT, "home")])
+async def test_the_board_map_is_refused_outside_ones_communities_and_to_residents(world, role, community):
+    community_id = world.home if community == "home" else world.other
+    response = await world.client.get(
+        f"/api/communities/{community_id}/map", headers=await world.headers(role)
+    )
+    assert response.status_code == 403
+    assert (await world.client.get(f"/api/communities/{world.home}/map")).status_code == 401
