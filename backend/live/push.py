@@ -53,6 +53,11 @@ LEASE = timedelta(seconds=60)  # far beyond a batch's sends (each at most SEND_T
 SEND_TIMEOUT = 10.0
 MAX_ATTEMPTS = 8  # retries 5 s, 10 s, 20 s … about 10 minutes in all
 TTL = 3600  # how long a push service keeps a message for a phone that is offline
+# A VAPID signature is valid this long (push services accept up to 24 h); each push service's is
+# signed once and reused until RESIGN_BEFORE its end: signing per message cost more than the
+# message's encryption (bench/alarm_fanout.py).
+VAPID_LIFETIME = 12 * 3600
+RESIGN_BEFORE = 3600
 KEPT_AFTER_SENDING = timedelta(days=1)  # sent and failed rows, for inspection
 PRUNE_EVERY = 60.0  # seconds
 
@@ -184,6 +189,7 @@ class Pusher:
         self._signal = wakeup.local.waiter()
         self._http: _NoRedirects | None = None
         self._pruned = 0.0
+        self._signed: dict[str, tuple[int, dict[str, str]]] = {}  # push service → (expiry, VAPID headers)
 
     async def run(self) -> None:
         async with self.connected():
@@ -248,10 +254,8 @@ class Pusher:
             await webpush_async(
                 {"endpoint": subscription["endpoint"], "keys": keys},
                 data=message,
-                vapid_private_key=self._vapid,
-                vapid_claims={"sub": self._settings.vapid_subject},  # a new dict: pywebpush adds aud and exp
                 ttl=TTL,
-                headers={"Urgency": urgency},
+                headers={"Urgency": urgency, **self._vapid_headers(subscription["endpoint"])},
                 aiohttp_session=self._http,
             )
         except WebPushException as exc:
@@ -261,6 +265,19 @@ class Pusher:
             log.info("push to %s failed: %s", urlsplit(subscription["endpoint"]).hostname, exc)
             return Outcome.RETRY
         return Outcome.SENT
+
+    def _vapid_headers(self, endpoint: str) -> dict[str, str]:
+        """The VAPID ``Authorization`` for the endpoint's push service (its origin is the audience)."""
+        parts = urlsplit(endpoint)
+        audience = f"{parts.scheme}://{parts.netloc}"
+        now = int(time.time())
+        expiry, headers = self._signed.get(audience, (0, {}))
+        if expiry - RESIGN_BEFORE <= now:
+            expiry = now + VAPID_LIFETIME
+            claims = {"sub": self._settings.vapid_subject, "aud": audience, "exp": expiry}
+            headers = self._vapid.sign(claims)
+            self._signed[audience] = (expiry, headers)
+        return headers
 
 
 def _finished(writer: store.Writer, row: Due, delivery: Delivery, now: datetime) -> tuple:
