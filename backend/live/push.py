@@ -40,6 +40,7 @@ from piccolo.engine.base import Engine
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush_async
 
+from backend.db import is_postgres
 from backend.errors import Invalid
 from backend.keys import Keys
 from backend.live.tables import PushOutbox, PushSubscription
@@ -67,6 +68,11 @@ CLAIM_HEAD = (
     "ORDER BY due_at, id LIMIT {}"
 )
 CLAIM_TAIL = ") RETURNING id, account, message, delivered, attempts"
+# Read first, claim only when something is due: on SQLite a claim takes the one write lock, and
+# idle workers polling it would contend with every other writer (the bridge, the app, the CLI).
+ANY_DUE = (
+    "SELECT 1 AS due FROM push_outbox WHERE sent_at IS NULL AND failed_at IS NULL AND due_at <= {} LIMIT 1"
+)
 FINISH = "UPDATE push_outbox SET delivered = {}, due_at = {}, sent_at = {}, failed_at = {} WHERE id = {}"
 FORGET = "DELETE FROM push_subscription WHERE id = {}"
 WORKED = "UPDATE push_subscription SET last_ok_at = {} WHERE id = {}"
@@ -218,6 +224,8 @@ class Pusher:
         """Claim the due rows, send them, record the outcome; how many rows were claimed."""
         engine = PushOutbox._meta.db
         now = datetime.now(UTC)
+        if not await PushOutbox.raw(ANY_DUE, store.timestamp(now, is_postgres(engine))):
+            return 0
         async with store.writer(engine) as writer:
             claim = CLAIM_HEAD + (" FOR UPDATE SKIP LOCKED" if writer.postgres else "") + CLAIM_TAIL
             claimed = await writer.fetch(claim, writer.at(now + LEASE), writer.at(now), BATCH)
