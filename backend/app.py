@@ -26,6 +26,7 @@ from backend.errors import DomainError, error_body
 from backend.guards import bounded_json, security_headers
 from backend.health import DATABASE_DOWN, DatabaseWatch, database_unavailable, health, ready
 from backend.live.controllers import LiveController
+from backend.notices.controllers import NoticeController
 from backend.patrol import service as patrol
 from backend.patrol.controllers import PatrolController
 from backend.registry.controllers import RegistryController
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AccessRecordController,
             CredentialController,
             DeviceController,
+            NoticeController,
             ServicesController,
             PatrolController,
             AlarmController,

@@ -21,6 +21,7 @@ from backend.credentials.tables import Credential
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.doorplates.tables import Doorplate
 from backend.live.tables import LiveEvent, PushOutbox, PushSubscription
+from backend.notices.tables import Notice, NoticeRead, NoticeReview
 from backend.patrol.tables import (
     Checkpoint,
     CheckpointTag,
@@ -80,6 +81,9 @@ APP_CONFIG = AppConfig(
         AccessRecord,
         Credential,
         RootKey,
+        Notice,
+        NoticeReview,
+        NoticeRead,
         ServiceTile,
         ServiceRequest,
         ServiceRequestEvent,

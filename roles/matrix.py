@@ -51,6 +51,10 @@ class Action(StrEnum):
     VIEW_ACCESS_RECORDS = "view_access_records"
     VIEW_OWN_HOMES = "view_own_homes"
     VIEW_KEY_PERSONS = "view_key_persons"
+    OPEN_NOTICES = "open_notices"  # the notices screen: the feeds of the caller's communities
+    READ_NOTICES = "read_notices"  # the community's feed and a published notice
+    WRITE_NOTICES = "write_notices"  # drafts, submit, publish, schedule, withdraw, read receipts
+    REVIEW_NOTICES = "review_notices"  # approve or return policy and police content
     VIEW_SERVICES = "view_services"
     MANAGE_SERVICES = "manage_services"
     REQUEST_SERVICE = "request_service"
@@ -150,6 +154,21 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.VIEW_OWN_HOMES: {Role.RESIDENT: Scope.SIGNED_IN},
     # 重点人员: police only, like the flags themselves.
     Action.VIEW_KEY_PERSONS: {Role.POLICE: Scope.COMMUNITY},
+    Action.OPEN_NOTICES: {role: Scope.SIGNED_IN for role in Role},
+    Action.READ_NOTICES: {
+        Role.RESIDENT: Scope.HOME_COMMUNITY,
+        **_FIELD_STAFF,
+        Role.COMMUNITY_WORKER: Scope.COMMUNITY,
+        Role.DISTRICT_ADMIN: Scope.DISTRICT,
+    },
+    # Property staff write for the property and, on its behalf, the owners' committee.
+    Action.WRITE_NOTICES: {
+        Role.PROPERTY: Scope.COMMUNITY,
+        Role.COMMUNITY_WORKER: Scope.COMMUNITY,
+        Role.POLICE: Scope.COMMUNITY,
+    },
+    # Each reviewer role speaks for one side: the community, or the community police.
+    Action.REVIEW_NOTICES: {Role.COMMUNITY_WORKER: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
     Action.VIEW_SERVICES: {
         Role.RESIDENT: Scope.HOME_COMMUNITY,
         **_FIELD_STAFF,

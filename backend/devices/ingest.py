@@ -32,6 +32,7 @@ from backend.db import CONNECTION_LOST
 from backend.devices.tables import BridgeCounter, Device, Liveness
 from backend.health import DATABASE_DOWN
 from backend.keys import Keys
+from backend.notices.service import publish_due
 from backend.settings import Settings
 from backend.visitors import ingest as visitors_ingest
 from device_bridge import store
@@ -307,6 +308,11 @@ def build_bridge(
         await escalate_overdue(transaction_on(engine), settings)
 
     bridge.every(watch_seconds, mark_silent_devices_offline)
+
+    async def publish_scheduled_notices() -> None:
+        await publish_due(transaction_on(engine))
+
     bridge.every(watch_seconds, escalate)
+    bridge.every(watch_seconds, publish_scheduled_notices)
     bridge.every(save_every, save_liveness, at_stop=True)
     return bridge

@@ -957,6 +957,18 @@ async def household_accounts(writer: Writer, house_id: int) -> list[int]:
     return [row["account"] for row in rows]
 
 
+COMMUNITY_ACCOUNTS = (
+    "SELECT DISTINCT account FROM residency WHERE community = {} AND status = {} AND account IS NOT NULL "
+    "ORDER BY account"
+)
+
+
+async def community_accounts(writer: Writer, community_id: int) -> list[int]:
+    """The accounts of a community's verified residents, read inside another domain's write (a notice)."""
+    rows = await writer.fetch(COMMUNITY_ACCOUNTS, community_id, ResidencyStatus.VERIFIED.value)
+    return [row["account"] for row in rows]
+
+
 async def flat_resident(ctx: Context, house_id: int, person_id: int) -> dict[str, Any] | None:
     """A verified resident of the flat: their name and phone, and the flat (address, building, unit)."""
     row = await (

@@ -57,6 +57,7 @@ function signedIn(acc, signal) {
     staff
       ? null
       : link("/visitors", { class: "tile", dataset: { testid: "visitors-tile" } }, h("span", { class: "tile-title" }, t("home.visitors")), h("span", { class: "tile-sub" }, t("home.visitors_sub"))),
+    noticesTile(signal),
     staff ? null : tile("/services", "home.services", "home.services_sub"),
     acc.role === "property" ? tile("/service-queue", "home.service_queue", "home.service_queue_sub") : null,
     patrols ? tile("/patrol", "home.patrol", "home.patrol_sub") : null,
@@ -73,6 +74,19 @@ function signedIn(acc, signal) {
     doorsSection(signal),
     staff ? metricsSection(signal) : null,
   );
+}
+
+/** The notices tile, with the unread count of the caller's communities once it is known. */
+function noticesTile(signal) {
+  const badge = h("span", { class: "badge badge-unread", hidden: true, dataset: { testid: "notices-unread" } });
+  api("/api/notices", { signal })
+    .then((feeds) => {
+      const unread = (feeds || []).reduce((sum, f) => sum + f.unread, 0);
+      badge.textContent = t("home.notices_unread", { count: unread });
+      badge.hidden = unread === 0;
+    })
+    .catch(() => {}); // the tile still leads to the feed, which shows the error
+  return link("/notices", { class: "tile", dataset: { testid: "notices-tile" } }, h("span", { class: "tile-title" }, t("home.notices"), " ", badge), h("span", { class: "tile-sub" }, t("home.notices_sub")));
 }
 
 /** The doors this account may open now, one tap each. */

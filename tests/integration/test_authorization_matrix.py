@@ -39,6 +39,7 @@ from backend.credentials.tables import Credential
 from backend.deps import PERMISSION
 from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.tables import Doorplate
+from backend.notices.tables import Notice
 from backend.patrol.tables import Checkpoint, CheckpointTag, PatrolRoute, PatrolRun, PatrolShift
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
 from backend.registry.service import CURRENT
@@ -83,6 +84,9 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/passes"): "PWA shell",
     ("GET", "/scanner"): "PWA shell",
     ("GET", "/services"): "PWA shell",
+    ("GET", "/notices"): "PWA shell",
+    ("GET", "/notices/{notice_id}"): "PWA shell (a notice, as a push opens it)",
+    ("GET", "/notices/desk"): "PWA shell",
     ("GET", "/service-queue"): "PWA shell",
     ("GET", "/patrol"): "PWA shell",
     ("GET", "/board"): "PWA shell",
@@ -192,6 +196,7 @@ class Place:
     button_serial: str  # another one, unpaired
     flat_resident: int  # a verified resident of the first flat
     visitor_pass: int  # the seeded pass of the first flat
+    notice: int  # a published notice
 
 
 async def place_in(community: int) -> Place:
@@ -260,6 +265,7 @@ async def place_in(community: int) -> Place:
         buttons[1]["code"],
         resident["person"],
         visitor_pass["id"],
+        (await Notice.select(Notice.id).where(Notice.community == community).first())["id"],
     )
 
 
@@ -311,6 +317,24 @@ async def add_runs_and_requests(world) -> None:
         requester = await Account.select(Account.id).where(Account.phone == phone).first()
         await ServiceRequest(
             community=community, requester=requester["id"], category="repairs", text="矩阵"
+        ).save()
+
+
+async def add_notices(world) -> None:
+    """A published notice per community, by its property staff."""
+    for side, community in (("home", world.home), ("other", world.other)):
+        author = (
+            await Account.select(Account.id).where(Account.phone == world.phone(Role.PROPERTY, side)).first()
+        )
+        await Notice(
+            community=community,
+            kind="general",
+            title="矩阵",
+            body="矩阵",
+            author=author["id"],
+            author_label="property",
+            status="published",
+            published_at=dt.datetime.now(dt.UTC),
         ).save()
 
 
@@ -375,6 +399,7 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "zone_id": lambda p: p.zone,
     "device_id": lambda p: p.button,
     "pass_id": lambda p: p.visitor_pass,
+    "notice_id": lambda p: p.notice,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -440,6 +465,13 @@ BODIES: dict[tuple[str, str], Body] = {
         "kind": "tag",
         "value": f"EB{next(_serial):06d}",
     },
+}
+NOTICE = {"kind": "general", "title": "矩阵通知", "body": "矩阵"}
+BODIES |= {
+    ("POST", "/api/communities/{community_id}/notices"): lambda p, _: NOTICE,
+    ("PUT", "/api/notices/{notice_id}"): lambda p, _: NOTICE,
+    ("POST", "/api/notices/{notice_id}/review"): lambda p, _: {"verdict": "approve"},
+    ("POST", "/api/notices/{notice_id}/publish"): lambda p, _: {},
 }
 ZONE = {"name": "矩阵围墙", "polygon": [[0, 0], [100, 0], [100, 10]]}
 PLACED_BODIES: dict[tuple[str, str], Body] = {
@@ -575,6 +607,7 @@ async def principal_of(world, caller: Role | None) -> Principal:
 async def test_the_route_answers_each_caller_as_roles_says(world, route):
     await add_spare_staff(world)
     await add_runs_and_requests(world)
+    await add_notices(world)
     callers = [None, *Role]
     principals = {caller: await principal_of(world, caller) for caller in callers}
     cells = [
