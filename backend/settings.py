@@ -19,6 +19,7 @@ from device_bridge.transport import Broker, parse_url
 PREFIX = "ANJU_"
 # Budgets and intervals that must be positive, or nothing would ever pass (or run).
 LIMITS = (
+    "codes_per_address_per_hour",
     "scan_misses_per_minute",
     "anonymous_registrations_per_hour",
     "decodes_per_minute",
@@ -97,6 +98,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     otp_minutes: int = 5
     otp_max_attempts: int = 5
     scan_misses_per_minute: int = 30
+    # Sign-in codes texted per client address (a whole office behind one NAT shares it).
+    codes_per_address_per_hour: int = 30
     # Per client address: anonymous self-registrations, and photos decoded (≈1 s of CPU each).
     anonymous_registrations_per_hour: int = 20
     decodes_per_minute: int = 10

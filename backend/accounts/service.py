@@ -27,7 +27,6 @@ from roles.matrix import may_sign_in_with_code
 PHONE = re.compile(r"^1[3-9]\d{9}$")
 ISSUER = "anju"
 CODE_RESEND_SECONDS = 60
-CODES_PER_ADDRESS_PER_HOUR = 30
 OTP, PASSKEY = "otp", "passkey"  # the access token's ``amr``: how its session was authenticated
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "ver"]
 ENDED = "ended"
@@ -75,7 +74,8 @@ def actor(account: Account) -> Principal:
 async def send_code(ctx: Context, phone: str, ip: str) -> int:
     """Text a one-time code; returns its lifetime in seconds."""
     check_phone(phone)
-    await spend(ctx, "otp", ip, budget=CODES_PER_ADDRESS_PER_HOUR, seconds=3600, what="codes requested")
+    budget = ctx.settings.codes_per_address_per_hour
+    await spend(ctx, "otp", ip, budget=budget, seconds=3600, what="codes requested")
     if await ctx.store.hit(f"otp-resend:{phone}", CODE_RESEND_SECONDS) > 1:
         raise TooMany("rate_limited", f"Wait {CODE_RESEND_SECONDS} seconds before asking for another code")
     code = ctx.settings.demo_code if ctx.settings.demo else f"{secrets.randbelow(10**6):06d}"
