@@ -91,6 +91,14 @@ def main() -> None:
     parser.add_argument("--taps", type=int, default=300)
     parser.add_argument("--parallel", type=int, default=8)
     args = parser.parse_args()
+    measure_taps(
+        "tap → signed MQTT command → simulated intercom → ack → response", taps, args.taps, args.parallel
+    )
+
+
+def measure_taps(path: str, taps, count: int, parallel: int) -> None:
+    """``taps`` one at a time, then ``parallel`` at once, against a seeded PostgreSQL database, the
+    server, a bridge worker and the simulated fleet (a Mosquitto of its own)."""
     with fresh_database() as database, mosquitto() as broker:
         env = environment(database, broker)
         anju("seed", env)
@@ -98,11 +106,9 @@ def main() -> None:
         with background("serve", "bridge --worker bench", "simulate --community 1", env=env):
             wait_for_server(base)
             asyncio.run(devices_online(database))
-            print(
-                f"tap → signed MQTT command → simulated intercom → ack → response; PostgreSQL, {env['ANJU_MQTT_URL']}"
-            )
-            report("one at a time", asyncio.run(taps(base, args.taps, 1)))
-            report(f"{args.parallel} in parallel", asyncio.run(taps(base, args.taps, args.parallel)))
+            print(f"{path}; PostgreSQL, {env['ANJU_MQTT_URL']}")
+            report("one at a time", asyncio.run(taps(base, count, 1)))
+            report(f"{parallel} in parallel", asyncio.run(taps(base, count, parallel)))
 
 
 if __name__ == "__main__":

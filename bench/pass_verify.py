@@ -27,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.keys import Keys  # noqa: E402
 from backend.seed import demo_phone  # noqa: E402
-from bench._harness import anju, background, environment, fresh_database, mosquitto, wait_for_server  # noqa: E402
-from bench.door_open import devices_online, report  # noqa: E402
+from bench.door_open import measure_taps  # noqa: E402
 from qr import passes  # noqa: E402
 from roles import Role  # noqa: E402
 
@@ -119,18 +118,12 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=8)
     args = parser.parse_args()
     offline(args.seconds)
-    with fresh_database() as database, mosquitto() as broker:
-        env = environment(database, broker)
-        anju("seed", env)
-        base = env["ANJU_PUBLIC_URL"]
-        with background("serve", "bridge --worker bench", "simulate --community 1", env=env):
-            wait_for_server(base)
-            asyncio.run(devices_online(database))
-            print(
-                f"visitor tap → pass checks → signed MQTT command → simulated gate → ack → response; PostgreSQL, {env['ANJU_MQTT_URL']}"
-            )
-            report("one at a time", asyncio.run(taps(base, args.taps, 1)))
-            report(f"{args.parallel} in parallel", asyncio.run(taps(base, args.taps, args.parallel)))
+    measure_taps(
+        "visitor tap → pass checks → signed MQTT command → simulated gate → ack → response",
+        taps,
+        args.taps,
+        args.parallel,
+    )
 
 
 if __name__ == "__main__":

@@ -94,10 +94,10 @@ def directory_loader(keys: Keys):
     return load
 
 
-async def known_device(keys: Keys, code: str) -> tuple[KnownDevice, str] | None:
-    """One device by its code, as the bridge knows it, and its kind (for an HTTP intake)."""
+async def known_device(keys: Keys, code: str) -> KnownDevice | None:
+    """One device by its code, as the bridge knows it (for an HTTP intake)."""
     rows = await Device.raw(DIRECTORY_SQL + "WHERE v.code = {}", code)
-    return (known_devices(keys, rows)[0], rows[0]["kind"]) if rows else None
+    return known_devices(keys, rows)[0] if rows else None
 
 
 def known_devices(keys: Keys, rows: list[dict]) -> list[KnownDevice]:

@@ -46,13 +46,12 @@ async def authenticated(ctx: Context, authorization: str, method: str, uri: str)
     offered = httpauth.parse(authorization)
     found = await ingest.known_device(ctx.keys, offered.username) if offered and offered.username else None
     if found is None or not httpauth.verify(
-        offered, device_password(found[0].secret), method, uri, ctx.keys, now
+        offered, device_password(found.secret), method, uri, ctx.keys, now
     ):
         raise httpauth.DeviceUnauthorized(ctx.keys, now)
-    device, kind = found
-    if kind not in DOOR_KINDS:
+    if found.kind not in DOOR_KINDS:
         raise NotADoor("not_a_door", "Only door devices push access events")
-    return device
+    return found
 
 
 async def notification_parts(form: dict | None, body: bytes) -> tuple[bytes, bool]:
