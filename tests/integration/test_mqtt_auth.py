@@ -67,10 +67,10 @@ def mqtt_auth(settings, out: Path) -> str:
 async def platform(request, world, settings, broker_port, tmp_path) -> AsyncIterator[Broker]:
     """The secured broker; yields the platform's account on it."""
     if request.param == "embedded":
-        broker = msgspec.structs.replace(settings, mqtt_url="", mqtt_embedded_port=broker_port).broker
-        policy = await mqtt_policy(world.ctx, broker.username, broker.password)
+        # The same platform account the app under test connects with: a refusal would end its door commands.
+        policy = await mqtt_policy(world.ctx, PLATFORM_USER, PLATFORM_PASSWORD)
         async with embedded_broker(broker_port, policy):
-            yield broker
+            yield settings.broker
         return
     mqtt_auth(settings, tmp_path / "mqtt")
     with mosquitto(broker_port, tmp_path / "mqtt", request.param):
