@@ -23,6 +23,7 @@ from backend.deps import Ctx
 from backend.devices.controllers import DeviceController, IntakeController
 from backend.doorplates.controllers import PlateController, ScanController
 from backend.errors import DomainError, error_body
+from backend.faces.controllers import FaceController
 from backend.guards import bounded_json, security_headers
 from backend.health import DATABASE_DOWN, DatabaseWatch, database_unavailable, health, ready
 from backend.live.controllers import LiveController
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             LiveController,
             IntakeController,
             VisitorController,
+            FaceController,
             pwa_router(),
             *metrics_routes,
         ],

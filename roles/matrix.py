@@ -82,6 +82,9 @@ class Action(StrEnum):
     REVOKE_PASS = "revoke_pass"
     REGISTER_WALK_IN = "register_walk_in"  # the guard desk, after checking an ID document
     VIEW_VISITS = "view_visits"  # who came with a pass, at which door, when
+    ENROL_OWN_FACE = "enrol_own_face"  # one's own or a household member's face, with consent
+    ENROL_FACE = "enrol_face"  # staff, for a resident whose consent they record
+    VIEW_FACE_IMAGE = "view_face_image"  # an enrolment's photo (audited)
 
 
 class Scope(StrEnum):
@@ -211,6 +214,14 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.REVOKE_PASS: {Role.RESIDENT: Scope.OWN_HOUSE, Role.PROPERTY: Scope.COMMUNITY},
     Action.REGISTER_WALK_IN: {Role.PROPERTY: Scope.COMMUNITY},
     Action.VIEW_VISITS: {Role.RESIDENT: Scope.OWN_HOUSE, **_FIELD_STAFF},
+    Action.ENROL_OWN_FACE: {Role.RESIDENT: Scope.OWN_HOUSE},
+    Action.ENROL_FACE: _FIELD_STAFF,
+    # A resident sees no face but the ones they enrolled; staff reads are audited.
+    Action.VIEW_FACE_IMAGE: {
+        Role.RESIDENT: Scope.OWN_RECORD,
+        Role.PROPERTY: Scope.COMMUNITY,
+        Role.POLICE: Scope.COMMUNITY,
+    },
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

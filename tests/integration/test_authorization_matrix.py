@@ -39,6 +39,7 @@ from backend.credentials.tables import Credential
 from backend.deps import PERMISSION
 from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.tables import Doorplate
+from backend.faces.tables import FaceEnrolment
 from backend.notices.tables import Notice
 from backend.patrol.tables import Checkpoint, CheckpointTag, PatrolRoute, PatrolRun, PatrolShift
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
@@ -67,6 +68,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/api/scan/decode"): "photo to plate token",
     ("GET", "/api/codes/{name}"): "national code tables (public standards)",
     ("GET", "/api/push/key"): "the VAPID public key browsers subscribe with",
+    ("GET", "/api/faces/consent"): "the consent text a face enrolment accepts",
     # Access terminals, not people: each authenticates as its registered device (HTTP Basic/Digest
     # with its own credentials; tests/integration/test_hikvision_intake.py).
     ("POST", "/api/devices/hikvision/events"): "device-authenticated event push",
@@ -198,6 +200,7 @@ class Place:
     flat_resident: int  # a verified resident of the first flat
     visitor_pass: int  # the seeded pass of the first flat
     notice: int  # a published notice
+    face: dict[str, Any] | None  # the first flat resident's face enrolment and who enrolled it (add_faces)
 
 
 async def place_in(community: int) -> Place:
@@ -267,6 +270,9 @@ async def place_in(community: int) -> Place:
         resident["person"],
         visitor_pass["id"],
         (await Notice.select(Notice.id).where(Notice.community == community).first())["id"],
+        await FaceEnrolment.select(FaceEnrolment.id, FaceEnrolment.enrolled_by)
+        .where(FaceEnrolment.community == community)
+        .first(),
     )
 
 
@@ -339,6 +345,28 @@ async def add_notices(world) -> None:
         ).save()
 
 
+async def add_faces(world) -> None:
+    """Per community, the first flat's resident's face, enrolled by the flat's resident account (home)
+    or by the community's property staff (other); the embedding's content does not matter here."""
+    for side, community in (("home", world.home), ("other", world.other)):
+        place = await place_in(community)
+        role = Role.RESIDENT if side == "home" else Role.PROPERTY
+        enrolled_by = await Account.select(Account.id).where(Account.phone == world.phone(role, side)).first()
+        sealed = world.ctx.keys.seal("AAAA")
+        await FaceEnrolment(
+            key=f"{community}:{place.flat_resident}",
+            community=community,
+            house=place.house,
+            person=place.flat_resident,
+            pack="matrix",
+            embedding_sealed=sealed,
+            photo_sealed=sealed,
+            consent_version="matrix",
+            consent_method="self" if side == "home" else "staff_recorded",
+            enrolled_by=enrolled_by["id"],
+        ).save()
+
+
 async def add_spare_staff(world) -> None:
     for phone, community in zip(SPARE_PHONES, (world.home, world.other), strict=True):
         account = Account(phone=phone, name="备用 协管员", role=Role.WARDEN)
@@ -361,6 +389,7 @@ async def holds_grant(account_id: int | None, place: Place) -> bool:
 OWNERS: dict[str, Callable[[Place], int]] = {
     "request_id": lambda p: p.request["requester"],
     "run_id": lambda p: p.patrol["guard"],
+    "face_id": lambda p: p.face["enrolled_by"] if p.face else None,
 }
 
 
@@ -401,6 +430,7 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "device_id": lambda p: p.button,
     "pass_id": lambda p: p.visitor_pass,
     "notice_id": lambda p: p.notice,
+    "face_id": lambda p: p.face["id"] if p.face else 0,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -609,6 +639,7 @@ async def test_the_route_answers_each_caller_as_roles_says(world, route):
     await add_spare_staff(world)
     await add_runs_and_requests(world)
     await add_notices(world)
+    await add_faces(world)
     callers = [None, *Role]
     principals = {caller: await principal_of(world, caller) for caller in callers}
     cells = [
