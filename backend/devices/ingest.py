@@ -24,6 +24,7 @@ from asyncpg.exceptions import TransactionRollbackError
 from piccolo.engine.base import Engine
 
 from backend.access import ingest as access_ingest
+from backend.access.commands import DoorCommands
 from backend.alarms import ingest as alarms_ingest
 from backend.alarms.escalation import escalate_overdue
 from backend.alarms.ingest import AlarmConfig
@@ -34,6 +35,8 @@ from backend.health import DATABASE_DOWN
 from backend.keys import Keys
 from backend.notices.service import publish_due
 from backend.settings import Settings
+from backend.vehicles import ingest as vehicles_ingest
+from backend.vehicles.ingest import Barriers
 from backend.visitors import ingest as visitors_ingest
 from device_bridge import store
 from device_bridge.bridge import Bridge, BridgeConfig
@@ -200,7 +203,7 @@ def _json(data: object) -> str:
     return msgspec.json.encode(data).decode()
 
 
-def handlers(settings: Settings, keys: Keys) -> Handlers:
+def handlers(settings: Settings, keys: Keys, barriers: Barriers | None = None) -> Handlers:
     """Every domain's handlers, in the order they run within a batch's transaction."""
     registry = Handlers()
     registry.on(store_events)
@@ -210,6 +213,7 @@ def handlers(settings: Settings, keys: Keys) -> Handlers:
     access_ingest.register(registry, keys)
     alarms_ingest.register(registry, AlarmConfig.of(settings))
     visitors_ingest.register(registry)
+    vehicles_ingest.register(registry, barriers)
     return registry
 
 
@@ -292,10 +296,13 @@ def build_bridge(
         batch_seconds=batch_seconds,
         give_up_after=settings.bridge_give_up_seconds if give_up_after is None else give_up_after,
     )
+    # Barriers are opened through the door-command path on a connection of the worker's own.
+    doors = DoorCommands(settings)
+    barriers = Barriers(doors, transaction_on(engine))
     bridge = Bridge(
         config,
         Directory(directory_loader(keys)),
-        handlers(settings, keys),
+        handlers(settings, keys, barriers),
         transaction_on(engine),
         transient=TRANSIENT,
         conflicts=CONFLICTS,
@@ -308,6 +315,7 @@ def build_bridge(
         await escalate_overdue(transaction_on(engine), settings)
 
     bridge.every(watch_seconds, mark_silent_devices_offline)
+    bridge.alongside(doors.run)
 
     async def publish_scheduled_notices() -> None:
         await publish_due(transaction_on(engine))
