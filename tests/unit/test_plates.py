@@ -14,7 +14,7 @@ from backend.vehicles.plates import InvalidPlate
         ("鄂a·12345", "鄂A12345", "02"),  # what people type: lower case, the middle dot, spaces
         ("鄂A 1B2C3", "鄂A1B2C3", "02"),
         ("鄂AD12345", "鄂AD12345", "52"),  # small new-energy: D/F, then a letter or digit, then 4 digits
-        ("鄂AF8A123", "鄂AF8A123", "52"),
+        ("鄂AFA1234", "鄂AFA1234", "52"),
         ("鄂A12345D", "鄂A12345D", "51"),  # large new-energy: 5 digits, then D/F
         ("京A1234警", "京A1234警", "23"),
         ("鄂A1234学", "鄂A1234学", "16"),
