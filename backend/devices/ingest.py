@@ -3,9 +3,10 @@
 The devices domain stores every event once, moves ``last_seen`` forward, applies online/offline
 states in order and tells the maintenance centre when a device goes offline; the access domain
 stores passes (backend/access/ingest.py), the alarms domain raises alarms and counts readings
-(backend/alarms/ingest.py). :func:`build_bridge` gives a bridge the device
-directory, every domain's handlers and the batch transaction. A later domain (faces,
-plates, visitor passes) adds its ``register`` call in :func:`handlers`.
+(backend/alarms/ingest.py), the vehicles domain judges plates read at barriers
+(backend/vehicles/ingest.py). :func:`build_bridge` gives a bridge the device directory, every
+domain's handlers, the batch transaction and a door-command connection (barriers are opened from
+the bridge). A later domain (faces, tags) adds its ``register`` call in :func:`handlers`.
 
 Liveness: every ``save_every`` seconds the worker writes its counters to ``bridge_counter``
 (one row per worker and reason): the refusal reasons, ``accepted``, ``stored``, and the gauges

@@ -69,7 +69,7 @@ class Barriers:
         target = DoorDevice(community=device.community_code, device=device.code, secret=device.secret)
         try:
             ack = await self.doors.open(target, command)
-        except DomainError as exc:  # the guard sees it as passed but unanswered and can let it in
+        except DomainError as exc:  # the passage keeps opened NULL: passed, but the barrier never said so
             log.warning("barrier %s did not open for %s: %s", device.code, command, exc.message)
             return
         async with self._transaction() as writer:
