@@ -97,6 +97,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/d/{token}/button"): "as /d/{token}",
     ("GET", "/visitors"): "PWA shell",
     ("GET", "/v/{share}"): "PWA shell (a visitor's share link)",
+    ("GET", "/homes/{house_id}/vehicles"): "PWA shell (a household's vehicles)",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
     ("GET", "/app/{path}"): "PWA assets",
