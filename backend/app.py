@@ -34,6 +34,7 @@ from backend.registry.controllers import RegistryController
 from backend.services.controllers import ServicesController
 from backend.settings import Settings, get_settings
 from backend.sms import require_real_sender
+from backend.vehicles.controllers import VehicleController
 from backend.visitors.controllers import VisitorController
 from backend.web import pwa_router
 from roles import Forbidden, Principal
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             IntakeController,
             VisitorController,
             FaceController,
+            VehicleController,
             pwa_router(),
             *metrics_routes,
         ],

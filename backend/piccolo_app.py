@@ -47,6 +47,7 @@ from backend.registry.tables import (
 )
 from backend.rootkey import RootKey
 from backend.services.tables import ServiceRequest, ServiceRequestEvent, ServiceRequestPhoto, ServiceTile
+from backend.vehicles.tables import Vehicle, VehiclePassage, WatchedPlate
 from backend.visitors.tables import Visit, VisitorPass, VisitorPolicy
 
 # backend/migrations links to the top-level folder, so the wheel ships the migrations inside the package.
@@ -111,5 +112,8 @@ APP_CONFIG = AppConfig(
         VisitorPass,
         Visit,
         FaceEnrolment,
+        Vehicle,
+        VehiclePassage,
+        WatchedPlate,
     ],
 )

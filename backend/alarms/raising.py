@@ -23,7 +23,7 @@ import msgspec
 
 from backend.alarms import routing
 from backend.alarms.kinds import RULES, AlarmType, State
-from backend.alarms.schemas import AlarmOut, alarm_out, json_list
+from backend.alarms.schemas import AlarmOut, alarm_out, json_list, stream_payload
 from backend.live.outbox import PushMessage, announce
 from device_bridge.dispatch import KnownDevice
 from device_bridge.store import Writer
@@ -153,7 +153,7 @@ async def _open(writer: Writer, signal: Signal, slot: str, fold_seconds: float) 
         writer,
         community=alarm.community,
         topic="alarm",
-        payload=msgspec.to_builtins(alarm),
+        payload=stream_payload(alarm),
         push_to=await routing.recipients(writer, alarm),
         push=push_message(alarm),
     )
@@ -162,7 +162,8 @@ async def _open(writer: Writer, signal: Signal, slot: str, fold_seconds: float) 
 
 async def _announced(writer: Writer, row: dict[str, Any]) -> AlarmOut:
     alarm = alarm_out(row)
-    await announce(writer, community=alarm.community, topic="alarm", payload=msgspec.to_builtins(alarm))
+    if (payload := stream_payload(alarm)) is not None:
+        await announce(writer, community=alarm.community, topic="alarm", payload=payload)
     return alarm
 
 
@@ -226,4 +227,5 @@ TITLES: dict[AlarmType, str] = {
     AlarmType.DEVICE_OFFLINE: "设备离线",
     AlarmType.TAMPER: "设备防拆",
     AlarmType.LOW_BATTERY: "电量低",
+    AlarmType.WATCHED_VEHICLE: "布控车辆",
 }

@@ -3,9 +3,10 @@
 The devices domain stores every event once, moves ``last_seen`` forward, applies online/offline
 states in order and tells the maintenance centre when a device goes offline; the access domain
 stores passes (backend/access/ingest.py), the alarms domain raises alarms and counts readings
-(backend/alarms/ingest.py). :func:`build_bridge` gives a bridge the device
-directory, every domain's handlers and the batch transaction. A later domain (faces,
-plates, visitor passes) adds its ``register`` call in :func:`handlers`.
+(backend/alarms/ingest.py), the vehicles domain judges plates read at barriers
+(backend/vehicles/ingest.py). :func:`build_bridge` gives a bridge the device directory, every
+domain's handlers, the batch transaction and a door-command connection (barriers are opened from
+the bridge). A later domain (faces, tags) adds its ``register`` call in :func:`handlers`.
 
 Liveness: every ``save_every`` seconds the worker writes its counters to ``bridge_counter``
 (one row per worker and reason): the refusal reasons, ``accepted``, ``stored``, and the gauges
@@ -23,6 +24,7 @@ from asyncpg.exceptions import TransactionRollbackError
 from piccolo.engine.base import Engine
 
 from backend.access import ingest as access_ingest
+from backend.access.commands import DoorCommands
 from backend.alarms import ingest as alarms_ingest
 from backend.alarms.escalation import escalate_overdue
 from backend.alarms.ingest import AlarmConfig
@@ -32,6 +34,8 @@ from backend.devices.tables import BridgeCounter, Device, Liveness
 from backend.keys import Keys
 from backend.notices.service import publish_due
 from backend.settings import Settings
+from backend.vehicles import ingest as vehicles_ingest
+from backend.vehicles.ingest import Barriers
 from backend.visitors import ingest as visitors_ingest
 from device_bridge import store
 from device_bridge.bridge import Bridge, BridgeConfig
@@ -195,7 +199,7 @@ def _json(data: object) -> str:
     return msgspec.json.encode(data).decode()
 
 
-def handlers(settings: Settings, keys: Keys) -> Handlers:
+def handlers(settings: Settings, keys: Keys, barriers: Barriers | None = None) -> Handlers:
     """Every domain's handlers, in the order they run within a batch's transaction."""
     registry = Handlers()
     registry.on(store_events)
@@ -205,6 +209,7 @@ def handlers(settings: Settings, keys: Keys) -> Handlers:
     access_ingest.register(registry, keys)
     alarms_ingest.register(registry, AlarmConfig.of(settings))
     visitors_ingest.register(registry)
+    vehicles_ingest.register(registry, barriers)
     return registry
 
 
@@ -287,10 +292,13 @@ def build_bridge(
         batch_seconds=batch_seconds,
         give_up_after=settings.bridge_give_up_seconds if give_up_after is None else give_up_after,
     )
+    # Barriers are opened through the door-command path on a connection of the worker's own.
+    doors = DoorCommands(settings)
+    barriers = Barriers(doors, transaction_on(engine))
     bridge = Bridge(
         config,
         Directory(directory_loader(keys)),
-        handlers(settings, keys),
+        handlers(settings, keys, barriers),
         transaction_on(engine),
         transient=TRANSIENT,
         conflicts=CONFLICTS,
@@ -303,6 +311,7 @@ def build_bridge(
         await escalate_overdue(transaction_on(engine), settings)
 
     bridge.every(watch_seconds, mark_silent_devices_offline)
+    bridge.alongside(doors.run)
 
     async def publish_scheduled_notices() -> None:
         await publish_due(transaction_on(engine))

@@ -38,5 +38,6 @@ function homeItem(home) {
     verified && home.plate
       ? link(`/d/${encodeURIComponent(home.plate)}`, { class: "btn btn-primary", dataset: { testid: "open-household" } }, t("homes.household"))
       : null,
+    verified ? link(`/homes/${encodeURIComponent(home.house_id)}/vehicles`, { class: "btn btn-outline", dataset: { testid: "open-vehicles" } }, t("homes.vehicles")) : null,
   );
 }

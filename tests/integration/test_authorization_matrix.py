@@ -47,6 +47,7 @@ from backend.registry.service import CURRENT
 from backend.registry.tables import Community, House, Residency
 from backend.services.tables import ServiceRequest, ServiceTile
 from backend.settings import Settings
+from backend.vehicles.tables import Vehicle, VehiclePassage, WatchedPlate
 from backend.visitors.tables import VisitorPass
 from roles import Action, Principal, Role, Target, is_allowed
 from tests.integration.test_registration import FORM
@@ -99,6 +100,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/d/{token}/button"): "as /d/{token}",
     ("GET", "/visitors"): "PWA shell",
     ("GET", "/v/{share}"): "PWA shell (a visitor's share link)",
+    ("GET", "/homes/{house_id}/vehicles"): "PWA shell (a household's vehicles)",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
     ("GET", "/app/{path}"): "PWA assets",
@@ -201,6 +203,9 @@ class Place:
     visitor_pass: int  # the seeded pass of the first flat
     notice: int  # a published notice
     face: dict[str, Any] | None  # the first flat resident's face enrolment and who enrolled it (add_faces)
+    vehicle: int  # a vehicle of the first flat
+    passage: int  # a vehicle held at a barrier
+    watched: int  # a watch-list entry
 
 
 async def place_in(community: int) -> Place:
@@ -273,7 +278,46 @@ async def place_in(community: int) -> Place:
         await FaceEnrolment.select(FaceEnrolment.id, FaceEnrolment.enrolled_by)
         .where(FaceEnrolment.community == community)
         .first(),
+        *await vehicles_in(community),
     )
+
+
+async def vehicles_in(community: int) -> list[int]:
+    """The community's vehicle, latest held passage and watch-list entry (add_vehicles)."""
+    found = []
+    for table in (Vehicle, VehiclePassage, WatchedPlate):
+        latest = (
+            table.select(table.id).where(table.community == community).order_by(table.id, ascending=False)
+        )
+        found.append((await latest.first())["id"])
+    return found
+
+
+async def add_vehicles(world) -> None:
+    """Per community: a vehicle of the first flat, a vehicle held at a barrier, a watched plate."""
+    for number, community in enumerate((world.home, world.other)):
+        house = await House.select(House.id).where(House.community == community).order_by(House.id).first()
+        device = await Device.select(Device.id).where(Device.community == community).first()
+        await Vehicle(
+            community=community,
+            house=house["id"],
+            plate=f"鄂A9000{number}",
+            hpzl="02",
+            active_slot=f"{community}:m",
+        ).save()
+        for held in range(4):  # let in and refused by each allowed caller: each needs one held
+            await VehiclePassage(
+                community=community,
+                device=device["id"],
+                plate=f"鄂B9000{number}",
+                hpzl="02",
+                direction="in",
+                at=dt.datetime.now(dt.UTC),
+                reason="unknown",
+                outcome="held",
+                key=f"matrix:{community}:{held}",
+            ).save()
+        await WatchedPlate(community=community, plate=f"鄂C9000{number}", active_slot=f"{community}:w").save()
 
 
 async def patrol_in(community: int) -> dict[str, Any]:
@@ -431,6 +475,9 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "pass_id": lambda p: p.visitor_pass,
     "notice_id": lambda p: p.notice,
     "face_id": lambda p: p.face["id"] if p.face else 0,
+    "vehicle_id": lambda p: p.vehicle,
+    "passage_id": lambda p: p.passage,
+    "entry_id": lambda p: p.watched,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -538,6 +585,11 @@ PLACED_BODIES: dict[tuple[str, str], Body] = {
         "id_number": FORM["id_number"],
         "valid_until": _now(1),
     },
+    ("POST", "/api/houses/{house_id}/vehicles"): lambda p, _: {
+        "plate": f"鄂D{next(_serial):05d}",
+        "hpzl": "02",
+    },
+    ("POST", "/api/communities/{community_id}/watch-list"): lambda p, _: {"plate": f"鄂E{next(_serial):05d}"},
     ("POST", "/api/staff"): lambda p, _: {
         "phone": f"1360000{next(_serial):04d}",
         "name": "矩阵 测试",
@@ -640,6 +692,7 @@ async def test_the_route_answers_each_caller_as_roles_says(world, route):
     await add_runs_and_requests(world)
     await add_notices(world)
     await add_faces(world)
+    await add_vehicles(world)
     callers = [None, *Role]
     principals = {caller: await principal_of(world, caller) for caller in callers}
     cells = [
