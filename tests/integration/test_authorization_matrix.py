@@ -691,8 +691,8 @@ async def test_the_route_answers_each_caller_as_roles_says(world, route):
     await add_spare_staff(world)
     await add_runs_and_requests(world)
     await add_notices(world)
-    await add_faces(world)
     await add_vehicles(world)
+    await add_faces(world)  # after the others: it looks the place up
     callers = [None, *Role]
     principals = {caller: await principal_of(world, caller) for caller in callers}
     cells = [
