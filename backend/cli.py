@@ -407,6 +407,17 @@ def cmd_audit(_: argparse.Namespace) -> None:
         print(f"new checkpoint: {report.written.label()}")
 
 
+def cmd_analyse(args: argparse.Namespace) -> None:
+    from backend.analytics.service import analyse
+    from backend.devices.ingest import transaction
+
+    settings = get_settings()
+    new = asyncio.run(
+        _with_db(settings, lambda ctx: analyse(transaction, settings, ctx.keys, args.community))
+    )
+    print("new findings: " + ", ".join(f"{rule} {count}" for rule, count in new.items()))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="anju", description="安居 Anju: smart safe residential communities")
     commands = top.add_subparsers(dest="command", required=True)
@@ -463,6 +474,9 @@ def parser() -> argparse.ArgumentParser:
         help="verify the audit trail's keyed chains (one per community) against its signed checkpoints",
     )
     audit.set_defaults(run=cmd_audit)
+    analyse = commands.add_parser("analyse", help="run the analysis (研判) rules now and store new findings")
+    analyse.add_argument("--community", type=int, default=None, help="one community (default: all)")
+    analyse.set_defaults(run=cmd_analyse)
     return top
 
 

@@ -16,10 +16,12 @@ from backend.alarms.tables import (
     PerimeterZone,
     SensorThreshold,
 )
+from backend.analytics.tables import Finding
 from backend.audit.tables import AuditEntry
 from backend.credentials.tables import Credential
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.doorplates.tables import Doorplate
+from backend.ebikes.tables import EBike
 from backend.live.tables import LiveEvent, PushOutbox, PushSubscription
 from backend.notices.tables import Notice, NoticeRead, NoticeReview
 from backend.patrol.tables import (
@@ -109,5 +111,7 @@ APP_CONFIG = AppConfig(
         VisitorPolicy,
         VisitorPass,
         Visit,
+        EBike,
+        Finding,
     ],
 )

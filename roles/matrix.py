@@ -82,6 +82,8 @@ class Action(StrEnum):
     REVOKE_PASS = "revoke_pass"
     REGISTER_WALK_IN = "register_walk_in"  # the guard desk, after checking an ID document
     VIEW_VISITS = "view_visits"  # who came with a pass, at which door, when
+    VIEW_FINDINGS = "view_findings"  # the analysis (研判) jobs' findings of a community
+    HANDLE_FINDING = "handle_finding"  # close a finding (a welfare task: visited)
 
 
 class Scope(StrEnum):
@@ -211,6 +213,9 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.REVOKE_PASS: {Role.RESIDENT: Scope.OWN_HOUSE, Role.PROPERTY: Scope.COMMUNITY},
     Action.REGISTER_WALK_IN: {Role.PROPERTY: Scope.COMMUNITY},
     Action.VIEW_VISITS: {Role.RESIDENT: Scope.OWN_HOUSE, **_FIELD_STAFF},
+    # 研判: the community police and its wardens; findings about 重点人员 need VIEW_KEY_PERSONS too.
+    Action.VIEW_FINDINGS: {Role.WARDEN: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
+    Action.HANDLE_FINDING: {Role.WARDEN: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

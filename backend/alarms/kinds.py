@@ -36,6 +36,9 @@ class AlarmType(StrEnum):
     DEVICE_OFFLINE = "device_offline"
     TAMPER = "tamper"
     LOW_BATTERY = "low_battery"
+    TAG_WITHOUT_OWNER = (
+        "tag_without_owner"  # an e-bike's tag left by a gate without its owner (backend/ebikes)
+    )
 
 
 class Category(StrEnum):
@@ -116,6 +119,8 @@ RULES: dict[AlarmType, Rule] = {
     AlarmType.DEVICE_OFFLINE: Rule(Category.DEVICE, Severity.LOW, MAINTENANCE, condition=True),
     AlarmType.TAMPER: Rule(Category.DEVICE, Severity.MEDIUM, (*MAINTENANCE, *SECURITY)),
     AlarmType.LOW_BATTERY: Rule(Category.DEVICE, Severity.LOW, MAINTENANCE, condition=True),
+    # A possible e-bike theft: the guards at the gate, and the owner's household (its verified residents).
+    AlarmType.TAG_WITHOUT_OWNER: Rule(Category.PERIMETER, Severity.HIGH, SECURITY, residents=True),
 }
 
 # An ``alarm`` event's kind → the alarm it raises. ``door_open`` is an alarm only on a fire-door
