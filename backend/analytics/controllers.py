@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, Request, get, post
-from litestar.params import JSONBody
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from backend.analytics import service
 from backend.analytics.schemas import CloseIn, FindingOut
@@ -25,11 +27,12 @@ class FindingController(Controller):
         community_id: PathId,
         who: Caller,
         request: Request,
-        state: FindingState | None = None,
-        rule: RuleName | None = None,
+        finding_state: Annotated[FindingState | None, QueryParameter(name="state")] = None,
+        rule: FromQuery[RuleName | None] = None,
     ) -> list[FindingOut]:
-        """The analysis (研判) findings of a community, newest first (重点人员 ones: police only)."""
-        return await service.community_findings(who, community_id, state, rule, client_ip(request))
+        """The analysis (研判) findings of a community, newest first (重点人员 ones: police only);
+        ``state`` (open, closed) and ``rule`` filter them."""
+        return await service.community_findings(who, community_id, finding_state, rule, client_ip(request))
 
     @post(
         "/api/findings/{finding_id:int}/close",

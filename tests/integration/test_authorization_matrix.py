@@ -34,11 +34,13 @@ from backend.access.tables import AccessGrant, Door
 from backend.accounts import service as accounts
 from backend.accounts.tables import Account, Passkey, StaffScope
 from backend.alarms.tables import Alarm, PerimeterZone
+from backend.analytics.tables import Finding, RuleName
 from backend.app import create_app
 from backend.credentials.tables import Credential
 from backend.deps import PERMISSION
 from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.tables import Doorplate
+from backend.ebikes.tables import EBike
 from backend.notices.tables import Notice
 from backend.patrol.tables import Checkpoint, CheckpointTag, PatrolRoute, PatrolRun, PatrolShift
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
@@ -197,6 +199,8 @@ class Place:
     flat_resident: int  # a verified resident of the first flat
     visitor_pass: int  # the seeded pass of the first flat
     notice: int  # a published notice
+    ebike: int  # an e-bike of the first flat's resident, without a tag
+    finding: int  # an open welfare finding (not police-only)
 
 
 async def place_in(community: int) -> Place:
@@ -266,6 +270,8 @@ async def place_in(community: int) -> Place:
         resident["person"],
         visitor_pass["id"],
         (await Notice.select(Notice.id).where(Notice.community == community).first())["id"],
+        (await EBike.select(EBike.id).where(EBike.house == house.id).first())["id"],
+        (await Finding.select(Finding.id).where(Finding.community == community).first())["id"],
     )
 
 
@@ -338,6 +344,27 @@ async def add_notices(world) -> None:
         ).save()
 
 
+async def add_ebikes_and_findings(world) -> None:
+    """Per community: an untagged e-bike of the first flat's resident, and an open welfare finding."""
+    for community in (world.home, world.other):
+        house = await House.objects().where(House.community == community).order_by(House.id).first()
+        resident = (
+            await Residency.select(Residency.person)
+            .where((Residency.house == house.id) & (Residency.status == ResidencyStatus.VERIFIED))
+            .order_by(Residency.id)
+            .first()
+        )
+        await EBike(community=community, house=house.id, person=resident["person"], brand="矩阵").save()
+        await Finding(
+            community=community,
+            rule=RuleName.WELFARE,
+            house=house.id,
+            person=resident["person"],
+            period="2026-01-01",
+            slot=f"welfare:person:{resident['person']}:2026-01-01",
+        ).save()
+
+
 async def add_spare_staff(world) -> None:
     for phone, community in zip(SPARE_PHONES, (world.home, world.other), strict=True):
         account = Account(phone=phone, name="备用 协管员", role=Role.WARDEN)
@@ -400,6 +427,8 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "device_id": lambda p: p.button,
     "pass_id": lambda p: p.visitor_pass,
     "notice_id": lambda p: p.notice,
+    "ebike_id": lambda p: p.ebike,
+    "finding_id": lambda p: p.finding,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -472,6 +501,9 @@ BODIES |= {
     ("PUT", "/api/notices/{notice_id}"): lambda p, _: NOTICE,
     ("POST", "/api/notices/{notice_id}/review"): lambda p, _: {"verdict": "approve"},
     ("POST", "/api/notices/{notice_id}/publish"): lambda p, _: {},
+    ("POST", "/api/houses/{house_id}/ebikes"): lambda p, _: {"person_id": p.flat_resident, "brand": "矩阵"},
+    ("POST", "/api/ebikes/{ebike_id}/tag"): lambda p, _: {"tag": f"EB{next(_serial):06d}"},
+    ("POST", "/api/findings/{finding_id}/close"): lambda p, _: {"note": REASON},
 }
 ZONE = {"name": "矩阵围墙", "polygon": [[0, 0], [100, 0], [100, 10]]}
 PLACED_BODIES: dict[tuple[str, str], Body] = {
@@ -608,6 +640,7 @@ async def test_the_route_answers_each_caller_as_roles_says(world, route):
     await add_spare_staff(world)
     await add_runs_and_requests(world)
     await add_notices(world)
+    await add_ebikes_and_findings(world)
     callers = [None, *Role]
     principals = {caller: await principal_of(world, caller) for caller in callers}
     cells = [
