@@ -17,7 +17,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from piccolo.query.functions.aggregate import Min
 
 from backend.access.tables import AccessRecord
 from backend.analytics.tables import RuleName
@@ -96,12 +95,11 @@ async def current_residents(run: Run) -> list[dict[str, Any]]:
 
 async def covered_communities(run: Run, since: dt.datetime) -> set[int]:
     """Communities whose access records reach back to ``since``: only there does silence mean something."""
-    rows = await (
-        AccessRecord.select(AccessRecord.community, Min(AccessRecord.at, alias="first"))
-        .where(AccessRecord.community.is_in(run.communities))
-        .group_by(AccessRecord.community)
-    )
-    return {row["community"] for row in rows if row["first"] is not None and row["first"] <= since}
+    return {
+        community
+        for community in run.communities
+        if await AccessRecord.exists().where((AccessRecord.community == community) & (AccessRecord.at <= since))
+    }
 
 
 async def last_seen(people: list[int]) -> dict[int, dt.datetime]:
