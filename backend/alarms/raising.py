@@ -227,4 +227,5 @@ TITLES: dict[AlarmType, str] = {
     AlarmType.DEVICE_OFFLINE: "设备离线",
     AlarmType.TAMPER: "设备防拆",
     AlarmType.LOW_BATTERY: "电量低",
+    AlarmType.TAG_WITHOUT_OWNER: "电动车无主出门",
 }

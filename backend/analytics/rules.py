@@ -98,7 +98,9 @@ async def covered_communities(run: Run, since: dt.datetime) -> set[int]:
     return {
         community
         for community in run.communities
-        if await AccessRecord.exists().where((AccessRecord.community == community) & (AccessRecord.at <= since))
+        if await AccessRecord.exists().where(
+            (AccessRecord.community == community) & (AccessRecord.at <= since)
+        )
     }
 
 
