@@ -66,7 +66,7 @@ class Person(Table, tablename="person", schema=None):
     )
 
 
-ID = "2026-11-26T06:13:57:256621"
+ID = "2026-11-26T06:21:18:759200"
 VERSION = "1.38.0"
 DESCRIPTION = ""
 
@@ -77,214 +77,11 @@ async def forwards():
     )
 
     manager.add_table(
-        class_name="EBike", tablename="e_bike", schema=None, columns=None
-    )
-
-    manager.add_table(
         class_name="Finding", tablename="finding", schema=None, columns=None
     )
 
-    manager.add_column(
-        table_class_name="EBike",
-        tablename="e_bike",
-        column_name="community",
-        db_column_name="community",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": Community,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="EBike",
-        tablename="e_bike",
-        column_name="house",
-        db_column_name="house",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": House,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="EBike",
-        tablename="e_bike",
-        column_name="person",
-        db_column_name="person",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": Person,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="EBike",
-        tablename="e_bike",
-        column_name="brand",
-        db_column_name="brand",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 30,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="EBike",
-        tablename="e_bike",
-        column_name="colour",
-        db_column_name="colour",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 20,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="EBike",
-        tablename="e_bike",
-        column_name="tag",
-        db_column_name="tag",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": Credential,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="EBike",
-        tablename="e_bike",
-        column_name="created_by",
-        db_column_name="created_by",
-        column_class_name="Integer",
-        column_class=Integer,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="EBike",
-        tablename="e_bike",
-        column_name="created_at",
-        db_column_name="created_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": TimestamptzNow(),
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="EBike",
-        tablename="e_bike",
-        column_name="removed_at",
-        db_column_name="removed_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
+    manager.add_table(
+        class_name="EBike", tablename="e_bike", schema=None, columns=None
     )
 
     manager.add_column(
@@ -575,6 +372,272 @@ async def forwards():
             "db_column_name": None,
             "secret": False,
         },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="EBike",
+        tablename="e_bike",
+        column_name="community",
+        db_column_name="community",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": Community,
+            "on_delete": OnDelete.cascade,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": True,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="EBike",
+        tablename="e_bike",
+        column_name="house",
+        db_column_name="house",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": House,
+            "on_delete": OnDelete.cascade,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": True,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="EBike",
+        tablename="e_bike",
+        column_name="person",
+        db_column_name="person",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": Person,
+            "on_delete": OnDelete.cascade,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": True,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="EBike",
+        tablename="e_bike",
+        column_name="brand",
+        db_column_name="brand",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 30,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="EBike",
+        tablename="e_bike",
+        column_name="colour",
+        db_column_name="colour",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 20,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="EBike",
+        tablename="e_bike",
+        column_name="tag",
+        db_column_name="tag",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": Credential,
+            "on_delete": OnDelete.cascade,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="EBike",
+        tablename="e_bike",
+        column_name="created_by",
+        db_column_name="created_by",
+        column_class_name="Integer",
+        column_class=Integer,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="EBike",
+        tablename="e_bike",
+        column_name="created_at",
+        db_column_name="created_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": TimestamptzNow(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="EBike",
+        tablename="e_bike",
+        column_name="removed_at",
+        db_column_name="removed_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.alter_column(
+        table_class_name="Alarm",
+        tablename="alarm",
+        column_name="type",
+        db_column_name="type",
+        params={
+            "choices": Enum(
+                "AlarmType",
+                {
+                    "EMERGENCY": "emergency",
+                    "HELP": "help",
+                    "INTRUSION": "intrusion",
+                    "CROWDING": "crowding",
+                    "LOITERING": "loitering",
+                    "LINE_CROSSING": "line_crossing",
+                    "THROWN_OBJECT": "thrown_object",
+                    "VIDEO_LOSS": "video_loss",
+                    "OCCLUSION": "occlusion",
+                    "SMOKE": "smoke",
+                    "FIRE_DOOR_OPEN": "fire_door_open",
+                    "WATER_LEAK": "water_leak",
+                    "HYDRANT_PRESSURE": "hydrant_pressure",
+                    "WATER_THRESHOLD": "water_threshold",
+                    "ELECTRICITY_THRESHOLD": "electricity_threshold",
+                    "GAS_THRESHOLD": "gas_threshold",
+                    "DEVICE_OFFLINE": "device_offline",
+                    "TAMPER": "tamper",
+                    "LOW_BATTERY": "low_battery",
+                    "TAG_WITHOUT_OWNER": "tag_without_owner",
+                },
+            )
+        },
+        old_params={
+            "choices": Enum(
+                "AlarmType",
+                {
+                    "EMERGENCY": "emergency",
+                    "HELP": "help",
+                    "INTRUSION": "intrusion",
+                    "CROWDING": "crowding",
+                    "LOITERING": "loitering",
+                    "LINE_CROSSING": "line_crossing",
+                    "THROWN_OBJECT": "thrown_object",
+                    "VIDEO_LOSS": "video_loss",
+                    "OCCLUSION": "occlusion",
+                    "SMOKE": "smoke",
+                    "FIRE_DOOR_OPEN": "fire_door_open",
+                    "WATER_LEAK": "water_leak",
+                    "HYDRANT_PRESSURE": "hydrant_pressure",
+                    "WATER_THRESHOLD": "water_threshold",
+                    "ELECTRICITY_THRESHOLD": "electricity_threshold",
+                    "GAS_THRESHOLD": "gas_threshold",
+                    "DEVICE_OFFLINE": "device_offline",
+                    "TAMPER": "tamper",
+                    "LOW_BATTERY": "low_battery",
+                },
+            )
+        },
+        column_class=Varchar,
+        old_column_class=Varchar,
         schema=None,
     )
 
