@@ -62,6 +62,7 @@ function signedIn(acc, signal) {
     acc.role === "property" ? tile("/service-queue", "home.service_queue", "home.service_queue_sub") : null,
     patrols ? tile("/patrol", "home.patrol", "home.patrol_sub") : null,
     BOARD_ROLES.has(acc.role) ? tile("/board", "home.board", "home.board_sub") : null,
+    ["police", "warden"].includes(acc.role) ? tile("/findings", "home.findings", "home.findings_sub") : null,
     link("/passes", { class: "tile", dataset: { testid: "passes-tile" } }, h("span", { class: "tile-title" }, t("home.passes")), h("span", { class: "tile-sub" }, t(staff ? "home.passes_sub_staff" : "home.passes_sub"))),
     link("/me", { class: "tile" }, h("span", { class: "tile-title" }, t("home.me")), h("span", { class: "tile-sub" }, t("home.me_sub"))),
   ];
