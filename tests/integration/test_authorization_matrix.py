@@ -97,6 +97,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/d/{token}/register"): "as /d/{token}",
     ("GET", "/d/{token}/button"): "as /d/{token}",
     ("GET", "/visitors"): "PWA shell",
+    ("GET", "/findings"): "PWA shell",
     ("GET", "/v/{share}"): "PWA shell (a visitor's share link)",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
