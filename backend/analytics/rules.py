@@ -384,17 +384,17 @@ async def _ended_credentials(hashes: set[str]) -> dict[str, list[dict[str, Any]]
 
 async def _residency_ends(rows: list[dict[str, Any]]) -> dict[tuple[int, int], dt.date | None]:
     """When each (person, house)'s residency ended: its end date, or the day it was ended
-    (deregistered); None while it lasts."""
+    (deregistered); None while one lasts (someone who moved back in holds their credentials again)."""
     people = list({row["person"] for row in rows}) or [0]
-    ends = {}
+    ends: dict[tuple[int, int], list[dt.date | None]] = defaultdict(list)
     for r in await Residency.select(
         Residency.person, Residency.house, Residency.status, Residency.end_date, Residency.decided_at
     ).where(
         Residency.person.is_in(people)
         & Residency.status.is_in([ResidencyStatus.VERIFIED, ResidencyStatus.ENDED])
     ):
-        ends[(r["person"], r["house"])] = r["end_date"] or _deregistered_on(r)
-    return ends
+        ends[(r["person"], r["house"])].append(r["end_date"] or _deregistered_on(r))
+    return {key: None if None in dates else max(dates) for key, dates in ends.items()}
 
 
 def _deregistered_on(residency: dict[str, Any]) -> dt.date | None:
