@@ -1,4 +1,5 @@
-"""E-bikes under 我的家 and 研判 findings in the PWA: a resident registers an e-bike with its tag;
+"""E-bikes under 我的家 and 研判 findings in the PWA: a resident registers an e-bike with its tag and
+the warden's home screen shows the tag coverage;
 `anju analyse` finds residents living alone not seen for days, and the warden closes one task."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from roles import Role
 from tests.browser.conftest import ROOT, sign_in
 
 
-def test_a_resident_registers_an_ebike_with_its_tag(page: Page, live_server):
+def test_a_resident_registers_an_ebike_with_its_tag(page: Page, browser, live_server):
     sign_in(page, live_server.phone(Role.RESIDENT))
     page.goto("/homes")
     form = page.get_by_test_id("add-ebike")
@@ -28,6 +29,13 @@ def test_a_resident_registers_an_ebike_with_its_tag(page: Page, live_server):
     expect(ebike).to_have_attribute("data-tagged", "true")
     expect(ebike).to_contain_text("雅迪 白")
     expect(ebike).not_to_contain_text("EBBROWSER01")  # the number is masked
+    staff = browser.new_context(base_url=live_server.url, locale="zh-CN")
+    try:
+        warden = staff.new_page()
+        sign_in(warden, live_server.phone(Role.WARDEN))
+        expect(warden.get_by_test_id("ebike-coverage").first).to_contain_text("电动车防盗芯片安装率")
+    finally:
+        staff.close()
 
 
 def _history_reaching_back(live_server, days: int) -> None:
