@@ -15,6 +15,7 @@ from backend.access.controllers import AccessController, AccessRecordController
 from backend.accounts import service as accounts
 from backend.accounts.controllers import AccountController, AuthController
 from backend.alarms.controllers import AlarmController
+from backend.analytics.controllers import FindingController
 from backend.audit import service as audit
 from backend.context import Context
 from backend.credentials.controllers import CredentialController
@@ -22,6 +23,7 @@ from backend.db import attach, engine_for, is_postgres, start_pool
 from backend.deps import Ctx
 from backend.devices.controllers import DeviceController, IntakeController
 from backend.doorplates.controllers import PlateController, ScanController
+from backend.ebikes.controllers import EBikeController
 from backend.errors import DomainError, error_body
 from backend.faces.controllers import FaceController
 from backend.guards import bounded_json, security_headers
@@ -121,6 +123,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             VisitorController,
             FaceController,
             VehicleController,
+            FindingController,
+            EBikeController,
             pwa_router(),
             *metrics_routes,
         ],

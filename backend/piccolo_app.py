@@ -16,11 +16,13 @@ from backend.alarms.tables import (
     PerimeterZone,
     SensorThreshold,
 )
+from backend.analytics.tables import Finding
 from backend.audit.tables import AuditEntry
 from backend.credentials.tables import Credential
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.doorplates.tables import Doorplate
 from backend.faces.tables import FaceEnrolment
+from backend.ebikes.tables import EBike
 from backend.live.tables import LiveEvent, PushOutbox, PushSubscription
 from backend.notices.tables import Notice, NoticeRead, NoticeReview
 from backend.patrol.tables import (
@@ -115,5 +117,7 @@ APP_CONFIG = AppConfig(
         Vehicle,
         VehiclePassage,
         WatchedPlate,
+        EBike,
+        Finding,
     ],
 )

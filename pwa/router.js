@@ -27,6 +27,7 @@ export const ROUTES = [
   { name: "board", pattern: /^\/board\/?$/, load: () => import("./screens/board.js"), auth: true },
   { name: "alarm", pattern: /^\/alarms\/(\d+)\/?$/, load: () => import("./screens/alarm.js"), auth: true },
   { name: "pass", pattern: /^\/v\/([^/]+)\/?$/, load: () => import("./screens/pass.js") },
+  { name: "findings", pattern: /^\/findings\/?$/, load: () => import("./screens/findings.js"), auth: true },
 ];
 
 export function match(pathname) {

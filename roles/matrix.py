@@ -91,6 +91,8 @@ class Action(StrEnum):
     VIEW_OWN_VEHICLE_PASSAGES = "view_own_vehicle_passages"  # one's own household's vehicles' passages
     ADMIT_VEHICLE = "admit_vehicle"  # the guard desk: vehicles held at the barrier, let in or refuse
     MANAGE_WATCH_LIST = "manage_watch_list"  # 布控 plates
+    VIEW_FINDINGS = "view_findings"  # the analysis (研判) jobs' findings of a community
+    HANDLE_FINDING = "handle_finding"  # close a finding (a welfare task: visited)
 
 
 class Scope(StrEnum):
@@ -236,6 +238,9 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.ADMIT_VEHICLE: {Role.PROPERTY: Scope.COMMUNITY},  # guards are property staff
     # Which plates the police watch is theirs alone: nobody else may read or change the list.
     Action.MANAGE_WATCH_LIST: {Role.POLICE: Scope.COMMUNITY},
+    # 研判: the community police and its wardens; findings about 重点人员 need VIEW_KEY_PERSONS too.
+    Action.VIEW_FINDINGS: {Role.WARDEN: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
+    Action.HANDLE_FINDING: {Role.WARDEN: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

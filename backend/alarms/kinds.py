@@ -37,6 +37,9 @@ class AlarmType(StrEnum):
     TAMPER = "tamper"
     LOW_BATTERY = "low_battery"
     WATCHED_VEHICLE = "watched_vehicle"  # a plate on the police watch list at a barrier (布控车辆)
+    TAG_WITHOUT_OWNER = (
+        "tag_without_owner"  # an e-bike's tag left by a gate without its owner (backend/ebikes)
+    )
 
 
 class Category(StrEnum):
@@ -120,6 +123,8 @@ RULES: dict[AlarmType, Rule] = {
     AlarmType.TAMPER: Rule(Category.DEVICE, Severity.MEDIUM, (*MAINTENANCE, *SECURITY)),
     AlarmType.LOW_BATTERY: Rule(Category.DEVICE, Severity.LOW, MAINTENANCE, condition=True),
     AlarmType.WATCHED_VEHICLE: Rule(Category.VEHICLE, Severity.HIGH, (Role.POLICE,), police_only=True),
+    # A possible e-bike theft: the guards at the gate, and the owner's household (its verified residents).
+    AlarmType.TAG_WITHOUT_OWNER: Rule(Category.PERIMETER, Severity.HIGH, SECURITY, residents=True),
 }
 # Alarms only police see (list, detail, stream, escalation): raising them shows the watch list.
 POLICE_ONLY = frozenset(alarm_type for alarm_type, rule in RULES.items() if rule.police_only)

@@ -83,6 +83,7 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True):
     meter: str = ""
     reading: float | None = None
     threshold: str = ""
+    house: int | None = None  # the flat concerned when the device's place does not say (an e-bike's owner)
 
 
 async def take(writer: Writer, signal: Signal, fold_seconds: float) -> AlarmOut | None:
@@ -91,7 +92,7 @@ async def take(writer: Writer, signal: Signal, fold_seconds: float) -> AlarmOut 
     An end is applied as often as it comes (it changes nothing twice), so the common "all is well"
     (a normal reading) leaves no row behind; a beginning or a repeat is applied once per key.
     """
-    slot = f"{signal.device.id}:{signal.type}"
+    slot = f"{signal.device.id}:{signal.type}" + (f":{signal.house}" if signal.house else "")
     condition = RULES[signal.type].condition
     if not signal.active:
         return await _clear(writer, signal, slot, condition)
@@ -181,7 +182,7 @@ def push_message(alarm: AlarmOut, escalated: bool = False) -> PushMessage:
 async def _place(writer: Writer, signal: Signal) -> dict[str, Any]:
     """Where it happened: a paired button's flat, a perimeter zone and its cameras, or the device itself."""
     device = signal.device
-    place: dict[str, Any] = {"location": device.name, "house": None, "pairing": None, "zone": None}
+    place: dict[str, Any] = {"location": device.name, "house": signal.house, "pairing": None, "zone": None}
     place["cameras"] = [device.id] if device.kind == "camera" else []
     if pairing := await writer.fetch(PAIRING, device.id):
         place |= {
@@ -228,4 +229,5 @@ TITLES: dict[AlarmType, str] = {
     AlarmType.TAMPER: "设备防拆",
     AlarmType.LOW_BATTERY: "电量低",
     AlarmType.WATCHED_VEHICLE: "布控车辆",
+    AlarmType.TAG_WITHOUT_OWNER: "电动车无主出门",
 }

@@ -29,8 +29,10 @@ from backend.alarms import ingest as alarms_ingest
 from backend.alarms.escalation import escalate_overdue
 from backend.alarms.ingest import AlarmConfig
 from backend.alarms.raising import Source
+from backend.analytics.service import analyse
 from backend.db import TRANSIENT
 from backend.devices.tables import BridgeCounter, Device, Liveness
+from backend.ebikes.watch import check_tags
 from backend.keys import Keys
 from backend.notices.service import publish_due
 from backend.settings import Settings
@@ -319,4 +321,13 @@ def build_bridge(
     bridge.every(watch_seconds, escalate)
     bridge.every(watch_seconds, publish_scheduled_notices)
     bridge.every(save_every, save_liveness, at_stop=True)
+
+    async def run_analysis() -> None:
+        await analyse(transaction_on(engine), settings, keys)
+
+    async def watch_tags() -> None:
+        await check_tags(transaction_on(engine), settings)
+
+    bridge.every(watch_seconds, watch_tags)
+    bridge.every(settings.analyse_every_seconds, run_analysis)
     return bridge

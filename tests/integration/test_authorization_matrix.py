@@ -34,12 +34,14 @@ from backend.access.tables import AccessGrant, Door
 from backend.accounts import service as accounts
 from backend.accounts.tables import Account, Passkey, StaffScope
 from backend.alarms.tables import Alarm, PerimeterZone
+from backend.analytics.tables import Finding, RuleName
 from backend.app import create_app
 from backend.credentials.tables import Credential
 from backend.deps import PERMISSION
 from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.tables import Doorplate
 from backend.faces.tables import FaceEnrolment
+from backend.ebikes.tables import EBike
 from backend.notices.tables import Notice
 from backend.patrol.tables import Checkpoint, CheckpointTag, PatrolRoute, PatrolRun, PatrolShift
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
@@ -99,6 +101,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/d/{token}/register"): "as /d/{token}",
     ("GET", "/d/{token}/button"): "as /d/{token}",
     ("GET", "/visitors"): "PWA shell",
+    ("GET", "/findings"): "PWA shell",
     ("GET", "/v/{share}"): "PWA shell (a visitor's share link)",
     ("GET", "/homes/{house_id}/vehicles"): "PWA shell (a household's vehicles)",
     ("GET", "/sw.js"): "service worker",
@@ -206,6 +209,8 @@ class Place:
     vehicle: int  # a vehicle of the first flat
     passage: int  # a vehicle held at a barrier
     watched: int  # a watch-list entry
+    ebike: int  # an e-bike of the first flat's resident, without a tag
+    finding: int  # an open welfare finding (not police-only)
 
 
 async def place_in(community: int) -> Place:
@@ -279,6 +284,8 @@ async def place_in(community: int) -> Place:
         .where(FaceEnrolment.community == community)
         .first(),
         *await vehicles_in(community),
+        (await EBike.select(EBike.id).where(EBike.house == house.id).first())["id"],
+        (await Finding.select(Finding.id).where(Finding.community == community).first())["id"],
     )
 
 
@@ -408,6 +415,24 @@ async def add_faces(world) -> None:
             consent_version="matrix",
             consent_method="self" if side == "home" else "staff_recorded",
             enrolled_by=enrolled_by["id"],
+async def add_ebikes_and_findings(world) -> None:
+    """Per community: an untagged e-bike of the first flat's resident, and an open welfare finding."""
+    for community in (world.home, world.other):
+        house = await House.objects().where(House.community == community).order_by(House.id).first()
+        resident = (
+            await Residency.select(Residency.person)
+            .where((Residency.house == house.id) & (Residency.status == ResidencyStatus.VERIFIED))
+            .order_by(Residency.id)
+            .first()
+        )
+        await EBike(community=community, house=house.id, person=resident["person"], brand="矩阵").save()
+        await Finding(
+            community=community,
+            rule=RuleName.WELFARE,
+            house=house.id,
+            person=resident["person"],
+            period="2026-01-01",
+            slot=f"welfare:person:{resident['person']}:2026-01-01",
         ).save()
 
 
@@ -478,6 +503,8 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "vehicle_id": lambda p: p.vehicle,
     "passage_id": lambda p: p.passage,
     "entry_id": lambda p: p.watched,
+    "ebike_id": lambda p: p.ebike,
+    "finding_id": lambda p: p.finding,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -550,6 +577,9 @@ BODIES |= {
     ("PUT", "/api/notices/{notice_id}"): lambda p, _: NOTICE,
     ("POST", "/api/notices/{notice_id}/review"): lambda p, _: {"verdict": "approve"},
     ("POST", "/api/notices/{notice_id}/publish"): lambda p, _: {},
+    ("POST", "/api/houses/{house_id}/ebikes"): lambda p, _: {"person_id": p.flat_resident, "brand": "矩阵"},
+    ("POST", "/api/ebikes/{ebike_id}/tag"): lambda p, _: {"tag": f"EB{next(_serial):06d}"},
+    ("POST", "/api/findings/{finding_id}/close"): lambda p, _: {"note": REASON},
 }
 ZONE = {"name": "矩阵围墙", "polygon": [[0, 0], [100, 0], [100, 10]]}
 PLACED_BODIES: dict[tuple[str, str], Body] = {
@@ -693,6 +723,7 @@ async def test_the_route_answers_each_caller_as_roles_says(world, route):
     await add_notices(world)
     await add_vehicles(world)
     await add_faces(world)  # after the others: it looks the place up
+    await add_ebikes_and_findings(world)
     callers = [None, *Role]
     principals = {caller: await principal_of(world, caller) for caller in callers}
     cells = [
