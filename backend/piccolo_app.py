@@ -21,8 +21,8 @@ from backend.audit.tables import AuditEntry
 from backend.credentials.tables import Credential
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.doorplates.tables import Doorplate
-from backend.faces.tables import FaceEnrolment
 from backend.ebikes.tables import EBike
+from backend.faces.tables import FaceEnrolment
 from backend.live.tables import LiveEvent, PushOutbox, PushSubscription
 from backend.notices.tables import Notice, NoticeRead, NoticeReview
 from backend.patrol.tables import (

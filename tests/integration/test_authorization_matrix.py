@@ -40,8 +40,8 @@ from backend.credentials.tables import Credential
 from backend.deps import PERMISSION
 from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.tables import Doorplate
-from backend.faces.tables import FaceEnrolment
 from backend.ebikes.tables import EBike
+from backend.faces.tables import FaceEnrolment
 from backend.notices.tables import Notice
 from backend.patrol.tables import Checkpoint, CheckpointTag, PatrolRoute, PatrolRun, PatrolShift
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
@@ -415,6 +415,9 @@ async def add_faces(world) -> None:
             consent_version="matrix",
             consent_method="self" if side == "home" else "staff_recorded",
             enrolled_by=enrolled_by["id"],
+        ).save()
+
+
 async def add_ebikes_and_findings(world) -> None:
     """Per community: an untagged e-bike of the first flat's resident, and an open welfare finding."""
     for community in (world.home, world.other):
