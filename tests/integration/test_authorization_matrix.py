@@ -574,6 +574,7 @@ BODIES: dict[tuple[str, str], Body] = {
     },
     ("DELETE", "/api/push/subscriptions"): lambda p, _: {"endpoint": "https://push.example.com/matrix"},
     # A tag, which residents may register too (cards are staff-only: a refusal the matrix can't tell).
+    ("PUT", "/api/devices/{device_id}/stream-url"): lambda p, _: {"stream_url": ""},
     ("POST", "/api/houses/{house_id}/credentials"): lambda p, _: {
         "person_id": p.residency["person"],
         "kind": "tag",
