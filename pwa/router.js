@@ -28,6 +28,8 @@ export const ROUTES = [
   { name: "alarm", pattern: /^\/alarms\/(\d+)\/?$/, load: () => import("./screens/alarm.js"), auth: true },
   { name: "pass", pattern: /^\/v\/([^/]+)\/?$/, load: () => import("./screens/pass.js") },
   { name: "findings", pattern: /^\/findings\/?$/, load: () => import("./screens/findings.js"), auth: true },
+  { name: "desk", pattern: /^\/desk\/?$/, load: () => import("./screens/desk.js"), auth: true },
+  { name: "watch-list", pattern: /^\/watch-list\/?$/, load: () => import("./screens/watchlist.js"), auth: true },
 ];
 
 export function match(pathname) {

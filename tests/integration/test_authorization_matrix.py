@@ -104,6 +104,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/findings"): "PWA shell",
     ("GET", "/v/{share}"): "PWA shell (a visitor's share link)",
     ("GET", "/homes/{house_id}/vehicles"): "PWA shell (a household's vehicles)",
+    ("GET", "/desk"): "PWA shell (the guard desk)",
+    ("GET", "/watch-list"): "PWA shell (the police watch list)",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
     ("GET", "/app/{path}"): "PWA assets",
