@@ -1,7 +1,7 @@
 // The shell: header, router wiring, route guards, service worker and its
 // update prompt. Screens live in screens/ and know nothing about this file.
 
-import { api, isAbort } from "./api.js";
+import { api, isAbort, restoreSession } from "./api.js";
 import { h, link, replace, errorBanner, loading } from "./dom.js";
 import { t, getLang, setLang, LANGS } from "./i18n.js";
 import { startRouter, match, navigate, currentPath } from "./router.js";
@@ -29,10 +29,11 @@ async function renderRoute({ push = false } = {}) {
     return;
   }
   const { route, params } = found;
-  if (route.auth && !session.isSignedIn()) {
-    navigate(`/signin?next=${encodeURIComponent(currentPath())}`, { replace: true });
+  if (route.auth && !session.isSignedIn() && !(await restoredFromCookie())) {
+    if (mine === seq) navigate(`/signin?next=${encodeURIComponent(currentPath())}`, { replace: true });
     return;
   }
+  if (mine !== seq) return; // the user moved on while the session was restored
   if (session.isSignedIn() && session.needsPasskey() && !PASSKEY_FREE.has(route.name)) {
     navigate(`/me?next=${encodeURIComponent(currentPath())}`, { replace: true });
     return;
@@ -53,6 +54,19 @@ async function renderRoute({ push = false } = {}) {
   } finally {
     clearTimeout(slow);
     if (mine === seq) main.removeAttribute("aria-busy");
+  }
+}
+
+/**
+ * The HttpOnly refresh cookie is the session's truth; the cached account only says the browser was
+ * signed in. Without that cache (storage cleared, or a page loaded before the sign-in's storage
+ * write reached it) a private screen asks the cookie once before sending the user to sign in.
+ */
+async function restoredFromCookie() {
+  try {
+    return await restoreSession();
+  } catch {
+    return false; // offline or the server unavailable: nothing to restore with
   }
 }
 
