@@ -83,14 +83,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def start() -> None:
         await attach(engine, settings, ctx.keys)
-        await ctx.doors.start()
+        await ctx.commands.start()
         if is_postgres(engine) and settings.database_pool_size:
             await start_pool(engine, settings.database_pool_size)
         await ctx.live.start()
 
     async def stop() -> None:
         await ctx.live.stop()
-        await ctx.doors.stop()
+        await ctx.commands.stop()
         await database.stop()
         if is_postgres(engine) and settings.database_pool_size:
             await engine.close_connection_pool()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from backend.access.commands import DoorCommands
+from backend.devices.commands import DeviceCommands
 from backend.accounts.verified import VerifiedTokens
 from backend.keys import Keys
 from backend.kv import Store, store_for
@@ -18,7 +18,7 @@ class Context:
     settings: Settings
     keys: Keys
     store: Store
-    doors: DoorCommands
+    commands: DeviceCommands
     live: Live
     sms: SmsSender = field(default_factory=LogSms)
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)  # per root key: per context
@@ -30,7 +30,7 @@ class Context:
             settings=settings,
             keys=keys,
             store=store_for(settings.redis_url, settings.redis_prefix),
-            doors=DoorCommands(settings),
+            commands=DeviceCommands(settings),
             live=Live(settings, keys),
             sms=sender_for(settings),
         )

@@ -7,7 +7,7 @@ import re
 import secrets
 from typing import Any
 
-from backend.access.commands import DoorDevice
+from backend.devices.commands import CommandTarget
 from backend.access.schemas import DoorOpened, DoorOut, GrantIn, GrantOut
 from backend.access.tables import AccessGrant, AccessRecord, Door
 from backend.accounts.tables import Account
@@ -28,7 +28,7 @@ IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 DOOR_OUTCOMES = {
     "device_offline": "offline",
     "device_timeout": "timeout",
-    "door_service_unavailable": "unavailable",
+    "command_service_unavailable": "unavailable",
     "idempotency_key_in_use": "conflict",
 }
 
@@ -225,12 +225,12 @@ async def _command(ctx: Context, door: dict[str, Any], command_id: str) -> AckDa
                     "device_offline",
                     "This door's controller is offline; use a card, PIN or the property office",
                 )
-            device = DoorDevice(
+            device = CommandTarget(
                 community=door["community_code"],
                 device=door["device_code"],
                 secret=ctx.keys.unseal(door["secret_sealed"]).encode(),
             )
-            ack = await ctx.doors.open(device, command_id, door=door["device_door"])
+            ack = await ctx.commands.open(device, command_id, door=door["device_door"])
         except DomainError as exc:
             outcome.value = DOOR_OUTCOMES.get(exc.code, "error")
             raise

@@ -32,6 +32,8 @@ from backend.db import CONNECTION_LOST
 from backend.devices.tables import BridgeCounter, Device, Liveness
 from backend.health import DATABASE_DOWN
 from backend.keys import Keys
+from backend.devices.commands import CommandSender
+from backend.notices.display import Screens
 from backend.notices.service import publish_due
 from backend.settings import Settings
 from backend.visitors import ingest as visitors_ingest
@@ -309,8 +311,11 @@ def build_bridge(
 
     bridge.every(watch_seconds, mark_silent_devices_offline)
 
+    # Due notices go to the screens on this worker's own connection (its account may command devices).
+    screens = Screens(CommandSender(settings.mqtt_prefix, lambda: bridge.session.client), keys)
+
     async def publish_scheduled_notices() -> None:
-        await publish_due(transaction_on(engine))
+        await publish_due(transaction_on(engine), screens)
 
     bridge.every(watch_seconds, escalate)
     bridge.every(watch_seconds, publish_scheduled_notices)
