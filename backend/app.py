@@ -21,7 +21,7 @@ from backend.credentials.controllers import CredentialController
 from backend.db import attach, engine_for, is_postgres, start_pool
 from backend.deps import Ctx
 from backend.devices.controllers import DeviceController, IntakeController
-from backend.doorplates.controllers import PlateController, ScanController
+from backend.doorplates.controllers import PlateController, PlateSheetController, ScanController
 from backend.errors import DomainError, error_body
 from backend.guards import bounded_json, security_headers
 from backend.health import DATABASE_DOWN, DatabaseWatch, database_unavailable, health, ready
@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AccountController,
             ScanController,
             PlateController,
+            PlateSheetController,
             RegistryController,
             AccessController,
             AccessRecordController,

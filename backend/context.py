@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from backend.devices.commands import DeviceCommands
 from backend.accounts.verified import VerifiedTokens
+from backend.devices.commands import DeviceCommands
 from backend.keys import Keys
 from backend.kv import Store, store_for
 from backend.live.runtime import Live

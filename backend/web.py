@@ -42,6 +42,7 @@ SHELL_ROUTES = [
     "/p/{token:str}",
     "/visitors",
     "/v/{share:str}",
+    "/admin",
 ]
 HTML = "text/html"  # Litestar adds "; charset=utf-8"
 # Pages for the errors of a scanned doorplate URL: (title 中文, title English, text 中文, text English).

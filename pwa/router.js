@@ -25,6 +25,7 @@ export const ROUTES = [
   { name: "visitors", pattern: /^\/visitors\/?$/, load: () => import("./screens/visitors.js"), auth: true },
   { name: "board", pattern: /^\/board\/?$/, load: () => import("./screens/board.js"), auth: true },
   { name: "pass", pattern: /^\/v\/([^/]+)\/?$/, load: () => import("./screens/pass.js") },
+  { name: "admin", pattern: /^\/admin\/?$/, load: () => import("./screens/admin.js"), auth: true },
 ];
 
 export function match(pathname) {

@@ -7,13 +7,13 @@ import re
 import secrets
 from typing import Any
 
-from backend.devices.commands import CommandTarget
 from backend.access.schemas import DoorOpened, DoorOut, GrantIn, GrantOut
 from backend.access.tables import AccessGrant, AccessRecord, Door
 from backend.accounts.tables import Account
 from backend.audit import service as audit
 from backend.context import Context
 from backend.db import placeholders, transaction
+from backend.devices.commands import CommandTarget
 from backend.errors import DomainError, Invalid, NotFound
 from backend.instruments import DOOR_OPEN_SECONDS, timed_outcome
 from backend.registry import codes

@@ -29,10 +29,10 @@ from backend.alarms.escalation import escalate_overdue
 from backend.alarms.ingest import AlarmConfig
 from backend.alarms.raising import Source
 from backend.db import CONNECTION_LOST
+from backend.devices.commands import CommandSender
 from backend.devices.tables import BridgeCounter, Device, Liveness
 from backend.health import DATABASE_DOWN
 from backend.keys import Keys
-from backend.devices.commands import CommandSender
 from backend.notices.display import Screens
 from backend.notices.service import publish_due
 from backend.settings import Settings

@@ -14,6 +14,8 @@ const COVERAGE_TARGET = 1;
 const MAX_INLINE = 3;
 // Who may watch a community's alarms live (roles/matrix.py: view_alarms and watch_live).
 const BOARD_ROLES = new Set(["police", "warden", "property", "maintenance", "district_admin"]);
+// Who administers something (staff, grants, devices, doorplates: screens/admin.js).
+const ADMIN_ROLES = new Set(["property", "maintenance", "district_admin"]);
 
 export function render({ signal }) {
   const acc = session.account();
@@ -62,6 +64,7 @@ function signedIn(acc, signal) {
     acc.role === "property" ? tile("/service-queue", "home.service_queue", "home.service_queue_sub") : null,
     patrols ? tile("/patrol", "home.patrol", "home.patrol_sub") : null,
     BOARD_ROLES.has(acc.role) ? tile("/board", "home.board", "home.board_sub") : null,
+    ADMIN_ROLES.has(acc.role) ? tile("/admin", "home.admin", "home.admin_sub") : null,
     link("/passes", { class: "tile", dataset: { testid: "passes-tile" } }, h("span", { class: "tile-title" }, t("home.passes")), h("span", { class: "tile-sub" }, t(staff ? "home.passes_sub_staff" : "home.passes_sub"))),
     link("/me", { class: "tile" }, h("span", { class: "tile-title" }, t("home.me")), h("span", { class: "tile-sub" }, t("home.me_sub"))),
   ];

@@ -10,9 +10,9 @@ import httpx
 import msgspec
 import pytest
 
-from backend.devices.commands import CommandTarget, DeviceCommands
 from backend.app import create_app
 from backend.db import bind, is_postgres, transaction
+from backend.devices.commands import CommandTarget, DeviceCommands
 from backend.devices.service import mqtt_policy
 from backend.devices.tables import Device
 from backend.doorplates.tables import Doorplate
