@@ -96,6 +96,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/d/{token}/button"): "as /d/{token}",
     ("GET", "/visitors"): "PWA shell",
     ("GET", "/v/{share}"): "PWA shell (a visitor's share link)",
+    ("GET", "/admin"): "PWA shell",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
     ("GET", "/app/{path}"): "PWA assets",
