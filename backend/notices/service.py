@@ -50,7 +50,7 @@ STANDARD_FIELDS = {
     "FB_LX": "notice.kind",  # 发布类型
     "FB_NR": "notice.title and notice.body",  # 发布内容
     "FB_RQSJ": "notice.published_at",  # 发布日期时间
-    "FB_FSDM": "the channels: PWA feed, web push when notice.urgent",  # 发布方式代码
+    "FB_FSDM": "the channels: PWA feed, web push when notice.urgent, the community's screens",  # 发布方式代码
     "FB_ZT": "notice.status",  # 发布状态
     "DQJD": "community's longitude",  # 地球经度
     "DQWD": "community's latitude",  # 地球纬度
