@@ -184,15 +184,16 @@ function deviceItem(device, manages, secretBox) {
     device.battery == null ? null : t("admin.battery", { percent: device.battery }),
   ].filter(Boolean);
   const rotate = manages ? h("button", { type: "button", class: "btn btn-outline", dataset: { testid: "rotate-secret" } }, t("admin.rotate")) : null;
-  rotate?.addEventListener("click", () =>
+  rotate?.addEventListener("click", () => {
+    if (!window.confirm(t("admin.rotate_confirm", { code: device.code }))) return;
     busy(rotate, async () => {
       try {
         showSecret(secretBox, await api(`/api/devices/${encodeURIComponent(device.id)}/secret`, { method: "POST" }));
       } catch (err) {
         replace(secretBox, errorBanner(err));
       }
-    }),
-  );
+    });
+  });
   return h(
     "li",
     { class: "card", dataset: { testid: "device-item", code: device.code, online: String(device.online) } },
@@ -246,6 +247,7 @@ function showSecret(box, provisioned) {
       dismiss,
     ),
   );
+  box.scrollIntoView({ block: "nearest" });
 }
 
 // --- doorplates ------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Administration in headless Chromium against a live server: a district admin creates a staff account
 and a door grant, disables an account, and provisions a device whose secret is shown once; a policy
 notice is approved by both reviewers (a community worker, then a police officer the admin created) and
-only then reaches a resident's feed."""
+only then reaches a resident's feed; property staff replace a doorplate and save a sheet page."""
 
 from __future__ import annotations
 
@@ -96,6 +96,7 @@ def test_a_provisioned_devices_secret_is_shown_once(admin: Page, live_server):
     expect(device).to_be_visible()
     assert secret not in admin.content()  # nowhere to be seen again
 
+    admin.once("dialog", lambda dialog: dialog.accept())  # "the old secret stops working"
     device.locator("[data-testid=rotate-secret]").click()
     rotated = admin.locator("[data-testid=secret-value]").inner_text()
     assert SECRET.match(rotated) and rotated != secret
@@ -136,3 +137,22 @@ def test_a_policy_notice_reaches_residents_only_after_both_reviews(admin: Page, 
     finally:
         for page in (worker, officer, resident):
             page.context.close()
+
+
+def test_property_staff_replace_a_plate_and_print_a_sheet_page(page: Page, live_server):
+    sign_in(page, live_server.phone(Role.PROPERTY, "other"), then="/admin")
+    page.goto("/admin")
+    old = live_server.plates(community="other")[-1]
+    page.fill("[data-testid=plate-token]", f"{live_server.url}/d/{old}")
+    page.once("dialog", lambda dialog: dialog.accept())  # "the old plate stops working at once"
+    page.click("[data-testid=plate-replace]")
+    expect(page.locator("[data-testid=plate-replaced]")).to_contain_text(f"{live_server.url}/d/")
+    assert old not in live_server.plates(community="other")
+    new = live_server.plates(community="other")[-1]
+    expect(page.locator("[data-testid=plate-replaced]")).to_contain_text(new)
+
+    page.click("[data-testid=sheet-download]")
+    with page.expect_download() as saved:
+        page.click("[data-testid=sheet-link]")
+    assert saved.value.suggested_filename == "plates-2-1.svg"
+    assert "<svg" in open(saved.value.path(), encoding="utf-8").read()
