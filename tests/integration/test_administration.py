@@ -1,12 +1,17 @@
 """The administration API the /admin screen uses: the community's staff list (an audited read), a
-device's new secret (stored sealed, shown once, the old one gone), and the printable plate sheet."""
+device's new secret (stored sealed, shown once, the old one gone, a running bridge taking it at once),
+and the printable plate sheet."""
 
 from __future__ import annotations
 
+import asyncio
+
 from backend.audit.tables import AuditEntry
-from backend.devices.tables import Device, DeviceKind
+from backend.devices.tables import Device, DeviceEvent, DeviceKind
 from device_bridge.acl import device_password
+from device_bridge.bridge import running
 from roles import Role
+from tests.integration.test_bridge import ACCESS, Fleet, eventually, new_bridge
 
 
 async def test_an_admin_lists_the_communitys_staff_with_scopes_and_the_read_is_audited(world):
@@ -65,3 +70,20 @@ async def test_the_plate_sheet_is_a_printable_svg_page_of_live_plates(world):
         f"/api/communities/{world.home}/plates.svg", params={"page": pages + 1}, headers=property_staff
     )
     assert beyond.status_code == 404 and beyond.json()["extra"]["code"] == "no_such_page"
+
+
+async def test_a_running_bridge_takes_a_rotated_secret_at_once_and_refuses_the_old_one(world, settings):
+    fleet = Fleet(world, settings)
+    device, _, old = await fleet.device(DeviceKind.FACE_GATE)
+    bridge = new_bridge(world, settings)
+    bridge.directory.RELOAD_AT_MOST_EVERY = 0.0  # the test does not wait out the reload window
+    async with running(bridge):
+        rotated = await world.client.post(
+            f"/api/devices/{device.id}/secret", headers=await world.headers(Role.MAINTENANCE)
+        )
+        new = rotated.json()["secret"].encode()
+        await fleet.publish(DeviceKind.FACE_GATE, [("after-rotation", "access", ACCESS)], secret=new)
+        await fleet.publish(DeviceKind.FACE_GATE, [("old-secret", "access", ACCESS)], secret=old)
+        await eventually(lambda: asyncio.sleep(0, bridge.counts["accepted"] + bridge.counts["forged"] == 2))
+    assert bridge.counts["accepted"] == 1 and bridge.counts["forged"] == 1
+    assert await DeviceEvent.select(DeviceEvent.key).output(as_list=True) == [f"{device.id}:after-rotation"]
