@@ -7,7 +7,7 @@ import re
 import secrets
 from typing import Any
 
-from backend.access.schemas import DoorOpened, DoorOut, GrantIn, GrantOut
+from backend.access.schemas import DoorOpened, DoorOut, GrantIn, GrantListed, GrantOut
 from backend.access.tables import AccessGrant, AccessRecord, Door
 from backend.accounts.tables import Account
 from backend.audit import service as audit
@@ -286,3 +286,32 @@ async def grant(ctx: Context, who: Principal, data: GrantIn, district_of: int | 
         valid_from=data.valid_from,
         valid_until=data.valid_until,
     )
+
+
+async def community_grants(who: Principal, community_id: int) -> list[GrantListed]:
+    """The community's grants that have not ended, the soonest to end first."""
+    authorize(who, Action.GRANT_ACCESS, await registry.community_target(community_id))
+    rows = await (
+        AccessGrant.select(
+            *AccessGrant.all_columns(),
+            AccessGrant.account.name.as_alias("account_name"),
+            AccessGrant.account.role.as_alias("role"),
+            AccessGrant.door.name.as_alias("door_name"),
+        )
+        .where((AccessGrant.community == community_id) & (AccessGrant.valid_until > _now()))
+        .order_by(AccessGrant.valid_until)
+    )
+    return [
+        GrantListed(
+            id=row["id"],
+            account_id=row["account"],
+            account_name=row["account_name"],
+            role=row["role"],
+            door_id=row["door"],
+            door_name=row["door_name"],
+            valid_from=row["valid_from"],
+            valid_until=row["valid_until"],
+            reason=row["reason"],
+        )
+        for row in rows
+    ]

@@ -148,12 +148,27 @@ function grantSection(communityId, staff) {
         const body = { account_id: Number(account.value), community_id: communityId, valid_from: new Date().toISOString(), valid_until: new Date(until.value).toISOString(), reason: reason.value.trim() };
         const grant = await api("/api/grants", { body });
         replace(status, h("p", { class: "banner banner-success", role: "status", dataset: { testid: "grant-created" } }, t("admin.granted", { until: formatDateTime(grant.valid_until) })));
+        granted.reload();
       } catch (err) {
         replace(status, errorBanner(err));
       }
     });
   });
-  return h("section", { class: "card" }, h("h2", {}, t("admin.grants")), h("p", { class: "muted" }, t("admin.grants_lead")), form);
+  const granted = loadedList("grant-list", path("/api/communities/{id}/grants", communityId), grantItem);
+  return h("section", { class: "card" }, h("h2", {}, t("admin.grants")), h("p", { class: "muted" }, t("admin.grants_lead")), granted.list, form);
+}
+
+function grantItem(grant) {
+  const where = grant.door_name || t("admin.all_doors");
+  const period = t("admin.grant_period", { from: formatDateTime(grant.valid_from), until: formatDateTime(grant.valid_until) });
+  return h(
+    "li",
+    { class: "card", dataset: { testid: "grant-item" } },
+    h("strong", {}, grant.account_name),
+    " ",
+    h("span", { class: "muted" }, `${label("role", grant.role)} · ${where}`),
+    h("p", {}, period, grant.reason ? ` · ${grant.reason}` : ""),
+  );
 }
 
 /** A Date as a datetime-local input's value (local time, minutes). */

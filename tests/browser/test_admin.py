@@ -66,6 +66,7 @@ def test_an_admin_creates_a_staff_account_and_a_grant_and_disables_an_account(ad
     admin.fill("[data-testid=grant-reason]", "消防检查")
     admin.click("[data-testid=grant-create]")
     expect(admin.locator("[data-testid=grant-created]")).to_contain_text("已授权")
+    expect(admin.locator("[data-testid=grant-item]", has_text="新协管员小王")).to_contain_text("消防检查")
     ((account, active),) = query(live_server, "SELECT id, active FROM account WHERE phone = ?", "13611115555")
     assert query(live_server, "SELECT community FROM staff_scope WHERE account = ?", account) == [(1,)]
     assert query(live_server, "SELECT community, reason FROM access_grant WHERE account = ?", account) == [

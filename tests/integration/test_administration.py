@@ -5,7 +5,10 @@ and the printable plate sheet."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
+from backend.access.tables import AccessGrant
+from backend.accounts.tables import Account as AccountRow
 from backend.audit.tables import AuditEntry
 from backend.devices.tables import Device, DeviceEvent, DeviceKind
 from device_bridge.acl import device_password
@@ -87,3 +90,26 @@ async def test_a_running_bridge_takes_a_rotated_secret_at_once_and_refuses_the_o
         await eventually(lambda: asyncio.sleep(0, bridge.counts["accepted"] + bridge.counts["forged"] == 2))
     assert bridge.counts["accepted"] == 1 and bridge.counts["forged"] == 1
     assert await DeviceEvent.select(DeviceEvent.key).output(as_list=True) == [f"{device.id}:after-rotation"]
+
+
+async def test_the_communitys_grants_that_have_not_ended_are_listed_with_whom_they_let_in(world):
+    admin = await world.headers(Role.PROPERTY)
+    warden = (
+        await AccountRow.select(AccountRow.id).where(AccountRow.phone == world.phone(Role.WARDEN)).first()
+    )
+    now = dt.datetime.now(dt.UTC)
+    for days, reason in ((1, "消防检查"), (-1, "已过期")):
+        start, end = sorted([now - dt.timedelta(days=2), now + dt.timedelta(days=days)])
+        await AccessGrant(
+            community=world.home, account=warden["id"], valid_from=start, valid_until=end, reason=reason
+        ).save()
+    listed = await world.client.get(f"/api/communities/{world.home}/grants", headers=admin)
+    assert listed.status_code == 200
+    grants = listed.json()  # the seeded on-duty grants too
+    assert ("消防检查", "warden", None) in [(g["reason"], g["role"], g["door_name"]) for g in grants]
+    assert "已过期" not in {g["reason"] for g in grants}
+    assert all(dt.datetime.fromisoformat(g["valid_until"]) > now for g in grants)
+    ends = [g["valid_until"] for g in grants]
+    assert ends == sorted(ends, key=dt.datetime.fromisoformat)  # the soonest to end first
+    elsewhere = await world.client.get(f"/api/communities/{world.other}/grants", headers=admin)
+    assert elsewhere.status_code == 403
