@@ -7,6 +7,8 @@ import re
 import secrets
 from typing import Any
 
+import msgspec
+
 from backend.access.schemas import DoorOpened, DoorOut, GrantIn, GrantListed, GrantOut
 from backend.access.tables import AccessGrant, AccessRecord, Door
 from backend.accounts.tables import Account
@@ -293,25 +295,17 @@ async def community_grants(who: Principal, community_id: int) -> list[GrantListe
     authorize(who, Action.GRANT_ACCESS, await registry.community_target(community_id))
     rows = await (
         AccessGrant.select(
-            *AccessGrant.all_columns(),
+            AccessGrant.id,
+            AccessGrant.account.as_alias("account_id"),
             AccessGrant.account.name.as_alias("account_name"),
             AccessGrant.account.role.as_alias("role"),
+            AccessGrant.door.as_alias("door_id"),
             AccessGrant.door.name.as_alias("door_name"),
+            AccessGrant.valid_from,
+            AccessGrant.valid_until,
+            AccessGrant.reason,
         )
         .where((AccessGrant.community == community_id) & (AccessGrant.valid_until > _now()))
         .order_by(AccessGrant.valid_until)
     )
-    return [
-        GrantListed(
-            id=row["id"],
-            account_id=row["account"],
-            account_name=row["account_name"],
-            role=row["role"],
-            door_id=row["door"],
-            door_name=row["door_name"],
-            valid_from=row["valid_from"],
-            valid_until=row["valid_until"],
-            reason=row["reason"],
-        )
-        for row in rows
-    ]
+    return [msgspec.convert(row, GrantListed) for row in rows]
