@@ -37,7 +37,7 @@ async def screens(world) -> dict[str, DeviceSpec]:
 
 @contextlib.asynccontextmanager
 async def showing(world, settings) -> AsyncIterator[tuple[Simulator, dict[str, DeviceSpec], Sent]]:
-    """Both communities' screens running, and every command the broker carries to any device."""
+    """Both communities' screens running, and every command and ack the broker carries."""
     specs = await screens(world)
     simulator = Simulator(
         settings.broker,
@@ -52,6 +52,7 @@ async def showing(world, settings) -> AsyncIterator[tuple[Simulator, dict[str, D
         **client_options(settings.broker), identifier=f"watch-cmd-{secrets.token_hex(3)}"
     ) as watcher:
         await watcher.subscribe(everything, qos=0)
+        await watcher.subscribe(protocol.subscription(settings.mqtt_prefix, Channel.ACK, shared=False), qos=0)
 
         async def collect() -> None:
             async for message in watcher.messages:
@@ -72,9 +73,12 @@ def shown(simulator: Simulator, spec: DeviceSpec) -> dict:
     return simulator.devices[spec.code].showing
 
 
-def verified(sent: Sent, spec: DeviceSpec, prefix: str) -> list[protocol.Envelope]:
-    """The commands sent to ``spec``, each checked as the device checks it: its secret, its freshness."""
-    name = protocol.topic(prefix, spec.community, spec.code, Channel.CMD)
+def verified(
+    sent: Sent, spec: DeviceSpec, prefix: str, channel: Channel = Channel.CMD
+) -> list[protocol.Envelope]:
+    """The commands sent to ``spec`` (or its acks), each checked as its receiver checks it: the
+    device's secret, freshness."""
+    name = protocol.topic(prefix, spec.community, spec.code, channel)
     envelopes = [
         protocol.verify(spec.secret, name, protocol.decode(m.payload)) for m in sent if str(m.topic) == name
     ]
@@ -101,6 +105,14 @@ async def test_publishing_shows_a_notice_on_its_screens_and_withdrawing_clears_i
         assert withdrawn.json()["status"] == "withdrawn"
         await eventually(lambda: asyncio.sleep(0, shown(simulator, home) == {}))
         assert [e.data["action"] for e in verified(sent, home, settings.mqtt_prefix)] == ["display", "clear"]
+        await eventually(
+            lambda: asyncio.sleep(0, len(verified(sent, home, settings.mqtt_prefix, Channel.ACK)) == 2)
+        )
+        acks = [e.data for e in verified(sent, home, settings.mqtt_prefix, Channel.ACK)]
+        assert acks == [
+            {"command": f"notice-{notice['id']}-display", "ok": True},
+            {"command": f"notice-{notice['id']}-clear", "ok": True},
+        ]
 
         assert verified(sent, specs["other"], settings.mqtt_prefix) == []
         assert shown(simulator, specs["other"]) == {}
