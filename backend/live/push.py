@@ -40,13 +40,14 @@ from piccolo.engine.base import Engine
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush_async
 
-from backend.db import is_postgres
+from backend.db import TRANSIENT, is_postgres
 from backend.errors import Invalid
 from backend.keys import Keys
 from backend.live.tables import PushOutbox, PushSubscription
 from backend.live.wakeup import Wakeup, each_round
 from backend.settings import Settings
 from device_bridge import store
+from device_bridge.retry import RETRY_FIRST, backoff
 
 log = logging.getLogger("anju.live.push")
 BATCH = 100  # rows claimed at once
@@ -236,7 +237,7 @@ class Pusher:
         deliveries = await asyncio.gather(
             *(self._deliver(row, subscriptions.get(row.account, [])) for row in rows)
         )
-        await _record(engine, rows, deliveries)
+        await _record_through_outage(engine, rows, deliveries)
         return len(rows)
 
     async def _deliver(self, row: Due, subscriptions: Sequence[dict]) -> Delivery:
@@ -313,6 +314,22 @@ async def _record(engine: Engine, rows: list[Due], deliveries: list[Delivery]) -
         )
         await writer.many(FORGET, [(sub,) for sub in gone])
         await writer.many(WORKED, [(writer.at(now), sub) for sub in working])
+
+
+async def _record_through_outage(engine: Engine, rows: list[Due], deliveries: list[Delivery]) -> None:
+    """Record what was sent, retrying while the database is away: unrecorded, the rows would be
+    sent a second time once their lease ends. Past half the lease another worker may take them
+    anyway, so the outcome is dropped then (a resend, not a loss)."""
+    give_up, delay = time.monotonic() + LEASE.total_seconds() / 2, RETRY_FIRST
+    while True:
+        try:
+            return await _record(engine, rows, deliveries)
+        except TRANSIENT as exc:
+            if time.monotonic() > give_up:
+                raise
+            log.warning("push outcome not recorded yet (%s); retrying", exc)
+            wait, delay = backoff(delay)
+            await asyncio.sleep(wait)
 
 
 async def _subscriptions(accounts: set[int]) -> dict[int, list[dict]]:

@@ -111,3 +111,25 @@ def test_a_resident_has_no_board(page: Page, live_server):
     expect(page.get_by_role("link", name="指挥中心看板")).to_have_count(0)
     page.goto("/board")
     expect(page.get_by_test_id("error")).to_be_visible()
+
+
+def test_an_alarms_push_link_opens_it_for_staff_and_tells_family_who_handles_it(
+    page: Page, browser, live_server
+):
+    """Where the push notification's URL (backend/alarms/raising.py push_message) leads."""
+    with sqlite3.connect(live_server.database) as db:
+        [alarm] = db.execute("SELECT id FROM alarm WHERE community = 1 ORDER BY id LIMIT 1").fetchone()
+    sign_in(page, live_server.phone(Role.WARDEN), then=f"/alarms/{alarm}")
+    shown = page.get_by_test_id("alarm")
+    expect(shown).to_contain_text("北侧围墙")
+    page.get_by_role("link", name="到指挥中心看板处理").click()
+    expect(page.get_by_test_id("board")).to_be_visible()
+
+    family = browser.new_context(base_url=live_server.url, locale="zh-CN")
+    try:
+        phone = family.new_page()
+        sign_in(phone, live_server.phone(Role.RESIDENT), then=f"/alarms/{alarm}")
+        expect(phone.get_by_test_id("alarm-screen")).to_contain_text("社区民警和网格员已收到这条报警")
+        expect(phone.get_by_test_id("alarm")).to_have_count(0)
+    finally:
+        family.close()

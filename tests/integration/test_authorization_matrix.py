@@ -90,6 +90,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/service-queue"): "PWA shell",
     ("GET", "/patrol"): "PWA shell",
     ("GET", "/board"): "PWA shell",
+    ("GET", "/alarms/{alarm_id}"): "PWA shell (an alarm, as a push opens it)",
     ("GET", "/p/{token}"): "a scanned patrol tag URL: the shell, which records the scan through the API",
     ("GET", "/d/{token}"): "a scanned doorplate URL: the shell, or a page saying the plate is unknown",
     ("GET", "/d/{token}/register"): "as /d/{token}",
