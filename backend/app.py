@@ -15,6 +15,7 @@ from backend.access.controllers import AccessController, AccessRecordController
 from backend.accounts import service as accounts
 from backend.accounts.controllers import AccountController, AuthController
 from backend.alarms.controllers import AlarmController
+from backend.analytics.controllers import FindingController
 from backend.audit import service as audit
 from backend.context import Context
 from backend.credentials.controllers import CredentialController
@@ -22,7 +23,9 @@ from backend.db import attach, engine_for, is_postgres, start_pool
 from backend.deps import Ctx
 from backend.devices.controllers import DeviceController, IntakeController
 from backend.doorplates.controllers import PlateController, PlateSheetController, ScanController
+from backend.ebikes.controllers import EBikeController
 from backend.errors import DomainError, error_body
+from backend.faces.controllers import FaceController
 from backend.guards import bounded_json, security_headers
 from backend.health import DATABASE_DOWN, DatabaseWatch, database_unavailable, health, ready
 from backend.live.controllers import LiveController
@@ -33,6 +36,7 @@ from backend.registry.controllers import RegistryController
 from backend.services.controllers import ServicesController
 from backend.settings import Settings, get_settings
 from backend.sms import require_real_sender
+from backend.vehicles.controllers import VehicleController
 from backend.visitors.controllers import VisitorController
 from backend.web import pwa_router
 from roles import Forbidden, Principal
@@ -118,6 +122,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             LiveController,
             IntakeController,
             VisitorController,
+            FaceController,
+            VehicleController,
+            FindingController,
+            EBikeController,
             pwa_router(),
             *metrics_routes,
         ],

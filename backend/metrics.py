@@ -36,6 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from backend.access.tables import AccessRecord
 from backend.devices.tables import BridgeCounter, Device, Liveness
+from backend.ebikes.service import tag_counts
 from backend.errors import Unauthorized
 from backend.instruments import MULTIPROCESS
 from backend.settings import Settings
@@ -195,7 +196,12 @@ class DatabaseFigures:
     async def _read(self) -> list[Metric]:
         try:
             async with asyncio.timeout(FIGURES_TIMEOUT):
-                families = [*await _bridge_figures(), await _devices(), await _credential_passes()]
+                families = [
+                    *await _bridge_figures(),
+                    await _devices(),
+                    await _credential_passes(),
+                    *await _ebike_tags(),
+                ]
         except Exception as exc:  # any database trouble: the scrape answers without these figures
             if not self._failing:
                 log.warning(
@@ -293,6 +299,25 @@ async def _credential_passes() -> Metric:
     for row in sorted(rows, key=lambda r: (r["community"], r["resolution"])):
         family.add_metric([str(row["community"]), row["resolution"]], row["passes"])
     return family
+
+
+async def _ebike_tags() -> list[Metric]:
+    """E-bikes registered and carrying an active tag, and their ratio (the seed's ≥ 90 % target)."""
+    registered = GaugeMetricFamily(
+        "anju_ebikes",
+        "Registered e-bikes per community (id), with or without an active tag",
+        labels=["community", "tag"],
+    )
+    coverage = GaugeMetricFamily(
+        "anju_ebike_tag_coverage",
+        "E-bikes with an active anti-theft tag / e-bikes registered",
+        labels=["community"],
+    )
+    for community, (ebikes, tagged) in sorted((await tag_counts()).items()):
+        registered.add_metric([str(community), "active"], tagged)
+        registered.add_metric([str(community), "none"], ebikes - tagged)
+        coverage.add_metric([str(community)], tagged / ebikes)
+    return [registered, coverage]
 
 
 def wiring(settings: Settings) -> tuple[list[type[MetricsController]], list[DefineMiddleware]]:

@@ -16,10 +16,13 @@ from backend.alarms.tables import (
     PerimeterZone,
     SensorThreshold,
 )
+from backend.analytics.tables import Finding
 from backend.audit.tables import AuditEntry
 from backend.credentials.tables import Credential
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.doorplates.tables import Doorplate
+from backend.ebikes.tables import EBike
+from backend.faces.tables import FaceEnrolment
 from backend.live.tables import LiveEvent, PushOutbox, PushSubscription
 from backend.notices.tables import Notice, NoticeRead, NoticeReview
 from backend.patrol.tables import (
@@ -46,6 +49,7 @@ from backend.registry.tables import (
 )
 from backend.rootkey import RootKey
 from backend.services.tables import ServiceRequest, ServiceRequestEvent, ServiceRequestPhoto, ServiceTile
+from backend.vehicles.tables import Vehicle, VehiclePassage, WatchedPlate
 from backend.visitors.tables import Visit, VisitorPass, VisitorPolicy
 
 # backend/migrations links to the top-level folder, so the wheel ships the migrations inside the package.
@@ -109,5 +113,11 @@ APP_CONFIG = AppConfig(
         VisitorPolicy,
         VisitorPass,
         Visit,
+        FaceEnrolment,
+        Vehicle,
+        VehiclePassage,
+        WatchedPlate,
+        EBike,
+        Finding,
     ],
 )

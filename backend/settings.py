@@ -36,6 +36,16 @@ LIMITS = (
     "alarm_escalate_low_seconds",
     "alarm_battery_low_percent",
     "live_retention_hours",
+    "tag_window_seconds",
+    "analyse_every_seconds",
+    "vacant_after_days",
+    "visitor_surge_days",
+    "visitor_surge_baseline_days",
+    "visitor_surge_factor",
+    "visitor_surge_min",
+    "night_entries_min",
+    "night_entries_days",
+    "welfare_days",
 )
 
 
@@ -137,6 +147,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Hosts (comma-separated) a push subscription may name over http and that may resolve to a
     # private or loopback address: a local push service in tests. Empty in production.
     push_allow_hosts: str = ""
+    # E-bike tags (backend/ebikes): a tag leaving by a gate with no pass of its owner at the
+    # community's doors within this many seconds either side raises an alarm.
+    tag_window_seconds: float = 120.0
+    # Analysis (研判, backend/analytics): how often each bridge worker runs the rules, and their parameters.
+    analyse_every_seconds: float = 600.0
+    vacant_after_days: int = 30  # a house whose residents passed no door this long: 空置 candidate
+    visitor_surge_days: int = 7  # distinct visitors of a flat over this many days…
+    visitor_surge_baseline_days: int = 28  # …against its own average over the days before
+    visitor_surge_factor: float = 3.0  # …at least this many times the baseline
+    visitor_surge_min: int = 5  # …and at least this many visitors
+    night_hours: str = "0-5"  # unusual hours, local time (Asia/Shanghai): from-to, to excluded
+    night_entries_min: int = 3  # a person's entries in those hours within night_entries_days
+    night_entries_days: int = 7
+    welfare_days: int = 3  # a person living alone not seen at any door this long: a welfare task
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -171,6 +195,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(
                 f"{PREFIX}LIVE_POLL_SECONDS: expected 0 or more, got {self.live_poll_seconds}"
             )
+        self.night_range  # noqa: B018 - a bad range stops start-up, not the first analysis run
+
+    @property
+    def night_range(self) -> tuple[int, int]:
+        """ANJU_NIGHT_HOURS as (first hour, hour after the last), e.g. "0-5" → (0, 5); "23-5" wraps."""
+        match = re.fullmatch(r"(\d{1,2})-(\d{1,2})", self.night_hours)
+        hours = (int(match[1]), int(match[2])) if match else (-1, -1)
+        if not all(0 <= hour <= 23 for hour in hours) or hours[0] == hours[1]:
+            raise SettingsError(
+                f"{PREFIX}NIGHT_HOURS: expected two hours FROM-TO (0-23), got {self.night_hours!r}"
+            )
+        return hours
 
     def _check_sms(self) -> None:
         needed = {

@@ -44,6 +44,8 @@ SHELL_ROUTES = [
     "/visitors",
     "/v/{share:str}",
     "/admin",
+    "/homes/{house_id:int}/vehicles",
+    "/findings",
 ]
 HTML = "text/html"  # Litestar adds "; charset=utf-8"
 # Pages for the errors of a scanned doorplate URL: (title 中文, title English, text 中文, text English).

@@ -109,6 +109,7 @@ class Bridge:
         )
         self.ready = asyncio.Event()  # connected and subscribed once
         self._jobs: list[tuple[float, Job]] = []
+        self._alongside: list[Callable[[], Awaitable[None]]] = []
         self._at_stop: list[Job] = []
         self._batch = Batch()
         self._stopping = asyncio.Event()
@@ -122,6 +123,11 @@ class Bridge:
         self._jobs.append((seconds, job))
         if at_stop:
             self._at_stop.append(job)
+
+    def alongside(self, runner: Callable[[], Awaitable[None]]) -> None:
+        """Run ``runner`` (a connection of a domain's own, such as door commands) while the bridge
+        runs; it is cancelled when the bridge stops."""
+        self._alongside.append(runner)
 
     @property
     def liveness(self) -> dict[str, object]:
@@ -144,6 +150,7 @@ class Bridge:
                 # since a flush cut short would lose a batch already taken from the queue.
                 flusher = tasks.create_task(self._flusher())
                 interruptible = [tasks.create_task(self._repeat(s, job)) for s, job in self._jobs]
+                interruptible += [tasks.create_task(runner()) for runner in self._alongside]
                 connection = tasks.create_task(self.session.run(self._consume))
                 await self._stopping.wait()
                 for task in interruptible:

@@ -42,6 +42,7 @@ class EventType(StrEnum):
     HEARTBEAT = "heartbeat"
     ALARM = "alarm"
     READING = "reading"
+    PLATE = "plate"  # a licence plate read at a vehicle barrier
 
 
 class AlarmKind(StrEnum):
@@ -154,6 +155,14 @@ class ReadingData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     unit: str = ""
 
 
+class PlateData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    plate: str  # as the camera read it (鄂A12345); the platform normalises and judges it
+    direction: Direction = Direction.IN
+    color: str = ""  # the plate's colour as the camera names it (blue, green, yellow…)
+    picture: str = ""  # a reference to the camera's snapshot (a URL or an event id), never the image
+    score: float | None = None  # the recogniser's confidence, 0-1
+
+
 class HeartbeatData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     battery: int | None = None  # percent
     battery_low: bool | None = None  # what many sensors report instead of a percentage
@@ -197,6 +206,7 @@ DATA_SHAPES: dict[str, type[msgspec.Struct]] = {
     EventType.ALARM: AlarmData,
     EventType.READING: ReadingData,
     EventType.HEARTBEAT: HeartbeatData,
+    EventType.PLATE: PlateData,
 }
 
 

@@ -39,6 +39,7 @@ from device_bridge.protocol import (
     DisplayData,
     EventType,
     MeterKind,
+    PlateData,
     ReadingData,
 )
 from device_bridge.refusals import RefusalLog
@@ -274,6 +275,8 @@ class SimulatedDevice:
             behaviours.append(self._alarms)
         if self.spec.kind == "water_meter":
             behaviours.append(self._readings)
+        if self.spec.kind == "barrier":
+            behaviours.append(self._plates)
         try:
             async with asyncio.TaskGroup() as group:
                 for behaviour in behaviours:
@@ -375,6 +378,20 @@ class SimulatedDevice:
         reason = {} if granted else {"reason": verdict.value}
         await self._publish_event(self._client, EventType.ACCESS, msgspec.to_builtins(data) | reason)
         return verdict
+
+    async def read_plate(self, plate: str, direction: Direction = Direction.IN) -> None:
+        """A vehicle at this barrier: its camera reports the plate, and the platform decides."""
+        if self._client is None:
+            raise aiomqtt.MqttError(f"{self.identifier} is not connected")
+        data = PlateData(plate=plate, direction=direction, color="blue", picture=f"sim:{uuid.uuid4().hex}")
+        await self._publish_event(self._client, EventType.PLATE, msgspec.to_builtins(data))
+
+    async def _plates(self, client: aiomqtt.Client) -> None:
+        """Passing vehicles: made-up Wuhan plates, mostly unknown to the platform (held for the guard)."""
+        while True:
+            await asyncio.sleep(self._jittered(self.event_interval))
+            plate = f"鄂A{self.rng.randrange(10**5):05d}"
+            await self.read_plate(plate, self.rng.choice((Direction.IN, Direction.OUT)))
 
     async def _heartbeats(self, client: aiomqtt.Client) -> None:
         while True:
@@ -492,6 +509,10 @@ class Simulator:
     async def present(self, code: str, token: str, door: str = "") -> passes.Claims | passes.Refusal:
         """Show a visitor pass token at device ``code`` (see :meth:`SimulatedDevice.present`)."""
         return await self.devices[code].present(token, door)
+
+    async def read_plate(self, code: str, plate: str, direction: Direction = Direction.IN) -> None:
+        """A vehicle at barrier ``code`` (see :meth:`SimulatedDevice.read_plate`)."""
+        await self.devices[code].read_plate(plate, direction)
 
     async def kill(self, code: str) -> None:
         """Crash one device: its connection drops without a goodbye and the broker publishes its will."""

@@ -8,6 +8,7 @@ export const ROUTES = [
   { name: "signin", pattern: /^\/signin\/?$/, load: () => import("./screens/signin.js") },
   { name: "me", pattern: /^\/me\/?$/, load: () => import("./screens/me.js"), auth: true },
   { name: "homes", pattern: /^\/homes\/?$/, load: () => import("./screens/homes.js"), auth: true },
+  { name: "vehicles", pattern: /^\/homes\/(\d+)\/vehicles\/?$/, load: () => import("./screens/vehicles.js"), auth: true },
   { name: "key-persons", pattern: /^\/key-persons\/?$/, load: () => import("./screens/key_persons.js"), auth: true },
   { name: "queue", pattern: /^\/queue\/?$/, load: () => import("./screens/queue.js"), auth: true },
   { name: "passes", pattern: /^\/passes\/?$/, load: () => import("./screens/passes.js"), auth: true },
@@ -27,6 +28,7 @@ export const ROUTES = [
   { name: "alarm", pattern: /^\/alarms\/(\d+)\/?$/, load: () => import("./screens/alarm.js"), auth: true },
   { name: "pass", pattern: /^\/v\/([^/]+)\/?$/, load: () => import("./screens/pass.js") },
   { name: "admin", pattern: /^\/admin\/?$/, load: () => import("./screens/admin.js"), auth: true },
+  { name: "findings", pattern: /^\/findings\/?$/, load: () => import("./screens/findings.js"), auth: true },
 ];
 
 export function match(pathname) {

@@ -82,6 +82,17 @@ class Action(StrEnum):
     REVOKE_PASS = "revoke_pass"
     REGISTER_WALK_IN = "register_walk_in"  # the guard desk, after checking an ID document
     VIEW_VISITS = "view_visits"  # who came with a pass, at which door, when
+    ENROL_OWN_FACE = "enrol_own_face"  # one's own or a household member's face, with consent
+    ENROL_FACE = "enrol_face"  # staff, for a resident whose consent they record
+    VIEW_FACE_IMAGE = "view_face_image"  # an enrolment's photo (audited)
+    MANAGE_VEHICLES = "manage_vehicles"  # register and revoke any household's vehicles
+    MANAGE_OWN_VEHICLES = "manage_own_vehicles"  # one's own household's vehicles
+    VIEW_VEHICLE_PASSAGES = "view_vehicle_passages"  # the community's barrier records
+    VIEW_OWN_VEHICLE_PASSAGES = "view_own_vehicle_passages"  # one's own household's vehicles' passages
+    ADMIT_VEHICLE = "admit_vehicle"  # the guard desk: vehicles held at the barrier, let in or refuse
+    MANAGE_WATCH_LIST = "manage_watch_list"  # 布控 plates
+    VIEW_FINDINGS = "view_findings"  # the analysis (研判) jobs' findings of a community
+    HANDLE_FINDING = "handle_finding"  # close a finding (a welfare task: visited)
 
 
 class Scope(StrEnum):
@@ -211,6 +222,25 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.REVOKE_PASS: {Role.RESIDENT: Scope.OWN_HOUSE, Role.PROPERTY: Scope.COMMUNITY},
     Action.REGISTER_WALK_IN: {Role.PROPERTY: Scope.COMMUNITY},
     Action.VIEW_VISITS: {Role.RESIDENT: Scope.OWN_HOUSE, **_FIELD_STAFF},
+    Action.ENROL_OWN_FACE: {Role.RESIDENT: Scope.OWN_HOUSE},
+    Action.ENROL_FACE: _FIELD_STAFF,
+    # A resident sees no face but the ones they enrolled; staff reads are audited.
+    Action.VIEW_FACE_IMAGE: {
+        Role.RESIDENT: Scope.OWN_RECORD,
+        Role.PROPERTY: Scope.COMMUNITY,
+        Role.POLICE: Scope.COMMUNITY,
+    },
+    # Property and wardens register vehicles in the field; a verified resident their own household's.
+    Action.MANAGE_VEHICLES: {Role.PROPERTY: Scope.COMMUNITY, Role.WARDEN: Scope.COMMUNITY},
+    Action.MANAGE_OWN_VEHICLES: {Role.RESIDENT: Scope.OWN_HOUSE},
+    Action.VIEW_VEHICLE_PASSAGES: _FIELD_STAFF,
+    Action.VIEW_OWN_VEHICLE_PASSAGES: {Role.RESIDENT: Scope.OWN_HOUSE},
+    Action.ADMIT_VEHICLE: {Role.PROPERTY: Scope.COMMUNITY},  # guards are property staff
+    # Which plates the police watch is theirs alone: nobody else may read or change the list.
+    Action.MANAGE_WATCH_LIST: {Role.POLICE: Scope.COMMUNITY},
+    # 研判: the community police and its wardens; findings about 重点人员 need VIEW_KEY_PERSONS too.
+    Action.VIEW_FINDINGS: {Role.WARDEN: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
+    Action.HANDLE_FINDING: {Role.WARDEN: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

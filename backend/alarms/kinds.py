@@ -36,6 +36,10 @@ class AlarmType(StrEnum):
     DEVICE_OFFLINE = "device_offline"
     TAMPER = "tamper"
     LOW_BATTERY = "low_battery"
+    WATCHED_VEHICLE = "watched_vehicle"  # a plate on the police watch list at a barrier (布控车辆)
+    TAG_WITHOUT_OWNER = (
+        "tag_without_owner"  # an e-bike's tag left by a gate without its owner (backend/ebikes)
+    )
 
 
 class Category(StrEnum):
@@ -45,6 +49,7 @@ class Category(StrEnum):
     FIRE = "fire"
     ENERGY = "energy"
     DEVICE = "device"
+    VEHICLE = "vehicle"
 
 
 class Severity(StrEnum):
@@ -94,6 +99,7 @@ class Rule(msgspec.Struct, frozen=True):
     roles: tuple[Role, ...]
     condition: bool = False  # raised when it begins, folded while it lasts, cleared when it ends
     residents: bool = False  # the paired flat's residents are told too (buttons)
+    police_only: bool = False  # seen by police only: it would reveal the watch list
 
 
 RULES: dict[AlarmType, Rule] = {
@@ -116,7 +122,12 @@ RULES: dict[AlarmType, Rule] = {
     AlarmType.DEVICE_OFFLINE: Rule(Category.DEVICE, Severity.LOW, MAINTENANCE, condition=True),
     AlarmType.TAMPER: Rule(Category.DEVICE, Severity.MEDIUM, (*MAINTENANCE, *SECURITY)),
     AlarmType.LOW_BATTERY: Rule(Category.DEVICE, Severity.LOW, MAINTENANCE, condition=True),
+    AlarmType.WATCHED_VEHICLE: Rule(Category.VEHICLE, Severity.HIGH, (Role.POLICE,), police_only=True),
+    # A possible e-bike theft: the guards at the gate, and the owner's household (its verified residents).
+    AlarmType.TAG_WITHOUT_OWNER: Rule(Category.PERIMETER, Severity.HIGH, SECURITY, residents=True),
 }
+# Alarms only police see (list, detail, stream, escalation): raising them shows the watch list.
+POLICE_ONLY = frozenset(alarm_type for alarm_type, rule in RULES.items() if rule.police_only)
 
 # An ``alarm`` event's kind → the alarm it raises. ``door_open`` is an alarm only on a fire-door
 # magnet (a flat's door contact opening is no incident): see ingest.py.

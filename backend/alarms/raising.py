@@ -23,7 +23,7 @@ import msgspec
 
 from backend.alarms import routing
 from backend.alarms.kinds import RULES, AlarmType, State
-from backend.alarms.schemas import AlarmOut, alarm_out, json_list
+from backend.alarms.schemas import AlarmOut, alarm_out, json_list, stream_payload
 from backend.live.outbox import PushMessage, announce
 from device_bridge.dispatch import KnownDevice
 from device_bridge.store import Writer
@@ -83,6 +83,7 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True):
     meter: str = ""
     reading: float | None = None
     threshold: str = ""
+    house: int | None = None  # the flat concerned when the device's place does not say (an e-bike's owner)
 
 
 async def take(writer: Writer, signal: Signal, fold_seconds: float) -> AlarmOut | None:
@@ -91,7 +92,7 @@ async def take(writer: Writer, signal: Signal, fold_seconds: float) -> AlarmOut 
     An end is applied as often as it comes (it changes nothing twice), so the common "all is well"
     (a normal reading) leaves no row behind; a beginning or a repeat is applied once per key.
     """
-    slot = f"{signal.device.id}:{signal.type}"
+    slot = f"{signal.device.id}:{signal.type}" + (f":{signal.house}" if signal.house else "")
     condition = RULES[signal.type].condition
     if not signal.active:
         return await _clear(writer, signal, slot, condition)
@@ -153,7 +154,7 @@ async def _open(writer: Writer, signal: Signal, slot: str, fold_seconds: float) 
         writer,
         community=alarm.community,
         topic="alarm",
-        payload=msgspec.to_builtins(alarm),
+        payload=stream_payload(alarm),
         push_to=await routing.recipients(writer, alarm),
         push=push_message(alarm),
     )
@@ -162,7 +163,8 @@ async def _open(writer: Writer, signal: Signal, slot: str, fold_seconds: float) 
 
 async def _announced(writer: Writer, row: dict[str, Any]) -> AlarmOut:
     alarm = alarm_out(row)
-    await announce(writer, community=alarm.community, topic="alarm", payload=msgspec.to_builtins(alarm))
+    if (payload := stream_payload(alarm)) is not None:
+        await announce(writer, community=alarm.community, topic="alarm", payload=payload)
     return alarm
 
 
@@ -180,7 +182,7 @@ def push_message(alarm: AlarmOut, escalated: bool = False) -> PushMessage:
 async def _place(writer: Writer, signal: Signal) -> dict[str, Any]:
     """Where it happened: a paired button's flat, a perimeter zone and its cameras, or the device itself."""
     device = signal.device
-    place: dict[str, Any] = {"location": device.name, "house": None, "pairing": None, "zone": None}
+    place: dict[str, Any] = {"location": device.name, "house": signal.house, "pairing": None, "zone": None}
     place["cameras"] = [device.id] if device.kind == "camera" else []
     if pairing := await writer.fetch(PAIRING, device.id):
         place |= {
@@ -226,4 +228,6 @@ TITLES: dict[AlarmType, str] = {
     AlarmType.DEVICE_OFFLINE: "设备离线",
     AlarmType.TAMPER: "设备防拆",
     AlarmType.LOW_BATTERY: "电量低",
+    AlarmType.WATCHED_VEHICLE: "布控车辆",
+    AlarmType.TAG_WITHOUT_OWNER: "电动车无主出门",
 }

@@ -14,7 +14,7 @@ members who registered, so nobody is reached who did not join the household.
 from __future__ import annotations
 
 from backend.accounts.recipients import staff_accounts
-from backend.alarms.kinds import ESCALATION, RULES
+from backend.alarms.kinds import ESCALATION, RULES, Rule
 from backend.alarms.schemas import AlarmOut
 from backend.registry.service import household_accounts
 from device_bridge.store import Writer
@@ -29,4 +29,6 @@ async def recipients(writer: Writer, alarm: AlarmOut) -> list[int]:
 
 
 async def escalation_recipients(writer: Writer, alarm: AlarmOut) -> list[int]:
-    return await staff_accounts(writer, alarm.community, ESCALATION)
+    rule: Rule = RULES[alarm.type]
+    # A police-only alarm stays with the police: the district's admins do not see the watch list.
+    return await staff_accounts(writer, alarm.community, rule.roles if rule.police_only else ESCALATION)

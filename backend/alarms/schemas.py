@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from backend.alarms.kinds import AlarmType, Category, Severity, State
+from backend.alarms.kinds import POLICE_ONLY, AlarmType, Category, Severity, State
 from backend.ids import Id
 from device_bridge.protocol import MeterKind
 
@@ -196,3 +196,8 @@ def alarm_out(row: dict[str, Any]) -> AlarmOut:
     fields = {name: row[name] for name in AlarmOut.__struct_fields__}
     fields |= {name: when(row[name]) for name in TIMES} | {"cameras": json_list(row["cameras"])}
     return msgspec.convert(fields, AlarmOut, strict=False)
+
+
+def stream_payload(alarm: AlarmOut) -> dict[str, Any] | None:
+    """The alarm as the community's live stream shows it; None for a police-only alarm (push alone)."""
+    return None if alarm.type in POLICE_ONLY else msgspec.to_builtins(alarm)

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from backend.accounts.service import account_names
-from backend.alarms.kinds import CLOSED_STATES, OPEN_STATES, STAMPS, TRANSITIONS, Category, State
+from backend.alarms.kinds import CLOSED_STATES, OPEN_STATES, POLICE_ONLY, STAMPS, TRANSITIONS, Category, State
 from backend.alarms.raising import STEP
 from backend.alarms.schemas import (
     AlarmDetail,
@@ -32,6 +32,7 @@ from backend.alarms.schemas import (
     ZoneOut,
     alarm_out,
     json_list,
+    stream_payload,
 )
 from backend.alarms.tables import (
     Alarm,
@@ -54,7 +55,7 @@ from backend.registry.service import community_target, house_target
 from backend.text import plain_text
 from device_bridge.protocol import MeterKind
 from device_bridge.store import Writer
-from roles import Action, Principal, authorize
+from roles import Action, Principal, Target, authorize, is_allowed
 from roles.projections import project_person, viewer_for
 
 LIST_LIMIT = 200
@@ -81,8 +82,11 @@ async def list_alarms(
     limit: int = LIST_LIMIT,
 ) -> list[AlarmOut]:
     """A community's alarms: open ones first (newest first), then the latest closed ones."""
-    authorize(who, Action.VIEW_ALARMS, await community_target(community_id))
+    target = await community_target(community_id)
+    authorize(who, Action.VIEW_ALARMS, target)
     where = Alarm.community == community_id
+    if not is_allowed(who, Action.MANAGE_WATCH_LIST, target):
+        where &= Alarm.type.not_in(list(POLICE_ONLY))
     if category is not None:
         where &= Alarm.category == category
     states = [state] if state is not None else [*OPEN_STATES, *CLOSED_STATES]
@@ -106,6 +110,7 @@ async def alarm_detail(ctx: Context, who: Principal, alarm_id: int, ip: str) -> 
     row = await _alarm(alarm_id)
     target = await community_target(row["community"])
     authorize(who, Action.VIEW_ALARMS, target)
+    _police_only_hidden(who, row, target)
     steps = await AlarmStep.select().where(AlarmStep.alarm == alarm_id).order_by(AlarmStep.id)
     names = await account_names([s["account"] for s in steps if s["account"] is not None])
     detail = AlarmDetail(
@@ -137,7 +142,9 @@ async def _paired_person(ctx: Context, who: Principal, row: dict[str, Any]) -> P
 async def step(who: Principal, alarm_id: int, data: StepIn, ip: str) -> AlarmOut:
     """Move an alarm on: acknowledged → dispatched → resolved | false alarm, with who, when and a note."""
     row = await _alarm(alarm_id)
-    authorize(who, Action.HANDLE_ALARM, await community_target(row["community"]))
+    target = await community_target(row["community"])
+    authorize(who, Action.HANDLE_ALARM, target)
+    _police_only_hidden(who, row, target)
     to = data.state
     if to not in TRANSITIONS:
         raise Invalid("illegal_transition", f"An alarm cannot be moved back to {to}", field="state")
@@ -157,8 +164,15 @@ async def step(who: Principal, alarm_id: int, data: StepIn, ip: str) -> AlarmOut
         await writer.many(STEP, [(alarm_id, to.value, now, who.account_id, note)])
         await audit.record(who, f"alarm_{to}", f"alarm:{alarm_id}", community=row["community"], ip=ip)
         alarm = alarm_out(rows[0])
-        await announce(writer, community=alarm.community, topic="alarm", payload=msgspec.to_builtins(alarm))
+        if (payload := stream_payload(alarm)) is not None:
+            await announce(writer, community=alarm.community, topic="alarm", payload=payload)
     return alarm
+
+
+def _police_only_hidden(who: Principal, row: dict[str, Any], target: Target) -> None:
+    """A police-only alarm does not exist for anyone who may not read the watch list."""
+    if row["type"] in POLICE_ONLY and not is_allowed(who, Action.MANAGE_WATCH_LIST, target):
+        raise NotFound("unknown_alarm", f"No alarm {row['id']}")
 
 
 def _transition_sql(to: State) -> str:

@@ -73,13 +73,13 @@ def lookup(keys: Keys, community: int, kind: CredentialKind, value: str) -> str:
 # --- registering ------------------------------------------------------------------
 
 
-def _authorize_any_kind(who: Principal, target: Target) -> None:
+def authorize_any_kind(who: Principal, target: Target) -> None:
     if not is_allowed(who, Action.MANAGE_CREDENTIALS, target):
         authorize(who, Action.MANAGE_OWN_CREDENTIALS, target)
 
 
 def _authorize(who: Principal, target: Target, kind: CredentialKind) -> None:
-    _authorize_any_kind(who, target)
+    authorize_any_kind(who, target)
     if kind in STAFF_KINDS and not is_allowed(who, Action.MANAGE_CREDENTIALS, target):
         raise Forbidden("staff_only", "Cards and ID cards are issued by the property office or the police")
 
@@ -178,7 +178,7 @@ def _shown(kind: str, value: str) -> str:
 async def household(ctx: Context, who: Principal, house_id: int, ip: str) -> list[CredentialOut]:
     """The household's active credentials, masked; a staff read is audited with the people shown."""
     target = await registry.house_target(house_id)
-    _authorize_any_kind(who, target)
+    authorize_any_kind(who, target)
     rows = (
         await Credential.select(
             Credential.all_columns(exclude=[Credential.value_hash, Credential.active_hash]),
@@ -226,7 +226,7 @@ async def revoke(who: Principal, credential_id: int, ip: str) -> None:
     if row is None:
         raise NotFound("unknown_credential", f"No credential {credential_id}")
     target = Target(community_id=row["community"], district_id=row["district"], house_id=row["house"])
-    _authorize_any_kind(who, target)  # revoking only takes away: a resident blocks a lost card at once
+    authorize_any_kind(who, target)  # revoking only takes away: a resident blocks a lost card at once
     if row["revoked_at"] is not None:
         raise Conflict("already_revoked", "This credential was revoked already")
     async with transaction(Credential._meta.db):

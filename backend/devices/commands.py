@@ -100,7 +100,14 @@ class DeviceCommands:
         return self._session.connected
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._session.run(self._listen))
+        self._task = asyncio.create_task(self.run())
+
+    async def run(self) -> None:
+        """The connection, until cancelled (an app process starts it; a bridge runs it alongside)."""
+        try:
+            await self._session.run(self._listen)
+        finally:
+            self._refusals.flush()
 
     async def stop(self) -> None:
         if self._task:

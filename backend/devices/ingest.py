@@ -3,9 +3,10 @@
 The devices domain stores every event once, moves ``last_seen`` forward, applies online/offline
 states in order and tells the maintenance centre when a device goes offline; the access domain
 stores passes (backend/access/ingest.py), the alarms domain raises alarms and counts readings
-(backend/alarms/ingest.py). :func:`build_bridge` gives a bridge the device
-directory, every domain's handlers and the batch transaction. A later domain (faces,
-plates, visitor passes) adds its ``register`` call in :func:`handlers`.
+(backend/alarms/ingest.py), the vehicles domain judges plates read at barriers
+(backend/vehicles/ingest.py). :func:`build_bridge` gives a bridge the device directory, every
+domain's handlers, the batch transaction and a door-command connection (barriers are opened from
+the bridge). A later domain (faces, tags) adds its ``register`` call in :func:`handlers`.
 
 Liveness: every ``save_every`` seconds the worker writes its counters to ``bridge_counter``
 (one row per worker and reason): the refusal reasons, ``accepted``, ``stored``, and the gauges
@@ -27,13 +28,17 @@ from backend.alarms import ingest as alarms_ingest
 from backend.alarms.escalation import escalate_overdue
 from backend.alarms.ingest import AlarmConfig
 from backend.alarms.raising import Source
+from backend.analytics.service import analyse
 from backend.db import TRANSIENT
-from backend.devices.commands import CommandSender
+from backend.devices.commands import DeviceCommands
 from backend.devices.tables import BridgeCounter, Device, Liveness
+from backend.ebikes.watch import check_tags
 from backend.keys import Keys
 from backend.notices.display import Screens
 from backend.notices.service import publish_due
 from backend.settings import Settings
+from backend.vehicles import ingest as vehicles_ingest
+from backend.vehicles.ingest import Barriers
 from backend.visitors import ingest as visitors_ingest
 from device_bridge import store
 from device_bridge.bridge import Bridge, BridgeConfig
@@ -197,7 +202,7 @@ def _json(data: object) -> str:
     return msgspec.json.encode(data).decode()
 
 
-def handlers(settings: Settings, keys: Keys) -> Handlers:
+def handlers(settings: Settings, keys: Keys, barriers: Barriers | None = None) -> Handlers:
     """Every domain's handlers, in the order they run within a batch's transaction."""
     registry = Handlers()
     registry.on(store_events)
@@ -207,6 +212,7 @@ def handlers(settings: Settings, keys: Keys) -> Handlers:
     access_ingest.register(registry, keys)
     alarms_ingest.register(registry, AlarmConfig.of(settings))
     visitors_ingest.register(registry)
+    vehicles_ingest.register(registry, barriers)
     return registry
 
 
@@ -289,10 +295,13 @@ def build_bridge(
         batch_seconds=batch_seconds,
         give_up_after=settings.bridge_give_up_seconds if give_up_after is None else give_up_after,
     )
+    # Barriers are opened, and notice screens shown, on a command connection of the worker's own.
+    commands = DeviceCommands(settings)
+    barriers = Barriers(commands, transaction_on(engine))
     bridge = Bridge(
         config,
         Directory(directory_loader(keys)),
-        handlers(settings, keys),
+        handlers(settings, keys, barriers),
         transaction_on(engine),
         transient=TRANSIENT,
         conflicts=CONFLICTS,
@@ -305,9 +314,8 @@ def build_bridge(
         await escalate_overdue(transaction_on(engine), settings)
 
     bridge.every(watch_seconds, mark_silent_devices_offline)
-
-    # Due notices go to the screens on this worker's own connection (its account may command devices).
-    screens = Screens(CommandSender(settings.mqtt_prefix, lambda: bridge.session.client), keys)
+    bridge.alongside(commands.run)
+    screens = Screens(commands.sender, keys)
 
     async def publish_scheduled_notices() -> None:
         await publish_due(transaction_on(engine), screens)
@@ -315,4 +323,13 @@ def build_bridge(
     bridge.every(watch_seconds, escalate)
     bridge.every(watch_seconds, publish_scheduled_notices)
     bridge.every(save_every, save_liveness, at_stop=True)
+
+    async def run_analysis() -> None:
+        await analyse(transaction_on(engine), settings, keys)
+
+    async def watch_tags() -> None:
+        await check_tags(transaction_on(engine), settings)
+
+    bridge.every(watch_seconds, watch_tags)
+    bridge.every(settings.analyse_every_seconds, run_analysis)
     return bridge

@@ -48,20 +48,27 @@ async def announce(
     *,
     community: int,
     topic: str,
-    payload: dict,
+    payload: dict | None,
     push_to: Sequence[int] = (),
     push: PushMessage | None = None,
 ) -> int:
-    """Record an event for ``community``'s live stream (and push to ``push_to``); returns the event's id."""
+    """Record an event for ``community``'s live stream (and push to ``push_to``); returns the event's id.
+
+    Without a ``payload`` only the push is sent (0 is returned): the stream is every watcher's, and
+    some news is for its push recipients alone (police-only alarms).
+    """
     if push_to and push is None:
         raise ValueError("push_to needs a push message")
     now = writer.at(datetime.now(UTC))
-    [row] = await writer.fetch(INSERT_EVENT, community, topic, _json(payload), now)
+    event_id = 0
+    if payload is not None:
+        [row] = await writer.fetch(INSERT_EVENT, community, topic, _json(payload), now)
+        event_id = row["id"]
     if push is not None:
         message = _json(push)
         await writer.many(INSERT_PUSH, [(account, message, now, now) for account in sorted(set(push_to))])
     wakeup.after_commit(writer)
-    return row["id"]
+    return event_id
 
 
 def _json(value: object) -> str:

@@ -19,7 +19,7 @@ from importlib.resources import files
 
 import msgspec
 
-TABLE_NAMES: tuple[str, ...] = ("XB", "MZ", "GJ", "ZJLX", "XZQH", "YZGX", "ZZSY", "KMFSDM")
+TABLE_NAMES: tuple[str, ...] = ("XB", "MZ", "GJ", "ZJLX", "XZQH", "YZGX", "ZZSY", "KMFSDM", "HPZL", "CSYS")
 
 _REGION = re.compile(r"[0-9]{6}")
 

@@ -8,6 +8,7 @@ from backend.deps import Caller, permission
 from backend.guards import RAW_BODY
 from backend.ids import PathId
 from backend.net import client_ip
+from backend.photos import PHOTO_MAX_BYTES
 from backend.services import service
 from backend.services.schemas import CommunityTiles, RatingIn, RequestIn, RequestOut, StepIn, TileIn, TileOut
 from roles import Action
@@ -108,7 +109,7 @@ class ServicesController(Controller):
     @put(
         f"{REQUEST}/photo",
         operation_id="attachServiceRequestPhoto",
-        request_max_body_size=service.PHOTO_MAX_BYTES,
+        request_max_body_size=PHOTO_MAX_BYTES,
         opt={**permission(Action.OWN_SERVICE_REQUEST), RAW_BODY: True},
     )
     async def attach_photo(self, request_id: PathId, who: Caller, request: Request) -> RequestOut:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-from PIL import Image, ImageOps
 
 from backend.audit import service as audit
 from backend.db import transaction
 from backend.errors import Conflict, Invalid, NotFound
+from backend.photos import clean_photo
 from backend.registry import service as registry
 from backend.services.schemas import (
     CommunityTiles,
@@ -34,10 +33,6 @@ from backend.services.tables import (
 from backend.text import plain_text
 from roles import Action, Principal, authorize, is_allowed
 
-PHOTO_MAX_BYTES = 5 * 1024 * 1024
-PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
-PHOTO_MAX_PIXELS = 40_000_000  # refuses decompression bombs before any pixel is decoded
-PHOTO_SIDE = 1600  # stored size: enough to see a leak, small for the database
 QUEUE_LIMIT = 200
 # step → (the statuses it may leave, the status it leads to)
 STEPS = {
@@ -277,33 +272,6 @@ async def _request_out(request_id: int) -> RequestOut:
         unseen=sum(1 for e in events if e["seen_at"] is None),
         events=[EventOut(step=e["step"], note=e["note"], by=e["by"], at=e["at"]) for e in events],
     )
-
-
-# --- photos -----------------------------------------------------------------------------
-
-
-def clean_photo(data: bytes, content_type: str) -> bytes:
-    """The photo re-encoded as a JPEG of at most PHOTO_SIDE px: proves it is an image and drops
-    whatever else the file carried (EXIF position, trailing payloads)."""
-    if content_type not in PHOTO_TYPES:
-        raise Invalid("photo_type", "Send a JPEG, PNG or WebP photo", field="photo")
-    if not data or len(data) > PHOTO_MAX_BYTES:
-        raise Invalid(
-            "photo_size", f"A photo is 1 byte to {PHOTO_MAX_BYTES // 1024 // 1024} MB", field="photo"
-        )
-    try:
-        image = Image.open(io.BytesIO(data))
-        if image.format not in ("JPEG", "PNG", "WEBP"):
-            raise Invalid("photo_type", "Send a JPEG, PNG or WebP photo", field="photo")
-        if image.width * image.height > PHOTO_MAX_PIXELS:
-            raise Invalid("photo_size", "This photo has too many pixels", field="photo")
-        image = ImageOps.exif_transpose(image).convert("RGB")
-        image.thumbnail((PHOTO_SIDE, PHOTO_SIDE))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        raise Invalid("photo_unreadable", "This file is not a readable photo", field="photo") from None
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=85)
-    return out.getvalue()
 
 
 async def attach_photo(

@@ -31,6 +31,7 @@ from backend.registry import service as registry
 from backend.registry.idnumber import RESIDENT_ID_TYPES, InvalidIdNumber, parse_resident_id
 from backend.registry.tables import Community, House
 from backend.text import plain_text
+from backend.vehicles import plates
 from backend.visitors.schemas import (
     InvitationIn,
     PassIssued,
@@ -50,13 +51,6 @@ from roles.matrix import STAFF_ROLES, household_opens
 STANDARD_FIELDS = {"FK_XM": "visitor_name", "FK_SJHM": "phone_sealed (unsealed on export)"}
 SHARE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{22}$")  # secrets.token_urlsafe(16): 128 bits
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
-PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领"
-# GA 36: province, issuing-office letter, then five characters (no I or O), the last maybe 挂学警港澳;
-# new-energy plates have six: D/F then five (small cars), or five digits then D/F (large vehicles).
-PLATE = re.compile(
-    rf"^[{PROVINCES}][A-HJ-NP-Z]"
-    r"(?:[A-HJ-NP-Z0-9]{4}[A-HJ-NP-Z0-9挂学警港澳]|[DF][A-HJ-NP-Z0-9][0-9]{4}|[0-9]{5}[DF])$"
-)
 PHONE = re.compile(r"^1[0-9]{10}$")
 
 
@@ -153,11 +147,9 @@ def _phone(value: str) -> str:
 
 def clean_plate(value: str) -> str:
     """A Chinese licence plate, upper-cased (7 characters, 8 for new-energy vehicles), or ""."""
-    plate = value.strip().upper()
-    if plate and not PLATE.match(plate):
-        raise Invalid(
-            "invalid_plate", "Not a Chinese licence plate (e.g. 鄂A12345, 鄂AD12345)", field="plate"
-        )
+    plate = plates.normalised(value)
+    if plate and (reason := plates.problem(plate)):
+        raise Invalid("invalid_plate", f"Not a Chinese licence plate: {reason}", field="plate")
     return plate
 
 

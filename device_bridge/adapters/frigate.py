@@ -1,5 +1,9 @@
 """Frigate NVR (devices.md): tracked objects on ``<base>/events``, the NVR's availability on ``<base>/available``.
 
+A car whose plate Frigate's LPR recognised (``recognized_license_plate``, or a known plate's name
+in ``sub_label``) is a ``plate`` event of the camera, once per object and plate; name the LPR camera
+in Frigate after the barrier's device code, since the barrier that reports a plate is the one opened.
+
 An object inside a zone of interest is an intrusion alarm, raised on ``new``/``update`` and closed on ``end``;
 the same Frigate object keeps its id across the three, so the alarm does too.
 """
@@ -66,9 +70,10 @@ def _event(payload: bytes, now: datetime | None) -> list[Translated]:
         return []
     if after.get("false_positive") is True:
         return []
+    plate = _plate(after, kind, camera, event_id, now)
     zones = _zones(after)
     if not zones:
-        return []  # seen outside every zone: not an intrusion
+        return plate  # seen outside every zone: not an intrusion
     label = pick(after, "label", (str,), "", VENDOR)
     data = alarm_data(
         "intrusion",
@@ -81,7 +86,24 @@ def _event(payload: bytes, now: datetime | None) -> list[Translated]:
         event=event_id,
     )
     ts = _event_time(after, kind, now)
-    return [Translated(camera, f"frigate-{event_id}-{kind}", EventType.ALARM, data, ts)]
+    return [*plate, Translated(camera, f"frigate-{event_id}-{kind}", EventType.ALARM, data, ts)]
+
+
+def _plate(
+    after: dict[str, Any], kind: str, camera: str, event_id: str, now: datetime | None
+) -> list[Translated]:
+    """The recognised plate, if any; its id repeats across updates of the object, so it is judged once."""
+    plate = pick(after, "recognized_license_plate", (str,), "", VENDOR)
+    sub_label = after.get("sub_label")
+    if not plate and isinstance(sub_label, list) and sub_label and isinstance(sub_label[0], str):
+        plate = sub_label[0]  # [name, score]: a known plate's recognised text
+    if not plate:
+        return []
+    data = {"plate": plate, "direction": "in", "picture": f"frigate:{event_id}"}
+    if isinstance(score := after.get("recognized_license_plate_score"), int | float):
+        data["score"] = float(score)
+    ts = _event_time(after, kind, now)
+    return [Translated(camera, stable_id("frigate-plate", event_id, plate), EventType.PLATE, data, ts)]
 
 
 def _zones(after: dict[str, Any]) -> list[str]:

@@ -65,6 +65,7 @@ function signedIn(acc, signal) {
     patrols ? tile("/patrol", "home.patrol", "home.patrol_sub") : null,
     BOARD_ROLES.has(acc.role) ? tile("/board", "home.board", "home.board_sub") : null,
     ADMIN_ROLES.has(acc.role) ? tile("/admin", "home.admin", "home.admin_sub") : null,
+    ["police", "warden"].includes(acc.role) ? tile("/findings", "home.findings", "home.findings_sub") : null,
     link("/passes", { class: "tile", dataset: { testid: "passes-tile" } }, h("span", { class: "tile-title" }, t("home.passes")), h("span", { class: "tile-sub" }, t(staff ? "home.passes_sub_staff" : "home.passes_sub"))),
     link("/me", { class: "tile" }, h("span", { class: "tile-title" }, t("home.me")), h("span", { class: "tile-sub" }, t("home.me_sub"))),
   ];
@@ -178,12 +179,26 @@ function communityCard(c, signal) {
         ].join(" · ")),
         h("h4", {}, t("metrics.coverage"), " ", h("span", { class: "small" }, `(${t("metrics.target", { target: formatPercent(COVERAGE_TARGET) })})`)),
         ["overall", "gate", "building", "unit", "house"].filter((k) => cov[k] != null).map((k) => bar(label("coverage", k), cov[k], COVERAGE_TARGET)),
+        ebikeCoverage(c, signal),
       );
     })
     .catch((err) => {
       if (!isAbort(err)) replace(body, errorBanner(err));
     });
   return card;
+}
+
+/** E-bikes carrying an anti-theft tag (物联网防盗芯片安装率), once the community has e-bikes. */
+function ebikeCoverage(c, signal) {
+  const holder = h("div", { dataset: { testid: "ebike-coverage" } });
+  api(`/api/communities/${encodeURIComponent(c.id)}/ebike-coverage`, { signal })
+    .then((e) => {
+      if (e.ebikes) replace(holder, bar(t("metrics.ebike_tags"), e.coverage, e.target, t("metrics.ebikes_tagged", { tagged: e.tagged, ebikes: e.ebikes })));
+    })
+    .catch((err) => {
+      if (!isAbort(err)) replace(holder, errorBanner(err));
+    });
+  return holder;
 }
 
 /**

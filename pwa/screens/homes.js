@@ -5,11 +5,12 @@
 import { api, isAbort } from "../api.js";
 import { h, link, replace, errorBanner, loading } from "../dom.js";
 import { t, label, formatDate } from "../i18n.js";
+import { ebikesSection } from "./ebikes.js";
 
 export function render({ signal }) {
   const body = h("div", {}, loading());
   api("/api/me/homes", { signal })
-    .then((homes) => replace(body, homes && homes.length ? h("ul", { class: "home-list" }, homes.map(homeItem)) : none()))
+    .then((homes) => replace(body, homes && homes.length ? h("ul", { class: "home-list" }, homes.map((home) => homeItem(home, signal))) : none()))
     .catch((err) => {
       if (!isAbort(err)) replace(body, errorBanner(err));
     });
@@ -25,7 +26,7 @@ function none() {
   );
 }
 
-function homeItem(home) {
+function homeItem(home, signal) {
   const verified = home.status === "verified";
   return h(
     "li",
@@ -38,5 +39,7 @@ function homeItem(home) {
     verified && home.plate
       ? link(`/d/${encodeURIComponent(home.plate)}`, { class: "btn btn-primary", dataset: { testid: "open-household" } }, t("homes.household"))
       : null,
+    verified ? link(`/homes/${encodeURIComponent(home.house_id)}/vehicles`, { class: "btn btn-outline", dataset: { testid: "open-vehicles" } }, t("homes.vehicles")) : null,
+    verified ? ebikesSection(home, signal) : null,
   );
 }

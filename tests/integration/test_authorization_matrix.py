@@ -34,11 +34,14 @@ from backend.access.tables import AccessGrant, Door
 from backend.accounts import service as accounts
 from backend.accounts.tables import Account, Passkey, StaffScope
 from backend.alarms.tables import Alarm, PerimeterZone
+from backend.analytics.tables import Finding, RuleName
 from backend.app import create_app
 from backend.credentials.tables import Credential
 from backend.deps import PERMISSION
 from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.tables import Doorplate
+from backend.ebikes.tables import EBike
+from backend.faces.tables import FaceEnrolment
 from backend.notices.tables import Notice
 from backend.patrol.tables import Checkpoint, CheckpointTag, PatrolRoute, PatrolRun, PatrolShift
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
@@ -46,6 +49,7 @@ from backend.registry.service import CURRENT
 from backend.registry.tables import Community, House, Residency
 from backend.services.tables import ServiceRequest, ServiceTile
 from backend.settings import Settings
+from backend.vehicles.tables import Vehicle, VehiclePassage, WatchedPlate
 from backend.visitors.tables import VisitorPass
 from roles import Action, Principal, Role, Target, is_allowed
 from tests.integration.test_registration import FORM
@@ -67,6 +71,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/api/scan/decode"): "photo to plate token",
     ("GET", "/api/codes/{name}"): "national code tables (public standards)",
     ("GET", "/api/push/key"): "the VAPID public key browsers subscribe with",
+    ("GET", "/api/faces/consent"): "the consent text a face enrolment accepts",
     # Access terminals, not people: each authenticates as its registered device (HTTP Basic/Digest
     # with its own credentials; tests/integration/test_hikvision_intake.py).
     ("POST", "/api/devices/hikvision/events"): "device-authenticated event push",
@@ -96,8 +101,10 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/d/{token}/register"): "as /d/{token}",
     ("GET", "/d/{token}/button"): "as /d/{token}",
     ("GET", "/visitors"): "PWA shell",
+    ("GET", "/findings"): "PWA shell",
     ("GET", "/v/{share}"): "PWA shell (a visitor's share link)",
     ("GET", "/admin"): "PWA shell",
+    ("GET", "/homes/{house_id}/vehicles"): "PWA shell (a household's vehicles)",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
     ("GET", "/app/{path}"): "PWA assets",
@@ -199,6 +206,12 @@ class Place:
     flat_resident: int  # a verified resident of the first flat
     visitor_pass: int  # the seeded pass of the first flat
     notice: int  # a published notice
+    face: dict[str, Any] | None  # the first flat resident's face enrolment and who enrolled it (add_faces)
+    vehicle: int  # a vehicle of the first flat
+    passage: int  # a vehicle held at a barrier
+    watched: int  # a watch-list entry
+    ebike: int  # an e-bike of the first flat's resident, without a tag
+    finding: int  # an open welfare finding (not police-only)
 
 
 async def place_in(community: int) -> Place:
@@ -268,7 +281,51 @@ async def place_in(community: int) -> Place:
         resident["person"],
         visitor_pass["id"],
         (await Notice.select(Notice.id).where(Notice.community == community).first())["id"],
+        await FaceEnrolment.select(FaceEnrolment.id, FaceEnrolment.enrolled_by)
+        .where(FaceEnrolment.community == community)
+        .first(),
+        *await vehicles_in(community),
+        (await EBike.select(EBike.id).where(EBike.house == house.id).first())["id"],
+        (await Finding.select(Finding.id).where(Finding.community == community).first())["id"],
     )
+
+
+async def vehicles_in(community: int) -> list[int]:
+    """The community's vehicle, latest held passage and watch-list entry (add_vehicles)."""
+    found = []
+    for table in (Vehicle, VehiclePassage, WatchedPlate):
+        latest = (
+            table.select(table.id).where(table.community == community).order_by(table.id, ascending=False)
+        )
+        found.append((await latest.first())["id"])
+    return found
+
+
+async def add_vehicles(world) -> None:
+    """Per community: a vehicle of the first flat, a vehicle held at a barrier, a watched plate."""
+    for number, community in enumerate((world.home, world.other)):
+        house = await House.select(House.id).where(House.community == community).order_by(House.id).first()
+        device = await Device.select(Device.id).where(Device.community == community).first()
+        await Vehicle(
+            community=community,
+            house=house["id"],
+            plate=f"鄂A9000{number}",
+            hpzl="02",
+            active_slot=f"{community}:m",
+        ).save()
+        for held in range(4):  # let in and refused by each allowed caller: each needs one held
+            await VehiclePassage(
+                community=community,
+                device=device["id"],
+                plate=f"鄂B9000{number}",
+                hpzl="02",
+                direction="in",
+                at=dt.datetime.now(dt.UTC),
+                reason="unknown",
+                outcome="held",
+                key=f"matrix:{community}:{held}",
+            ).save()
+        await WatchedPlate(community=community, plate=f"鄂C9000{number}", active_slot=f"{community}:w").save()
 
 
 async def patrol_in(community: int) -> dict[str, Any]:
@@ -340,6 +397,49 @@ async def add_notices(world) -> None:
         ).save()
 
 
+async def add_faces(world) -> None:
+    """Per community, the first flat's resident's face, enrolled by the flat's resident account (home)
+    or by the community's property staff (other); the embedding's content does not matter here."""
+    for side, community in (("home", world.home), ("other", world.other)):
+        place = await place_in(community)
+        role = Role.RESIDENT if side == "home" else Role.PROPERTY
+        enrolled_by = await Account.select(Account.id).where(Account.phone == world.phone(role, side)).first()
+        sealed = world.ctx.keys.seal("AAAA")
+        await FaceEnrolment(
+            key=f"{community}:{place.flat_resident}",
+            community=community,
+            house=place.house,
+            person=place.flat_resident,
+            pack="matrix",
+            embedding_sealed=sealed,
+            photo_sealed=sealed,
+            consent_version="matrix",
+            consent_method="self" if side == "home" else "staff_recorded",
+            enrolled_by=enrolled_by["id"],
+        ).save()
+
+
+async def add_ebikes_and_findings(world) -> None:
+    """Per community: an untagged e-bike of the first flat's resident, and an open welfare finding."""
+    for community in (world.home, world.other):
+        house = await House.objects().where(House.community == community).order_by(House.id).first()
+        resident = (
+            await Residency.select(Residency.person)
+            .where((Residency.house == house.id) & (Residency.status == ResidencyStatus.VERIFIED))
+            .order_by(Residency.id)
+            .first()
+        )
+        await EBike(community=community, house=house.id, person=resident["person"], brand="矩阵").save()
+        await Finding(
+            community=community,
+            rule=RuleName.WELFARE,
+            house=house.id,
+            person=resident["person"],
+            period="2026-01-01",
+            slot=f"welfare:person:{resident['person']}:2026-01-01",
+        ).save()
+
+
 async def add_spare_staff(world) -> None:
     for phone, community in zip(SPARE_PHONES, (world.home, world.other), strict=True):
         account = Account(phone=phone, name="备用 协管员", role=Role.WARDEN)
@@ -362,6 +462,7 @@ async def holds_grant(account_id: int | None, place: Place) -> bool:
 OWNERS: dict[str, Callable[[Place], int]] = {
     "request_id": lambda p: p.request["requester"],
     "run_id": lambda p: p.patrol["guard"],
+    "face_id": lambda p: p.face["enrolled_by"] if p.face else None,
 }
 
 
@@ -402,6 +503,12 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "device_id": lambda p: p.button,
     "pass_id": lambda p: p.visitor_pass,
     "notice_id": lambda p: p.notice,
+    "face_id": lambda p: p.face["id"] if p.face else 0,
+    "vehicle_id": lambda p: p.vehicle,
+    "passage_id": lambda p: p.passage,
+    "entry_id": lambda p: p.watched,
+    "ebike_id": lambda p: p.ebike,
+    "finding_id": lambda p: p.finding,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -474,6 +581,9 @@ BODIES |= {
     ("PUT", "/api/notices/{notice_id}"): lambda p, _: NOTICE,
     ("POST", "/api/notices/{notice_id}/review"): lambda p, _: {"verdict": "approve"},
     ("POST", "/api/notices/{notice_id}/publish"): lambda p, _: {},
+    ("POST", "/api/houses/{house_id}/ebikes"): lambda p, _: {"person_id": p.flat_resident, "brand": "矩阵"},
+    ("POST", "/api/ebikes/{ebike_id}/tag"): lambda p, _: {"tag": f"EB{next(_serial):06d}"},
+    ("POST", "/api/findings/{finding_id}/close"): lambda p, _: {"note": REASON},
 }
 ZONE = {"name": "矩阵围墙", "polygon": [[0, 0], [100, 0], [100, 10]]}
 PLACED_BODIES: dict[tuple[str, str], Body] = {
@@ -509,6 +619,11 @@ PLACED_BODIES: dict[tuple[str, str], Body] = {
         "id_number": FORM["id_number"],
         "valid_until": _now(1),
     },
+    ("POST", "/api/houses/{house_id}/vehicles"): lambda p, _: {
+        "plate": f"鄂D{next(_serial):05d}",
+        "hpzl": "02",
+    },
+    ("POST", "/api/communities/{community_id}/watch-list"): lambda p, _: {"plate": f"鄂E{next(_serial):05d}"},
     ("POST", "/api/staff"): lambda p, _: {
         "phone": f"1360000{next(_serial):04d}",
         "name": "矩阵 测试",
@@ -610,6 +725,9 @@ async def test_the_route_answers_each_caller_as_roles_says(world, route):
     await add_spare_staff(world)
     await add_runs_and_requests(world)
     await add_notices(world)
+    await add_vehicles(world)
+    await add_faces(world)  # after the others: it looks the place up
+    await add_ebikes_and_findings(world)
     callers = [None, *Role]
     principals = {caller: await principal_of(world, caller) for caller in callers}
     cells = [

@@ -13,17 +13,14 @@ import cv2
 import numpy as np
 import pytest
 
-from backend.faces import pack as packs
 from backend.faces.engine import Engine, FaceRefused, Refusal, decode, yaw_ratio
 from backend.faces.gallery import Gallery
 from tests import photos
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory) -> Engine:
-    directory = tmp_path_factory.mktemp("face-pack")
-    packs.build_default(directory)
-    return Engine(directory)
+def engine(face_pack) -> Engine:
+    return Engine(face_pack)
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from PIL import Image
 
 from backend.accounts.tables import Account
 from backend.audit.tables import AuditEntry
+from backend.photos import PHOTO_MAX_BYTES
 from backend.registry.enums import ResidencyStatus
 from backend.registry.tables import Residency
-from backend.services.service import PHOTO_MAX_BYTES
 from backend.services.tables import ServiceRequest, ServiceRequestPhoto
 from roles import Role
 

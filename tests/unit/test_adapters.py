@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from device_bridge import protocol
 from device_bridge.adapters import Translated, frigate, hikvision, zigbee2mqtt
 from device_bridge.adapters.zigbee2mqtt import Zigbee2MqttAdapter
 from device_bridge.protocol import AccessData, AlarmData, MalformedMessage, MeterKind, ReadingData
@@ -486,3 +487,25 @@ def test_hikvision_unreadable_time_falls_back_to_the_bridge_clock():
 def test_hikvision_garbage_is_malformed(payload: bytes):
     with pytest.raises(MalformedMessage):
         hikvision.translate(payload, now=NOW)
+
+
+def test_frigate_lpr_puts_the_recognised_plate_in_a_plate_event_of_the_camera():
+    [item] = frigate.translate("frigate/events", recorded("frigate_event_lpr_car.json"), NOW)
+    assert (item.device, item.type) == ("gate1-barrier", "plate")
+    assert item.data == {
+        "plate": "鄂AD12345",
+        "direction": "in",
+        "picture": "frigate:1764139200.118345-u8k2pq",
+        "score": 0.93,
+    }
+    protocol.shaped("plate", item.data, protocol.PlateData)  # what the bridge will check
+    again = frigate.translate("frigate/events", recorded("frigate_event_lpr_car.json"), NOW)
+    assert again[0].id == item.id  # each update of the object repeats it: judged once
+
+
+def test_frigate_known_plate_in_sub_label_is_a_plate_event():
+    payload = json.loads(recorded("frigate_event_lpr_car.json"))
+    del payload["after"]["recognized_license_plate"]
+    payload["after"]["sub_label"] = ["鄂A12345", 0.97]
+    [item] = frigate.translate("frigate/events", json.dumps(payload).encode(), NOW)
+    assert item.data["plate"] == "鄂A12345"

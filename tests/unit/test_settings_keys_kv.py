@@ -34,6 +34,10 @@ def test_defaults_need_no_configuration():
             {"ANJU_DEVICE_CLOCK_SKEW_SECONDS": "-5"},
             "ANJU_DEVICE_CLOCK_SKEW_SECONDS: expected a positive number",
         ),
+        ({"ANJU_NIGHT_HOURS": "22-25"}, "ANJU_NIGHT_HOURS: expected two hours FROM-TO"),
+        ({"ANJU_NIGHT_HOURS": "3-3"}, "ANJU_NIGHT_HOURS: expected two hours FROM-TO"),
+        ({"ANJU_WELFARE_DAYS": "0"}, "ANJU_WELFARE_DAYS: expected a positive number"),
+        ({"ANJU_TAG_WINDOW_SECONDS": "0"}, "ANJU_TAG_WINDOW_SECONDS: expected a positive number"),
     ],
 )
 def test_bad_values_name_the_variable(env, message):

@@ -1,0 +1,150 @@
+"""Plates read at barriers: the decision, the passage record (机动车出入信息), and the barrier's command.
+
+A vehicle registered in the community, or named on a visitor pass valid at that moment, passes:
+once the batch has committed, the platform sends ``open`` to the barrier that read it through the
+door-command path (backend/access/commands.py), with the command id ``plate-{event key}``, so a
+redelivered event neither records nor opens twice. A vehicle going out passes too. Any other is
+held for the guard (service.let_in / refuse). A plate on the community's watch list raises a
+police-only alarm (alarms/kinds.py ``watched_vehicle``) whatever the decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+
+from backend.alarms.kinds import AlarmType
+from backend.alarms.raising import Signal, Source, take
+from backend.devices.commands import CommandTarget, DeviceCommands
+from backend.errors import DomainError
+from backend.vehicles import plates
+from backend.vehicles.tables import Outcome, Reason
+from device_bridge.dispatch import Handlers, KnownDevice, Message
+from device_bridge.protocol import Direction, EventType, PlateData
+from device_bridge.store import Writer
+
+log = logging.getLogger("anju.vehicles")
+REGISTERED = "SELECT id, house, hpzl, color FROM vehicle WHERE active_slot = {}"
+VISITOR = (
+    "SELECT id FROM visitor_pass WHERE community = {} AND plate = {} AND status = 'active' "
+    "AND valid_from <= {} AND valid_until >= {} ORDER BY id LIMIT 1"
+)
+WATCHED = "SELECT note FROM watched_plate WHERE active_slot = {}"
+INSERT_PASSAGE = (
+    "INSERT INTO vehicle_passage (community, device, plate, hpzl, color, plate_color, direction, at, picture, "
+    "vehicle, house, visitor_pass, reason, outcome, watched, command, opened, decided_by, decided_at, key) "
+    "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, NULL, NULL, NULL, {}) "
+    "ON CONFLICT (key) DO NOTHING RETURNING id"
+)
+ANSWERED = "UPDATE vehicle_passage SET opened = {} WHERE command = {}"
+Transaction = Callable[[], AbstractAsyncContextManager[Writer]]
+
+
+def slot(community: int, plate: str) -> str:
+    """The unique key of an active registration (or watch) of ``plate`` in ``community``."""
+    return f"{community}:{plate}"
+
+
+class Barriers:
+    """Opens barriers for a bridge worker once the batch that decided it has committed, and records
+    each barrier's answer on its passage. Its door-command connection runs alongside the bridge."""
+
+    def __init__(self, doors: DeviceCommands, transaction: Transaction) -> None:
+        self.doors, self._transaction = doors, transaction
+        self._sending: set[asyncio.Task] = set()
+
+    def open_after_commit(self, writer: Writer, opening: list[tuple[KnownDevice, str]]) -> None:
+        async def send() -> None:
+            for device, command in opening:
+                # Not awaited here: the batch's acknowledgement must not wait for a barrier's ack.
+                task = asyncio.create_task(self._open(device, command))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
+
+        writer.after_commit(send)
+
+    async def _open(self, device: KnownDevice, command: str) -> None:
+        target = CommandTarget(community=device.community_code, device=device.code, secret=device.secret)
+        try:
+            ack = await self.doors.open(target, command)
+        except DomainError as exc:  # the passage keeps opened NULL: passed, but the barrier never said so
+            log.warning("barrier %s did not open for %s: %s", device.code, command, exc.message)
+            return
+        async with self._transaction() as writer:
+            await writer.many(ANSWERED, [(ack.ok, command)])
+
+
+def register(handlers: Handlers, barriers: Barriers | None) -> None:
+    """``barriers`` None: decisions are recorded but nothing is opened (a worker without commands)."""
+
+    async def judge_plates(writer: Writer, messages: Sequence[Message]) -> None:
+        opening = []
+        for message in messages:
+            if (command := await _judge(writer, message)) is not None:
+                opening.append((message.device, command))
+        if opening and barriers is not None:
+            barriers.open_after_commit(writer, opening)
+
+    handlers.on(judge_plates, types={EventType.PLATE})
+
+
+async def _judge(writer: Writer, message: Message) -> str | None:
+    """Record the passage once; the open command's id when the barrier should open now."""
+    data: PlateData = message.data
+    device, plate = message.device, plates.normalised(data.plate)[:15]
+    at = writer.at(message.at)
+    vehicle = await writer.fetch(REGISTERED, slot(device.community, plate))
+    visitor = [] if vehicle else await writer.fetch(VISITOR, device.community, plate, at, at)
+    watched = await writer.fetch(WATCHED, slot(device.community, plate))
+    reason = _reason(data, vehicle, visitor)
+    outcome = Outcome.HELD if reason is Reason.UNKNOWN else Outcome.PASSED
+    command = f"plate-{message.key}" if outcome is Outcome.PASSED else ""
+    registered = vehicle[0] if vehicle else {}
+    inserted = await writer.fetch(
+        INSERT_PASSAGE,
+        device.community,
+        device.id,
+        plate,
+        registered.get("hpzl") or plates.kind_of(plate),
+        registered.get("color", ""),
+        data.color[:10],
+        data.direction,
+        at,
+        data.picture[:300],
+        registered.get("id"),
+        registered.get("house"),
+        visitor[0]["id"] if visitor else None,
+        reason,
+        outcome,
+        bool(watched),
+        command,
+        f"ev:{message.key}",
+    )
+    if not inserted:
+        return None  # a redelivery: recorded, and opened, the first time
+    if watched:
+        await _alert_police(writer, message, plate, watched[0]["note"])
+    return command or None
+
+
+def _reason(data: PlateData, vehicle: list, visitor: list) -> Reason:
+    if vehicle:
+        return Reason.REGISTERED
+    if visitor:
+        return Reason.VISITOR
+    return Reason.LEAVING if data.direction is Direction.OUT else Reason.UNKNOWN
+
+
+async def _alert_police(writer: Writer, message: Message, plate: str, note: str) -> None:
+    direction = "驶出" if message.data.direction is Direction.OUT else "驶入"
+    signal = Signal(
+        key=f"plate:{message.key}",
+        device=Source.of(message.device),
+        type=AlarmType.WATCHED_VEHICLE,
+        at=message.at,
+        detail=" · ".join(part for part in (plate, direction, note) if part),
+    )
+    # Each sighting is an alarm of its own: a fold window of zero never folds two together.
+    await take(writer, signal, fold_seconds=0)
