@@ -167,6 +167,7 @@ export async function api(path, opts = {}) {
     throw new ApiError(0, offline ? "offline" : "network", "", { body: null });
   }
 
+  if (opts.blob && res.ok) return res.blob(); // a photo: shown through a blob: URL
   const data = await parseBody(res);
   if (!res.ok) {
     const retry = Number(res.headers.get("Retry-After"));

@@ -6,6 +6,7 @@ import { api, isAbort } from "../api.js";
 import { h, link, replace, errorBanner, loading } from "../dom.js";
 import { t, label, formatDate } from "../i18n.js";
 import { ebikesSection } from "./ebikes.js";
+import { facesSection } from "./faces.js";
 
 export function render({ signal }) {
   const body = h("div", {}, loading());
@@ -41,5 +42,6 @@ function homeItem(home, signal) {
       : null,
     verified ? link(`/homes/${encodeURIComponent(home.house_id)}/vehicles`, { class: "btn btn-outline", dataset: { testid: "open-vehicles" } }, t("homes.vehicles")) : null,
     verified ? ebikesSection(home, signal) : null,
+    verified ? facesSection(home, signal) : null,
   );
 }

@@ -147,10 +147,8 @@ function photoButton(requestId, status) {
   button.addEventListener("click", () =>
     busy(button, async () => {
       try {
-        // The photo needs the bearer token: fetch it and show it from a blob: URL.
-        const res = await fetch(`/api/service-requests/${encodeURIComponent(requestId)}/photo`, { headers: { Authorization: `Bearer ${session.accessToken()}` } });
-        if (!res.ok) throw new Error(String(res.status));
-        const url = URL.createObjectURL(await res.blob());
+        // The photo needs the bearer token: fetched, then shown from a blob: URL.
+        const url = URL.createObjectURL(await api(`/api/service-requests/${encodeURIComponent(requestId)}/photo`, { blob: true }));
         replace(holder, h("img", { src: url, alt: t("services.photo"), class: "request-photo" }));
         button.hidden = true;
       } catch {

@@ -397,19 +397,31 @@ async def add_notices(world) -> None:
         ).save()
 
 
+async def first_flat(community: int) -> tuple[int, int]:
+    """The community's first flat and its first verified resident, as place_in finds them."""
+    house = await House.select(House.id).where(House.community == community).order_by(House.id).first()
+    resident = (
+        await Residency.select(Residency.person)
+        .where((Residency.house == house["id"]) & (Residency.status == ResidencyStatus.VERIFIED))
+        .order_by(Residency.id)
+        .first()
+    )
+    return house["id"], resident["person"]
+
+
 async def add_faces(world) -> None:
     """Per community, the first flat's resident's face, enrolled by the flat's resident account (home)
     or by the community's property staff (other); the embedding's content does not matter here."""
     for side, community in (("home", world.home), ("other", world.other)):
-        place = await place_in(community)
+        house, person = await first_flat(community)
         role = Role.RESIDENT if side == "home" else Role.PROPERTY
         enrolled_by = await Account.select(Account.id).where(Account.phone == world.phone(role, side)).first()
         sealed = world.ctx.keys.seal("AAAA")
         await FaceEnrolment(
-            key=f"{community}:{place.flat_resident}",
+            key=f"{community}:{person}",
             community=community,
-            house=place.house,
-            person=place.flat_resident,
+            house=house,
+            person=person,
             pack="matrix",
             embedding_sealed=sealed,
             photo_sealed=sealed,
@@ -422,21 +434,15 @@ async def add_faces(world) -> None:
 async def add_ebikes_and_findings(world) -> None:
     """Per community: an untagged e-bike of the first flat's resident, and an open welfare finding."""
     for community in (world.home, world.other):
-        house = await House.objects().where(House.community == community).order_by(House.id).first()
-        resident = (
-            await Residency.select(Residency.person)
-            .where((Residency.house == house.id) & (Residency.status == ResidencyStatus.VERIFIED))
-            .order_by(Residency.id)
-            .first()
-        )
-        await EBike(community=community, house=house.id, person=resident["person"], brand="矩阵").save()
+        house, person = await first_flat(community)
+        await EBike(community=community, house=house, person=person, brand="矩阵").save()
         await Finding(
             community=community,
             rule=RuleName.WELFARE,
-            house=house.id,
-            person=resident["person"],
+            house=house,
+            person=person,
             period="2026-01-01",
-            slot=f"welfare:person:{resident['person']}:2026-01-01",
+            slot=f"welfare:person:{person}:2026-01-01",
         ).save()
 
 
@@ -726,7 +732,7 @@ async def test_the_route_answers_each_caller_as_roles_says(world, route):
     await add_runs_and_requests(world)
     await add_notices(world)
     await add_vehicles(world)
-    await add_faces(world)  # after the others: it looks the place up
+    await add_faces(world)
     await add_ebikes_and_findings(world)
     callers = [None, *Role]
     principals = {caller: await principal_of(world, caller) for caller in callers}
