@@ -2,7 +2,7 @@
 
 A vehicle registered in the community, or named on a visitor pass valid at that moment, passes:
 once the batch has committed, the platform sends ``open`` to the barrier that read it through the
-door-command path (backend/access/commands.py), with the command id ``plate-{event key}``, so a
+device-command path (backend/devices/commands.py), with the command id ``plate-{event key}``, so a
 redelivered event neither records nor opens twice. A vehicle going out passes too. Any other is
 held for the guard (service.let_in / refuse). A plate on the community's watch list raises a
 police-only alarm (alarms/kinds.py ``watched_vehicle``) whatever the decision.

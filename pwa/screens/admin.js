@@ -305,8 +305,8 @@ function sheetForm(communityId) {
     busy(save, async () => {
       replace(status);
       try {
-        const svg = await api(`${path("/api/communities/{id}/plates.svg", communityId)}?page=${encodeURIComponent(page.value)}`);
-        const href = URL.createObjectURL(new Blob([svg], { type: "image/svg+xml" }));
+        const sheet = await api(`${path("/api/communities/{id}/plates.svg", communityId)}?page=${encodeURIComponent(page.value)}`, { blob: true });
+        const href = URL.createObjectURL(sheet);
         const name = `plates-${communityId}-${page.value}.svg`;
         replace(status, h("a", { href, download: name, class: "btn btn-primary", dataset: { testid: "sheet-link" } }, t("admin.sheet_save", { name })));
       } catch (err) {
