@@ -46,6 +46,8 @@ SHELL_ROUTES = [
     "/admin",
     "/homes/{house_id:int}/vehicles",
     "/findings",
+    "/desk",
+    "/watch-list",
 ]
 HTML = "text/html"  # Litestar adds "; charset=utf-8"
 # Pages for the errors of a scanned doorplate URL: (title 中文, title English, text 中文, text English).

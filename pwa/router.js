@@ -29,6 +29,8 @@ export const ROUTES = [
   { name: "pass", pattern: /^\/v\/([^/]+)\/?$/, load: () => import("./screens/pass.js") },
   { name: "admin", pattern: /^\/admin\/?$/, load: () => import("./screens/admin.js"), auth: true },
   { name: "findings", pattern: /^\/findings\/?$/, load: () => import("./screens/findings.js"), auth: true },
+  { name: "desk", pattern: /^\/desk\/?$/, load: () => import("./screens/desk.js"), auth: true },
+  { name: "watch-list", pattern: /^\/watch-list\/?$/, load: () => import("./screens/watchlist.js"), auth: true },
 ];
 
 export function match(pathname) {

@@ -94,6 +94,7 @@ class MapCamera(msgspec.Struct):
     id: int
     name: str
     online: bool
+    stream_url: str  # empty: none configured
 
 
 class MapZone(msgspec.Struct):

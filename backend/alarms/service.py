@@ -226,7 +226,8 @@ async def community_map(who: Principal, community_id: int) -> MapOut:
         return MapPlace(row["id"], row["name"], row["map_x"], row["map_y"], row.get("houses", []))
 
     def camera(device_id: int) -> MapCamera:
-        return MapCamera(device_id, cameras[device_id]["name"], bool(cameras[device_id]["online"]))
+        found = cameras[device_id]
+        return MapCamera(device_id, found["name"], bool(found["online"]), found["stream_url"])
 
     return MapOut(
         buildings=[place(row) for row in buildings],

@@ -99,37 +99,46 @@ async def register(
     async with transaction(Credential._meta.db):
         if data.kind is CredentialKind.PIN:
             value = await _free_pin(ctx.keys, target.community_id)
-        elif await _held(lookup(ctx.keys, target.community_id, data.kind, value)):
-            raise Conflict("credential_in_use", "This number is already registered in this community")
-        row = Credential(
-            community=target.community_id,
-            house=house_id,
-            person=data.person_id,
-            kind=data.kind,
-            value_hash=lookup(ctx.keys, target.community_id, data.kind, value),
-            value_sealed="" if data.kind is CredentialKind.PIN else ctx.keys.seal(value),
-            label=label,
-            created_by=who.account_id,
+        value_hash = lookup(ctx.keys, target.community_id, data.kind, value)
+        # The unique active_hash decides between racing registrations: a check first would let
+        # both pass and the loser's insert fail as a 500.
+        inserted = (
+            await Credential.insert(
+                Credential(
+                    community=target.community_id,
+                    house=house_id,
+                    person=data.person_id,
+                    kind=data.kind,
+                    value_hash=value_hash,
+                    active_hash=value_hash,
+                    value_sealed="" if data.kind is CredentialKind.PIN else ctx.keys.seal(value),
+                    label=label,
+                    created_by=who.account_id,
+                )
+            )
+            .on_conflict(action="DO NOTHING")
+            .returning(Credential.id, Credential.created_at)
         )
-        row.active_hash = row.value_hash
-        await row.save()
+        if not inserted:
+            raise Conflict("credential_in_use", "This number is already registered in this community")
+        row = inserted[0]
         await audit.record(
             who,
             "register_credential",
-            f"credential:{row.id}",
+            f"credential:{row['id']}",
             community=target.community_id,
             ip=ip,
             detail={"kind": data.kind, "person": data.person_id, "house": house_id},
         )
     pin = value if data.kind is CredentialKind.PIN else None
     return CredentialIssued(
-        id=row.id,
+        id=row["id"],
         person_id=data.person_id,
         name=member["name"],
         kind=data.kind,
         shown=_shown(data.kind, value),
         label=label,
-        created_at=row.created_at,
+        created_at=row["created_at"],
         pin=pin,
     )
 

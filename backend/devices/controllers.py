@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, post, put
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.deps import Caller, Ctx, permission
 from backend.devices import intake, service
-from backend.devices.schemas import DeviceIn, DeviceOut, DeviceProvisioned, NotificationOut
+from backend.devices.schemas import DeviceIn, DeviceOut, DeviceProvisioned, NotificationOut, StreamIn
 from backend.guards import RAW_BODY, undecodable_form
 from backend.ids import PathId
 from backend.net import client_ip
@@ -46,6 +46,17 @@ class DeviceController(Controller):
     async def rotate(self, device_id: PathId, ctx: Ctx, who: Caller, request: Request) -> DeviceProvisioned:
         """Give a device a new signing secret; the response carries it, shown this once."""
         return await service.rotate_secret(ctx, who, device_id, client_ip(request))
+
+    @put(
+        "/api/devices/{device_id:int}/stream-url",
+        operation_id="setCameraStream",
+        opt=permission(Action.MANAGE_DEVICES),
+    )
+    async def stream_url(
+        self, device_id: PathId, data: JSONBody[StreamIn], who: Caller, request: Request
+    ) -> DeviceOut:
+        """A camera's live view for the board's alarm pop-up (rtsp(s) or http(s), no credentials)."""
+        return await service.set_stream_url(who, device_id, data.stream_url, client_ip(request))
 
     @get(
         "/api/communities/{community_id:int}/notifications",

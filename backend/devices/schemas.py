@@ -11,6 +11,9 @@ from backend.ids import Id
 Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
 
+StreamUrl = Annotated[str, msgspec.Meta(max_length=500)]
+
+
 class DeviceOut(msgspec.Struct):
     id: int
     code: str
@@ -20,6 +23,7 @@ class DeviceOut(msgspec.Struct):
     last_seen: dt.datetime | None
     battery: int | None
     heartbeat_seconds: int
+    stream_url: str = ""
 
 
 class DeviceIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -34,6 +38,11 @@ class DeviceIn(msgspec.Struct, forbid_unknown_fields=True):
     latitude: float | None = None
     longitude: float | None = None
     heartbeat_seconds: Annotated[int, msgspec.Meta(ge=5, le=86_400)] = 60
+    stream_url: StreamUrl = ""  # cameras only
+
+
+class StreamIn(msgspec.Struct, forbid_unknown_fields=True):
+    stream_url: StreamUrl  # empty: none
 
 
 class DeviceProvisioned(msgspec.Struct):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from backend.access import service as access
 from backend.audit import service as audit
@@ -11,7 +12,7 @@ from backend.context import Context
 from backend.db import transaction
 from backend.devices.schemas import DeviceIn, DeviceOut, DeviceProvisioned, NotificationOut
 from backend.devices.tables import DOOR_KINDS, Device, DeviceKind, Notification
-from backend.errors import Conflict, NotFound
+from backend.errors import Conflict, Invalid, NotFound
 from backend.registry.service import community_target
 from backend.registry.tables import Community
 from backend.text import plain_text
@@ -31,6 +32,7 @@ def _out(row: dict[str, Any]) -> DeviceOut:
         last_seen=row["last_seen"],
         battery=row["battery"],
         heartbeat_seconds=row["heartbeat_seconds"],
+        stream_url=row["stream_url"],
     )
 
 
@@ -46,6 +48,7 @@ async def list_devices(who: Principal, community_id: int) -> list[DeviceOut]:
             Device.last_seen,
             Device.battery,
             Device.heartbeat_seconds,
+            Device.stream_url,
         )
         .where(Device.community == community_id)
         .order_by(Device.code)
@@ -56,6 +59,7 @@ async def list_devices(who: Principal, community_id: int) -> list[DeviceOut]:
 async def provision(ctx: Context, who: Principal, data: DeviceIn, ip: str) -> DeviceProvisioned:
     target = await community_target(data.community_id)
     authorize(who, Action.MANAGE_DEVICES, target)
+    stream_url = checked_stream_url(data.stream_url, data.kind)
     secret = secrets.token_hex(32)
     async with transaction(Device._meta.db):
         if await Device.exists().where(Device.code == data.code):
@@ -72,6 +76,7 @@ async def provision(ctx: Context, who: Principal, data: DeviceIn, ip: str) -> De
             latitude=data.latitude,
             longitude=data.longitude,
             heartbeat_seconds=data.heartbeat_seconds,
+            stream_url=stream_url,
             secret_sealed=ctx.keys.seal(secret),
         )
         await device.save()
@@ -109,6 +114,44 @@ async def _provisioned(ctx: Context, device_id: int, secret: str) -> DeviceProvi
         mqtt_username=row[0]["code"],
         mqtt_password=device_password(secret.encode()),
     )
+
+
+STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "http", "https"})
+
+
+def checked_stream_url(url: str, kind: DeviceKind) -> str:
+    """A camera's stream address as the board may show it: rtsp(s) or http(s), a host, no credentials."""
+    url = url.strip()
+    if not url:
+        return ""
+    if kind != DeviceKind.CAMERA:
+        raise Invalid("not_a_camera", "Only a camera has a stream address", field="stream_url")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise Invalid("stream_url", "The stream address is not a URL", field="stream_url") from None
+    if parts.scheme not in STREAM_SCHEMES or not parts.hostname:
+        raise Invalid("stream_url", "Use an rtsp:// or https:// address with a host", field="stream_url")
+    if parts.username or parts.password:
+        raise Invalid(
+            "stream_url_credentials",
+            "Keep the camera's password in the recorder, not in the address every board shows",
+            field="stream_url",
+        )
+    return url
+
+
+async def set_stream_url(who: Principal, device_id: int, url: str, ip: str) -> DeviceOut:
+    row = await Device.select().where(Device.id == device_id).first()
+    if row is None:
+        raise NotFound("unknown_device", f"No device {device_id}")
+    authorize(who, Action.MANAGE_DEVICES, await community_target(row["community"]))
+    stream_url = checked_stream_url(url, DeviceKind(row["kind"]))
+    async with transaction(Device._meta.db):
+        await Device.update({Device.stream_url: stream_url}).where(Device.id == device_id)
+        await audit.record(who, "set_stream_url", f"device:{device_id}", community=row["community"], ip=ip)
+    return _out(row | {"stream_url": stream_url})
 
 
 async def maintenance_notifications(who: Principal, community_id: int) -> list[NotificationOut]:
@@ -205,6 +248,7 @@ STATUS_COLUMNS = (
     Device.battery,
     Device.last_seen,
     Device.house,
+    Device.stream_url,
 )
 
 

@@ -61,6 +61,9 @@ class Device(Table):
     last_seen = Timestamptz(null=True, default=None)
     state_at = Timestamptz(null=True, default=None)  # the signed ts of the last state applied (bridge.py)
     battery = Integer(null=True, default=None)
+    # A camera's live view for the board's pop-up: an http(s) page, HLS playlist or snapshot, or an
+    # RTSP URL for the monitoring room's player; never with credentials (every board viewer sees it).
+    stream_url = Varchar(length=500, default="")
     created_at = Timestamptz(default=TimestamptzNow())
 
 

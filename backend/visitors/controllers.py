@@ -10,6 +10,7 @@ from backend.ids import PathId
 from backend.net import client_ip
 from backend.visitors import service
 from backend.visitors.schemas import (
+    DeskHouse,
     InvitationIn,
     PassIssued,
     PassKey,
@@ -45,6 +46,15 @@ class VisitorController(Controller):
     async def walk_in(self, data: JSONBody[WalkInIn], ctx: Ctx, who: Caller, request: Request) -> PassIssued:
         """The guard desk registers a visitor by ID document; the household may have to confirm."""
         return await service.register_walk_in(ctx, who, data, client_ip(request))
+
+    @get(
+        "/api/communities/{community_id:int}/desk/houses",
+        operation_id="deskHouses",
+        opt=permission(Action.REGISTER_WALK_IN),
+    )
+    async def desk_houses(self, community_id: PathId, who: Caller) -> list[DeskHouse]:
+        """The community's flats a walk-in may visit (the guard desk's picker)."""
+        return await service.desk_houses(who, community_id)
 
     @get("/api/passes", operation_id="myPasses", opt=permission(Action.LIST_OWN_PASSES))
     async def mine(self, ctx: Ctx, who: Caller) -> list[PassOut]:

@@ -38,6 +38,13 @@ class WalkInIn(msgspec.Struct, forbid_unknown_fields=True):
     plate: Plate = ""
 
 
+class DeskHouse(msgspec.Struct):
+    """A flat the guard desk may send a walk-in to: its standard address, no one's name."""
+
+    id: int
+    address: str
+
+
 class PassOut(msgspec.Struct):
     id: int
     kind: str

@@ -33,6 +33,7 @@ from backend.registry.tables import Community, House
 from backend.text import plain_text
 from backend.vehicles import plates
 from backend.visitors.schemas import (
+    DeskHouse,
     InvitationIn,
     PassIssued,
     PassKey,
@@ -274,6 +275,18 @@ async def register_walk_in(ctx: Context, who: Principal, data: WalkInIn, ip: str
             detail={"house": house["id"]},
         )
     return _issued(ctx, row, share, doors)
+
+
+async def desk_houses(who: Principal, community_id: int) -> list[DeskHouse]:
+    """The community's flats, for the guard desk's destination picker (addresses only, so the
+    read is not audited)."""
+    authorize(who, Action.REGISTER_WALK_IN, await registry.community_target(community_id))
+    rows = (
+        await House.select(House.id, House.address.text.as_alias("address"))
+        .where(House.community == community_id)
+        .order_by(House.address.code)
+    )
+    return [DeskHouse(id=row["id"], address=row["address"]) for row in rows]
 
 
 async def demo_pass(ctx: Context, house_id: int, issued_by: int) -> None:

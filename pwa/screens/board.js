@@ -4,7 +4,7 @@
 // action posts a step and the board redraws when the stream announces it.
 
 import { api, isAbort } from "../api.js";
-import { h, replace, errorBanner, notice, loading, busy } from "../dom.js";
+import { h, replace, errorBanner, notice, loading, busy, safeUrl } from "../dom.js";
 import { t, label, formatDateTime } from "../i18n.js";
 import { watchLive } from "../live.js";
 
@@ -236,7 +236,7 @@ function alarmWhere(alarm, map) {
   return [zone ? zone.zone.name : null, alarm.location, alarm.detail].filter(Boolean).join(" · ");
 }
 
-/** The cameras watching the alarm's zone; a device has no stream address in the platform yet. */
+/** The cameras watching the alarm's zone, each with its live view when one is configured. */
 function cameraList(alarm, map) {
   const zone = zoneOf(alarm, map);
   const cameras = zone ? zone.zone.cameras : [];
@@ -244,8 +244,16 @@ function cameraList(alarm, map) {
   return h(
     "ul",
     { class: "list", dataset: { testid: "alarm-cameras" } },
-    cameras.map((c) => h("li", {}, h("strong", {}, c.name), " ", h("span", { class: "badge" }, t(c.online ? "doors.online" : "doors.offline")), h("p", { class: "muted small" }, t("board.no_stream")))),
+    cameras.map((c) => h("li", {}, h("strong", {}, c.name), " ", h("span", { class: "badge" }, t(c.online ? "doors.online" : "doors.offline")), streamLink(c))),
   );
+}
+
+/** http(s): a link that opens the view; rtsp: the address for the monitoring room's player. */
+function streamLink(camera) {
+  const web = safeUrl(camera.stream_url);
+  if (web) return h("p", {}, h("a", { href: web, target: "_blank", rel: "noopener noreferrer", class: "btn btn-small btn-outline", dataset: { testid: "camera-stream" } }, t("board.open_stream")));
+  if (camera.stream_url) return h("p", { class: "small" }, h("code", { dataset: { testid: "camera-stream" } }, camera.stream_url));
+  return h("p", { class: "muted small" }, t("board.no_stream"));
 }
 
 // --- alarms ---------------------------------------------------------------------

@@ -54,6 +54,9 @@ def test_a_new_alarm_appears_live_on_the_board_and_is_acknowledged_there(page: P
     console = watch_policy(page)
     page.set_viewport_size({"width": 1366, "height": 900})  # the management centre's desktop screen
     zone, camera = _zone_and_camera(live_server)
+    stream = "https://video.example.cn/hls/south.m3u8"
+    with sqlite3.connect(live_server.database) as db:  # as PUT /api/devices/{id}/stream-url stores it
+        db.execute("UPDATE device SET stream_url = ? WHERE name = ?", (stream, camera))
     sign_in(page, live_server.phone(Role.WARDEN))
     page.get_by_role("link", name="指挥中心看板").click()
     expect(page.get_by_test_id("live-state")).to_have_text("实时报警已连接")
@@ -75,7 +78,7 @@ def test_a_new_alarm_appears_live_on_the_board_and_is_acknowledged_there(page: P
     expect(popup).to_be_visible()
     expect(popup).to_contain_text("周界入侵")
     expect(popup.get_by_test_id("alarm-cameras")).to_contain_text(camera)
-    expect(popup).to_contain_text("未配置视频流地址")
+    expect(popup.get_by_test_id("camera-stream")).to_have_attribute("href", stream)
 
     raised.get_by_test_id("step-acknowledged").click()
     acknowledged = alarms.filter(has_text="南侧围墙").filter(has_text="已确认")

@@ -326,10 +326,42 @@ async def test_the_board_map_draws_the_communitys_places_and_zones_with_their_ca
     camera = await device(world, "cam-north")
     [north] = [z for z in shape["zones"] if z["name"] == "北侧围墙"]
     assert north["polygon"][0] == [20, 20] and north["detectors"] == [(await device(world, "pz-north")).id]
-    assert north["cameras"] == [{"id": camera.id, "name": camera.name, "online": camera.online}]
+    assert north["cameras"] == [
+        {"id": camera.id, "name": camera.name, "online": camera.online, "stream_url": ""}
+    ]
     houses_elsewhere = await House.select(House.id).where(House.community == world.other)
     drawn = {h for b in shape["buildings"] for h in b["houses"]}
     assert drawn.isdisjoint({row["id"] for row in houses_elsewhere})
+
+
+async def test_a_cameras_stream_address_reaches_the_boards_map_and_bad_ones_are_refused(world):
+    camera = await device(world, "cam-north")
+    maintenance = await world.headers(Role.MAINTENANCE)
+    url = f"/api/devices/{camera.id}/stream-url"
+    hls = "https://video.example.cn/hls/cam-north.m3u8"
+    assert (await world.client.put(url, json={"stream_url": hls}, headers=maintenance)).status_code == 200
+    shape = (
+        await world.client.get(f"/api/communities/{world.home}/map", headers=await world.headers(Role.WARDEN))
+    ).json()
+    [north] = [z for z in shape["zones"] if z["name"] == "北侧围墙"]
+    assert north["cameras"][0]["stream_url"] == hls
+    for bad, code in (
+        ("rtsp://admin:12345@10.0.0.8/Streaming/Channels/101", "stream_url_credentials"),
+        ("javascript:alert(1)", "stream_url"),
+        ("https://", "stream_url"),
+    ):
+        refused = await world.client.put(url, json={"stream_url": bad}, headers=maintenance)
+        assert refused.status_code == 422 and refused.json()["extra"]["code"] == code, bad
+    button = await device(world, "sos-1")
+    not_a_camera = await world.client.put(
+        f"/api/devices/{button.id}/stream-url", json={"stream_url": hls}, headers=maintenance
+    )
+    assert not_a_camera.status_code == 422 and not_a_camera.json()["extra"]["code"] == "not_a_camera"
+    other = await world.client.put(
+        url, json={"stream_url": ""}, headers=await world.headers(Role.MAINTENANCE, "other")
+    )
+    assert other.status_code == 403
+    assert (await Device.select(Device.stream_url).where(Device.id == camera.id).first())["stream_url"] == hls
 
 
 @pytest.mark.parametrize(("role", "community"), [(Role.WARDEN, "other"), (Role.RESIDENT, "home")])

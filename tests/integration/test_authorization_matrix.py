@@ -105,6 +105,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/v/{share}"): "PWA shell (a visitor's share link)",
     ("GET", "/admin"): "PWA shell",
     ("GET", "/homes/{house_id}/vehicles"): "PWA shell (a household's vehicles)",
+    ("GET", "/desk"): "PWA shell (the guard desk)",
+    ("GET", "/watch-list"): "PWA shell (the police watch list)",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
     ("GET", "/app/{path}"): "PWA assets",
@@ -575,6 +577,7 @@ BODIES: dict[tuple[str, str], Body] = {
     },
     ("DELETE", "/api/push/subscriptions"): lambda p, _: {"endpoint": "https://push.example.com/matrix"},
     # A tag, which residents may register too (cards are staff-only: a refusal the matrix can't tell).
+    ("PUT", "/api/devices/{device_id}/stream-url"): lambda p, _: {"stream_url": ""},
     ("POST", "/api/houses/{house_id}/credentials"): lambda p, _: {
         "person_id": p.residency["person"],
         "kind": "tag",

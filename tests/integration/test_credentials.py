@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 
@@ -303,6 +304,28 @@ async def test_one_card_number_may_be_held_once_per_community(world):
         "other",
     )
     assert response.status_code == 201 and here["id"] != response.json()["id"]
+
+
+async def test_one_card_registered_for_two_households_at_once_gives_one_201_and_one_409(world):
+    neighbour = (
+        await Residency.select(Residency.person, Residency.house)
+        .where(
+            (Residency.community == world.home)
+            & (Residency.status == ResidencyStatus.VERIFIED)
+            & (Residency.house != world.home_house)
+        )
+        .first()
+    )
+    card = {"kind": "card", "value": "3086459999"}
+    await world.headers(Role.PROPERTY)  # signed in once, before the race
+    answers = await asyncio.gather(
+        register(world, Role.PROPERTY, world.home_house, {"person_id": await resident_person(world), **card}),
+        register(world, Role.PROPERTY, neighbour["house"], {"person_id": neighbour["person"], **card}),
+    )
+    assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+    [lost] = [a for a in answers if a.status_code == 409]
+    assert lost.json()["extra"]["code"] == "credential_in_use"
+    assert await Credential.count() == len(DEMO_CARDS) + 1
 
 
 @pytest.mark.parametrize("value", ["", "12", "ABC-123", "卡号12345", "1" * 21])

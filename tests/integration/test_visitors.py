@@ -218,6 +218,20 @@ async def test_walk_ins_elsewhere_need_no_confirmation_and_only_their_guard_desk
         assert refused.status_code == 403, (role, community)
 
 
+async def test_the_guard_desk_picks_from_its_own_communitys_flats_only(world):
+    path = f"/api/communities/{world.home}/desk/houses"
+    response = await world.client.get(path, headers=await world.headers(Role.PROPERTY))
+    assert response.status_code == 200
+    listed = response.json()
+    flats = await House.select(House.id, House.address.text).where(House.community == world.home)
+    assert sorted(f["id"] for f in listed) == sorted(f["id"] for f in flats)
+    assert {f["address"] for f in listed} == {f["address.text"] for f in flats}
+    assert all(set(f) == {"id", "address"} for f in listed)  # addresses, no one's name
+    for role, community in ((Role.PROPERTY, "other"), (Role.RESIDENT, "home"), (Role.POLICE, "home")):
+        refused = await world.client.get(path, headers=await world.headers(role, community))
+        assert refused.status_code == 403, (role, community)
+
+
 @pytest.mark.parametrize(
     ("changes", "code"),
     [
