@@ -22,7 +22,7 @@ from backend.credentials.controllers import CredentialController
 from backend.db import attach, engine_for, is_postgres, start_pool
 from backend.deps import Ctx
 from backend.devices.controllers import DeviceController, IntakeController
-from backend.doorplates.controllers import PlateController, ScanController
+from backend.doorplates.controllers import PlateController, PlateSheetController, ScanController
 from backend.ebikes.controllers import EBikeController
 from backend.errors import DomainError, error_body
 from backend.faces.controllers import FaceController
@@ -87,14 +87,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def start() -> None:
         await attach(engine, settings, ctx.keys)
-        await ctx.doors.start()
+        await ctx.commands.start()
         if is_postgres(engine) and settings.database_pool_size:
             await start_pool(engine, settings.database_pool_size)
         await ctx.live.start()
 
     async def stop() -> None:
         await ctx.live.stop()
-        await ctx.doors.stop()
+        await ctx.commands.stop()
         await database.stop()
         if is_postgres(engine) and settings.database_pool_size:
             await engine.close_connection_pool()
@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AccountController,
             ScanController,
             PlateController,
+            PlateSheetController,
             RegistryController,
             AccessController,
             AccessRecordController,

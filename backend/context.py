@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from backend.access.commands import DoorCommands
 from backend.accounts.verified import VerifiedTokens
+from backend.devices.commands import DeviceCommands
 from backend.faces.runtime import Faces
 from backend.keys import Keys
 from backend.kv import Store, store_for
@@ -19,7 +19,7 @@ class Context:
     settings: Settings
     keys: Keys
     store: Store
-    doors: DoorCommands
+    commands: DeviceCommands
     live: Live
     faces: Faces
     sms: SmsSender = field(default_factory=LogSms)
@@ -32,7 +32,7 @@ class Context:
             settings=settings,
             keys=keys,
             store=store_for(settings.redis_url, settings.redis_prefix),
-            doors=DoorCommands(settings),
+            commands=DeviceCommands(settings),
             live=Live(settings, keys),
             faces=Faces(settings),
             sms=sender_for(settings),

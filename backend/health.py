@@ -107,8 +107,8 @@ async def _ok(check: Awaitable[object]) -> str:
 
 
 async def _broker_connected(ctx: Ctx) -> None:
-    if not ctx.doors.connected:
-        raise ConnectionError("door commands are not connected to the broker")
+    if not ctx.commands.connected:
+        raise ConnectionError("device commands are not connected to the broker")
 
 
 @get(

@@ -328,12 +328,13 @@ async def _equip(ctx: Context, community: Community) -> None:
 
 
 async def _sensors(ctx: Context, community: Community, building: Building) -> None:
-    """Fire and energy sensors of the first building, and the community's meters."""
+    """Fire and energy sensors of the first building, the community's meters and its notice screen."""
     for code, kind, name in (
         ("b1-firedoor", DeviceKind.DOOR_MAGNET, "消防通道门磁"),
         ("b1-leak", DeviceKind.LEAK_SENSOR, "地下室水浸"),
         ("hydrant-1", DeviceKind.HYDRANT_PRESSURE, "消防栓水压"),
         ("meter-water", DeviceKind.METER, "总水表"),
+        ("screen-1", DeviceKind.SCREEN, "公告屏"),
     ):
         await _device(ctx, community, code, kind, f"{building.name}{name}", building=building.id).save()
 

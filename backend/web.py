@@ -43,6 +43,7 @@ SHELL_ROUTES = [
     "/p/{token:str}",
     "/visitors",
     "/v/{share:str}",
+    "/admin",
     "/homes/{house_id:int}/vehicles",
     "/findings",
     "/desk",

@@ -147,8 +147,13 @@ def covers(allowed: str, requested: str) -> bool:
     return len(want) == len(have)
 
 
+def _admits(account: Account | None, password: str) -> bool:
+    return account is not None and hmac.compare_digest(account.password, password)
+
+
 class Policy:
-    """The accounts by user name; reloaded (at most every few seconds) when an unknown user connects."""
+    """The accounts by user name; reloaded (at most every few seconds) when an unknown user connects,
+    or a known one with another password (a device given a new secret)."""
 
     RELOAD_AT_MOST_EVERY = 5.0
 
@@ -163,11 +168,11 @@ class Policy:
         if not username or password is None:
             return False
         account = self._accounts.get(username)
-        if account is None and self._reload and self._stale():
+        if not _admits(account, password) and self._reload and self._stale():
             self._accounts = {account.username: account for account in await self._reload()}
             self._loaded_at = time.monotonic()
             account = self._accounts.get(username)
-        return account is not None and hmac.compare_digest(account.password, password)
+        return _admits(account, password)
 
     def _stale(self) -> bool:
         return time.monotonic() - self._loaded_at > self.RELOAD_AT_MOST_EVERY

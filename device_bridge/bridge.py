@@ -30,7 +30,7 @@ import aiomqtt
 import msgspec
 
 from device_bridge import protocol
-from device_bridge.dispatch import Directory, Handlers, Message, verified_message
+from device_bridge.dispatch import Directory, Handlers, KnownDevice, Message, verified_message
 from device_bridge.protocol import Channel
 from device_bridge.refusals import RefusalLog
 from device_bridge.retry import RETRY_FIRST, backoff
@@ -214,8 +214,9 @@ class Bridge:
         """The message, verified and with its data in shape; refusing raises MessageError."""
         parts = protocol.parse_topic(self.config.prefix, topic_name)
         envelope = protocol.decode(payload)
-        device = await self.directory.find(parts.community, parts.device)
-        protocol.verify(device.secret, topic_name, envelope)
+        device = await self._signer(
+            await self.directory.find(parts.community, parts.device), topic_name, envelope
+        )
         if parts.channel is Channel.STATE:
             # A retained state may be hours old (ordering, not age, protects it); one from the
             # future would outrank every genuine state until then.
@@ -223,6 +224,19 @@ class Bridge:
         else:
             protocol.check_fresh(envelope, self.config.skew, self.config.skew)
         return verified_message(device, parts.channel, envelope.id, envelope.type, envelope.at, envelope.data)
+
+    async def _signer(self, device: KnownDevice, topic_name: str, envelope: protocol.Envelope) -> KnownDevice:
+        """The device that signed ``envelope``: as this worker loaded it, or with the secret it was
+        given since (a rotation); ForgedMessage if neither secret signed it."""
+        try:
+            protocol.verify(device.secret, topic_name, envelope)
+            return device
+        except protocol.ForgedMessage:
+            renewed = await self.directory.renewed(device)
+            if renewed is None:
+                raise
+        protocol.verify(renewed.secret, topic_name, envelope)
+        return renewed
 
     # --- storing ---------------------------------------------------------------
 

@@ -92,7 +92,8 @@ class Handlers:
 
 
 class Directory:
-    """Devices by (community code, device code), loaded once and reloaded when an unknown one speaks."""
+    """Devices by (community code, device code), loaded once and reloaded when an unknown one speaks
+    or a known one signs with another secret (it was given a new one)."""
 
     RELOAD_AT_MOST_EVERY = 5.0
 
@@ -113,3 +114,12 @@ class Directory:
         if device is None:
             raise protocol.UnknownDevice(f"no device {code!r} in community {community!r}")
         return device
+
+    async def renewed(self, device: KnownDevice) -> KnownDevice | None:
+        """The device as the registry has it now if its secret changed since it was loaded (rotated),
+        else None; rate-limited like looking up a new device, against floods of forged messages."""
+        if time.monotonic() - self._loaded_at <= self.RELOAD_AT_MOST_EVERY:
+            return None
+        await self.load()
+        fresh = self._devices.get((device.community_code, device.code))
+        return fresh if fresh is not None and fresh.secret != device.secret else None

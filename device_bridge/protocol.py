@@ -173,10 +173,26 @@ class StateData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     battery: int | None = None
 
 
+class CommandAction(StrEnum):
+    OPEN = "open"  # door devices: open (``door`` on multi-door controllers)
+    DISPLAY = "display"  # screens and broadcast devices: show a notice until ``until``
+    CLEAR = "clear"  # screens and broadcast devices: take a notice off
+
+
 class CommandData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
-    action: str  # "open"
+    action: str  # a CommandAction; devices refuse the ones they do not support in their ack
     door: str = ""
     seconds: int = 5
+
+
+class DisplayData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    """What a ``display`` command shows (a ``clear`` carries only ``notice``)."""
+
+    notice: int  # the notice's id: a later clear names it
+    title: str = ""
+    body: str = ""  # an excerpt; the full text is in the PWA
+    urgent: bool = False
+    until: str = ""  # ISO 8601 with offset: the screen takes it off by itself then
 
 
 class AckData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):

@@ -2,7 +2,8 @@
 
 Each device has its own connection and secret, a signed retained state backed by a signed last will,
 and the behaviour of its kind: access events, heartbeats, rare alarms, acknowledged door commands
-(stale ones refused; executed ids kept on disk under ``state_dir``, so none runs twice).
+(stale ones refused; executed ids kept on disk under ``state_dir``, so none runs twice), and
+screens that display and clear notices.
 Used by the demo, the integration tests and the ingest benchmarks.
 """
 
@@ -32,8 +33,10 @@ from device_bridge.protocol import (
     AccessMethod,
     AlarmData,
     Channel,
+    CommandAction,
     CommandData,
     Direction,
+    DisplayData,
     EventType,
     MeterKind,
     PlateData,
@@ -57,8 +60,12 @@ KINDS = (
     "emergency_button",
     "device",
     "water_meter",
+    "screen",
 )
 OPENS_DOORS = frozenset({"door_controller", "face_gate", "intercom", "barrier"})
+SHOWS_NOTICES = frozenset({"screen"})  # screens and broadcast devices: display and clear
+COMMANDED = OPENS_DOORS | SHOWS_NOTICES
+SCREEN_ACTIONS = frozenset({CommandAction.DISPLAY, CommandAction.CLEAR})
 KEYPAD_METHODS = (AccessMethod.CARD, AccessMethod.ID_CARD, AccessMethod.PIN)
 # Methods rotate; a face gate mostly sees cards and PINs, since many residents refuse face capture.
 ACCESS_METHODS: dict[str, tuple[AccessMethod, ...]] = {
@@ -168,6 +175,7 @@ class SimulatedDevice:
         self.rng = random.Random(f"{seed}:{self.identifier}")  # per device, so jitter is reproducible
         self.battery = self.rng.randint(60, 100) if spec.kind in ALARM_KINDS else None
         self.opened: list[str] = []  # ids of the commands it executed
+        self.showing: dict[int, DisplayData] = {}  # a screen's notices, by id
         self._pass_key = passes.public_key(spec.pass_key) if spec.pass_key else None
         self.online = asyncio.Event()  # connected and announced
         self._executed: ExecutedCommands | None = None
@@ -180,7 +188,7 @@ class SimulatedDevice:
 
     async def run(self) -> None:
         """Stay connected until cancelled or killed: a broker restart costs a reconnect, not the device."""
-        if self.spec.kind in OPENS_DOORS:  # the device boots with the commands it executed lately
+        if self.spec.kind in COMMANDED:  # the device boots with the commands it executed lately
             self._executed = ExecutedCommands(self.state_file, self.command_max_age)
         # aiomqtt's own timeouts use asyncio.wait_for, which on Python 3.11 can swallow a cancellation and
         # leave a device running after stop(): they are off, and _acknowledged bounds each request instead.
@@ -225,7 +233,7 @@ class SimulatedDevice:
                     self.topic(Channel.STATE), self._state(True, self._started), qos=1, retain=True
                 )
             )
-            if self.spec.kind in OPENS_DOORS:
+            if self.spec.kind in COMMANDED:
                 await self._acknowledged(client.subscribe(self.topic(Channel.CMD), qos=0))
             self.online.set()
             await self._behave(client)
@@ -287,6 +295,8 @@ class SimulatedDevice:
         try:
             envelope = protocol.verify(self.spec.secret, topic_name, protocol.decode(payload))
             command = protocol.data_as(envelope, CommandData)
+            if command.action in SCREEN_ACTIONS:
+                protocol.data_as(envelope, DisplayData)  # checked before it is executed
         except protocol.MessageError as exc:
             self.refusals.note(exc.reason, topic_name, f"{self.identifier}: {exc}")
             return
@@ -325,14 +335,27 @@ class SimulatedDevice:
 
     def _execute(self, envelope: protocol.Envelope, command: CommandData) -> dict[str, Any]:
         """Record the id on disk, then act: a crash in between loses one open, never doubles one."""
-        opens = command.action == "open"
-        ack: dict[str, Any] = {"command": envelope.id, "ok": opens}
-        if not opens:
+        act = self._actions().get(command.action)
+        ack: dict[str, Any] = {"command": envelope.id, "ok": act is not None}
+        if act is None:
             ack["reason"] = f"unsupported action {command.action!r}"
         self._executed.record(envelope.id, envelope.at.timestamp(), ack)
-        if opens:
-            self.opened.append(envelope.id)
+        if act is not None:
+            act(envelope)
         return ack
+
+    def _actions(self) -> dict[str, Callable[[protocol.Envelope], None]]:
+        """What this kind of device does on command."""
+        if self.spec.kind in SHOWS_NOTICES:
+            return {CommandAction.DISPLAY: self._show, CommandAction.CLEAR: self._clear}
+        return {CommandAction.OPEN: lambda envelope: self.opened.append(envelope.id)}
+
+    def _show(self, envelope: protocol.Envelope) -> None:
+        shown = protocol.data_as(envelope, DisplayData)
+        self.showing[shown.notice] = shown
+
+    def _clear(self, envelope: protocol.Envelope) -> None:
+        self.showing.pop(protocol.data_as(envelope, DisplayData).notice, None)
 
     async def present(self, token: str, door: str = "") -> passes.Claims | passes.Refusal:
         """A visitor shows a pass QR at this door: verified offline with the community's public key

@@ -27,6 +27,7 @@ export const ROUTES = [
   { name: "board", pattern: /^\/board\/?$/, load: () => import("./screens/board.js"), auth: true },
   { name: "alarm", pattern: /^\/alarms\/(\d+)\/?$/, load: () => import("./screens/alarm.js"), auth: true },
   { name: "pass", pattern: /^\/v\/([^/]+)\/?$/, load: () => import("./screens/pass.js") },
+  { name: "admin", pattern: /^\/admin\/?$/, load: () => import("./screens/admin.js"), auth: true },
   { name: "findings", pattern: /^\/findings\/?$/, load: () => import("./screens/findings.js"), auth: true },
   { name: "desk", pattern: /^\/desk\/?$/, load: () => import("./screens/desk.js"), auth: true },
   { name: "watch-list", pattern: /^\/watch-list\/?$/, load: () => import("./screens/watchlist.js"), auth: true },

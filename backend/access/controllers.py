@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.access import records, service
 from backend.access.records import Filters, Paging
-from backend.access.schemas import DoorOpened, DoorOut, GrantIn, GrantOut, PassPage
+from backend.access.schemas import DoorOpened, DoorOut, GrantIn, GrantListed, GrantOut, PassPage
 from backend.deps import Caller, Ctx, permission
 from backend.ids import MAX_ID, PathId
 from backend.net import client_ip
@@ -71,6 +71,15 @@ class AccessController(Controller):
         """Let a staff or police account open a community's doors (or one door) for a period."""
         row = await Community.select(Community.district).where(Community.id == data.community_id).first()
         return await service.grant(ctx, who, data, row["district"] if row else None, client_ip(request))
+
+    @get(
+        "/api/communities/{community_id:int}/grants",
+        operation_id="communityGrants",
+        opt=permission(Action.GRANT_ACCESS),
+    )
+    async def grants(self, community_id: PathId, who: Caller) -> list[GrantListed]:
+        """The grants of the community that have not ended, with whom they let in and where."""
+        return await service.community_grants(who, community_id)
 
 
 class AccessRecordController(Controller):

@@ -40,6 +40,20 @@ class GrantOut(msgspec.Struct):
     valid_until: dt.datetime
 
 
+class GrantListed(msgspec.Struct):
+    """A grant as the community's administrators list it."""
+
+    id: int
+    account_id: int
+    account_name: str
+    role: str
+    door_id: int | None  # none: every door of the community
+    door_name: str | None
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+    reason: str
+
+
 class PassOut(msgspec.Struct):
     """One pass as a viewer sees it: the 门禁刷卡信息 fields, ID number and card per their role."""
 

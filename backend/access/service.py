@@ -7,13 +7,15 @@ import re
 import secrets
 from typing import Any
 
-from backend.access.commands import DoorDevice
-from backend.access.schemas import DoorOpened, DoorOut, GrantIn, GrantOut
+import msgspec
+
+from backend.access.schemas import DoorOpened, DoorOut, GrantIn, GrantListed, GrantOut
 from backend.access.tables import AccessGrant, AccessRecord, Door
 from backend.accounts.tables import Account
 from backend.audit import service as audit
 from backend.context import Context
 from backend.db import placeholders, transaction
+from backend.devices.commands import CommandTarget
 from backend.errors import DomainError, Invalid, NotFound
 from backend.instruments import DOOR_OPEN_SECONDS, timed_outcome
 from backend.registry import codes
@@ -28,7 +30,7 @@ IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 DOOR_OUTCOMES = {
     "device_offline": "offline",
     "device_timeout": "timeout",
-    "door_service_unavailable": "unavailable",
+    "command_service_unavailable": "unavailable",
     "idempotency_key_in_use": "conflict",
 }
 
@@ -225,12 +227,12 @@ async def _command(ctx: Context, door: dict[str, Any], command_id: str) -> AckDa
                     "device_offline",
                     "This door's controller is offline; use a card, PIN or the property office",
                 )
-            device = DoorDevice(
+            device = CommandTarget(
                 community=door["community_code"],
                 device=door["device_code"],
                 secret=ctx.keys.unseal(door["secret_sealed"]).encode(),
             )
-            ack = await ctx.doors.open(device, command_id, door=door["device_door"])
+            ack = await ctx.commands.open(device, command_id, door=door["device_door"])
         except DomainError as exc:
             outcome.value = DOOR_OUTCOMES.get(exc.code, "error")
             raise
@@ -286,3 +288,24 @@ async def grant(ctx: Context, who: Principal, data: GrantIn, district_of: int | 
         valid_from=data.valid_from,
         valid_until=data.valid_until,
     )
+
+
+async def community_grants(who: Principal, community_id: int) -> list[GrantListed]:
+    """The community's grants that have not ended, the soonest to end first."""
+    authorize(who, Action.GRANT_ACCESS, await registry.community_target(community_id))
+    rows = await (
+        AccessGrant.select(
+            AccessGrant.id,
+            AccessGrant.account.as_alias("account_id"),
+            AccessGrant.account.name.as_alias("account_name"),
+            AccessGrant.account.role.as_alias("role"),
+            AccessGrant.door.as_alias("door_id"),
+            AccessGrant.door.name.as_alias("door_name"),
+            AccessGrant.valid_from,
+            AccessGrant.valid_until,
+            AccessGrant.reason,
+        )
+        .where((AccessGrant.community == community_id) & (AccessGrant.valid_until > _now()))
+        .order_by(AccessGrant.valid_until)
+    )
+    return [msgspec.convert(row, GrantListed) for row in rows]

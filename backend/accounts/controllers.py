@@ -15,7 +15,7 @@ from litestar.status_codes import (
 
 from backend.accounts import passkeys, service, staff
 from backend.accounts.service import AccountView, Session, TokenPair
-from backend.accounts.staff import StaffCreate, StaffUpdate
+from backend.accounts.staff import StaffCreate, StaffOut, StaffUpdate
 from backend.accounts.tables import Account
 from backend.deps import Caller, Ctx, permission
 from backend.ids import PathId
@@ -168,6 +168,15 @@ class AccountController(Controller):
     async def create_staff(self, data: JSONBody[StaffCreate], who: Caller, request: Request) -> AccountView:
         """District admins create staff accounts scoped to communities or districts."""
         return await staff.create_staff(who, data, client_ip(request))
+
+    @get(
+        "/api/communities/{community_id:int}/staff",
+        operation_id="listStaff",
+        opt=permission(Action.MANAGE_STAFF),
+    )
+    async def list_staff(self, community_id: PathId, who: Caller, request: Request) -> list[StaffOut]:
+        """The community's staff accounts, active or disabled, with their scopes."""
+        return await staff.list_staff(who, community_id, client_ip(request))
 
     @patch("/api/staff/{account_id:int}", operation_id="updateStaff", opt=permission(Action.MANAGE_STAFF))
     async def update_staff(

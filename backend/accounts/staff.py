@@ -41,6 +41,16 @@ class StaffUpdate(msgspec.Struct, forbid_unknown_fields=True):
     district_ids: list[Id] | None = None
 
 
+class StaffOut(msgspec.Struct):
+    id: int
+    name: str
+    phone: str
+    role: Role
+    active: bool
+    community_ids: list[int]
+    district_ids: list[int]
+
+
 async def _authorize_scopes(
     who: Principal, action: Action, community_ids: list[int], district_ids: list[int]
 ) -> None:
@@ -84,6 +94,29 @@ async def create_staff(who: Principal, data: StaffCreate, ip: str) -> AccountVie
         await _set_scopes(account.id, data.community_ids, data.district_ids)
         await audit.record(who, "create_staff", f"account:{account.id}", ip=ip, detail={"role": data.role})
     return await account_view(account)
+
+
+async def list_staff(who: Principal, community_id: int, ip: str) -> list[StaffOut]:
+    """The staff accounts scoped to the community, with all their scopes (an audited read: phones)."""
+    await _authorize_scopes(who, Action.MANAGE_STAFF, [community_id], [])
+    here = StaffScope.select(StaffScope.account).where(StaffScope.community == community_id)
+    accounts = await (
+        Account.select(Account.id, Account.name, Account.phone, Account.role, Account.active)
+        .where(Account.id.is_in(await here.output(as_list=True) or [-1]))
+        .order_by(Account.id)
+    )
+    scopes = await StaffScope.select().where(StaffScope.account.is_in([a["id"] for a in accounts] or [-1]))
+    await audit.record_read(who, "list_staff", f"community:{community_id}", community=community_id, ip=ip)
+    return [
+        StaffOut(
+            **account,
+            community_ids=[
+                s["community"] for s in scopes if s["account"] == account["id"] and s["community"]
+            ],
+            district_ids=[s["district"] for s in scopes if s["account"] == account["id"] and s["district"]],
+        )
+        for account in accounts
+    ]
 
 
 async def _set_scopes(account_id: int, community_ids: list[int], district_ids: list[int]) -> None:

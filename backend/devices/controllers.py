@@ -37,6 +37,16 @@ class DeviceController(Controller):
         """Register a device; the response carries its signing secret, shown this once."""
         return await service.provision(ctx, who, data, client_ip(request))
 
+    @post(
+        "/api/devices/{device_id:int}/secret",
+        status_code=HTTP_200_OK,
+        operation_id="rotateDeviceSecret",
+        opt=permission(Action.MANAGE_DEVICES),
+    )
+    async def rotate(self, device_id: PathId, ctx: Ctx, who: Caller, request: Request) -> DeviceProvisioned:
+        """Give a device a new signing secret; the response carries it, shown this once."""
+        return await service.rotate_secret(ctx, who, device_id, client_ip(request))
+
     @put(
         "/api/devices/{device_id:int}/stream-url",
         operation_id="setCameraStream",

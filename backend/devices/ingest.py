@@ -24,16 +24,17 @@ from asyncpg.exceptions import TransactionRollbackError
 from piccolo.engine.base import Engine
 
 from backend.access import ingest as access_ingest
-from backend.access.commands import DoorCommands
 from backend.alarms import ingest as alarms_ingest
 from backend.alarms.escalation import escalate_overdue
 from backend.alarms.ingest import AlarmConfig
 from backend.alarms.raising import Source
 from backend.analytics.service import analyse
 from backend.db import TRANSIENT
+from backend.devices.commands import DeviceCommands
 from backend.devices.tables import BridgeCounter, Device, Liveness
 from backend.ebikes.watch import check_tags
 from backend.keys import Keys
+from backend.notices.display import Screens
 from backend.notices.service import publish_due
 from backend.settings import Settings
 from backend.vehicles import ingest as vehicles_ingest
@@ -294,9 +295,9 @@ def build_bridge(
         batch_seconds=batch_seconds,
         give_up_after=settings.bridge_give_up_seconds if give_up_after is None else give_up_after,
     )
-    # Barriers are opened through the door-command path on a connection of the worker's own.
-    doors = DoorCommands(settings)
-    barriers = Barriers(doors, transaction_on(engine))
+    # Barriers are opened, and notice screens shown, on a command connection of the worker's own.
+    commands = DeviceCommands(settings)
+    barriers = Barriers(commands, transaction_on(engine))
     bridge = Bridge(
         config,
         Directory(directory_loader(keys)),
@@ -313,10 +314,11 @@ def build_bridge(
         await escalate_overdue(transaction_on(engine), settings)
 
     bridge.every(watch_seconds, mark_silent_devices_offline)
-    bridge.alongside(doors.run)
+    bridge.alongside(commands.run)
+    screens = Screens(commands.sender, keys)
 
     async def publish_scheduled_notices() -> None:
-        await publish_due(transaction_on(engine))
+        await publish_due(transaction_on(engine), screens)
 
     bridge.every(watch_seconds, escalate)
     bridge.every(watch_seconds, publish_scheduled_notices)

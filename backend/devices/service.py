@@ -81,14 +81,37 @@ async def provision(ctx: Context, who: Principal, data: DeviceIn, ip: str) -> De
         )
         await device.save()
         await audit.record(who, "provision_device", f"device:{device.id}", community=data.community_id, ip=ip)
-    community = await Community.select(Community.code).where(Community.id == data.community_id).first()
-    row = (await Device.select().where(Device.id == device.id))[0]
-    events = protocol.topic(ctx.settings.mqtt_prefix, community["code"], data.code, protocol.Channel.EVENT)
+    return await _provisioned(ctx, device.id, secret)
+
+
+async def rotate_secret(ctx: Context, who: Principal, device_id: int, ip: str) -> DeviceProvisioned:
+    """A new signing secret (a leaked or a reused one), shown this once; the old one stops signing."""
+    row = await Device.select(Device.community).where(Device.id == device_id).first()
+    if row is None:
+        raise NotFound("unknown_device", f"No device {device_id}")
+    authorize(who, Action.MANAGE_DEVICES, await community_target(row["community"]))
+    secret = secrets.token_hex(32)
+    async with transaction(Device._meta.db):
+        await Device.update({Device.secret_sealed: ctx.keys.seal(secret)}).where(Device.id == device_id)
+        await audit.record(
+            who, "rotate_device_secret", f"device:{device_id}", community=row["community"], ip=ip
+        )
+    return await _provisioned(ctx, device_id, secret)
+
+
+async def _provisioned(ctx: Context, device_id: int, secret: str) -> DeviceProvisioned:
+    """What a device is configured with: its topics, its secret and its broker account."""
+    row = await Device.select(*Device.all_columns(), Device.community.code.as_alias("community_code")).where(
+        Device.id == device_id
+    )
+    events = protocol.topic(
+        ctx.settings.mqtt_prefix, row[0]["community_code"], row[0]["code"], protocol.Channel.EVENT
+    )
     return DeviceProvisioned(
-        device=_out(row),
+        device=_out(row[0]),
         topic_prefix=events.rsplit("/", 1)[0],
         secret=secret,
-        mqtt_username=data.code,
+        mqtt_username=row[0]["code"],
         mqtt_password=device_password(secret.encode()),
     )
 
@@ -149,11 +172,13 @@ async def maintenance_notifications(who: Principal, community_id: int) -> list[N
 
 
 # How the simulator plays each kind: door kinds as themselves, smoke sensors (rare smoke alarms), SOS
-# buttons (rare presses), meters (water readings); the rest only heartbeat.
+# buttons (rare presses), meters (water readings), screens (display and clear notices); the rest only
+# heartbeat.
 SIMULATED_AS = {kind: kind.value for kind in DOOR_KINDS} | {
     DeviceKind.EMERGENCY_BUTTON: "emergency_button",
     DeviceKind.SMOKE_SENSOR: "sensor",
     DeviceKind.METER: "water_meter",
+    DeviceKind.SCREEN: "screen",
 }
 
 

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Annotated
 
 import anyio
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.params import FromPath, MultipartBody
+from litestar.params import FromPath, MultipartBody, Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from backend.deps import Caller, Ctx, permission
@@ -14,6 +15,7 @@ from backend.doorplates import service
 from backend.doorplates.schemas import DecodedPlate, PlateReplaced, ScanView
 from backend.errors import Invalid
 from backend.guards import RAW_BODY, undecodable_form
+from backend.ids import PathId
 from backend.net import client_ip, spend
 from qr.decode import UnreadableImage, decode_image
 from roles import Action
@@ -68,6 +70,9 @@ class ScanController(Controller):
         raise Invalid("no_code", "No doorplate code found in the photo", field="image")
 
 
+SheetPage = Annotated[int, Parameter(ge=1, le=1000)]
+
+
 class PlateController(Controller):
     path = "/api/plates"
     tags = ["doorplates"]
@@ -81,3 +86,17 @@ class PlateController(Controller):
     async def replace(self, token: FromPath[str], who: Caller, request: Request) -> PlateReplaced:
         """Withdraw a doorplate (its URL stops working at once) and issue its successor."""
         return await service.replace_plate(who, token, client_ip(request))
+
+
+class PlateSheetController(Controller):
+    tags = ["doorplates"]
+
+    @get(
+        "/api/communities/{community_id:int}/plates.svg",
+        operation_id="plateSheet",
+        opt=permission(Action.MANAGE_PLATES),
+    )
+    async def sheet(self, community_id: PathId, ctx: Ctx, who: Caller, page: SheetPage = 1) -> Response[str]:
+        """One printable A4 SVG page of the community's live doorplates; ``X-Page-Count`` says how many."""
+        svg, pages = await service.sheet_page(ctx, who, community_id, page)
+        return Response(svg, media_type="image/svg+xml", headers={"X-Page-Count": str(pages)})

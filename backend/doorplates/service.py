@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
+
 from backend.audit import service as audit
 from backend.context import Context
 from backend.db import transaction
@@ -25,7 +27,8 @@ from backend.registry import service as registry
 from backend.registry.enums import PlaceKind
 from backend.registry.schemas import Coverage
 from backend.registry.tables import Address
-from qr.tokens import is_well_formed, new_plate_token
+from qr.sheets import Plate, layout_pages, page_svg
+from qr.tokens import is_well_formed, new_plate_token, plate_url
 from roles import (
     Action,
     Principal,
@@ -233,6 +236,26 @@ async def replace_plate(who: Principal, token: str, ip: str) -> PlateReplaced:
             who, "replace_plate", f"address:{plate['address']}", community=plate["community"], ip=ip
         )
     return PlateReplaced(revoked=token, token=successor)
+
+
+async def sheet_page(ctx: Context, who: Principal, community_id: int, page: int) -> tuple[str, int]:
+    """Page ``page`` (from 1) of the community's live doorplates as printable A4 SVG, and the page count.
+
+    The same layout as ``anju plates``; a replaced plate's successor is on it, so a lost plate is
+    reprinted from here."""
+    authorize(who, Action.MANAGE_PLATES, await registry.community_target(community_id))
+    name = (await registry.community_names(frozenset({community_id})))[community_id]
+    plates = [
+        Plate(url=plate_url(ctx.settings.public_url, r["token"]), label=r["label"], kind=r["kind"])
+        for r in await live_plates(community_id)
+    ]
+    if not plates:
+        raise Invalid("no_plates", "This community has no doorplates yet: run anju plates")
+    pages = layout_pages(plates, name)
+    if page > len(pages):
+        raise NotFound("no_such_page", f"The sheet has {len(pages)} page(s)")
+    # Drawing the codes is CPU work: off the event loop.
+    return await anyio.to_thread.run_sync(page_svg, pages[page - 1], name), len(pages)
 
 
 async def _plated_addresses(community_id: int) -> set[int]:

@@ -4,10 +4,11 @@ from litestar import Controller, Request, get, post, put
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from backend.deps import Caller, permission
+from backend.deps import Caller, Ctx, permission
 from backend.ids import PathId
 from backend.net import client_ip
 from backend.notices import service
+from backend.notices.display import Screens
 from backend.notices.schemas import CommunityFeed, Feed, NoticeIn, NoticeOut, PublishIn, Receipts, ReviewIn
 from roles import Action
 
@@ -75,8 +76,8 @@ class NoticeController(Controller):
         operation_id="publishNotice",
         opt=permission(Action.WRITE_NOTICES),
     )
-    async def publish(self, notice_id: PathId, data: JSONBody[PublishIn], who: Caller) -> NoticeOut:
-        return await service.publish(who, notice_id, data)
+    async def publish(self, notice_id: PathId, data: JSONBody[PublishIn], ctx: Ctx, who: Caller) -> NoticeOut:
+        return await service.publish(Screens.of(ctx), who, notice_id, data)
 
     @post(
         f"{NOTICE}/withdraw",
@@ -84,8 +85,8 @@ class NoticeController(Controller):
         operation_id="withdrawNotice",
         opt=permission(Action.WRITE_NOTICES),
     )
-    async def withdraw(self, notice_id: PathId, who: Caller) -> NoticeOut:
-        return await service.withdraw(who, notice_id)
+    async def withdraw(self, notice_id: PathId, ctx: Ctx, who: Caller) -> NoticeOut:
+        return await service.withdraw(Screens.of(ctx), who, notice_id)
 
     @get(f"{NOTICE}/receipts", operation_id="noticeReceipts", opt=permission(Action.WRITE_NOTICES))
     async def receipts(self, notice_id: PathId, who: Caller, request: Request) -> Receipts:

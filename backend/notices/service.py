@@ -5,7 +5,8 @@ is submitted for review and published only once the community (a community worke
 community police have both approved this round; a return sends it back to a draft with a comment.
 Publishing (now, or by :func:`publish_due` when a scheduled one is due) is one conditional update
 that announces the notice in the same transaction: a live event, and for an urgent notice a web push
-to every verified resident of the community.
+to every verified resident of the community; once committed, the community's screens are sent a
+``display`` command (display.py), and a withdrawal sends them a ``clear``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from backend.audit import service as audit
 from backend.errors import Conflict, Invalid, NotFound
 from backend.live.outbox import PushMessage, announce
+from backend.notices.display import Screens
 from backend.notices.schemas import (
     CommunityFeed,
     Feed,
@@ -48,7 +50,7 @@ STANDARD_FIELDS = {
     "FB_LX": "notice.kind",  # 发布类型
     "FB_NR": "notice.title and notice.body",  # 发布内容
     "FB_RQSJ": "notice.published_at",  # 发布日期时间
-    "FB_FSDM": "the channels: PWA feed, web push when notice.urgent",  # 发布方式代码
+    "FB_FSDM": "the channels: PWA feed, web push when notice.urgent, the community's screens",  # 发布方式代码
     "FB_ZT": "notice.status",  # 发布状态
     "DQJD": "community's longitude",  # 地球经度
     "DQWD": "community's latitude",  # 地球纬度
@@ -329,8 +331,9 @@ def _publishable(row: dict[str, Any]) -> NoticeStatus:
     return ready
 
 
-async def publish(who: Principal, notice_id: int, data: PublishIn) -> NoticeOut:
-    """Publish now, or schedule for ``data.at`` (publish_due publishes it then)."""
+async def publish(screens: Screens, who: Principal, notice_id: int, data: PublishIn) -> NoticeOut:
+    """Publish now, or schedule for ``data.at`` (publish_due publishes it then); the community's
+    screens show it once it is published."""
     row = await _authorized(who, notice_id, Action.WRITE_NOTICES)
     ready = _publishable(row)
     now = _now()
@@ -347,11 +350,13 @@ async def publish(who: Principal, notice_id: int, data: PublishIn) -> NoticeOut:
             if not rows:
                 raise Conflict("illegal_transition", "This notice changed meanwhile; reload it")
             await _announce(writer, rows[0])
+        await screens.show(rows)
     return await _notice_out(await _notice(notice_id), with_reviews=True)
 
 
-async def withdraw(who: Principal, notice_id: int) -> NoticeOut:
-    await _authorized(who, notice_id, Action.WRITE_NOTICES)
+async def withdraw(screens: Screens, who: Principal, notice_id: int) -> NoticeOut:
+    """Out of the feed, and off the community's screens."""
+    row = await _authorized(who, notice_id, Action.WRITE_NOTICES)
     gone = {Notice.status: NoticeStatus.WITHDRAWN, Notice.withdrawn_at: _now()}
     await _move(
         notice_id,
@@ -359,6 +364,7 @@ async def withdraw(who: Principal, notice_id: int) -> NoticeOut:
         gone,
         "Only a published or scheduled notice can be withdrawn",
     )
+    await screens.clear(notice_id, row["community"])
     return await _notice_out(await _notice(notice_id), with_reviews=True)
 
 
@@ -386,11 +392,13 @@ async def _announce(writer: Writer, row: dict[str, Any]) -> None:
     )
 
 
-async def publish_due(transaction: Callable[[], AbstractAsyncContextManager[Writer]]) -> list[int]:
+async def publish_due(
+    transaction: Callable[[], AbstractAsyncContextManager[Writer]], screens: Screens
+) -> list[int]:
     """Publish every scheduled notice that is due; the ids this runner published.
 
     Safe with any number of runners: the one conditional update claims each notice, so whichever
-    runner claims it announces it, and the others get no row.
+    runner claims it announces it and sends it to the screens, and the others get no row.
     """
     now = _now()
     async with transaction() as writer:
@@ -400,4 +408,5 @@ async def publish_due(transaction: Callable[[], AbstractAsyncContextManager[Writ
         )
         for row in rows:
             await _announce(writer, row)
+    await screens.show(rows)
     return [row["id"] for row in rows]

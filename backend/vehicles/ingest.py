@@ -2,7 +2,7 @@
 
 A vehicle registered in the community, or named on a visitor pass valid at that moment, passes:
 once the batch has committed, the platform sends ``open`` to the barrier that read it through the
-door-command path (backend/access/commands.py), with the command id ``plate-{event key}``, so a
+device-command path (backend/devices/commands.py), with the command id ``plate-{event key}``, so a
 redelivered event neither records nor opens twice. A vehicle going out passes too. Any other is
 held for the guard (service.let_in / refuse). A plate on the community's watch list raises a
 police-only alarm (alarms/kinds.py ``watched_vehicle``) whatever the decision.
@@ -15,9 +15,9 @@ import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
-from backend.access.commands import DoorCommands, DoorDevice
 from backend.alarms.kinds import AlarmType
 from backend.alarms.raising import Signal, Source, take
+from backend.devices.commands import CommandTarget, DeviceCommands
 from backend.errors import DomainError
 from backend.vehicles import plates
 from backend.vehicles.tables import Outcome, Reason
@@ -51,7 +51,7 @@ class Barriers:
     """Opens barriers for a bridge worker once the batch that decided it has committed, and records
     each barrier's answer on its passage. Its door-command connection runs alongside the bridge."""
 
-    def __init__(self, doors: DoorCommands, transaction: Transaction) -> None:
+    def __init__(self, doors: DeviceCommands, transaction: Transaction) -> None:
         self.doors, self._transaction = doors, transaction
         self._sending: set[asyncio.Task] = set()
 
@@ -66,7 +66,7 @@ class Barriers:
         writer.after_commit(send)
 
     async def _open(self, device: KnownDevice, command: str) -> None:
-        target = DoorDevice(community=device.community_code, device=device.code, secret=device.secret)
+        target = CommandTarget(community=device.community_code, device=device.code, secret=device.secret)
         try:
             ack = await self.doors.open(target, command)
         except DomainError as exc:  # the passage keeps opened NULL: passed, but the barrier never said so

@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from backend.access.commands import DoorDevice
 from backend.audit import service as audit
 from backend.context import Context
 from backend.db import transaction
+from backend.devices.commands import CommandTarget
 from backend.devices.tables import Device
 from backend.errors import Conflict, Invalid, NotFound
 from backend.registry import codes
@@ -270,12 +270,12 @@ async def let_in(ctx: Context, who: Principal, passage_id: int, ip: str) -> Pass
         .where(Device.id == row["device"])
         .first()
     )
-    target = DoorDevice(
+    target = CommandTarget(
         community=device["community_code"],
         device=device["code"],
         secret=ctx.keys.unseal(device["secret_sealed"]).encode(),
     )
-    ack = await ctx.doors.open(target, command)
+    ack = await ctx.commands.open(target, command)
     await VehiclePassage.update({VehiclePassage.opened: ack.ok}).where(VehiclePassage.id == passage_id)
     return (await _passages(VehiclePassage.id == passage_id, 1))[0]
 

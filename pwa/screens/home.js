@@ -14,6 +14,8 @@ const COVERAGE_TARGET = 1;
 const MAX_INLINE = 3;
 // Who may watch a community's alarms live (roles/matrix.py: view_alarms and watch_live).
 const BOARD_ROLES = new Set(["police", "warden", "property", "maintenance", "district_admin"]);
+// Who administers something (staff, grants, devices, doorplates: screens/admin.js).
+const ADMIN_ROLES = new Set(["property", "maintenance", "district_admin"]);
 
 export function render({ signal }) {
   const acc = session.account();
@@ -62,6 +64,7 @@ function signedIn(acc, signal) {
     acc.role === "property" ? tile("/service-queue", "home.service_queue", "home.service_queue_sub") : null,
     patrols ? tile("/patrol", "home.patrol", "home.patrol_sub") : null,
     BOARD_ROLES.has(acc.role) ? tile("/board", "home.board", "home.board_sub") : null,
+    ADMIN_ROLES.has(acc.role) ? tile("/admin", "home.admin", "home.admin_sub") : null,
     ["police", "warden"].includes(acc.role) ? tile("/findings", "home.findings", "home.findings_sub") : null,
     // The guard desk is property staff's (register_walk_in, admit_vehicle); 布控 is the police's.
     acc.role === "property" ? tile("/desk", "home.desk", "home.desk_sub") : null,

@@ -103,6 +103,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/visitors"): "PWA shell",
     ("GET", "/findings"): "PWA shell",
     ("GET", "/v/{share}"): "PWA shell (a visitor's share link)",
+    ("GET", "/admin"): "PWA shell",
     ("GET", "/homes/{house_id}/vehicles"): "PWA shell (a household's vehicles)",
     ("GET", "/desk"): "PWA shell (the guard desk)",
     ("GET", "/watch-list"): "PWA shell (the police watch list)",

@@ -10,9 +10,9 @@ import httpx
 import msgspec
 import pytest
 
-from backend.access.commands import DoorCommands, DoorDevice
 from backend.app import create_app
 from backend.db import bind, is_postgres, transaction
+from backend.devices.commands import CommandTarget, DeviceCommands
 from backend.devices.service import mqtt_policy
 from backend.devices.tables import Device
 from backend.doorplates.tables import Doorplate
@@ -135,7 +135,7 @@ async def test_a_redis_outage_under_load_is_a_503_then_sessions_carry_on(world, 
 
 async def test_door_commands_back_off_and_log_only_changes_of_state(settings, caplog):
     """`anju serve` without a broker: one WARNING when it is lost, one INFO when it is back."""
-    caplog.set_level(logging.INFO, logger="anju.doors")
+    caplog.set_level(logging.INFO, logger="anju.commands")
     attempts = 0
 
     async def refuse(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -144,7 +144,7 @@ async def test_door_commands_back_off_and_log_only_changes_of_state(settings, ca
         writer.transport.abort()
 
     port = free_port()
-    doors = DoorCommands(msgspec.structs.replace(settings, mqtt_url=f"mqtt://127.0.0.1:{port}"))
+    doors = DeviceCommands(msgspec.structs.replace(settings, mqtt_url=f"mqtt://127.0.0.1:{port}"))
     not_a_broker = await asyncio.start_server(refuse, "127.0.0.1", port)
     await doors.start()
     try:
@@ -163,19 +163,19 @@ async def test_door_commands_back_off_and_log_only_changes_of_state(settings, ca
 
 async def test_a_fresh_door_client_ignores_the_retained_states_of_a_running_fleet(world, settings, caplog):
     """On the embedded broker (the demo's), no device's retained state reaches the ack subscription."""
-    caplog.set_level(logging.INFO, logger="anju.doors")
+    caplog.set_level(logging.INFO, logger="anju.commands")
     embedded = msgspec.structs.replace(settings, mqtt_url="", mqtt_embedded_port=free_port())
     broker = embedded.broker
     policy = await mqtt_policy(world.ctx, broker.username, broker.password)
     door = await unit_door(world)
     device = await Device.objects(Device.community).get(Device.id == door["device"])
-    target = DoorDevice(
+    target = CommandTarget(
         community=device.community.code,
         device=device.code,
         secret=world.ctx.keys.unseal(device.secret_sealed).encode(),
     )
     async with embedded_broker(broker.port, policy), simulated(world, embedded):
-        doors = DoorCommands(embedded)
+        doors = DeviceCommands(embedded)
         await doors.start()
         try:
             await eventually(lambda: asyncio.sleep(0, doors.connected))
@@ -183,7 +183,7 @@ async def test_a_fresh_door_client_ignores_the_retained_states_of_a_running_flee
             assert (await doors.open(target, "sync-after-retained")).ok
         finally:
             await doors.stop()
-    assert logged(caplog, "refused", "anju.doors") == 0
+    assert logged(caplog, "refused", "anju.commands") == 0
 
 
 async def test_a_connection_terminated_inside_a_transaction_goes_back_to_the_pool(world, settings):

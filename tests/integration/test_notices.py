@@ -11,6 +11,7 @@ import msgspec
 from backend.accounts.tables import Account
 from backend.audit.tables import AuditEntry
 from backend.live.tables import LiveEvent, PushOutbox
+from backend.notices.display import Screens
 from backend.notices.service import publish_due
 from backend.notices.tables import Notice
 from backend.registry.enums import ResidencyStatus
@@ -188,13 +189,14 @@ async def test_a_scheduled_notice_is_published_once_by_two_concurrent_runners(wo
     scheduled = await act(world, notice["id"], "publish", Role.PROPERTY, {"at": later})
     assert scheduled.json()["status"] == "scheduled"
     transaction = lambda: store.writer(Notice._meta.db)  # noqa: E731
-    assert await publish_due(transaction) == []  # not due yet
+    screens = Screens.of(world.ctx)
+    assert await publish_due(transaction, screens) == []  # not due yet
     assert (await feed(world)).json()["notices"] == []
 
     await Notice.update({Notice.publish_at: dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)}).where(
         Notice.id == notice["id"]
     )  # the hour has passed
-    runs = await asyncio.gather(publish_due(transaction), publish_due(transaction))
+    runs = await asyncio.gather(publish_due(transaction, screens), publish_due(transaction, screens))
     assert sorted(runs) == [[], [notice["id"]]]
     assert await LiveEvent.count().where(LiveEvent.topic == "notice") == 1
     assert [n["id"] for n in (await feed(world)).json()["notices"]] == [notice["id"]]

@@ -112,7 +112,7 @@ def command(
     secret: bytes = b"",
     ts: datetime | None = None,
 ) -> bytes:
-    """A command as the platform signs it (backend/access/commands.py)."""
+    """A command as the platform signs it (backend/devices/commands.py)."""
     name = protocol.topic(prefix, spec.community, spec.code, Channel.CMD)
     data = msgspec.structs.asdict(CommandData(action=action, door="1"))
     return protocol.encode(secret or spec.secret, name, command_id, "cmd", data, ts)

@@ -105,3 +105,17 @@ async def test_the_policy_keeps_each_device_on_its_own_topics():
     assert policy.may_read("app", "$share/bridge/anju/+/+/event") and not policy.may_write(
         "app", "anju/c/d/event"
     )
+
+
+async def test_the_policy_admits_a_rotated_device_by_its_new_password_and_no_longer_by_the_old():
+    old, new = (
+        device_account("anju", "c1", "door-1", b"o" * 32),
+        device_account("anju", "c1", "door-1", b"n" * 32),
+    )
+
+    async def registry() -> list:
+        return [new]  # the device was given a new secret since the policy was built
+
+    policy = Policy([old], reload=registry)
+    assert await policy.authenticate("door-1", new.password)
+    assert not await policy.authenticate("door-1", old.password)

@@ -1,9 +1,12 @@
-"""Signed commands to door devices over MQTT, each awaited until the device acknowledges it.
+"""Signed commands to devices over MQTT: one signing path for every action, awaited acks for doors.
 
-A command is signed with the time it is sent, so devices can refuse a stale copy; acks from
-outside the device clock-skew window are refused; refusals are logged in summaries. The connection
-is a reconnecting session (device_bridge/session.py): without a broker it retries with a growing,
-jittered delay and logs only when the connection is lost or back.
+A command is signed with the time it is sent, so devices can refuse a stale copy. :class:`CommandSender`
+signs and publishes on whatever connection it is given (the app's own, or a bridge worker's);
+:class:`DeviceCommands` is the app's connection, which also listens to every ack so that a door
+opening can await its device's answer. Acks from outside the device clock-skew window are refused;
+refusals are logged in summaries. The connection is a reconnecting session (device_bridge/session.py):
+without a broker it retries with a growing, jittered delay and logs only when the connection is lost
+or back.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import contextlib
 import logging
 import secrets
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import aiomqtt
 import msgspec
@@ -20,14 +25,14 @@ import msgspec
 from backend.errors import Conflict, DomainError
 from backend.settings import Settings
 from device_bridge import protocol
-from device_bridge.protocol import AckData, Channel, CommandData
+from device_bridge.protocol import AckData, Channel
 from device_bridge.refusals import RefusalLog
 from device_bridge.session import Session
 
-log = logging.getLogger("anju.doors")
+log = logging.getLogger("anju.commands")
 
 
-class DoorServiceUnavailable(DomainError):
+class CommandServiceUnavailable(DomainError):
     status = 503
 
 
@@ -35,34 +40,60 @@ class DeviceTimeout(DomainError):
     status = 504
 
 
-class DoorDevice(msgspec.Struct, frozen=True):
+def unavailable() -> CommandServiceUnavailable:
+    return CommandServiceUnavailable(
+        "command_service_unavailable", "Device commands are starting or lost their broker"
+    )
+
+
+class CommandTarget(msgspec.Struct, frozen=True):
     community: str  # community code
     device: str  # device code
     secret: bytes
 
 
-class DoorCommands:
+class CommandSender:
+    """Signs a command for one device and publishes it on the connection ``client_of`` gives."""
+
+    def __init__(self, prefix: str, client_of: Callable[[], aiomqtt.Client | None]) -> None:
+        self._prefix, self._client_of = prefix, client_of
+
+    async def send(self, target: CommandTarget, command_id: str, action: str, data: dict[str, Any]) -> None:
+        """Publish ``action`` with ``data``; raises CommandServiceUnavailable without a broker."""
+        client = self._client_of()
+        if client is None:
+            raise unavailable()
+        name = protocol.topic(self._prefix, target.community, target.device, Channel.CMD)
+        # Signed now, at each send (encode's default ts): a device refuses it once it is stale,
+        # and a retry under the same id is a new envelope that the device answers as before.
+        payload = protocol.encode(target.secret, name, command_id, "cmd", {**data, "action": action})
+        # QoS 0: the device's signed ack is the end-to-end acknowledgement, and a retry carries
+        # the same command id, so a hop-by-hop PUBACK would only add round trips.
+        await client.publish(name, payload, qos=0)
+
+
+class DeviceCommands:
     """One MQTT connection per app process: publishes commands, listens to every ack."""
 
     def __init__(self, settings: Settings) -> None:
-        self._broker = settings.broker
-        self._prefix = settings.mqtt_prefix
         self._ack_seconds = settings.door_ack_seconds
+        self._prefix = settings.mqtt_prefix
         self._skew = settings.device_clock_skew_seconds
-        self._refusals = RefusalLog(log, "door commands")
+        self._refusals = RefusalLog(log, "device commands")
         # One future per command id in flight, shared by every request carrying that id
         # (parallel taps under one Idempotency-Key publish one command and share its ack).
-        self._pending: dict[str, tuple[asyncio.Future, DoorDevice]] = {}
+        self._pending: dict[str, tuple[asyncio.Future, CommandTarget]] = {}
         self._waiters: Counter[str] = Counter()
         self._task: asyncio.Task | None = None
         # Not persistent: an ack that arrives while the app is away answers a request already timed out.
         self._session = Session(
-            "door commands",
-            self._broker,
+            "device commands",
+            settings.broker,
             identifier=f"anju-app-{secrets.token_hex(4)}",
             subscriptions=[(protocol.subscription(self._prefix, Channel.ACK, shared=False), 1)],
             log=log,
         )
+        self.sender = CommandSender(self._prefix, lambda: self._session.client)
 
     @property
     def connected(self) -> bool:
@@ -96,7 +127,7 @@ class DoorCommands:
             ack = protocol.data_as(envelope, AckData)
             waiting = self._pending.get(ack.command)
             if waiting is None:
-                return  # another app process sent it, or it already timed out
+                return  # another app process sent it, it already timed out, or nobody awaits it
             done, target = waiting
             expected = protocol.topic(self._prefix, target.community, target.device, Channel.ACK)
             if topic_name != expected:
@@ -109,27 +140,31 @@ class DoorCommands:
         if not done.done():
             done.set_result(ack)
 
-    async def open(self, target: DoorDevice, command_id: str, door: str = "") -> AckData:
+    async def open(self, target: CommandTarget, command_id: str, door: str = "") -> AckData:
         """Publish ``open`` with ``command_id`` (the idempotency key) and wait for the device's ack."""
-        client = self._session.client
-        if client is None:
-            raise DoorServiceUnavailable(
-                "door_service_unavailable", "Door service is starting or lost its broker"
-            )
+        return await self.request(target, command_id, "open", {"door": door})
+
+    async def request(
+        self, target: CommandTarget, command_id: str, action: str, data: dict[str, Any]
+    ) -> AckData:
+        """Send a command and wait for its ack; concurrent requests under one id share one send."""
+        if self._session.client is None:
+            raise unavailable()
         pending = self._pending.get(command_id)
         if pending is not None and pending[1] != target:
-            raise Conflict("idempotency_key_in_use", "This Idempotency-Key is opening another door")
+            raise Conflict("idempotency_key_in_use", "This Idempotency-Key is commanding another device")
         self._waiters[command_id] += 1
         try:
             if pending is None:
                 pending = self._pending[command_id] = (asyncio.get_running_loop().create_future(), target)
-                await self._publish_open(client, target, command_id, door)
+                await self.sender.send(target, command_id, action, data)
             async with asyncio.timeout(self._ack_seconds):
                 # Shielded: one waiter timing out must not cancel the answer the others await.
                 return await asyncio.shield(pending[0])
         except TimeoutError:
             raise DeviceTimeout(
-                "device_timeout", f"The door did not answer within {self._ack_seconds:g} s; it may be offline"
+                "device_timeout",
+                f"The device did not answer within {self._ack_seconds:g} s; it may be offline",
             ) from None
         finally:
             self._leave(command_id)
@@ -140,20 +175,3 @@ class DoorCommands:
         if not self._waiters[command_id]:
             del self._waiters[command_id]
             self._pending.pop(command_id, None)
-
-    async def _publish_open(
-        self, client: aiomqtt.Client, target: DoorDevice, command_id: str, door: str
-    ) -> None:
-        name = protocol.topic(self._prefix, target.community, target.device, Channel.CMD)
-        # Signed now, at each send (encode's default ts): a device refuses it once it is stale,
-        # and a retry under the same id is a new envelope that the device answers as before.
-        payload = protocol.encode(
-            target.secret,
-            name,
-            command_id,
-            "cmd",
-            msgspec.structs.asdict(CommandData(action="open", door=door)),
-        )
-        # QoS 0: the device's signed ack is the end-to-end acknowledgement, and a retry carries
-        # the same command id, so a hop-by-hop PUBACK would only add round trips.
-        await client.publish(name, payload, qos=0)
