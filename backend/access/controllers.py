@@ -7,7 +7,7 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.response import Stream
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend.access import records, service
 from backend.access.records import Filters, Paging
@@ -71,6 +71,16 @@ class AccessController(Controller):
         """Let a staff or police account open a community's doors (or one door) for a period."""
         row = await Community.select(Community.district).where(Community.id == data.community_id).first()
         return await service.grant(ctx, who, data, row["district"] if row else None, client_ip(request))
+
+    @post(
+        "/api/grants/{grant_id:int}/end",
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="endGrant",
+        opt=permission(Action.GRANT_ACCESS),
+    )
+    async def end_grant(self, grant_id: PathId, who: Caller, request: Request) -> None:
+        """End a grant at once: its holder's doors stop opening for it on the next tap."""
+        await service.end_grant(who, grant_id, client_ip(request))
 
     @get(
         "/api/communities/{community_id:int}/grants",

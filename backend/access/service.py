@@ -290,6 +290,32 @@ async def grant(ctx: Context, who: Principal, data: GrantIn, district_of: int | 
     )
 
 
+async def end_grant(who: Principal, grant_id: int, ip: str) -> None:
+    """End a grant now (its row stays, as the record of who could open what, when)."""
+    row = (
+        await AccessGrant.select(AccessGrant.community, AccessGrant.account, AccessGrant.valid_from)
+        .where(AccessGrant.id == grant_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound("unknown_grant", f"No grant {grant_id}")
+    community = await registry.community_target(row["community"])
+    authorize(who, Action.GRANT_ACCESS, msgspec.structs.replace(community, grantee_id=row["account"]))
+    ended = max(_now(), row["valid_from"])  # a grant not begun yet never begins
+    async with transaction(AccessGrant._meta.db):
+        await AccessGrant.update({AccessGrant.valid_until: ended}).where(
+            (AccessGrant.id == grant_id) & (AccessGrant.valid_until > ended)
+        )
+        await audit.record(
+            who,
+            "end_grant",
+            f"account:{row['account']}",
+            community=row["community"],
+            ip=ip,
+            detail={"grant": grant_id},
+        )
+
+
 async def community_grants(who: Principal, community_id: int) -> list[GrantListed]:
     """The community's grants that have not ended, the soonest to end first."""
     authorize(who, Action.GRANT_ACCESS, await registry.community_target(community_id))

@@ -158,9 +158,21 @@ function grantSection(communityId, staff) {
   return h("section", { class: "card" }, h("h2", {}, t("admin.grants")), h("p", { class: "muted" }, t("admin.grants_lead")), granted.list, form);
 }
 
-function grantItem(grant) {
+function grantItem(grant, reload) {
   const where = grant.door_name || t("admin.all_doors");
   const period = t("admin.grant_period", { from: formatDateTime(grant.valid_from), until: formatDateTime(grant.valid_until) });
+  const status = h("div", { "aria-live": "polite" });
+  const end = h("button", { type: "button", class: "btn btn-small btn-outline", dataset: { testid: "end-grant" } }, t("admin.end_grant"));
+  end.addEventListener("click", () =>
+    busy(end, async () => {
+      try {
+        await api(`/api/grants/${encodeURIComponent(grant.id)}/end`, { method: "POST" });
+        reload();
+      } catch (err) {
+        replace(status, errorBanner(err));
+      }
+    }),
+  );
   return h(
     "li",
     { class: "card", dataset: { testid: "grant-item" } },
@@ -168,6 +180,8 @@ function grantItem(grant) {
     " ",
     h("span", { class: "muted" }, `${label("role", grant.role)} · ${where}`),
     h("p", {}, period, grant.reason ? ` · ${grant.reason}` : ""),
+    end,
+    status,
   );
 }
 

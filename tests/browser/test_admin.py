@@ -5,6 +5,7 @@ only then reaches a resident's feed; property staff replace a doorplate and save
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sqlite3
 
@@ -72,6 +73,12 @@ def test_an_admin_creates_a_staff_account_and_a_grant_and_disables_an_account(ad
     assert query(live_server, "SELECT community, reason FROM access_grant WHERE account = ?", account) == [
         (1, "消防检查")
     ]
+    admin.locator("[data-testid=grant-item]", has_text="新协管员小王").locator(
+        "[data-testid=end-grant]"
+    ).click()
+    expect(admin.locator("[data-testid=grant-item]", has_text="新协管员小王")).to_have_count(0)
+    ((ended,),) = query(live_server, "SELECT valid_until FROM access_grant WHERE account = ?", account)
+    assert dt.datetime.fromisoformat(ended) <= dt.datetime.now(dt.UTC)  # ended now, the row kept
 
     created = admin.locator("[data-testid=staff-item]", has_text="新协管员小王")
     created.locator("[data-testid=disable-staff]").click()

@@ -214,6 +214,7 @@ class Place:
     watched: int  # a watch-list entry
     ebike: int  # an e-bike of the first flat's resident, without a tag
     finding: int  # an open welfare finding (not police-only)
+    grant: int  # a seeded on-duty door grant
 
 
 async def place_in(community: int) -> Place:
@@ -289,6 +290,7 @@ async def place_in(community: int) -> Place:
         *await vehicles_in(community),
         (await EBike.select(EBike.id).where(EBike.house == house.id).first())["id"],
         (await Finding.select(Finding.id).where(Finding.community == community).first())["id"],
+        (await AccessGrant.select(AccessGrant.id).where(AccessGrant.community == community).first())["id"],
     )
 
 
@@ -512,6 +514,7 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "pass_id": lambda p: p.visitor_pass,
     "notice_id": lambda p: p.notice,
     "face_id": lambda p: p.face["id"] if p.face else 0,
+    "grant_id": lambda p: p.grant,
     "vehicle_id": lambda p: p.vehicle,
     "passage_id": lambda p: p.passage,
     "entry_id": lambda p: p.watched,

@@ -12,6 +12,7 @@ import aiomqtt
 import pytest
 
 from backend.access.tables import AccessGrant, AccessRecord, Door
+from backend.accounts.tables import Account
 from backend.devices.ingest import build_bridge
 from backend.devices.service import fleet
 from backend.devices.tables import Device
@@ -162,6 +163,44 @@ async def test_staff_open_with_a_valid_grant_and_not_after_it_expires(world, set
         expired = await world.client.post(f"/api/doors/{door['id']}/open", headers=headers)
     assert expired.status_code == 403
     assert (await world.client.get("/api/doors", headers=headers)).json() == []
+
+
+async def test_an_ended_grant_stops_opening_at_once_and_only_its_community_may_end_it(world, settings):
+    door = await unit_door(world)
+    await Device.update({Device.online: True}).where(Device.id == door["device"])
+    warden = await world.headers(Role.WARDEN)
+    warden_id = (await Account.select(Account.id).where(Account.phone == world.phone(Role.WARDEN)).first())[
+        "id"
+    ]
+    grant = (
+        await AccessGrant.select(AccessGrant.id)
+        .where((AccessGrant.community == world.home) & (AccessGrant.account == warden_id))
+        .first()
+    )["id"]
+    url = f"/api/grants/{grant}/end"
+    refused = {
+        "another community's property": await world.client.post(
+            url, headers=await world.headers(Role.PROPERTY, "other")
+        ),
+        "the grantee": await world.client.post(url, headers=warden),
+        "anonymous": await world.client.post(url),
+    }
+    assert {who: r.status_code for who, r in refused.items()} == {
+        "another community's property": 403,
+        "the grantee": 403,
+        "anonymous": 401,
+    }
+    async with simulated(world, settings):
+        assert (await world.client.post(f"/api/doors/{door['id']}/open", headers=warden)).status_code == 200
+        ended = await world.client.post(url, headers=await world.headers(Role.PROPERTY))
+        assert ended.status_code == 204
+        after = await world.client.post(f"/api/doors/{door['id']}/open", headers=warden)
+    assert after.status_code == 403
+    row = await AccessGrant.select(AccessGrant.valid_until).where(AccessGrant.id == grant).first()
+    assert row["valid_until"] <= datetime.now(UTC)  # kept, as the record of when it ended
+    assert (await world.client.post(url, headers=await world.headers(Role.PROPERTY))).status_code == 204
+    missing = await world.client.post("/api/grants/999999/end", headers=await world.headers(Role.PROPERTY))
+    assert missing.status_code == 404
 
 
 @pytest.mark.parametrize("role,community", [(Role.WARDEN, "other"), (Role.POLICE, "other")])
