@@ -39,8 +39,8 @@ async def register(ctx: Context, who: Principal, house_id: int, data: EBikeIn, i
         raise Invalid(
             "not_a_member", "This person is not a verified member of the household", field="person_id"
         )
-    tag = await _register_tag(ctx, who, house_id, data.person_id, data.tag, f"{brand} {colour}", ip)
-    async with transaction(EBike._meta.db):
+    async with transaction(EBike._meta.db):  # the tag and its bike commit together, or neither
+        tag = await _register_tag(ctx, who, house_id, data.person_id, data.tag, f"{brand} {colour}", ip)
         row = EBike(
             community=target.community_id,
             house=house_id,
@@ -76,19 +76,20 @@ async def add_tag(ctx: Context, who: Principal, ebike_id: int, data: TagIn, ip: 
     row = await _row(who, ebike_id)
     if row["tag"] is not None and row["tag_revoked_at"] is None:
         raise Conflict("already_tagged", "This e-bike carries an active tag; revoke it first")
-    tag = await _register_tag(
-        ctx, who, row["house"], row["person"], data.tag, f"{row['brand']} {row['colour']}", ip
-    )
-    await EBike.update({EBike.tag: tag}).where(EBike.id == ebike_id)
+    async with transaction(EBike._meta.db):
+        tag = await _register_tag(
+            ctx, who, row["house"], row["person"], data.tag, f"{row['brand']} {row['colour']}", ip
+        )
+        await EBike.update({EBike.tag: tag}).where(EBike.id == ebike_id)
     return await _one(ctx, ebike_id)
 
 
 async def remove(who: Principal, ebike_id: int, ip: str) -> None:
     """An e-bike sold or scrapped: it leaves the registry (and the coverage); its tag is revoked."""
     row = await _row(who, ebike_id)
-    if row["tag"] is not None and row["tag_revoked_at"] is None:
-        await credentials.revoke(who, row["tag"], ip)
     async with transaction(EBike._meta.db):
+        if row["tag"] is not None and row["tag_revoked_at"] is None:
+            await credentials.revoke(who, row["tag"], ip)
         await EBike.update({EBike.removed_at: dt.datetime.now(dt.UTC)}).where(EBike.id == ebike_id)
         await audit.record(who, "remove_ebike", f"ebike:{ebike_id}", community=row["community"], ip=ip)
 
