@@ -8,7 +8,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -197,6 +199,21 @@ def sign_in(page: Page, phone: str, then: str = "/") -> None:
 def open_plate(page: Page, token: str) -> None:
     page.goto(f"/d/{token}")
     page.wait_for_selector("[data-testid=scan-view]")
+
+
+def new_officer(live_server, name: str = "新 民警") -> str:
+    """A home community officer of the calling test's own (its phone): the seeded officers' passkeys
+    belong to test_pwa.py and test_residency.py, whose code sign-ins a passkey enrolled elsewhere
+    would end. Sign in with it, then enrol_passkey: police act only in a passkey session."""
+    phone = f"139{uuid.uuid4().int % 10**8:08d}"
+    with sqlite3.connect(live_server.database) as db:
+        [account] = db.execute(
+            "INSERT INTO account (phone, name, role, active, token_version, created_at)"
+            " VALUES (?, ?, 'police', 1, 0, ?) RETURNING id",
+            (phone, name, datetime.now(UTC).isoformat()),
+        ).fetchone()
+        db.execute("INSERT INTO staff_scope (account, community) VALUES (?, 1)", (account,))
+    return phone
 
 
 def enrol_passkey(page: Page) -> None:

@@ -1,6 +1,6 @@
 """The management-centre board in Chromium: a perimeter detector's signed intrusion event goes through
-the embedded broker and the bridge, appears live on a warden's board with its zone highlighted and its
-camera in the pop-up, and acknowledging it there changes its state on the board."""
+the embedded broker and the bridge, appears live on a police officer's board with its zone
+highlighted and its camera's live view in the pop-up, and acknowledging it there changes its state."""
 
 from __future__ import annotations
 
@@ -18,7 +18,14 @@ from device_bridge.acl import device_password
 from device_bridge.protocol import Channel
 from device_bridge.transport import client_options
 from roles import Role
-from tests.browser.conftest import policy_violations, sign_in, watch_policy
+from tests.browser.conftest import (
+    add_virtual_authenticator,
+    enrol_passkey,
+    new_officer,
+    policy_violations,
+    sign_in,
+    watch_policy,
+)
 from tests.browser.test_visitors import _in_a_thread
 
 DETECTOR = "pz-south"  # the seed's south fence detector: no alarm open on it
@@ -50,14 +57,17 @@ async def _intrusion(live_server) -> None:
         await client.publish(name, payload, qos=1)
 
 
-def test_a_new_alarm_appears_live_on_the_board_and_is_acknowledged_there(page: Page, live_server):
+def test_a_new_alarm_appears_live_on_a_police_board_and_is_acknowledged_there(page: Page, live_server):
     console = watch_policy(page)
     page.set_viewport_size({"width": 1366, "height": 900})  # the management centre's desktop screen
     zone, camera = _zone_and_camera(live_server)
     stream = "https://video.example.cn/hls/south.m3u8"
     with sqlite3.connect(live_server.database) as db:  # as PUT /api/devices/{id}/stream-url stores it
         db.execute("UPDATE device SET stream_url = ? WHERE name = ?", (stream, camera))
-    sign_in(page, live_server.phone(Role.WARDEN))
+    add_virtual_authenticator(page)
+    sign_in(page, new_officer(live_server, "值班 民警"))
+    enrol_passkey(page)  # police act only in a passkey session
+    page.goto("/")
     page.get_by_role("link", name="指挥中心看板").click()
     expect(page.get_by_test_id("live-state")).to_have_text("实时报警已连接")
     zone_shape = page.locator(f"[data-testid=map-zone][data-zone='{zone}']")

@@ -13,6 +13,7 @@ from roles import Role
 from tests.browser.conftest import (
     add_virtual_authenticator,
     enrol_passkey,
+    new_officer,
     policy_violations,
     sign_in,
     watch_policy,
@@ -107,24 +108,10 @@ def test_the_guard_lets_a_held_vehicle_in_and_learns_when_another_guard_decided(
     assert _passage(live_server, raced)[:2] == ("refused", None)
 
 
-def _new_officer(live_server) -> str:
-    """A home community officer of this test's own: the seeded officers' passkeys belong to
-    test_pwa.py and test_residency.py, whose code sign-ins a passkey enrolled here would end."""
-    phone = f"139{uuid.uuid4().int % 10**8:08d}"
-    with sqlite3.connect(live_server.database) as db:
-        [account] = db.execute(
-            "INSERT INTO account (phone, name, role, active, token_version, created_at)"
-            " VALUES (?, '布控 民警', 'police', 1, 0, ?) RETURNING id",
-            (phone, datetime.now(UTC).isoformat()),
-        ).fetchone()
-        db.execute("INSERT INTO staff_scope (account, community) VALUES (?, 1)", (account,))
-    return phone
-
-
 def test_police_watch_a_plate_and_remove_it_and_a_bad_plate_is_explained(page: Page, live_server):
     plate = f"鄂C{uuid.uuid4().int % 10**5:05d}"
     add_virtual_authenticator(page)
-    sign_in(page, _new_officer(live_server))
+    sign_in(page, new_officer(live_server))
     enrol_passkey(page)  # police act only in a passkey session
     page.goto("/")
     page.locator("a[href='/watch-list']").click()
