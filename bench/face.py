@@ -45,12 +45,7 @@ def timed(label: str, runs: int, job: Callable[[], object]) -> list[float]:
 
 def gate_capture(engine: Engine) -> bytes:
     """A 640×480 JPEG with one face, as a gate camera sends."""
-    face = photos.people(engine)["newton-0"]
-    frame = np.full((480, 640, 3), 90, np.uint8)
-    scale = min(400 / face.shape[0], 560 / face.shape[1])
-    face = cv2.resize(face, None, fx=scale, fy=scale)
-    top, left = (480 - face.shape[0]) // 2, (640 - face.shape[1]) // 2
-    frame[top : top + face.shape[0], left : left + face.shape[1]] = face
+    frame = photos.framed(photos.people(engine)["newton-0"], 640, 480, fill=90)
     return cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
 
 

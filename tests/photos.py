@@ -85,6 +85,17 @@ def crop(photo: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarra
     return np.ascontiguousarray(photo[top:bottom, left:right])
 
 
+def framed(face: np.ndarray, width: int, height: int, fill: int = 110) -> np.ndarray:
+    """``face`` scaled to 80 % of the frame's height or width and centred on a plain frame, as a
+    gate camera or a phone's front camera sees a person before it."""
+    frame = np.full((height, width, 3), fill, np.uint8)
+    scale = min(0.8 * height / face.shape[0], 0.8 * width / face.shape[1])
+    face = cv2.resize(face, None, fx=scale, fy=scale)
+    top, left = (height - face.shape[0]) // 2, (width - face.shape[1]) // 2
+    frame[top : top + face.shape[0], left : left + face.shape[1]] = face
+    return frame
+
+
 # --- what a gate camera or a phone does to a face ------------------------------------
 
 

@@ -135,7 +135,7 @@ def _clean_float32(source: Path, target: Path) -> None:
 
 def _dequantize(node, values: list[np.ndarray]) -> np.ndarray:
     """One DequantizeLinear of constants, evaluated by ONNX's reference runtime (blocked axes included)."""
-    from onnx import helper
+    from onnx import TensorProto, helper
     from onnx.reference import ReferenceEvaluator
 
     names = [f"in{index}" for index in range(len(values))]
@@ -147,14 +147,8 @@ def _dequantize(node, values: list[np.ndarray]) -> np.ndarray:
             helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(value.dtype), value.shape)
             for name, value in zip(names, values, strict=True)
         ],
-        [helper.make_tensor_value_info("out", onnx_float(), None)],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
     [out] = ReferenceEvaluator(model).run(None, dict(zip(names, values, strict=True)))
     return out.astype(np.float32)
-
-
-def onnx_float() -> int:
-    from onnx import TensorProto
-
-    return TensorProto.FLOAT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,24 +126,31 @@ def live_server(tmp_path_factory):
             process.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Browser:
-    """Module-scoped: sync Playwright runs an event loop that must be gone before async tests run."""
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
+
+
+@contextlib.contextmanager
+def chromium(*extra_args: str) -> Iterator[Browser]:
+    """Debian's Chromium, headless, with ``extra_args`` (a fake camera, say) beside the usual ones."""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Module-scoped: sync Playwright runs an event loop that must be gone before async tests run."""
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.hookimpl(wrapper=True)

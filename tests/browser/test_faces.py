@@ -5,16 +5,17 @@ deletes it; the stored row comes and goes with it."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from backend.faces.engine import Engine
 from roles import Role
 from tests import photos
-from tests.browser.conftest import CHROMIUM, sign_in
+from tests.browser.conftest import chromium, sign_in
 
 FRAME = (640, 480)
 
@@ -22,13 +23,8 @@ FRAME = (640, 480)
 @pytest.fixture(scope="module")
 def camera_file(tmp_path_factory, face_pack):
     """A Y4M clip of one real face, centred on a grey 640×480 frame: what the fake camera shows."""
-    face = photos.people(Engine(face_pack))["astronaut-0"]
+    frame = photos.framed(photos.people(Engine(face_pack))["astronaut-0"], *FRAME)
     width, height = FRAME
-    frame = np.full((height, width, 3), 110, np.uint8)
-    scale = min(0.8 * height / face.shape[0], 0.8 * width / face.shape[1])
-    face = cv2.resize(face, None, fx=scale, fy=scale)
-    top, left = (height - face.shape[0]) // 2, (width - face.shape[1]) // 2
-    frame[top : top + face.shape[0], left : left + face.shape[1]] = face
     # Front cameras' previews are mirrored by the page, not the stream: the stream is as the world is.
     yuv = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes()
     path = tmp_path_factory.mktemp("camera") / "face.y4m"
@@ -39,22 +35,15 @@ def camera_file(tmp_path_factory, face_pack):
 
 
 @pytest.fixture(scope="module")
-def browser(camera_file) -> Browser:
+def browser(camera_file) -> Iterator[Browser]:
     """Chromium with a fake front camera playing ``camera_file`` and camera permission granted."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--use-fake-device-for-media-stream",
-                "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-video-capture={camera_file}",
-            ],
-        )
+    fake_camera = (
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={camera_file}",
+    )
+    with chromium(*fake_camera) as browser:
         yield browser
-        browser.close()
 
 
 def enrolments(live_server) -> list[tuple]:
