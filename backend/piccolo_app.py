@@ -22,7 +22,7 @@ from backend.credentials.tables import Credential
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.doorplates.tables import Doorplate
 from backend.ebikes.tables import EBike
-from backend.faces.tables import FaceEnrolment
+from backend.faces.tables import CaptureOutbox, FaceEnrolment, FaceGallery, FacePassage, FaceWatch
 from backend.live.tables import LiveEvent, PushOutbox, PushSubscription
 from backend.notices.tables import Notice, NoticeRead, NoticeReview
 from backend.patrol.tables import (
@@ -114,6 +114,10 @@ APP_CONFIG = AppConfig(
         VisitorPass,
         Visit,
         FaceEnrolment,
+        FaceGallery,
+        FaceWatch,
+        FacePassage,
+        CaptureOutbox,
         Vehicle,
         VehiclePassage,
         WatchedPlate,

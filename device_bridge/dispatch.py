@@ -12,6 +12,12 @@ arrival order, inside the batch's one transaction (a :class:`~device_bridge.stor
 
 Handlers run in the order registered. Each must be idempotent per message ``key`` (``ON CONFLICT
 DO NOTHING``): a batch whose commit was not acknowledged comes back after a reconnect.
+
+Slow work that needs no database (a face model on a capture) is registered as a preparation: it
+runs on the batch before its transaction opens and replaces each message's data, so the
+transaction stays short::
+
+    handlers.prepare(embed_captures, types={EventType.FACE})
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ def verified_message(
 
 
 Handler = Callable[[Writer, Sequence[Message]], Awaitable[None]]
+Preparation = Callable[[Sequence[Message]], Awaitable[Sequence[Message]]]
 LoadDevices = Callable[[], Awaitable[Sequence[KnownDevice]]]
 
 
@@ -77,12 +84,28 @@ class Handlers:
 
     def __init__(self) -> None:
         self._handlers: list[tuple[Handler, Channel, frozenset[str] | None]] = []
+        self._preparations: list[tuple[Preparation, frozenset[str]]] = []
 
     def on(
         self, handler: Handler, *, channel: Channel = Channel.EVENT, types: Collection[str] | None = None
     ) -> None:
         """Hand ``handler`` the messages of ``channel`` (of ``types`` only, when given)."""
         self._handlers.append((handler, channel, frozenset(types) if types is not None else None))
+
+    def prepare(self, preparation: Preparation, *, types: Collection[str]) -> None:
+        """Run ``preparation`` on the events of ``types`` before the transaction; it returns them,
+        in the same order, with their data replaced. It must not raise for one bad message: it
+        says what was wrong in the data it returns."""
+        self._preparations.append((preparation, frozenset(types)))
+
+    async def prepared(self, messages: Sequence[Message]) -> list[Message]:
+        result = list(messages)
+        for preparation, types in self._preparations:
+            rows = [i for i, m in enumerate(result) if m.channel is Channel.EVENT and m.type in types]
+            if rows:
+                for row, message in zip(rows, await preparation([result[i] for i in rows]), strict=True):
+                    result[row] = message
+        return result
 
     async def dispatch(self, writer: Writer, messages: Sequence[Message]) -> None:
         for handler, channel, types in self._handlers:

@@ -27,7 +27,7 @@ import msgspec
 DEFAULT_PREFIX = "anju"
 SHARE_GROUP = "bridge"
 SEGMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # a community or device code in a topic
-MAX_PAYLOAD = 64 * 1024
+MAX_PAYLOAD = 256 * 1024  # a face gate's capture (a face crop or a small frame, base64) fits
 
 
 class Channel(StrEnum):
@@ -43,6 +43,7 @@ class EventType(StrEnum):
     ALARM = "alarm"
     READING = "reading"
     PLATE = "plate"  # a licence plate read at a vehicle barrier
+    FACE = "face"  # a face gate's capture (or, matching on the gate, the gate's own decision)
 
 
 class AlarmKind(StrEnum):
@@ -163,6 +164,19 @@ class PlateData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     score: float | None = None  # the recogniser's confidence, 0-1
 
 
+class FaceData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    """A face gate's capture. ``image`` (base64 JPEG or PNG, a face crop or the frame) is matched by
+    the platform; a gate matching on its own (device-side matching) sends ``match`` and ``score``
+    instead, and whether it opened in ``granted``."""
+
+    image: str = ""
+    direction: Direction = Direction.IN
+    door: str = ""  # door code on multi-door gates
+    match: int | None = None  # device-side matching: the enrolment the gate matched, if any
+    score: float | None = None
+    granted: bool | None = None  # device-side matching: whether the gate opened
+
+
 class HeartbeatData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     battery: int | None = None  # percent
     battery_low: bool | None = None  # what many sensors report instead of a percentage
@@ -177,6 +191,8 @@ class CommandAction(StrEnum):
     OPEN = "open"  # door devices: open (``door`` on multi-door controllers)
     DISPLAY = "display"  # screens and broadcast devices: show a notice until ``until``
     CLEAR = "clear"  # screens and broadcast devices: take a notice off
+    FACE_ADD = "face_add"  # face gates matching on their own: hold this enrolment's embedding
+    FACE_REMOVE = "face_remove"  # face gates matching on their own: forget this enrolment
 
 
 class CommandData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
@@ -207,6 +223,7 @@ DATA_SHAPES: dict[str, type[msgspec.Struct]] = {
     EventType.READING: ReadingData,
     EventType.HEARTBEAT: HeartbeatData,
     EventType.PLATE: PlateData,
+    EventType.FACE: FaceData,
 }
 
 

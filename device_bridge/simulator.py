@@ -10,6 +10,7 @@ Used by the demo, the integration tests and the ingest benchmarks.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import logging
@@ -38,6 +39,7 @@ from device_bridge.protocol import (
     Direction,
     DisplayData,
     EventType,
+    FaceData,
     MeterKind,
     PlateData,
     ReadingData,
@@ -386,6 +388,14 @@ class SimulatedDevice:
         data = PlateData(plate=plate, direction=direction, color="blue", picture=f"sim:{uuid.uuid4().hex}")
         await self._publish_event(self._client, EventType.PLATE, msgspec.to_builtins(data))
 
+    async def capture_face(self, image: bytes, direction: Direction = Direction.IN, door: str = "") -> str:
+        """A person at this face gate: its camera sends the capture (JPEG or PNG bytes), and the
+        platform decides; the event's id."""
+        if self._client is None:
+            raise aiomqtt.MqttError(f"{self.identifier} is not connected")
+        data = FaceData(image=base64.b64encode(image).decode(), direction=direction, door=door)
+        return await self._publish_event(self._client, EventType.FACE, msgspec.to_builtins(data))
+
     async def _plates(self, client: aiomqtt.Client) -> None:
         """Passing vehicles: made-up Wuhan plates, mostly unknown to the platform (held for the guard)."""
         while True:
@@ -429,9 +439,10 @@ class SimulatedDevice:
             reading = ReadingData(meter=MeterKind.WATER, value=round(total, 3), unit="m³")
             await self._publish_event(client, EventType.READING, msgspec.to_builtins(reading))
 
-    async def _publish_event(self, client: aiomqtt.Client, type: EventType, data: dict[str, Any]) -> None:
-        _, payload = sign(self.spec, self.prefix, Channel.EVENT, type, data)
+    async def _publish_event(self, client: aiomqtt.Client, type: EventType, data: dict[str, Any]) -> str:
+        event_id, payload = sign(self.spec, self.prefix, Channel.EVENT, type, data)
         await self._acknowledged(client.publish(self.topic(Channel.EVENT), payload, qos=1))
+        return event_id
 
     def _jittered(self, seconds: float) -> float:
         return seconds * self.rng.uniform(0.5, 1.5)
@@ -513,6 +524,10 @@ class Simulator:
     async def read_plate(self, code: str, plate: str, direction: Direction = Direction.IN) -> None:
         """A vehicle at barrier ``code`` (see :meth:`SimulatedDevice.read_plate`)."""
         await self.devices[code].read_plate(plate, direction)
+
+    async def capture_face(self, code: str, image: bytes, direction: Direction = Direction.IN) -> str:
+        """A person at face gate ``code`` (see :meth:`SimulatedDevice.capture_face`)."""
+        return await self.devices[code].capture_face(image, direction)
 
     async def kill(self, code: str) -> None:
         """Crash one device: its connection drops without a goodbye and the broker publishes its will."""

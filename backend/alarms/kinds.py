@@ -37,6 +37,7 @@ class AlarmType(StrEnum):
     TAMPER = "tamper"
     LOW_BATTERY = "low_battery"
     WATCHED_VEHICLE = "watched_vehicle"  # a plate on the police watch list at a barrier (布控车辆)
+    WATCHED_PERSON = "watched_person"  # a face on the police watch list at a face gate (布控人员)
     TAG_WITHOUT_OWNER = (
         "tag_without_owner"  # an e-bike's tag left by a gate without its owner (backend/ebikes)
     )
@@ -50,6 +51,7 @@ class Category(StrEnum):
     ENERGY = "energy"
     DEVICE = "device"
     VEHICLE = "vehicle"
+    PERSON = "person"
 
 
 class Severity(StrEnum):
@@ -123,6 +125,7 @@ RULES: dict[AlarmType, Rule] = {
     AlarmType.TAMPER: Rule(Category.DEVICE, Severity.MEDIUM, (*MAINTENANCE, *SECURITY)),
     AlarmType.LOW_BATTERY: Rule(Category.DEVICE, Severity.LOW, MAINTENANCE, condition=True),
     AlarmType.WATCHED_VEHICLE: Rule(Category.VEHICLE, Severity.HIGH, (Role.POLICE,), police_only=True),
+    AlarmType.WATCHED_PERSON: Rule(Category.PERSON, Severity.HIGH, (Role.POLICE,), police_only=True),
     # A possible e-bike theft: the guards at the gate, and the owner's household (its verified residents).
     AlarmType.TAG_WITHOUT_OWNER: Rule(Category.PERIMETER, Severity.HIGH, SECURITY, residents=True),
 }

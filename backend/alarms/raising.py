@@ -229,5 +229,6 @@ TITLES: dict[AlarmType, str] = {
     AlarmType.TAMPER: "设备防拆",
     AlarmType.LOW_BATTERY: "电量低",
     AlarmType.WATCHED_VEHICLE: "布控车辆",
+    AlarmType.WATCHED_PERSON: "布控人员",
     AlarmType.TAG_WITHOUT_OWNER: "电动车无主出门",
 }

@@ -16,7 +16,8 @@ import contextlib
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aiomqtt
@@ -25,9 +26,11 @@ import msgspec
 from backend.errors import Conflict, DomainError
 from backend.settings import Settings
 from device_bridge import protocol
+from device_bridge.dispatch import KnownDevice
 from device_bridge.protocol import AckData, Channel
 from device_bridge.refusals import RefusalLog
 from device_bridge.session import Session
+from device_bridge.store import Writer
 
 log = logging.getLogger("anju.commands")
 
@@ -175,3 +178,47 @@ class DeviceCommands:
         if not self._waiters[command_id]:
             del self._waiters[command_id]
             self._pending.pop(command_id, None)
+
+
+class Opening(msgspec.Struct, frozen=True):
+    """A door or barrier a bridge handler decided to open: the command id makes it idempotent."""
+
+    device: KnownDevice
+    command: str
+    door: str = ""  # door code on multi-door devices
+
+
+class Openings:
+    """Opens doors and barriers for a bridge worker once the batch that decided it has committed,
+    and records each device's answer on the record that decided it. Its command connection runs
+    alongside the bridge."""
+
+    def __init__(
+        self, doors: DeviceCommands, transaction: Callable[[], AbstractAsyncContextManager[Writer]]
+    ) -> None:
+        self.doors, self._transaction = doors, transaction
+        self._sending: set[asyncio.Task] = set()
+
+    def after_commit(self, writer: Writer, openings: Sequence[Opening], answered: str) -> None:
+        """``answered``: the statement recording an answer, ``… SET opened = {} WHERE command = {}``."""
+
+        async def send() -> None:
+            for opening in openings:
+                # Not awaited here: the batch's acknowledgement must not wait for a device's ack.
+                task = asyncio.create_task(self._open(opening, answered))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
+
+        if openings:
+            writer.after_commit(send)
+
+    async def _open(self, opening: Opening, answered: str) -> None:
+        device = opening.device
+        target = CommandTarget(community=device.community_code, device=device.code, secret=device.secret)
+        try:
+            ack = await self.doors.open(target, opening.command, opening.door)
+        except DomainError as exc:  # the record keeps opened NULL: decided, but the device never said so
+            log.warning("%s did not open for %s: %s", device.code, opening.command, exc.message)
+            return
+        async with self._transaction() as writer:
+            await writer.many(answered, [(ack.ok, opening.command)])

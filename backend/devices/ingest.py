@@ -30,15 +30,17 @@ from backend.alarms.ingest import AlarmConfig
 from backend.alarms.raising import Source
 from backend.analytics.service import analyse
 from backend.db import TRANSIENT
-from backend.devices.commands import DeviceCommands
+from backend.devices.commands import DeviceCommands, Openings
 from backend.devices.tables import BridgeCounter, Device, Liveness
 from backend.ebikes.watch import check_tags
+from backend.faces import gates
+from backend.faces.captures import Forwarder, erase_expired
+from backend.faces.runtime import Faces
 from backend.keys import Keys
 from backend.notices.display import Screens
 from backend.notices.service import publish_due
 from backend.settings import Settings
 from backend.vehicles import ingest as vehicles_ingest
-from backend.vehicles.ingest import Barriers
 from backend.visitors import ingest as visitors_ingest
 from device_bridge import store
 from device_bridge.bridge import Bridge, BridgeConfig
@@ -48,6 +50,8 @@ from device_bridge.store import Writer
 from roles import Role
 
 OFFLINE_AFTER_HEARTBEATS = 2.5  # silence tolerated before a device counts as offline
+CAPTURE_FORWARD_SECONDS = 1.0  # captures go to the police platform in (near) real time
+CAPTURE_ERASE_SECONDS = 60.0
 # A batch PostgreSQL rolled back against another worker's (deadlock, serialization failure).
 CONFLICTS = (TransactionRollbackError,)
 DIRECTORY_SQL = """
@@ -202,8 +206,11 @@ def _json(data: object) -> str:
     return msgspec.json.encode(data).decode()
 
 
-def handlers(settings: Settings, keys: Keys, barriers: Barriers | None = None) -> Handlers:
-    """Every domain's handlers, in the order they run within a batch's transaction."""
+def handlers(
+    settings: Settings, keys: Keys, openings: Openings | None = None, faces: Faces | None = None
+) -> Handlers:
+    """Every domain's handlers, in the order they run within a batch's transaction (face gates only
+    where a face engine is given: a bridge worker)."""
     registry = Handlers()
     registry.on(store_events)
     registry.on(apply_states, channel=Channel.STATE)
@@ -212,7 +219,9 @@ def handlers(settings: Settings, keys: Keys, barriers: Barriers | None = None) -
     access_ingest.register(registry, keys)
     alarms_ingest.register(registry, AlarmConfig.of(settings))
     visitors_ingest.register(registry)
-    vehicles_ingest.register(registry, barriers)
+    vehicles_ingest.register(registry, openings)
+    if faces is not None:
+        gates.register(registry, faces, gates.Gates(settings, keys, openings))
     return registry
 
 
@@ -295,13 +304,13 @@ def build_bridge(
         batch_seconds=batch_seconds,
         give_up_after=settings.bridge_give_up_seconds if give_up_after is None else give_up_after,
     )
-    # Barriers are opened, and notice screens shown, on a command connection of the worker's own.
+    # Barriers and gates are opened, and notice screens shown, on a command connection of the worker's own.
     commands = DeviceCommands(settings)
-    barriers = Barriers(commands, transaction_on(engine))
+    openings = Openings(commands, transaction_on(engine))
     bridge = Bridge(
         config,
         Directory(directory_loader(keys)),
-        handlers(settings, keys, barriers),
+        handlers(settings, keys, openings, Faces(settings)),
         transaction_on(engine),
         transient=TRANSIENT,
         conflicts=CONFLICTS,
@@ -330,6 +339,12 @@ def build_bridge(
     async def watch_tags() -> None:
         await check_tags(transaction_on(engine), settings)
 
+    async def erase_captures() -> None:
+        await erase_expired(transaction_on(engine))
+
     bridge.every(watch_seconds, watch_tags)
     bridge.every(settings.analyse_every_seconds, run_analysis)
+    bridge.every(CAPTURE_ERASE_SECONDS, erase_captures)
+    if settings.capture_sink_url:
+        bridge.every(CAPTURE_FORWARD_SECONDS, Forwarder(settings, keys, transaction_on(engine)).forward_due)
     return bridge

@@ -7,8 +7,8 @@ from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend.deps import Caller, Ctx, permission
-from backend.faces import service
-from backend.faces.schemas import ConsentOut, EnrolmentOut
+from backend.faces import service, watch
+from backend.faces.schemas import ConsentOut, EnrolmentOut, FacePassageOut, WatchOut
 from backend.guards import RAW_BODY
 from backend.ids import PathId
 from backend.net import client_ip
@@ -16,6 +16,12 @@ from backend.photos import PHOTO_MAX_BYTES
 from roles import Action
 
 EITHER = permission(Action.ENROL_FACE, Action.ENROL_OWN_FACE)
+WATCH = permission(Action.MANAGE_WATCH_LIST)
+PRIVATE_JPEG = {"Cache-Control": "private, no-store"}
+
+
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 class FaceController(Controller):
@@ -45,7 +51,6 @@ class FaceController(Controller):
     ) -> EnrolmentOut:
         """Enrol a household member's face: the photo as the raw body (JPEG, PNG or WebP, at most
         5 MB); ``consent`` is the accepted consent text's version; staff add ``consent_note``."""
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         return await service.enrol(
             ctx,
             who,
@@ -54,7 +59,7 @@ class FaceController(Controller):
             consent,
             consent_note,
             request.body,
-            content_type,
+            _content_type(request),
             client_ip(request),
         )
 
@@ -71,7 +76,7 @@ class FaceController(Controller):
     async def photo(self, face_id: PathId, ctx: Ctx, who: Caller, request: Request) -> Response[bytes]:
         """An enrolment's photo: for the resident who enrolled it, and (audited) property staff and police."""
         jpeg = await service.photo(ctx, who, face_id, client_ip(request))
-        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+        return Response(jpeg, media_type="image/jpeg", headers=PRIVATE_JPEG)
 
     @delete(
         "/api/faces/{face_id:int}", status_code=HTTP_204_NO_CONTENT, operation_id="deleteFace", opt=EITHER
@@ -79,3 +84,66 @@ class FaceController(Controller):
     async def delete(self, face_id: PathId, who: Caller, request: Request) -> None:
         """Delete an enrolment: its embedding and photo are gone at once."""
         await service.delete(who, face_id, client_ip(request))
+
+
+class FaceWatchController(Controller):
+    """The police face watch list, its sightings' captures, and the face gates' records."""
+
+    tags = ["faces"]
+
+    @get("/api/communities/{community_id:int}/face-watch", operation_id="faceWatchList", opt=WATCH)
+    async def watch_list(self, community_id: PathId, who: Caller, request: Request) -> list[WatchOut]:
+        """The community's watched faces (police only, audited)."""
+        return await watch.watch_list(who, community_id, client_ip(request))
+
+    @post(
+        "/api/communities/{community_id:int}/face-watch",
+        status_code=HTTP_201_CREATED,
+        operation_id="watchFace",
+        request_max_body_size=PHOTO_MAX_BYTES,
+        opt={**WATCH, RAW_BODY: True},
+    )
+    async def watch(
+        self,
+        community_id: PathId,
+        ctx: Ctx,
+        who: Caller,
+        request: Request,
+        name: Annotated[str, QueryParameter(max_length=50)] = "",
+        note: Annotated[str, QueryParameter(max_length=200)] = "",
+    ) -> WatchOut:
+        """Watch a face (police only): its reference photo as the raw body, checked as an enrolment's;
+        a sighting at a face gate raises a police alarm with the capture."""
+        return await watch.watch(
+            ctx, who, community_id, name, note, request.body, _content_type(request), client_ip(request)
+        )
+
+    @delete(
+        "/api/face-watch/{watch_id:int}",
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="unwatchFace",
+        opt=WATCH,
+    )
+    async def unwatch(self, watch_id: PathId, who: Caller, request: Request) -> None:
+        await watch.unwatch(who, watch_id, client_ip(request))
+
+    @get("/api/face-watch/{watch_id:int}/photo", operation_id="faceWatchPhoto", opt=WATCH)
+    async def photo(self, watch_id: PathId, ctx: Ctx, who: Caller, request: Request) -> Response[bytes]:
+        jpeg = await watch.watch_photo(ctx, who, watch_id, client_ip(request))
+        return Response(jpeg, media_type="image/jpeg", headers=PRIVATE_JPEG)
+
+    @get("/api/alarms/{alarm_id:int}/capture", operation_id="sightingCapture", opt=WATCH)
+    async def capture(self, alarm_id: PathId, ctx: Ctx, who: Caller, request: Request) -> Response[bytes]:
+        """The capture of a watch-list sighting, while it is kept (ANJU_WATCH_CAPTURE_HOURS)."""
+        image = await watch.sighting_capture(ctx, who, alarm_id, client_ip(request))
+        media_type = "image/png" if image.startswith(b"\x89PNG") else "image/jpeg"
+        return Response(image, media_type=media_type, headers=PRIVATE_JPEG)
+
+    @get(
+        "/api/communities/{community_id:int}/face-passages",
+        operation_id="facePassages",
+        opt=permission(Action.VIEW_ACCESS_RECORDS),
+    )
+    async def passages(self, community_id: PathId, who: Caller, request: Request) -> list[FacePassageOut]:
+        """The community's latest face gate decisions, newest first (audited)."""
+        return await watch.passages(who, community_id, client_ip(request))

@@ -123,6 +123,14 @@ class Engine:
             raise FaceRefused(Refusal.BLURRED)
         return face, self.embed(image, face)
 
+    def capture(self, image: np.ndarray) -> np.ndarray:
+        """The embedding of a gate capture's largest face: a gate takes what it sees, so only a
+        capture without a face is refused (FaceRefused)."""
+        faces = self.detect(image)
+        if not faces:
+            raise FaceRefused(Refusal.NO_FACE)
+        return self.embed(image, faces[0])
+
 
 def decode(data: bytes) -> np.ndarray:
     """A BGR image from JPEG/PNG/WebP bytes, refusing what is not one or is too large to decode."""

@@ -24,7 +24,7 @@ from backend.db import transaction
 from backend.errors import Invalid, NotFound
 from backend.faces.engine import Engine, FaceRefused, Refusal
 from backend.faces.schemas import ConsentOut, EnrolmentOut
-from backend.faces.tables import ConsentMethod, FaceEnrolment
+from backend.faces.tables import ConsentMethod, FaceEnrolment, FaceGallery
 from backend.keys import Keys
 from backend.photos import clean_photo
 from backend.registry import service as registry
@@ -39,6 +39,10 @@ CONSENT_TEXT = (
     "人脸特征和照片加密保存，不向其他住户展示；物业和社区民警查看照片均留有审计记录。"
     "我可以随时在“我的家”中查看并删除，删除后立即从闸机人脸库中移除。"
     "不录入人脸，我仍可使用手机、门禁卡和密码进出。闸机抓拍按公安机关要求实时上报，本平台默认不留存抓拍照片。"
+)
+BUMP = (
+    "INSERT INTO face_gallery (community, version) VALUES ({}, 1) "
+    "ON CONFLICT (community) DO UPDATE SET version = face_gallery.version + 1"
 )
 CROP_SIDE = 256  # the kept photo: the face and a margin, enough to recognise it, no more
 CROP_MARGIN = 0.4  # of the face box, on each side
@@ -77,19 +81,15 @@ async def enrol(
         raise Invalid(
             "not_a_member", "This person is not a verified member of the household", field="person_id"
         )
-    photo = clean_photo(await body(), content_type)
-    try:
-        embedding, crop, pack = await ctx.faces.run(lambda engine: _enrolment(engine, photo))
-    except FaceRefused as refused:
-        raise Invalid(refused.reason.value, REFUSALS[refused.reason], field="photo") from None
+    embedding, crop, pack = await read_face(ctx, await body(), content_type)
     row = FaceEnrolment(
         key=f"{target.community_id}:{person_id}",
         community=target.community_id,
         house=house_id,
         person=person_id,
         pack=pack,
-        embedding_sealed=_seal(ctx.keys, embedding.astype(np.float32).tobytes()),
-        photo_sealed=_seal(ctx.keys, crop),
+        embedding_sealed=seal(ctx.keys, embedding.astype(np.float32).tobytes()),
+        photo_sealed=seal(ctx.keys, crop),
         consent_version=consent_version,
         consent_method=method,
         consent_note=note,
@@ -98,6 +98,7 @@ async def enrol(
     async with transaction(FaceEnrolment._meta.db):
         await FaceEnrolment.delete().where(FaceEnrolment.key == row.key)  # re-enrolling replaces
         await row.save()
+        await bump_gallery(target.community_id)
         await audit.record(
             who,
             "enrol_face",
@@ -127,6 +128,16 @@ async def _consent_method(who: Principal, target: Target, person_id: int, versio
             field="consent",
         )
     return method
+
+
+async def read_face(ctx: Context, data: bytes, content_type: str) -> tuple[np.ndarray, bytes, str]:
+    """A photo's one face, checked as an enrolment's must be: its embedding, the kept crop and
+    the pack's name; Invalid says what is wrong with the photo."""
+    photo = clean_photo(data, content_type)
+    try:
+        return await ctx.faces.run(lambda engine: _enrolment(engine, photo))
+    except FaceRefused as refused:
+        raise Invalid(refused.reason.value, REFUSALS[refused.reason], field="photo") from None
 
 
 def _enrolment(engine: Engine, photo: bytes) -> tuple[np.ndarray, bytes, str]:
@@ -160,7 +171,7 @@ async def photo(ctx: Context, who: Principal, face_id: int, ip: str) -> bytes:
     authorize(who, Action.VIEW_FACE_IMAGE, msgspec.structs.replace(target, owner_id=row["enrolled_by"]))
     if who.role in STAFF_ROLES:
         await audit.record_read(who, "read_face_photo", f"face:{face_id}", community=row["community"], ip=ip)
-    return _unseal(ctx.keys, row["photo_sealed"])
+    return unseal(ctx.keys, row["photo_sealed"])
 
 
 async def delete(who: Principal, face_id: int, ip: str) -> None:
@@ -168,7 +179,13 @@ async def delete(who: Principal, face_id: int, ip: str) -> None:
     _authorize_any(who, target)
     async with transaction(FaceEnrolment._meta.db):
         await FaceEnrolment.delete().where(FaceEnrolment.id == face_id)
+        await bump_gallery(row["community"])
         await audit.record(who, "delete_face", f"face:{face_id}", community=row["community"], ip=ip)
+
+
+async def bump_gallery(community_id: int) -> None:
+    """In the transaction that changes a community's faces: every gate's next decision reloads them."""
+    await FaceGallery.raw(BUMP, community_id)
 
 
 def _authorize_any(who: Principal, target: Target) -> bool:
@@ -207,11 +224,11 @@ def _out(row: dict, who: Principal) -> EnrolmentOut:
     return EnrolmentOut(**fields, mine=row["enrolled_by"] == who.account_id)
 
 
-def _seal(keys: Keys, data: bytes) -> str:
+def seal(keys: Keys, data: bytes) -> str:
     return keys.seal(base64.b64encode(data).decode())
 
 
-def _unseal(keys: Keys, sealed: str) -> bytes:
+def unseal(keys: Keys, sealed: str) -> bytes:
     return base64.b64decode(keys.unseal(sealed))
 
 

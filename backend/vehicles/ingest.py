@@ -10,22 +10,17 @@ police-only alarm (alarms/kinds.py ``watched_vehicle``) whatever the decision.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 
 from backend.alarms.kinds import AlarmType
 from backend.alarms.raising import Signal, Source, take
-from backend.devices.commands import CommandTarget, DeviceCommands
-from backend.errors import DomainError
+from backend.devices.commands import Opening, Openings
 from backend.vehicles import plates
 from backend.vehicles.tables import Outcome, Reason
-from device_bridge.dispatch import Handlers, KnownDevice, Message
+from device_bridge.dispatch import Handlers, Message
 from device_bridge.protocol import Direction, EventType, PlateData
 from device_bridge.store import Writer
 
-log = logging.getLogger("anju.vehicles")
 REGISTERED = "SELECT id, house, hpzl, color FROM vehicle WHERE active_slot = {}"
 VISITOR = (
     "SELECT id FROM visitor_pass WHERE community = {} AND plate = {} AND status = 'active' "
@@ -39,7 +34,6 @@ INSERT_PASSAGE = (
     "ON CONFLICT (key) DO NOTHING RETURNING id"
 )
 ANSWERED = "UPDATE vehicle_passage SET opened = {} WHERE command = {}"
-Transaction = Callable[[], AbstractAsyncContextManager[Writer]]
 
 
 def slot(community: int, plate: str) -> str:
@@ -47,45 +41,16 @@ def slot(community: int, plate: str) -> str:
     return f"{community}:{plate}"
 
 
-class Barriers:
-    """Opens barriers for a bridge worker once the batch that decided it has committed, and records
-    each barrier's answer on its passage. Its door-command connection runs alongside the bridge."""
-
-    def __init__(self, doors: DeviceCommands, transaction: Transaction) -> None:
-        self.doors, self._transaction = doors, transaction
-        self._sending: set[asyncio.Task] = set()
-
-    def open_after_commit(self, writer: Writer, opening: list[tuple[KnownDevice, str]]) -> None:
-        async def send() -> None:
-            for device, command in opening:
-                # Not awaited here: the batch's acknowledgement must not wait for a barrier's ack.
-                task = asyncio.create_task(self._open(device, command))
-                self._sending.add(task)
-                task.add_done_callback(self._sending.discard)
-
-        writer.after_commit(send)
-
-    async def _open(self, device: KnownDevice, command: str) -> None:
-        target = CommandTarget(community=device.community_code, device=device.code, secret=device.secret)
-        try:
-            ack = await self.doors.open(target, command)
-        except DomainError as exc:  # the passage keeps opened NULL: passed, but the barrier never said so
-            log.warning("barrier %s did not open for %s: %s", device.code, command, exc.message)
-            return
-        async with self._transaction() as writer:
-            await writer.many(ANSWERED, [(ack.ok, command)])
-
-
-def register(handlers: Handlers, barriers: Barriers | None) -> None:
-    """``barriers`` None: decisions are recorded but nothing is opened (a worker without commands)."""
+def register(handlers: Handlers, openings: Openings | None) -> None:
+    """``openings`` None: decisions are recorded but nothing is opened (a worker without commands)."""
 
     async def judge_plates(writer: Writer, messages: Sequence[Message]) -> None:
         opening = []
         for message in messages:
             if (command := await _judge(writer, message)) is not None:
-                opening.append((message.device, command))
-        if opening and barriers is not None:
-            barriers.open_after_commit(writer, opening)
+                opening.append(Opening(message.device, command))
+        if openings is not None:
+            openings.after_commit(writer, opening, ANSWERED)
 
     handlers.on(judge_plates, types={EventType.PLATE})
 

@@ -41,7 +41,7 @@ from backend.deps import PERMISSION
 from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.tables import Doorplate
 from backend.ebikes.tables import EBike
-from backend.faces.tables import FaceEnrolment
+from backend.faces.tables import FaceEnrolment, FaceWatch
 from backend.notices.tables import Notice
 from backend.patrol.tables import Checkpoint, CheckpointTag, PatrolRoute, PatrolRun, PatrolShift
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
@@ -215,6 +215,7 @@ class Place:
     ebike: int  # an e-bike of the first flat's resident, without a tag
     finding: int  # an open welfare finding (not police-only)
     grant: int  # a seeded on-duty door grant
+    face_watch: int  # a face on the police watch list (add_faces)
 
 
 async def place_in(community: int) -> Place:
@@ -291,6 +292,7 @@ async def place_in(community: int) -> Place:
         (await EBike.select(EBike.id).where(EBike.house == house.id).first())["id"],
         (await Finding.select(Finding.id).where(Finding.community == community).first())["id"],
         (await AccessGrant.select(AccessGrant.id).where(AccessGrant.community == community).first())["id"],
+        (await FaceWatch.select(FaceWatch.id).where(FaceWatch.community == community).first())["id"],
     )
 
 
@@ -415,7 +417,8 @@ async def first_flat(community: int) -> tuple[int, int]:
 
 async def add_faces(world) -> None:
     """Per community, the first flat's resident's face, enrolled by the flat's resident account (home)
-    or by the community's property staff (other); the embedding's content does not matter here."""
+    or by the community's property staff (other), and a watched face; the embeddings' content does
+    not matter here."""
     for side, community in (("home", world.home), ("other", world.other)):
         house, person = await first_flat(community)
         role = Role.RESIDENT if side == "home" else Role.PROPERTY
@@ -432,6 +435,14 @@ async def add_faces(world) -> None:
             consent_version="matrix",
             consent_method="self" if side == "home" else "staff_recorded",
             enrolled_by=enrolled_by["id"],
+        ).save()
+        await FaceWatch(
+            community=community,
+            name="矩阵",
+            pack="matrix",
+            embedding_sealed=sealed,
+            photo_sealed=sealed,
+            created_by=enrolled_by["id"],
         ).save()
 
 
@@ -520,6 +531,7 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "entry_id": lambda p: p.watched,
     "ebike_id": lambda p: p.ebike,
     "finding_id": lambda p: p.finding,
+    "watch_id": lambda p: p.face_watch,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}

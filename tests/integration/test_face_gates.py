@@ -1,0 +1,384 @@
+"""Face gates end to end: a simulated gate sends real captures over the real broker, a bridge worker
+decides against the community's gallery, the gate gets a real ``open``; the watch list, the capture
+sink and what is (not) kept; with the attacker's tests. Photos are real faces (tests/photos.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import cv2
+import msgspec
+import pytest
+
+from backend.alarms.tables import Alarm
+from backend.devices.ingest import transaction
+from backend.devices.service import fleet
+from backend.devices.tables import Device, DeviceEvent, DeviceKind
+from backend.faces.captures import erase_expired
+from backend.faces.engine import Engine
+from backend.faces.tables import CaptureOutbox, FacePassage
+from backend.live.tables import LiveEvent
+from backend.registry.tables import Residency
+from device_bridge import protocol
+from device_bridge.bridge import running
+from device_bridge.protocol import Channel, Direction
+from device_bridge.simulator import Simulator
+from roles import Role
+from tests import photos
+from tests.integration.test_bridge import eventually, new_bridge
+from tests.integration.test_credentials import resident_person
+from tests.integration.test_faces import enrol
+
+SINK_SECRET = "sink-secret-for-tests"
+
+
+@pytest.fixture(scope="module")
+def faces(face_pack) -> dict[str, bytes]:
+    """JPEGs: enrolment photos, and what a gate camera sends of the same people (another take)."""
+    people = photos.people(Engine(face_pack))
+
+    def jpeg(image) -> bytes:
+        return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+
+    def at_gate(image) -> bytes:
+        """As a gate sends a capture: a crop of at most 240 px."""
+        scale = min(1.0, 240 / max(image.shape[:2]))
+        return jpeg(cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+
+    return {
+        "newton": jpeg(people["newton-0"]),
+        "newton@gate": at_gate(photos.brighter(photos.flip(people["newton-0"]))),
+        "gauss": jpeg(people["gauss-0"]),
+        "gauss@gate": at_gate(photos.blurred(people["gauss-0"])),
+        "astronaut@gate": at_gate(photos.flip(people["astronaut-0"])),
+        "wall": jpeg(photos.framed(people["newton-0"], 320, 240)[:40, :40]),  # no face in it
+    }
+
+
+class Gate:
+    """The home community's seeded face gate, played by the simulator."""
+
+    def __init__(self, device: Device, simulator: Simulator) -> None:
+        self.device, self.simulator = device, simulator
+
+    async def capture(self, image: bytes, direction: Direction = Direction.IN) -> dict:
+        """A person at the gate; the decision once the bridge has recorded it."""
+        event = await self.simulator.capture_face(self.device.code, image, direction)
+        key = f"ev:{self.device.id}:{event}"
+        await eventually(lambda: FacePassage.exists().where(FacePassage.key == key), 20)
+        return await FacePassage.select().where(FacePassage.key == key).first()
+
+    def opened(self) -> list[str]:
+        return self.simulator.devices[self.device.code].opened
+
+
+@contextlib.asynccontextmanager
+async def face_gate(world, settings, **bridge_options):
+    device = (
+        await Device.objects()
+        .where((Device.community == world.home) & (Device.kind == DeviceKind.FACE_GATE))
+        .order_by(Device.id)
+        .first()
+    )
+    spec = [s for s in await fleet(world.ctx, world.home) if s.code == device.code]
+    simulator = Simulator(
+        settings.broker,
+        spec,
+        settings.mqtt_prefix,
+        event_interval=3600,
+        state_dir=Path(settings.var_dir) / "devices",
+    )
+    async with running(new_bridge(world, settings, "faces", **bridge_options)):
+        task = asyncio.create_task(simulator.run())
+        try:
+            await asyncio.wait_for(asyncio.gather(*(d.online.wait() for d in simulator.devices.values())), 10)
+            yield Gate(device, simulator)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await simulator.forget()
+
+
+async def enrolled(world, faces, photo: str = "newton") -> dict:
+    response = await enrol(world, Role.RESIDENT, world.home_house, await resident_person(world), faces[photo])
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_an_enrolled_resident_passes_and_the_gate_opens_a_stranger_does_not(world, settings, faces):
+    enrolment = await enrolled(world, faces)
+    async with face_gate(world, settings) as gate:
+        passage = await gate.capture(faces["newton@gate"])
+        assert (passage["reason"], passage["passed"]) == ("matched", True)
+        assert (passage["person"], passage["house"], passage["enrolment"]) == (
+            enrolment["person"],
+            world.home_house,
+            enrolment["id"],
+        )
+        assert passage["score"] >= 0.58 and passage["command"] == f"face-{passage['key'][3:]}"
+        await eventually(lambda: asyncio.sleep(0, passage["command"] in gate.opened()), 10)
+        await eventually(lambda: FacePassage.exists().where(FacePassage.opened.eq(True)), 10)
+
+        stranger = await gate.capture(faces["astronaut@gate"])
+        assert (stranger["reason"], stranger["passed"], stranger["person"], stranger["command"]) == (
+            "unknown",
+            False,
+            None,
+            "",
+        )
+        assert len(gate.opened()) == 1
+    # Nothing of either capture is kept: not on the record, not in the stored event, not in an outbox.
+    assert {row["capture_sealed"] for row in await FacePassage.select(FacePassage.capture_sealed)} == {""}
+    events = await DeviceEvent.select(DeviceEvent.data).where(DeviceEvent.type == "face")
+    assert len(events) == 2 and all("not kept" in json.dumps(e["data"]) for e in events)
+    assert await CaptureOutbox.count() == 0
+
+
+async def test_a_deleted_enrolment_no_longer_opens_the_gate(world, settings, faces):
+    enrolment = await enrolled(world, faces)
+    async with face_gate(world, settings) as gate:
+        assert (await gate.capture(faces["newton@gate"]))["passed"] is True
+        deleted = await world.client.delete(
+            f"/api/faces/{enrolment['id']}", headers=await world.headers(Role.RESIDENT)
+        )
+        assert deleted.status_code == 204
+        after = await gate.capture(faces["newton@gate"])
+        assert (after["reason"], after["passed"], after["person"]) == ("unknown", False, None)
+        assert len(gate.opened()) == 1
+
+
+async def test_a_resident_who_moved_out_is_recognised_but_not_let_in(world, settings, faces):
+    enrolment = await enrolled(world, faces)
+    async with face_gate(world, settings) as gate:
+        await Residency.update({Residency.end_date: dt.date.today() - dt.timedelta(days=1)}).where(
+            (Residency.person == enrolment["person"]) & (Residency.house == world.home_house)
+        )
+        passage = await gate.capture(faces["newton@gate"])
+    assert (passage["reason"], passage["passed"], passage["person"]) == (
+        "not_allowed",
+        False,
+        enrolment["person"],
+    )
+
+
+async def test_captures_without_a_face_or_not_images_are_refused_with_their_reason(world, settings, faces):
+    await enrolled(world, faces)
+    async with face_gate(world, settings) as gate:
+        assert (await gate.capture(faces["wall"]))["reason"] == "no_face"
+        assert (await gate.capture(b"not an image at all"))["reason"] == "unreadable"
+        assert gate.opened() == []
+
+
+async def test_a_replayed_capture_is_decided_and_opened_once(world, settings, faces):
+    """An attacker who recorded a resident's capture message publishes it again: the event key makes
+    it a no-op (within the skew window; outside it, the bridge refuses it as stale)."""
+    await enrolled(world, faces)
+    async with face_gate(world, settings) as gate:
+        device = gate.simulator.devices[gate.device.code]
+        recorded: list[tuple[str, bytes]] = []
+        publish = device._client.publish
+
+        async def recording(topic, payload, **kwargs):
+            recorded.append((topic, payload))
+            return await publish(topic, payload, **kwargs)
+
+        device._client.publish = recording
+        passage = await gate.capture(faces["newton@gate"])
+        topic, payload = next((t, p) for t, p in recorded if t.endswith("/event"))
+        await publish(topic, payload, qos=1)
+        await publish(topic, payload, qos=1)
+        await asyncio.sleep(1.0)
+        assert await FacePassage.count().where(FacePassage.key == passage["key"]) == 1
+        assert gate.opened() == [passage["command"]]
+
+
+# --- the police watch list -------------------------------------------------------------------
+
+
+async def watch(world, photo: bytes, name="张某", note="协查 2026-118", side="home", role=Role.POLICE):
+    return await world.client.post(
+        f"/api/communities/{world.home}/face-watch",
+        params={"name": name, "note": note},
+        content=photo,
+        headers={**await world.headers(role, side), "Content-Type": "image/jpeg"},
+    )
+
+
+async def test_a_watched_face_raises_a_police_only_alarm_with_its_capture(world, settings, faces):
+    added = await watch(world, faces["gauss"])
+    assert added.status_code == 201, added.text
+    async with face_gate(world, settings) as gate:
+        passage = await gate.capture(faces["gauss@gate"])
+    assert (passage["passed"], passage["watch"]) == (False, added.json()["id"])
+    assert gate.opened() == []
+    [alarm] = await Alarm.select().where(Alarm.type == "watched_person")
+    assert (alarm["community"], alarm["device"], alarm["category"]) == (world.home, gate.device.id, "person")
+    assert "张某" in alarm["detail"] and "协查" in alarm["detail"]
+    assert not [e for e in await LiveEvent.select(LiveEvent.payload) if "张某" in str(e["payload"])]
+
+    police = await world.headers(Role.POLICE)
+    shown = await world.client.get(f"/api/alarms/{alarm['id']}/capture", headers=police)
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+    assert shown.content == faces["gauss@gate"]  # the capture as the gate sent it
+    for role, side in [(r, "home") for r in Role if r is not Role.POLICE] + [(Role.POLICE, "other")]:
+        refused = await world.client.get(
+            f"/api/alarms/{alarm['id']}/capture", headers=await world.headers(role, side)
+        )
+        assert refused.status_code == 403, (role, side)
+    assert (await world.client.get(f"/api/alarms/{alarm['id']}/capture")).status_code == 401
+
+    # Staff reading the gate's records do not learn that the face is watched; police do.
+    warden = await world.client.get(
+        f"/api/communities/{world.home}/face-passages", headers=await world.headers(Role.WARDEN)
+    )
+    assert warden.status_code == 200 and "watched" not in warden.json()[0]
+    officer = await world.client.get(f"/api/communities/{world.home}/face-passages", headers=police)
+    assert officer.json()[0]["watched"] is True
+
+
+async def test_the_sighting_capture_is_erased_after_its_window(world, settings, faces):
+    assert (await watch(world, faces["gauss"])).status_code == 201
+    brief = msgspec.structs.replace(settings, watch_capture_hours=1e-9)
+    async with face_gate(world, brief) as gate:
+        passage = await gate.capture(faces["gauss@gate"])
+    assert passage["capture_sealed"]
+    await erase_expired(transaction)
+    assert (
+        await FacePassage.select(FacePassage.capture_sealed).where(FacePassage.id == passage["id"]).first()
+    )["capture_sealed"] == ""
+    [alarm] = await Alarm.select(Alarm.id).where(Alarm.type == "watched_person")
+    gone = await world.client.get(
+        f"/api/alarms/{alarm['id']}/capture", headers=await world.headers(Role.POLICE)
+    )
+    assert gone.status_code == 404 and gone.json()["extra"]["code"] == "no_capture"
+
+
+async def test_nobody_but_the_communitys_police_reads_or_sets_the_face_watch_list(world, faces):
+    for role, side in [(r, "home") for r in Role if r is not Role.POLICE] + [(Role.POLICE, "other")]:
+        assert (await watch(world, faces["gauss"], side=side, role=role)).status_code == 403, (role, side)
+        listed = await world.client.get(
+            f"/api/communities/{world.home}/face-watch", headers=await world.headers(role, side)
+        )
+        assert listed.status_code == 403
+    assert (await world.client.get(f"/api/communities/{world.home}/face-watch")).status_code == 401
+    added = (await watch(world, faces["gauss"])).json()
+    stranger = await world.headers(Role.POLICE, "other")
+    assert (
+        await world.client.get(f"/api/face-watch/{added['id']}/photo", headers=stranger)
+    ).status_code == 403
+    assert (await world.client.delete(f"/api/face-watch/{added['id']}", headers=stranger)).status_code == 403
+
+
+async def test_a_watch_photo_must_show_one_clear_face_and_a_name(world, faces):
+    assert (await watch(world, faces["wall"])).json()["extra"]["code"] == "no_face"
+    assert (await watch(world, faces["gauss"], name="")).json()["extra"]["code"] == "name_required"
+
+
+async def test_an_unwatched_face_raises_nothing_any_more(world, settings, faces):
+    added = (await watch(world, faces["gauss"])).json()
+    police = await world.headers(Role.POLICE)
+    assert (await world.client.delete(f"/api/face-watch/{added['id']}", headers=police)).status_code == 204
+    async with face_gate(world, settings) as gate:
+        passage = await gate.capture(faces["gauss@gate"])
+    assert passage["watch"] is None and await Alarm.count().where(Alarm.type == "watched_person") == 0
+
+
+# --- the capture sink (seed 五.(五): forwarded, not kept) ---------------------------------------
+
+
+class Sink:
+    """A police platform's capture intake on loopback: answers ``fail_first`` requests with 503."""
+
+    def __init__(self, fail_first: int) -> None:
+        self.received: list[tuple[dict, bytes]] = []  # (headers, body)
+        self._fail = fail_first
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if sink._fail > 0:
+                    sink._fail -= 1
+                    self.send_response(503)
+                else:
+                    sink.received.append((dict(self.headers), body))
+                    self.send_response(201)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/captures"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_captures_reach_the_sink_signed_once_each_through_its_outage_and_are_not_kept(
+    world, settings, faces
+):
+    await enrolled(world, faces)
+    sink = Sink(fail_first=2)
+    forwarding = msgspec.structs.replace(settings, capture_sink_url=sink.url, capture_sink_secret=SINK_SECRET)
+    try:
+        async with face_gate(world, forwarding) as gate:
+            resident = await gate.capture(faces["newton@gate"])
+            stranger = await gate.capture(faces["astronaut@gate"])
+            await eventually(lambda: asyncio.sleep(0, len(sink.received) >= 2), 30)
+            await eventually(lambda: _none(CaptureOutbox), 10)
+            await asyncio.sleep(1.5)  # a forwarding round more: nothing is sent twice
+    finally:
+        sink.close()
+    documents = {}
+    for headers, body in sink.received:
+        signature = hmac.new(SINK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert headers["X-Anju-Signature"] == f"sha256={signature}"
+        document = json.loads(body)
+        assert headers["Idempotency-Key"] == document["key"]
+        documents[document["key"]] = document
+    assert len(sink.received) == 2 and set(documents) == {resident["key"], stranger["key"]}
+    sent = documents[resident["key"]]
+    assert (sent["device"], sent["passed"], sent["reason"], sent["direction"]) == (
+        gate.device.code,
+        True,
+        "matched",
+        "in",
+    )
+    assert base64.b64decode(sent["image"]) == faces["newton@gate"]
+    assert {row["capture_sealed"] for row in await FacePassage.select(FacePassage.capture_sealed)} == {""}
+
+
+async def _none(table) -> bool:
+    return await table.count() == 0
+
+
+async def test_a_forged_capture_signed_with_another_devices_secret_decides_nothing(world, settings, faces):
+    """A stranger who knows a gate's code but not its secret publishes a resident's face as the gate."""
+    await enrolled(world, faces)
+    async with face_gate(world, settings) as gate:
+        device = gate.simulator.devices[gate.device.code]
+        topic = device.topic(Channel.EVENT)
+        payload = protocol.encode(
+            secrets.token_bytes(32),
+            topic,
+            "forged-1",
+            "face",
+            {"image": base64.b64encode(faces["newton@gate"]).decode()},
+        )
+        await device._client.publish(topic, payload, qos=1)
+        await gate.capture(faces["astronaut@gate"])  # a genuine capture after it: the forged one was handled
+    assert await FacePassage.count() == 1 and gate.opened() == []
