@@ -25,7 +25,7 @@ from backend.devices.controllers import DeviceController, IntakeController
 from backend.doorplates.controllers import PlateController, PlateSheetController, ScanController
 from backend.ebikes.controllers import EBikeController
 from backend.errors import DomainError, error_body
-from backend.faces.controllers import FaceController, FaceWatchController
+from backend.faces.controllers import FaceController, FaceGateController, FaceWatchController
 from backend.guards import bounded_json, security_headers
 from backend.health import DATABASE_DOWN, DatabaseWatch, database_unavailable, health, ready
 from backend.live.controllers import LiveController
@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             VisitorController,
             FaceController,
             FaceWatchController,
+            FaceGateController,
             VehicleController,
             FindingController,
             EBikeController,

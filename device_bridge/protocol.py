@@ -191,8 +191,7 @@ class CommandAction(StrEnum):
     OPEN = "open"  # door devices: open (``door`` on multi-door controllers)
     DISPLAY = "display"  # screens and broadcast devices: show a notice until ``until``
     CLEAR = "clear"  # screens and broadcast devices: take a notice off
-    FACE_ADD = "face_add"  # face gates matching on their own: hold this enrolment's embedding
-    FACE_REMOVE = "face_remove"  # face gates matching on their own: forget this enrolment
+    FACE_SYNC = "face_sync"  # face gates matching on their own: pull the gallery (``version``) again
 
 
 class CommandData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):

@@ -388,12 +388,15 @@ class SimulatedDevice:
         data = PlateData(plate=plate, direction=direction, color="blue", picture=f"sim:{uuid.uuid4().hex}")
         await self._publish_event(self._client, EventType.PLATE, msgspec.to_builtins(data))
 
-    async def capture_face(self, image: bytes, direction: Direction = Direction.IN, door: str = "") -> str:
+    async def capture_face(
+        self, image: bytes, direction: Direction = Direction.IN, door: str = "", **on_gate: Any
+    ) -> str:
         """A person at this face gate: its camera sends the capture (JPEG or PNG bytes), and the
-        platform decides; the event's id."""
+        platform decides; a gate matching on its own adds its decision (``match``, ``score``,
+        ``granted``). The event's id."""
         if self._client is None:
             raise aiomqtt.MqttError(f"{self.identifier} is not connected")
-        data = FaceData(image=base64.b64encode(image).decode(), direction=direction, door=door)
+        data = FaceData(image=base64.b64encode(image).decode(), direction=direction, door=door, **on_gate)
         return await self._publish_event(self._client, EventType.FACE, msgspec.to_builtins(data))
 
     async def _plates(self, client: aiomqtt.Client) -> None:
@@ -525,9 +528,11 @@ class Simulator:
         """A vehicle at barrier ``code`` (see :meth:`SimulatedDevice.read_plate`)."""
         await self.devices[code].read_plate(plate, direction)
 
-    async def capture_face(self, code: str, image: bytes, direction: Direction = Direction.IN) -> str:
+    async def capture_face(
+        self, code: str, image: bytes, direction: Direction = Direction.IN, **on_gate: Any
+    ) -> str:
         """A person at face gate ``code`` (see :meth:`SimulatedDevice.capture_face`)."""
-        return await self.devices[code].capture_face(image, direction)
+        return await self.devices[code].capture_face(image, direction, **on_gate)
 
     async def kill(self, code: str) -> None:
         """Crash one device: its connection drops without a goodbye and the broker publishes its will."""

@@ -64,6 +64,8 @@ class Device(Table):
     # A camera's live view for the board's pop-up: an http(s) page, HLS playlist or snapshot, or an
     # RTSP URL for the monitoring room's player; never with credentials (every board viewer sees it).
     stream_url = Varchar(length=500, default="")
+    # A face gate that holds its community's gallery and matches on its own (backend/faces/ongate.py).
+    matches_faces = Boolean(default=False)
     created_at = Timestamptz(default=TimestamptzNow())
 
 

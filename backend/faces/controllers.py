@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, Request, Response, delete, get, post
-from litestar.params import QueryParameter
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend.deps import Caller, Ctx, permission
-from backend.faces import service, watch
+from backend.devices import intake
+from backend.faces import ongate, service, watch
 from backend.faces.schemas import ConsentOut, EnrolmentOut, FacePassageOut, WatchOut
 from backend.guards import RAW_BODY
 from backend.ids import PathId
@@ -81,9 +82,9 @@ class FaceController(Controller):
     @delete(
         "/api/faces/{face_id:int}", status_code=HTTP_204_NO_CONTENT, operation_id="deleteFace", opt=EITHER
     )
-    async def delete(self, face_id: PathId, who: Caller, request: Request) -> None:
-        """Delete an enrolment: its embedding and photo are gone at once."""
-        await service.delete(who, face_id, client_ip(request))
+    async def delete(self, face_id: PathId, ctx: Ctx, who: Caller, request: Request) -> None:
+        """Delete an enrolment: its embedding and photo are gone at once (and from the gates)."""
+        await service.delete(ctx, who, face_id, client_ip(request))
 
 
 class FaceWatchController(Controller):
@@ -147,3 +148,30 @@ class FaceWatchController(Controller):
     async def passages(self, community_id: PathId, who: Caller, request: Request) -> list[FacePassageOut]:
         """The community's latest face gate decisions, newest first (audited)."""
         return await watch.passages(who, community_id, client_ip(request))
+
+
+class FaceGateController(Controller):
+    """Face gates that match on their own (backend/faces/ongate.py)."""
+
+    tags = ["faces"]
+
+    @put(
+        "/api/devices/{device_id:int}/face-matching",
+        operation_id="setFaceMatching",
+        opt=permission(Action.MANAGE_DEVICES),
+    )
+    async def set_matching(
+        self, device_id: PathId, data: JSONBody[ongate.MatchingIn], ctx: Ctx, who: Caller, request: Request
+    ) -> ongate.MatchingOut:
+        """Switch a face gate between matching on the platform and on the gate (its own gallery)."""
+        return await ongate.set_matching(ctx, who, device_id, data.on_gate, client_ip(request))
+
+    @get("/api/devices/face-gallery", operation_id="faceGateGallery")
+    async def gallery(self, ctx: Ctx, request: Request) -> Response[ongate.GateGallery]:
+        """A face gate's own gallery, for the gate itself (its device credentials, Digest or Basic)."""
+        uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        device = await intake.authenticated(
+            ctx, request.headers.get("authorization", ""), request.method, uri
+        )
+        issued = await ongate.gallery(ctx, device, client_ip(request))
+        return Response(issued, headers={"Cache-Control": "no-store"})

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from backend.devices.commands import Opening, Openings
 from backend.faces.engine import Engine, FaceRefused, Refusal, decode
 from backend.faces.gallery import Gallery
 from backend.faces.runtime import Faces
-from backend.faces.service import seal, unseal
+from backend.faces.sealed import seal, unseal
 from backend.faces.tables import GateReason
 from backend.keys import Keys
 from backend.settings import Settings
@@ -158,7 +159,7 @@ def preparation(faces: Faces):
 
 def _capture(engine: Engine, face: FaceData) -> Capture:
     if not face.image:
-        return Capture(face)  # the gate matched on its own
+        return Capture(face)  # a gate matching on its own may send no capture
     try:
         image = base64.b64decode(face.image, validate=True)
         return Capture(face, image, engine.capture(decode(image)), engine.pack.name, engine.threshold)
@@ -199,7 +200,9 @@ class Gates:
         device = message.device
         door_id = device.doors.get(capture.face.door)
         decision = await self._decide(writer, message, door_id)
-        command = f"face-{message.key}" if decision.passed and capture.image else ""
+        command = (
+            f"face-{message.key}" if decision.passed and decision.reason is not GateReason.ON_GATE else ""
+        )
         kept, until = self._kept(capture, decision)
         now = _now()
         inserted = await writer.fetch(
@@ -233,12 +236,15 @@ class Gates:
     async def _decide(self, writer: Writer, message: Message, door_id: int | None) -> Decision:
         capture: Capture = message.data
         community = message.device.community
-        if not capture.image:
-            return await _on_gate(writer, community, capture.face)
-        if capture.refused is not None:
-            return Decision(capture.refused, passed=False)
+        on_gate = (
+            await _on_gate(writer, community, capture.face) if capture.face.granted is not None else None
+        )
+        if capture.embedding is None:
+            return on_gate or Decision(capture.refused or GateReason.UNREADABLE, passed=False)
         loaded = await self.galleries.of(writer, community, capture.pack)
         watched = _watched(loaded, capture.embedding, capture.threshold)
+        if on_gate is not None:  # the gate decided; its capture still meets the watch list
+            return dataclasses.replace(on_gate, **watched)
         best = loaded.residents.best(capture.embedding)
         if best is None or best.score < capture.threshold:
             return Decision(GateReason.UNKNOWN, False, score=best and best.score, **watched)

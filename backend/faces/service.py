@@ -10,7 +10,6 @@ embedding and photo at once. Enrolling never replaces the other ways in (phone, 
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from collections.abc import Awaitable, Callable
 
@@ -22,10 +21,11 @@ from backend.audit import service as audit
 from backend.context import Context
 from backend.db import transaction
 from backend.errors import Invalid, NotFound
+from backend.faces import ongate
 from backend.faces.engine import Engine, FaceRefused, Refusal
 from backend.faces.schemas import ConsentOut, EnrolmentOut
+from backend.faces.sealed import seal, unseal
 from backend.faces.tables import ConsentMethod, FaceEnrolment, FaceGallery
-from backend.keys import Keys
 from backend.photos import clean_photo
 from backend.registry import service as registry
 from backend.registry.tables import Residency
@@ -107,6 +107,7 @@ async def enrol(
             ip=ip,
             detail={"person": person_id, "house": house_id, "consent": method.value},
         )
+    await ongate.notify_gates(ctx, target.community_id)
     return _out(row.to_dict() | {"name": member["name"]}, who)
 
 
@@ -174,13 +175,14 @@ async def photo(ctx: Context, who: Principal, face_id: int, ip: str) -> bytes:
     return unseal(ctx.keys, row["photo_sealed"])
 
 
-async def delete(who: Principal, face_id: int, ip: str) -> None:
+async def delete(ctx: Context, who: Principal, face_id: int, ip: str) -> None:
     row, target = await _enrolment_row(face_id)
     _authorize_any(who, target)
     async with transaction(FaceEnrolment._meta.db):
         await FaceEnrolment.delete().where(FaceEnrolment.id == face_id)
         await bump_gallery(row["community"])
         await audit.record(who, "delete_face", f"face:{face_id}", community=row["community"], ip=ip)
+    await ongate.notify_gates(ctx, row["community"])
 
 
 async def bump_gallery(community_id: int) -> None:
@@ -222,14 +224,6 @@ def _select(*extra):
 def _out(row: dict, who: Principal) -> EnrolmentOut:
     fields = {name: row[name] for name in EnrolmentOut.__struct_fields__ if name != "mine"}
     return EnrolmentOut(**fields, mine=row["enrolled_by"] == who.account_id)
-
-
-def seal(keys: Keys, data: bytes) -> str:
-    return keys.seal(base64.b64encode(data).decode())
-
-
-def unseal(keys: Keys, sealed: str) -> bytes:
-    return base64.b64decode(keys.unseal(sealed))
 
 
 REFUSALS = {

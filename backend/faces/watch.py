@@ -16,7 +16,8 @@ from backend.context import Context
 from backend.db import transaction
 from backend.errors import Invalid, NotFound
 from backend.faces.schemas import FacePassageOut, WatchOut
-from backend.faces.service import bump_gallery, read_face, seal, unseal
+from backend.faces.sealed import seal, unseal
+from backend.faces.service import bump_gallery, read_face
 from backend.faces.tables import FacePassage, FaceWatch
 from backend.registry import service as registry
 from backend.text import plain_text

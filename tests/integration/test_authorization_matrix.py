@@ -75,6 +75,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     # Access terminals, not people: each authenticates as its registered device (HTTP Basic/Digest
     # with its own credentials; tests/integration/test_hikvision_intake.py).
     ("POST", "/api/devices/hikvision/events"): "device-authenticated event push",
+    # A face gate pulls its own gallery with its device credentials (tests/integration/test_face_gates.py).
+    ("GET", "/api/devices/face-gallery"): "device-authenticated face gallery",
     # A visitor's share link: no account, the unguessable share token is the credential.
     ("GET", "/api/shared-passes/{share}"): "the pass behind a share token",
     ("POST", "/api/shared-passes/{share}/doors/{door_id}/open"): "a door of the pass behind a share token",
@@ -559,6 +561,7 @@ Body = Callable[[Place, str], dict[str, Any]]
 BODIES: dict[tuple[str, str], Body] = {
     # The phone decides between registering oneself and a newcomer (see ``cell``).
     ("POST", "/api/plates/{token}/registrations"): lambda p, phone: {**FORM, "phone": phone},
+    ("PUT", "/api/devices/{device_id}/face-matching"): lambda p, _: {"on_gate": False},
     ("POST", "/api/residencies/{residency_id}/correct"): lambda p, _: {"reason": REASON},
     ("POST", "/api/residencies/{residency_id}/reject"): lambda p, _: {"reason": REASON},
     ("POST", "/api/residencies/{residency_id}/end"): lambda p, _: {"reason": REASON},

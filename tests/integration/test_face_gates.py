@@ -16,7 +16,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import aiomqtt
 import cv2
+import httpx
 import msgspec
 import pytest
 
@@ -26,13 +28,16 @@ from backend.devices.service import fleet
 from backend.devices.tables import Device, DeviceEvent, DeviceKind
 from backend.faces.captures import erase_expired
 from backend.faces.engine import Engine
-from backend.faces.tables import CaptureOutbox, FacePassage
+from backend.faces.sealed import unseal
+from backend.faces.tables import CaptureOutbox, FaceEnrolment, FacePassage
 from backend.live.tables import LiveEvent
 from backend.registry.tables import Residency
 from device_bridge import protocol
+from device_bridge.acl import device_password
 from device_bridge.bridge import running
 from device_bridge.protocol import Channel, Direction
 from device_bridge.simulator import Simulator
+from device_bridge.transport import client_options
 from roles import Role
 from tests import photos
 from tests.integration.test_bridge import eventually, new_bridge
@@ -71,9 +76,9 @@ class Gate:
     def __init__(self, device: Device, simulator: Simulator) -> None:
         self.device, self.simulator = device, simulator
 
-    async def capture(self, image: bytes, direction: Direction = Direction.IN) -> dict:
+    async def capture(self, image: bytes, direction: Direction = Direction.IN, **on_gate) -> dict:
         """A person at the gate; the decision once the bridge has recorded it."""
-        event = await self.simulator.capture_face(self.device.code, image, direction)
+        event = await self.simulator.capture_face(self.device.code, image, direction, **on_gate)
         key = f"ev:{self.device.id}:{event}"
         await eventually(lambda: FacePassage.exists().where(FacePassage.key == key), 20)
         return await FacePassage.select().where(FacePassage.key == key).first()
@@ -382,3 +387,129 @@ async def test_a_forged_capture_signed_with_another_devices_secret_decides_nothi
         await device._client.publish(topic, payload, qos=1)
         await gate.capture(faces["astronaut@gate"])  # a genuine capture after it: the forged one was handled
     assert await FacePassage.count() == 1 and gate.opened() == []
+
+
+# --- gates matching on their own ----------------------------------------------------------------
+
+
+async def seeded_gate(world, community=None) -> Device:
+    return (
+        await Device.objects()
+        .where((Device.community == (community or world.home)) & (Device.kind == DeviceKind.FACE_GATE))
+        .order_by(Device.id)
+        .first()
+    )
+
+
+def gate_auth(world, device: Device) -> httpx.BasicAuth:
+    secret = world.ctx.keys.unseal(device.secret_sealed).encode()
+    return httpx.BasicAuth(device.code, device_password(secret))
+
+
+async def pulled(world, device: Device) -> dict:
+    response = await world.client.get("/api/devices/face-gallery", auth=gate_auth(world, device))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_a_gate_matching_on_its_own_holds_only_the_faces_its_door_opens_for(world, settings, faces):
+    enrolment = await enrolled(world, faces)
+    device = await seeded_gate(world)
+    switched = await world.client.put(
+        f"/api/devices/{device.id}/face-matching",
+        json={"on_gate": True},
+        headers=await world.headers(Role.MAINTENANCE),
+    )
+    assert switched.json() == {"device_id": device.id, "on_gate": True}
+    gallery = await pulled(world, device)
+    stored = (
+        await FaceEnrolment.select(FaceEnrolment.embedding_sealed)
+        .where(FaceEnrolment.id == enrolment["id"])
+        .first()
+    )
+    assert gallery["faces"] == [
+        {
+            "enrolment": enrolment["id"],
+            "embedding": base64.b64encode(unseal(world.ctx.keys, stored["embedding_sealed"])).decode(),
+        }
+    ]
+    assert gallery["threshold"] == pytest.approx(0.58) and gallery["version"] >= 1
+    assert set(gallery) == {"version", "pack", "threshold", "sync_seconds", "faces"}  # no names, no photos
+
+    # Deleting tells the gate at once (a signed face_sync on its command topic); its next pull lacks it.
+    topic = protocol.topic(
+        settings.mqtt_prefix, (await seeded_spec(world, device)).community, device.code, Channel.CMD
+    )
+    async with aiomqtt.Client(**client_options(settings.broker)) as listener:
+        await listener.subscribe(topic)
+        deleted = await world.client.delete(
+            f"/api/faces/{enrolment['id']}", headers=await world.headers(Role.RESIDENT)
+        )
+        assert deleted.status_code == 204
+        async with asyncio.timeout(10):
+            message = await anext(aiter(listener.messages))
+    envelope = protocol.decode(message.payload)
+    protocol.verify(world.ctx.keys.unseal(device.secret_sealed).encode(), topic, envelope)
+    assert envelope.data["action"] == "face_sync" and envelope.data["version"] == gallery["version"] + 1
+    assert (await pulled(world, device))["faces"] == []
+
+
+async def test_a_moved_out_resident_is_not_issued_to_the_gate(world, faces):
+    enrolment = await enrolled(world, faces)
+    device = await seeded_gate(world)
+    await Device.update({Device.matches_faces: True}).where(Device.id == device.id)
+    await Residency.update({Residency.end_date: dt.date.today() - dt.timedelta(days=1)}).where(
+        (Residency.person == enrolment["person"]) & (Residency.house == world.home_house)
+    )
+    assert (await pulled(world, device))["faces"] == []
+
+
+async def test_only_a_gate_matching_on_its_own_with_its_own_credentials_gets_a_gallery(world, faces):
+    await enrolled(world, faces)
+    device = await seeded_gate(world)
+    refused = await world.client.get("/api/devices/face-gallery", auth=gate_auth(world, device))
+    assert refused.status_code == 403 and refused.json()["extra"]["code"] == "not_matching_on_gate"
+    await Device.update({Device.matches_faces: True}).where(Device.id == device.id)
+    assert (await world.client.get("/api/devices/face-gallery")).status_code == 401
+    wrong = httpx.BasicAuth(device.code, "a guessed password")
+    assert (await world.client.get("/api/devices/face-gallery", auth=wrong)).status_code == 401
+    # Another community's gate, matching on its own, gets its own community's gallery: not ours.
+    theirs = await seeded_gate(world, world.other)
+    await Device.update({Device.matches_faces: True}).where(Device.id == theirs.id)
+    assert (await pulled(world, theirs))["faces"] == []
+    # A switch is maintenance's, in its own community, and only for face gates.
+    for role, side in [
+        (Role.RESIDENT, "home"),
+        (Role.PROPERTY, "home"),
+        (Role.POLICE, "home"),
+        (Role.MAINTENANCE, "other"),
+    ]:
+        answer = await world.client.put(
+            f"/api/devices/{device.id}/face-matching",
+            json={"on_gate": False},
+            headers=await world.headers(role, side),
+        )
+        assert answer.status_code == 403, (role, side)
+
+
+async def test_a_gates_own_decision_is_recorded_and_its_capture_still_meets_the_watch_list(
+    world, settings, faces
+):
+    enrolment = await enrolled(world, faces)
+    assert (await watch(world, faces["gauss"])).status_code == 201
+    async with face_gate(world, settings) as gate:
+        resident = await gate.capture(b"", match=enrolment["id"], score=0.9, granted=True)
+        watched = await gate.capture(faces["gauss@gate"], match=None, score=0.2, granted=False)
+    assert (resident["reason"], resident["passed"], resident["person"], resident["command"]) == (
+        "on_gate",
+        True,
+        enrolment["person"],
+        "",
+    )
+    assert gate.opened() == []  # the gate opened itself; the platform sends nothing
+    assert (watched["reason"], watched["passed"]) == ("on_gate", False) and watched["watch"] is not None
+    assert await Alarm.count().where(Alarm.type == "watched_person") == 1
+
+
+async def seeded_spec(world, device: Device):
+    return next(s for s in await fleet(world.ctx, world.home) if s.code == device.code)

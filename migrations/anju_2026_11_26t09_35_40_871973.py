@@ -93,7 +93,7 @@ class Person(Table, tablename="person", schema=None):
     )
 
 
-ID = "2026-11-26T09:13:00:564268"
+ID = "2026-11-26T09:35:40:871973"
 VERSION = "1.38.0"
 DESCRIPTION = ""
 
@@ -101,13 +101,6 @@ DESCRIPTION = ""
 async def forwards():
     manager = MigrationManager(
         migration_id=ID, app_name="anju", description=DESCRIPTION
-    )
-
-    manager.add_table(
-        class_name="FaceGallery",
-        tablename="face_gallery",
-        schema=None,
-        columns=None,
     )
 
     manager.add_table(
@@ -122,55 +115,17 @@ async def forwards():
     )
 
     manager.add_table(
-        class_name="CaptureOutbox",
-        tablename="capture_outbox",
+        class_name="FaceGallery",
+        tablename="face_gallery",
         schema=None,
         columns=None,
     )
 
-    manager.add_column(
-        table_class_name="FaceGallery",
-        tablename="face_gallery",
-        column_name="community",
-        db_column_name="community",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": Community,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": False,
-            "primary_key": False,
-            "unique": True,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
+    manager.add_table(
+        class_name="CaptureOutbox",
+        tablename="capture_outbox",
         schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="FaceGallery",
-        tablename="face_gallery",
-        column_name="version",
-        db_column_name="version",
-        column_class_name="Integer",
-        column_class=Integer,
-        params={
-            "default": 0,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
+        columns=None,
     )
 
     manager.add_column(
@@ -822,6 +777,51 @@ async def forwards():
     )
 
     manager.add_column(
+        table_class_name="FaceGallery",
+        tablename="face_gallery",
+        column_name="community",
+        db_column_name="community",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": Community,
+            "on_delete": OnDelete.cascade,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
+            "null": False,
+            "primary_key": False,
+            "unique": True,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="FaceGallery",
+        tablename="face_gallery",
+        column_name="version",
+        db_column_name="version",
+        column_class_name="Integer",
+        column_class=Integer,
+        params={
+            "default": 0,
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
         table_class_name="CaptureOutbox",
         tablename="capture_outbox",
         column_name="key",
@@ -919,6 +919,27 @@ async def forwards():
             "primary_key": False,
             "unique": False,
             "index": True,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Device",
+        tablename="device",
+        column_name="matches_faces",
+        db_column_name="matches_faces",
+        column_class_name="Boolean",
+        column_class=Boolean,
+        params={
+            "default": False,
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
             "index_method": IndexMethod.btree,
             "choices": None,
             "db_column_name": None,
