@@ -12,6 +12,7 @@ from backend.kv import Store, store_for
 from backend.live.runtime import Live
 from backend.settings import Settings
 from backend.sms import LogSms, SmsSender, sender_for
+from device_bridge.dispatch import Handlers
 
 
 @dataclass
@@ -24,6 +25,9 @@ class Context:
     faces: Faces
     sms: SmsSender = field(default_factory=LogSms)
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)  # per root key: per context
+    # The device handlers of the HTTP intakes, built on first use (devices/intake.py), so that the
+    # face galleries they load stay cached between requests.
+    intake_handlers: Handlers | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Context:

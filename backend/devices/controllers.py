@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, Request, get, post, put
-from litestar.params import JSONBody
+from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.deps import Caller, Ctx, permission
@@ -10,6 +12,7 @@ from backend.devices.schemas import DeviceIn, DeviceOut, DeviceProvisioned, Noti
 from backend.guards import RAW_BODY, undecodable_form
 from backend.ids import PathId
 from backend.net import client_ip
+from device_bridge.protocol import MAX_PAYLOAD, Direction
 from roles import Action
 
 
@@ -92,3 +95,26 @@ class IntakeController(Controller):
             form, await request.body() if form is None else b""
         )
         return await intake.hikvision_events(ctx, device, payload, picture)
+
+    @post(
+        "/api/devices/face-captures",
+        status_code=HTTP_200_OK,
+        operation_id="faceCapture",
+        request_max_body_size=MAX_PAYLOAD,
+        opt={RAW_BODY: True},
+    )
+    async def face_capture(
+        self,
+        ctx: Ctx,
+        request: Request,
+        id: Annotated[str, QueryParameter(max_length=64)] = "",
+        direction: FromQuery[Direction] = Direction.IN,
+        door: Annotated[str, QueryParameter(max_length=20)] = "",
+    ) -> intake.CaptureDecision:
+        """A face gate's capture (the raw body: a JPEG or PNG crop) under the gate's serial ``id``;
+        the answer says whether to open. Device-authenticated, like the event push."""
+        uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        device = await intake.authenticated(
+            ctx, request.headers.get("authorization", ""), request.method, uri
+        )
+        return await intake.face_capture(ctx, device, id, await request.body(), direction, door)

@@ -9,6 +9,7 @@ privately): the event records only that one was received.
 
 from __future__ import annotations
 
+import base64
 import time
 from datetime import UTC, datetime
 
@@ -18,16 +19,17 @@ from litestar.datastructures import UploadFile
 from backend.context import Context
 from backend.db import placeholders
 from backend.devices import httpauth, ingest
-from backend.devices.tables import DOOR_KINDS
+from backend.devices.tables import DOOR_KINDS, DeviceKind
 from backend.errors import Conflict, DomainError, Invalid
 from device_bridge import protocol
 from device_bridge.acl import device_password
 from device_bridge.adapters import Translated, hikvision
-from device_bridge.dispatch import KnownDevice, Message, verified_message
-from device_bridge.protocol import Channel
+from device_bridge.dispatch import Handlers, KnownDevice, Message, verified_message
+from device_bridge.protocol import Channel, Direction, EventType
 
 MAX_BYTES = 1024 * 1024  # the JSON part and one capture; pictures are a few hundred KB at most
 SEEN_SQL = "SELECT key FROM device_event WHERE key IN ({})"
+DECIDED = "SELECT passed, reason, score FROM face_passage WHERE key = {}"
 
 
 class Received(msgspec.Struct):
@@ -92,8 +94,45 @@ async def hikvision_events(ctx: Context, device: KnownDevice, payload: bytes, pi
         new = [m for m in messages if m.key not in seen]
         if messages and not new:
             raise Conflict("replayed_event", "These events (by their serial numbers) are stored already")
-        await ingest.handlers(ctx.settings, ctx.keys).dispatch(writer, new)
+        await handlers(ctx).dispatch(writer, new)
     return Received(events=len(messages), stored=len(new), picture=picture)
+
+
+class CaptureDecision(msgspec.Struct):
+    """A face gate's answer: open or not, and why (gates.GateReason)."""
+
+    open: bool
+    reason: str
+    score: float | None
+
+
+class NotAFaceGate(DomainError):
+    status = 403
+
+
+async def face_capture(
+    ctx: Context, device: KnownDevice, capture_id: str, image: bytes, direction: Direction, door: str
+) -> CaptureDecision:
+    """Decide on a capture a face gate posted, as the bridge decides on one it published (gates.py);
+    the gate opens on the answer, so no command is sent. A repeated ``capture_id`` is answered with
+    the first decision."""
+    if device.kind != DeviceKind.FACE_GATE:
+        raise NotAFaceGate("not_a_face_gate", "Only face gates post captures")
+    if not protocol.SEGMENT.match(capture_id):
+        raise Invalid("invalid_capture_id", "id: 1-64 letters, digits, '.', '_' or '-'", field="id")
+    raw = {"image": base64.b64encode(image).decode(), "direction": direction, "door": door}
+    message = verified_message(device, Channel.EVENT, capture_id, EventType.FACE, datetime.now(UTC), raw)
+    [prepared] = await handlers(ctx).prepared([message])
+    async with ingest.transaction() as writer:
+        await handlers(ctx).dispatch(writer, [prepared])
+        [decided] = await writer.fetch(DECIDED, f"ev:{message.key}")
+    return CaptureDecision(decided["passed"], decided["reason"], decided["score"])
+
+
+def handlers(ctx: Context) -> Handlers:
+    if ctx.intake_handlers is None:
+        ctx.intake_handlers = ingest.handlers(ctx.settings, ctx.keys, faces=ctx.faces)
+    return ctx.intake_handlers
 
 
 def _message(device: KnownDevice, item: Translated, picture: bool) -> Message:

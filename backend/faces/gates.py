@@ -200,9 +200,8 @@ class Gates:
         device = message.device
         door_id = device.doors.get(capture.face.door)
         decision = await self._decide(writer, message, door_id)
-        command = (
-            f"face-{message.key}" if decision.passed and decision.reason is not GateReason.ON_GATE else ""
-        )
+        opens = decision.passed and decision.reason is not GateReason.ON_GATE and self.openings is not None
+        command = f"face-{message.key}" if opens else ""
         kept, until = self._kept(capture, decision)
         now = _now()
         inserted = await writer.fetch(

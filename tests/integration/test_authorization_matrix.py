@@ -77,6 +77,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/api/devices/hikvision/events"): "device-authenticated event push",
     # A face gate pulls its own gallery with its device credentials (tests/integration/test_face_gates.py).
     ("GET", "/api/devices/face-gallery"): "device-authenticated face gallery",
+    ("POST", "/api/devices/face-captures"): "device-authenticated face capture",
     # A visitor's share link: no account, the unguessable share token is the credential.
     ("GET", "/api/shared-passes/{share}"): "the pass behind a share token",
     ("POST", "/api/shared-passes/{share}/doors/{door_id}/open"): "a door of the pass behind a share token",

@@ -513,3 +513,48 @@ async def test_a_gates_own_decision_is_recorded_and_its_capture_still_meets_the_
 
 async def seeded_spec(world, device: Device):
     return next(s for s in await fleet(world.ctx, world.home) if s.code == device.code)
+
+
+# --- captures over HTTP ------------------------------------------------------------------------
+
+
+async def post_capture(world, device: Device, image: bytes, capture_id: str, auth=None):
+    return await world.client.post(
+        "/api/devices/face-captures",
+        params={"id": capture_id, "direction": "in"},
+        content=image,
+        headers={"Content-Type": "image/jpeg"},
+        auth=auth or gate_auth(world, device),
+    )
+
+
+async def test_a_gate_posting_a_capture_over_http_is_answered_with_the_decision(world, faces):
+    enrolment = await enrolled(world, faces)
+    device = await seeded_gate(world)
+    answer = await post_capture(world, device, faces["newton@gate"], "cap-1")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["open"] is True and answer.json()["reason"] == "matched"
+    again = await post_capture(world, device, faces["astronaut@gate"], "cap-1")  # a retry: the first answer
+    assert again.json() == answer.json()
+    stranger = await post_capture(world, device, faces["astronaut@gate"], "cap-2")
+    assert (stranger.json()["open"], stranger.json()["reason"]) == (False, "unknown")
+    [passage] = await FacePassage.select().where(FacePassage.key == f"ev:{device.id}:cap-1")
+    assert (passage["person"], passage["command"], passage["capture_sealed"]) == (enrolment["person"], "", "")
+    garbage = await post_capture(world, device, b"not an image", "cap-3")
+    assert (garbage.json()["open"], garbage.json()["reason"]) == (False, "unreadable")
+
+
+async def test_only_a_face_gate_with_its_own_credentials_posts_captures(world, faces):
+    await enrolled(world, faces)
+    device = await seeded_gate(world)
+    anonymous = await world.client.post(
+        "/api/devices/face-captures", params={"id": "x"}, content=faces["newton@gate"]
+    )
+    assert anonymous.status_code == 401
+    wrong = httpx.BasicAuth(device.code, "a guessed password")
+    assert (await post_capture(world, device, faces["newton@gate"], "x", wrong)).status_code == 401
+    for kind in (DeviceKind.INTERCOM, DeviceKind.EMERGENCY_BUTTON):  # a door device, and another
+        other = await Device.objects().where((Device.community == world.home) & (Device.kind == kind)).first()
+        refused = await post_capture(world, other, faces["newton@gate"], "x")
+        assert refused.status_code == 403, kind
+    assert await FacePassage.count() == 0
