@@ -51,7 +51,7 @@ from roles import Role
 
 OFFLINE_AFTER_HEARTBEATS = 2.5  # silence tolerated before a device counts as offline
 CAPTURE_FORWARD_SECONDS = 1.0  # captures go to the police platform in (near) real time
-CAPTURE_ERASE_SECONDS = 60.0
+CAPTURE_ERASE_SECONDS = 60.0  # also how soon a face of someone who moved out is deleted
 # A batch PostgreSQL rolled back against another worker's (deadlock, serialization failure).
 CONFLICTS = (TransactionRollbackError,)
 DIRECTORY_SQL = """
@@ -342,9 +342,13 @@ def build_bridge(
     async def erase_captures() -> None:
         await erase_expired(transaction_on(engine))
 
+    async def forget_departed_faces() -> None:
+        await gates.forget_departed(transaction_on(engine))
+
     bridge.every(watch_seconds, watch_tags)
     bridge.every(settings.analyse_every_seconds, run_analysis)
     bridge.every(CAPTURE_ERASE_SECONDS, erase_captures)
+    bridge.every(CAPTURE_ERASE_SECONDS, forget_departed_faces)
     if settings.capture_sink_url:
         bridge.every(CAPTURE_FORWARD_SECONDS, Forwarder(settings, keys, transaction_on(engine)).forward_due)
     return bridge

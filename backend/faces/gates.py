@@ -38,6 +38,7 @@ from backend.faces.engine import Engine, FaceRefused, Refusal, decode
 from backend.faces.gallery import Gallery
 from backend.faces.runtime import Faces
 from backend.faces.sealed import seal, unseal
+from backend.faces.service import BUMP
 from backend.faces.tables import GateReason
 from backend.keys import Keys
 from backend.settings import Settings
@@ -305,8 +306,7 @@ async def _on_gate(writer: Writer, community: int, face: FaceData) -> Decision:
 async def _household_opens(writer: Writer, person: int, house: int, door_id: int | None) -> bool:
     if door_id is None:
         return False  # a gate with no door registered opens for nobody
-    today = dt.date.today() if writer.postgres else dt.date.today().isoformat()
-    home = await writer.fetch(RESIDENT, person, house, today)
+    home = await writer.fetch(RESIDENT, person, house, _today(writer))
     door = await writer.fetch(DOOR, door_id)
     if not home or not door:
         return False
@@ -340,6 +340,10 @@ def capture_document(message: Message, decision: Decision) -> dict:
     }
 
 
+def _today(writer: Writer) -> dt.date | str:
+    return dt.date.today() if writer.postgres else dt.date.today().isoformat()
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -347,3 +351,19 @@ def _now() -> dt.datetime:
 def register(handlers: Handlers, faces: Faces, gates: Gates) -> None:
     handlers.prepare(preparation(faces), types={EventType.FACE})
     handlers.on(gates.judge, types={EventType.FACE})
+
+
+FORGET_DEPARTED = (
+    "DELETE FROM face_enrolment WHERE NOT EXISTS (SELECT 1 FROM residency r WHERE r.person = face_enrolment.person "
+    "AND r.house = face_enrolment.house AND r.status = 'verified' AND (r.end_date IS NULL OR r.end_date >= {})) "
+    "RETURNING community"
+)
+
+
+async def forget_departed(transaction) -> int:
+    """Delete the enrolments of people who no longer live in the household they were enrolled for
+    (moved out, or their residency was rejected): a face exists only to open that household's doors."""
+    async with transaction() as writer:
+        gone = await writer.fetch(FORGET_DEPARTED, _today(writer))
+        await writer.many(BUMP, [(community,) for community in sorted({row["community"] for row in gone})])
+    return len(gone)

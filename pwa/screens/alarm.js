@@ -12,7 +12,9 @@ export async function render({ params, signal }) {
   const screen = h("section", { class: "screen", dataset: { testid: "alarm-screen" } }, h("h1", {}, t("alarm.title")));
   try {
     const { alarm, steps, person } = await api(`/api/alarms/${encodeURIComponent(params.token)}`, { signal });
-    screen.append(summary(alarm, person), history(steps), link("/board", { class: "btn btn-primary" }, t("alarm.open_board")));
+    screen.append(summary(alarm, person));
+    if (alarm.type === "watched_person") screen.append(capture(alarm.id, signal));
+    screen.append(history(steps), link("/board", { class: "btn btn-primary" }, t("alarm.open_board")));
   } catch (err) {
     if (isAbort(err)) throw err;
     screen.append(err.status === 403 || err.status === 404 ? notice(t("alarm.handled_by_staff")) : errorBanner(err));
@@ -30,6 +32,19 @@ function summary(alarm, person) {
     h("p", { class: "muted small" }, [label("severity", alarm.severity), formatDateTime(alarm.first_at)].join(" · ")),
     person ? h("p", { class: "small", dataset: { testid: "alarm-person" } }, `${person.name} ${person.phone}`) : null,
   );
+}
+
+/** A watch-list sighting's capture (police only, while it is kept): fetched with the token, shown from a blob: URL. */
+function capture(alarmId, signal) {
+  const img = h("img", { class: "face-photo", alt: t("alarm.capture"), hidden: true, dataset: { testid: "alarm-capture" } });
+  api(`/api/alarms/${encodeURIComponent(alarmId)}/capture`, { blob: true, signal })
+    .then((blob) => {
+      img.src = URL.createObjectURL(blob);
+      img.hidden = false;
+      signal.addEventListener("abort", () => URL.revokeObjectURL(img.src));
+    })
+    .catch(() => {}); // erased after its window: the alarm still shows
+  return h("figure", {}, img);
 }
 
 function history(steps) {

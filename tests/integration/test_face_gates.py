@@ -26,10 +26,11 @@ from backend.alarms.tables import Alarm
 from backend.devices.ingest import transaction
 from backend.devices.service import fleet
 from backend.devices.tables import Device, DeviceEvent, DeviceKind
+from backend.faces import gates
 from backend.faces.captures import erase_expired
 from backend.faces.engine import Engine
 from backend.faces.sealed import unseal
-from backend.faces.tables import CaptureOutbox, FaceEnrolment, FacePassage
+from backend.faces.tables import CaptureOutbox, FaceEnrolment, FaceGallery, FacePassage
 from backend.live.tables import LiveEvent
 from backend.registry.tables import Residency
 from device_bridge import protocol
@@ -558,3 +559,16 @@ async def test_only_a_face_gate_with_its_own_credentials_posts_captures(world, f
         refused = await post_capture(world, other, faces["newton@gate"], "x")
         assert refused.status_code == 403, kind
     assert await FacePassage.count() == 0
+
+
+async def test_the_face_of_someone_who_moved_out_is_deleted(world, faces):
+    enrolment = await enrolled(world, faces)
+    version = await FaceGallery.select(FaceGallery.version).where(FaceGallery.community == world.home).first()
+    assert await gates.forget_departed(transaction) == 0  # still living there: kept
+    await Residency.update({Residency.end_date: dt.date.today() - dt.timedelta(days=1)}).where(
+        (Residency.person == enrolment["person"]) & (Residency.house == world.home_house)
+    )
+    assert await gates.forget_departed(transaction) == 1
+    assert not await FaceEnrolment.exists().where(FaceEnrolment.id == enrolment["id"])
+    after = await FaceGallery.select(FaceGallery.version).where(FaceGallery.community == world.home).first()
+    assert after["version"] == version["version"] + 1
