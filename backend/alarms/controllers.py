@@ -11,6 +11,8 @@ from backend.alarms.kinds import Category, State
 from backend.alarms.schemas import (
     AlarmDetail,
     AlarmOut,
+    ArmingIn,
+    ArmingOut,
     ButtonOut,
     MapOut,
     PairingIn,
@@ -103,6 +105,36 @@ class AlarmController(Controller):
     )
     async def delete_zone(self, zone_id: PathId, who: Caller, request: Request) -> None:
         await service.delete_zone(who, zone_id, client_ip(request))
+
+    @get(
+        "/api/communities/{community_id:int}/arming",
+        operation_id="armingSchedule",
+        opt=permission(Action.VIEW_ALARMS),
+    )
+    async def arming(self, community_id: PathId, who: Caller) -> list[ArmingOut]:
+        """The community's arming schedule (分区、分时、分级设防): which perimeter and video-analytics
+        events raise alarms, where, when and at what level."""
+        return await service.arming_schedule(who, community_id)
+
+    @post(
+        "/api/communities/{community_id:int}/arming",
+        status_code=HTTP_201_CREATED,
+        operation_id="addArmingRule",
+        opt=permission(Action.MANAGE_ZONES),
+    )
+    async def add_arming(
+        self, community_id: PathId, data: JSONBody[ArmingIn], who: Caller, request: Request
+    ) -> ArmingOut:
+        return await service.add_arming(who, community_id, data, client_ip(request))
+
+    @delete(
+        "/api/arming/{rule_id:int}",
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="deleteArmingRule",
+        opt=permission(Action.MANAGE_ZONES),
+    )
+    async def delete_arming(self, rule_id: PathId, who: Caller, request: Request) -> None:
+        await service.delete_arming(who, rule_id, client_ip(request))
 
     @get(
         "/api/communities/{community_id:int}/thresholds",

@@ -21,8 +21,8 @@ from typing import Any
 
 import msgspec
 
-from backend.alarms import routing
-from backend.alarms.kinds import RULES, AlarmType, State
+from backend.alarms import arming, routing
+from backend.alarms.kinds import RULES, AlarmType, Severity, State
 from backend.alarms.schemas import AlarmOut, alarm_out, json_list, stream_payload
 from backend.live.outbox import PushMessage, announce
 from device_bridge.dispatch import KnownDevice
@@ -55,6 +55,7 @@ FOLD = (
 STEP = "INSERT INTO alarm_step (alarm, state, at, account, note) VALUES ({}, {}, {}, {}, {})"
 PAIRING = "SELECT id, house, location FROM button_pairing WHERE device = {}"
 ZONES = "SELECT id, name, code, detectors, cameras FROM perimeter_zone WHERE community = {} ORDER BY id"
+ARMING = "SELECT zone, types, days, start, until, level FROM arming_rule WHERE community = {}"
 
 
 class Source(msgspec.Struct, frozen=True):
@@ -98,9 +99,12 @@ async def take(writer: Writer, signal: Signal, fold_seconds: float) -> AlarmOut 
         return await _clear(writer, signal, slot, condition)
     if not await writer.fetch(FIRST_SIGNAL, signal.key[:100], writer.at(datetime.now(UTC))):
         return None
+    severity = await _armed_severity(writer, signal)
+    if severity is None:
+        return None  # disarmed here and now: the event is stored, no alarm is raised
     if condition and not await writer.fetch(BEGIN, slot, True, writer.at(signal.at), False):
         return await _fold(writer, signal, slot)  # it goes on: repeats fold, nothing reopens
-    return await _open(writer, signal, slot, fold_seconds)
+    return await _open(writer, signal, slot, fold_seconds, severity)
 
 
 async def _clear(writer: Writer, signal: Signal, slot: str, condition: bool) -> AlarmOut | None:
@@ -116,7 +120,31 @@ async def _fold(writer: Writer, signal: Signal, slot: str) -> AlarmOut | None:
     return await _announced(writer, rows[0]) if rows else None
 
 
-async def _open(writer: Writer, signal: Signal, slot: str, fold_seconds: float) -> AlarmOut:
+async def _armed_severity(writer: Writer, signal: Signal) -> Severity | None:
+    """The severity the community's arming schedule gives this signal; None: disarmed."""
+    if signal.type not in arming.ARMABLE:
+        return RULES[signal.type].severity
+    rows = await writer.fetch(ARMING, signal.device.community)
+    if not rows:
+        return RULES[signal.type].severity
+    zone = await _zone(writer, signal)
+    windows = [
+        arming.Window(
+            zone=row["zone"],
+            types=frozenset(json_list(row["types"])),
+            days=row["days"],
+            start=row["start"],
+            until=row["until"],
+            level=row["level"],
+        )
+        for row in rows
+    ]
+    return arming.level(windows, signal.type, signal.at, zone["id"] if zone else None)
+
+
+async def _open(
+    writer: Writer, signal: Signal, slot: str, fold_seconds: float, severity: Severity
+) -> AlarmOut:
     now = datetime.now(UTC)
     await writer.many(RELEASE, [(slot, writer.at(signal.at - timedelta(seconds=fold_seconds)))])
     rule, device = RULES[signal.type], signal.device
@@ -128,7 +156,7 @@ async def _open(writer: Writer, signal: Signal, slot: str, fold_seconds: float) 
         device.id,
         signal.type.value,
         rule.category.value,
-        rule.severity.value,
+        severity.value,
         State.NEW.value,
         signal.detail[:500],
         place["location"][:200],

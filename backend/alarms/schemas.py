@@ -202,3 +202,27 @@ def alarm_out(row: dict[str, Any]) -> AlarmOut:
 def stream_payload(alarm: AlarmOut) -> dict[str, Any] | None:
     """The alarm as the community's live stream shows it; None for a police-only alarm (push alone)."""
     return None if alarm.type in POLICE_ONLY else msgspec.to_builtins(alarm)
+
+
+class ArmingIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A rule of the arming schedule (backend/alarms/arming.py)."""
+
+    level: str  # "off" (disarmed) or a severity: low, medium, high, critical
+    zone_id: Id | None = None  # a perimeter zone of the community; none: the whole community
+    types: Annotated[list[str], msgspec.Meta(max_length=10)] = []  # armable alarm types; none: all
+    days: str = "1234567"  # ISO weekdays (1 = Monday), Wuhan time
+    start: str = "00:00"  # HH:MM; start == until: all day; start > until: overnight
+    until: str = "00:00"
+    note: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class ArmingOut(msgspec.Struct):
+    id: int
+    community_id: int
+    zone_id: int | None
+    types: list[str]
+    days: str
+    start: str
+    until: str
+    level: str
+    note: str

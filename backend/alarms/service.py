@@ -11,11 +11,14 @@ from typing import Any
 import msgspec
 
 from backend.accounts.service import account_names
+from backend.alarms import arming
 from backend.alarms.kinds import CLOSED_STATES, OPEN_STATES, POLICE_ONLY, STAMPS, TRANSITIONS, Category, State
 from backend.alarms.raising import STEP
 from backend.alarms.schemas import (
     AlarmDetail,
     AlarmOut,
+    ArmingIn,
+    ArmingOut,
     ButtonOut,
     MapCamera,
     MapOut,
@@ -37,6 +40,7 @@ from backend.alarms.schemas import (
 from backend.alarms.tables import (
     Alarm,
     AlarmStep,
+    ArmingRule,
     ButtonPairing,
     MeterUsage,
     PerimeterZone,
@@ -261,6 +265,74 @@ async def save_zone(who: Principal, data: ZoneIn, ip: str, zone_id: int | None =
             await PerimeterZone.update(values).where(PerimeterZone.id == zone_id)
         await audit.record(who, "save_zone", f"zone:{zone_id}", community=data.community_id, ip=ip)
     return _zone_out(await _zone(zone_id))
+
+
+async def arming_schedule(who: Principal, community_id: int) -> list[ArmingOut]:
+    authorize(who, Action.VIEW_ALARMS, await community_target(community_id))
+    rows = await ArmingRule.select().where(ArmingRule.community == community_id).order_by(ArmingRule.id)
+    return [_arming_out(row) for row in rows]
+
+
+async def add_arming(who: Principal, community_id: int, data: ArmingIn, ip: str) -> ArmingOut:
+    authorize(who, Action.MANAGE_ZONES, await community_target(community_id))
+    if (code := arming.checked(data.types, data.days, data.start, data.until, data.level)) is not None:
+        raise Invalid(code, ARMING_ERRORS[code])
+    if data.zone_id is not None and (await _zone(data.zone_id))["community"] != community_id:
+        raise Invalid("zone_elsewhere", "The zone is another community's", field="zone_id")
+    rule = ArmingRule(
+        community=community_id,
+        zone=data.zone_id,
+        types=msgspec.json.encode(sorted(set(data.types))).decode(),
+        days="".join(sorted(data.days)),
+        start=data.start,
+        until=data.until,
+        level=data.level,
+        note=plain_text(data.note, "note"),
+        created_by=who.account_id,
+    )
+    async with transaction(ArmingRule._meta.db):
+        await rule.save()
+        await audit.record(
+            who,
+            "add_arming_rule",
+            f"arming:{rule.id}",
+            community=community_id,
+            ip=ip,
+            detail={"zone": data.zone_id, "level": data.level, "window": f"{data.start}-{data.until}"},
+        )
+    return _arming_out(rule.to_dict())
+
+
+async def delete_arming(who: Principal, rule_id: int, ip: str) -> None:
+    row = await ArmingRule.select(ArmingRule.community).where(ArmingRule.id == rule_id).first()
+    if row is None:
+        raise NotFound("unknown_arming_rule", f"No arming rule {rule_id}")
+    authorize(who, Action.MANAGE_ZONES, await community_target(row["community"]))
+    async with transaction(ArmingRule._meta.db):
+        await ArmingRule.delete().where(ArmingRule.id == rule_id)
+        await audit.record(who, "delete_arming_rule", f"arming:{rule_id}", community=row["community"], ip=ip)
+
+
+def _arming_out(row: dict[str, Any]) -> ArmingOut:
+    return ArmingOut(
+        id=row["id"],
+        community_id=row["community"],
+        zone_id=row["zone"],
+        types=json_list(row["types"]),
+        days=row["days"],
+        start=row["start"],
+        until=row["until"],
+        level=row["level"],
+        note=row["note"],
+    )
+
+
+ARMING_ERRORS = {
+    "not_armable": f"Only these alarm types follow a schedule: {', '.join(sorted(arming.ARMABLE))}",
+    "invalid_days": "days: ISO weekday digits, each once (1 = Monday … 7 = Sunday)",
+    "invalid_time": "start and until: HH:MM, 24-hour clock",
+    "invalid_level": f"level: one of {', '.join(arming.LEVELS)}",
+}
 
 
 async def delete_zone(who: Principal, zone_id: int, ip: str) -> None:

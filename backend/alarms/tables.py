@@ -4,6 +4,7 @@ Device ids are plain integers: the device registry is another domain's, reached 
 """
 
 from piccolo.columns import JSON, Boolean, DoublePrecision, ForeignKey, Integer, Timestamptz, Varchar
+from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -86,6 +87,22 @@ class PerimeterZone(Table):
     polygon = JSON(default="[]")  # [[x, y], …] in the community map's coordinates
     detectors = JSON(default="[]")  # device ids
     cameras = JSON(default="[]")  # device ids of camera kind
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class ArmingRule(Table):
+    """分区、分时、分级设防: in a zone (or the whole community) and a weekly window, whether perimeter
+    and video-analytics events raise alarms and at what level (backend/alarms/arming.py)."""
+
+    community = ForeignKey(Community, null=False, index=True)
+    zone = ForeignKey(PerimeterZone, null=True, default=None, on_delete=OnDelete.cascade)
+    types = JSON(default="[]")  # armable alarm types; empty: all of them
+    days = Varchar(length=7, default="1234567")  # ISO weekdays, Wuhan time
+    start = Varchar(length=5, default="00:00")  # HH:MM; start == until: all day; start > until: overnight
+    until = Varchar(length=5, default="00:00")
+    level = Varchar(length=10)  # "off" or a severity
+    note = Varchar(length=200, default="")
+    created_by = Integer(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
 
 

@@ -33,7 +33,7 @@ from litestar.routes import HTTPRoute
 from backend.access.tables import AccessGrant, Door
 from backend.accounts import service as accounts
 from backend.accounts.tables import Account, Passkey, StaffScope
-from backend.alarms.tables import Alarm, PerimeterZone
+from backend.alarms.tables import Alarm, ArmingRule, PerimeterZone
 from backend.analytics.tables import Finding, RuleName
 from backend.app import create_app
 from backend.credentials.tables import Credential
@@ -219,6 +219,7 @@ class Place:
     finding: int  # an open welfare finding (not police-only)
     grant: int  # a seeded on-duty door grant
     face_watch: int  # a face on the police watch list (add_faces)
+    arming: int  # a rule of the arming schedule (add_faces)
 
 
 async def place_in(community: int) -> Place:
@@ -296,6 +297,7 @@ async def place_in(community: int) -> Place:
         (await Finding.select(Finding.id).where(Finding.community == community).first())["id"],
         (await AccessGrant.select(AccessGrant.id).where(AccessGrant.community == community).first())["id"],
         (await FaceWatch.select(FaceWatch.id).where(FaceWatch.community == community).first())["id"],
+        (await ArmingRule.select(ArmingRule.id).where(ArmingRule.community == community).first())["id"],
     )
 
 
@@ -420,8 +422,8 @@ async def first_flat(community: int) -> tuple[int, int]:
 
 async def add_faces(world) -> None:
     """Per community, the first flat's resident's face, enrolled by the flat's resident account (home)
-    or by the community's property staff (other), and a watched face; the embeddings' content does
-    not matter here."""
+    or by the community's property staff (other), a watched face and an arming rule; the embeddings'
+    content does not matter here."""
     for side, community in (("home", world.home), ("other", world.other)):
         house, person = await first_flat(community)
         role = Role.RESIDENT if side == "home" else Role.PROPERTY
@@ -439,6 +441,8 @@ async def add_faces(world) -> None:
             consent_method="self" if side == "home" else "staff_recorded",
             enrolled_by=enrolled_by["id"],
         ).save()
+        for _ in range(3):  # deleted by each allowed caller in turn: each needs one
+            await ArmingRule(community=community, level="off").save()
         await FaceWatch(
             community=community,
             name="矩阵",
@@ -535,6 +539,7 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "ebike_id": lambda p: p.ebike,
     "finding_id": lambda p: p.finding,
     "watch_id": lambda p: p.face_watch,
+    "rule_id": lambda p: p.arming,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -563,6 +568,7 @@ BODIES: dict[tuple[str, str], Body] = {
     # The phone decides between registering oneself and a newcomer (see ``cell``).
     ("POST", "/api/plates/{token}/registrations"): lambda p, phone: {**FORM, "phone": phone},
     ("PUT", "/api/devices/{device_id}/face-matching"): lambda p, _: {"on_gate": False},
+    ("POST", "/api/communities/{community_id}/arming"): lambda p, _: {"level": "off"},
     ("POST", "/api/residencies/{residency_id}/correct"): lambda p, _: {"reason": REASON},
     ("POST", "/api/residencies/{residency_id}/reject"): lambda p, _: {"reason": REASON},
     ("POST", "/api/residencies/{residency_id}/end"): lambda p, _: {"reason": REASON},
