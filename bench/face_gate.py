@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import datetime as dt
 import os
+import random
 import secrets
 import sys
 import tempfile
@@ -57,6 +58,7 @@ from roles import Role  # noqa: E402
 from tests import photos  # noqa: E402
 
 COMMUNITY = 1  # the seed's home community
+BATCH_WINDOW = 0.02  # build_bridge's batch_seconds
 RESIDENT = (
     "SELECT r.person, r.house, a.id AS account FROM residency r JOIN account a ON a.id = r.account "
     "WHERE a.phone = $1"
@@ -236,8 +238,12 @@ async def measure(
         cold = await bench.opened(resident)
         print(f"{'cold: first capture (engine and gallery load)':<46} {cold * 1000:8.1f} ms")
         opens, decisions, warm = [], [], dt.datetime.now(dt.UTC)
+        pause = random.Random(0)
         for _ in range(captures):
+            # People come when they come, not in step with the worker's batch window.
+            await asyncio.sleep(pause.uniform(0, BATCH_WINDOW))
             opens.append(await bench.opened(resident))
+            await asyncio.sleep(pause.uniform(0, BATCH_WINDOW))
             decisions.append(await bench.decided(stranger))
         p99 = report("resident: capture → open executed at the gate", opens)
         report("stranger: capture → decision recorded", decisions)
