@@ -5,7 +5,7 @@ correctness: the tables are the truth and readers also look on a timer. A wake-u
 the wait, so losing one (Redis away, a process without Redis) delays delivery, never loses it.
 
 Changes go the same way: "the registry of these communities changed" (:func:`changed`, after the
-commit), for the :class:`Follower` s that keep copies of it (the scan cache). A follower must not
+commit), for the followers (:class:`Follower`) that keep copies of it (the scan cache). A follower must not
 keep anything while it may miss one, so it is told when it hears and when it stops hearing:
 without Redis, while the wake-up is installed; with it, while the subscription stands.
 

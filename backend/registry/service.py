@@ -526,7 +526,8 @@ async def verify(ctx: Context, who: Principal, residency_id: int, data: VerifyIn
                 "proposed_category": row["proposed_category"],
             },
         )
-    await _person_changed(person_id)
+        shown_in = await _communities_showing(person_id)
+    await wakeup.changed(shown_in)
     return outcome
 
 
@@ -611,7 +612,8 @@ async def correct(who: Principal, residency_id: int, data: CorrectionIn, ip: str
             ip=ip,
             detail={"reason": correction.reason, **_correction_changes(correction.to_dict())},
         )
-    await _person_changed(row["person"])
+        shown_in = await _communities_showing(row["person"])
+    await wakeup.changed(shown_in)
     return ResidencyOut(residency_id=residency_id, status=ResidencyStatus.VERIFIED)
 
 
@@ -738,7 +740,8 @@ async def flag_key_person(
             ip=ip,
             detail={"key_person": key_person},
         )
-    await _person_changed(person_id)
+        shown_in = await _communities_showing(person_id)
+    await wakeup.changed(shown_in)
 
 
 # Where scans may show a person: the communities of their residencies and of the flats they own.
@@ -747,10 +750,10 @@ PERSON_COMMUNITIES = (
 )
 
 
-async def _person_changed(person_id: int) -> None:
-    """After a commit that changed a person (or their residency): every community showing them."""
+async def _communities_showing(person_id: int) -> list[int]:
+    """Whose scans to refresh once a change to the person commits (read in its transaction)."""
     rows = await Residency.raw(PERSON_COMMUNITIES, person_id, person_id)
-    await wakeup.changed(row["community"] for row in rows)
+    return [row["community"] for row in rows]
 
 
 # --- reads ---------------------------------------------------------------------
