@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from backend.accounts.verified import VerifiedTokens
 from backend.devices.commands import DeviceCommands
+from backend.doorplates.cache import ScanCache
 from backend.faces.runtime import Faces
 from backend.keys import Keys
 from backend.kv import Store, store_for
@@ -23,6 +24,7 @@ class Context:
     commands: DeviceCommands
     live: Live
     faces: Faces
+    scans: ScanCache
     sms: SmsSender = field(default_factory=LogSms)
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)  # per root key: per context
     # The device handlers of the HTTP intakes, built on first use (devices/intake.py), so that the
@@ -32,12 +34,16 @@ class Context:
     @classmethod
     def build(cls, settings: Settings) -> Context:
         keys = Keys(settings.secret())
+        live = Live(settings, keys)
+        scans = ScanCache(settings.scan_cache_size, settings.scan_cache_seconds)
+        live.wakeup.follow(scans)  # registry changes, from any process, drop its plates
         return cls(
             settings=settings,
             keys=keys,
             store=store_for(settings.redis_url, settings.redis_prefix),
             commands=DeviceCommands(settings),
-            live=Live(settings, keys),
+            live=live,
             faces=Faces(settings),
+            scans=scans,
             sms=sender_for(settings),
         )

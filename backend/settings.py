@@ -117,6 +117,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     otp_minutes: int = 5
     otp_max_attempts: int = 5
     scan_misses_per_minute: int = 30
+    # Plates whose scan statement's rows each app process keeps (doorplates/cache.py), and how long
+    # at most (changes drop them at once); 0 keeps none.
+    scan_cache_size: int = 2048
+    scan_cache_seconds: float = 30.0
     # Sign-in codes texted per client address (a whole office behind one NAT shares it).
     codes_per_address_per_hour: int = 30
     # Per client address: anonymous self-registrations, and photos decoded (≈1 s of CPU each).
@@ -205,10 +209,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(
                 f"{PREFIX}PUSH_CONTACT: expected mailto:… or https://…, got {self.push_contact!r}"
             )
-        if self.live_poll_seconds < 0:
-            raise SettingsError(
-                f"{PREFIX}LIVE_POLL_SECONDS: expected 0 or more, got {self.live_poll_seconds}"
-            )
+        for name in ("live_poll_seconds", "scan_cache_size", "scan_cache_seconds"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{PREFIX}{name.upper()}: expected 0 or more, got {getattr(self, name)}")
         self.night_range  # noqa: B018 - a bad range stops start-up, not the first analysis run
 
     @property

@@ -22,6 +22,7 @@ from backend.doorplates.schemas import (
 )
 from backend.doorplates.tables import Doorplate
 from backend.errors import Invalid, NotFound
+from backend.live import wakeup
 from backend.net import spend
 from backend.registry import service as registry
 from backend.registry.enums import PlaceKind
@@ -130,8 +131,11 @@ async def _live_plate(ctx: Context, token: str, ip: str, sql: str, *args: str) -
 
     Only misses are counted and refused: a real plate always answers, and 96-bit tokens make
     guessing hopeless anyway; the limit guards against floods of lookups that find nothing.
+    A live plate's rows usually come from the scan cache (``cache.py``), kept as fetched.
     """
-    rows = await Doorplate.raw(sql, *args) if is_well_formed(token) else []
+    rows = (
+        await ctx.scans.rows((sql, token), lambda: Doorplate.raw(sql, *args)) if is_well_formed(token) else []
+    )
     if not rows:
         budget = ctx.settings.scan_misses_per_minute
         await spend(ctx, "scan-miss", ip, budget=budget, seconds=60, what="unknown doorplates scanned")
@@ -235,6 +239,7 @@ async def replace_plate(who: Principal, token: str, ip: str) -> PlateReplaced:
         await audit.record(
             who, "replace_plate", f"address:{plate['address']}", community=plate["community"], ip=ip
         )
+    await wakeup.changed([plate["community"]])
     return PlateReplaced(revoked=token, token=successor)
 
 

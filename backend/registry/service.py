@@ -13,6 +13,7 @@ from backend.audit import service as audit
 from backend.context import Context
 from backend.db import placeholders, transaction
 from backend.errors import Conflict, Invalid, NotFound
+from backend.live import wakeup
 from backend.registry import codes
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
 from backend.registry.idnumber import (
@@ -290,6 +291,7 @@ async def register(
             ip=ip,
             detail={"house": house_id, "person": person.id, "status": status},
         )
+    await wakeup.changed([target.community_id])
     return ResidencyOut(residency_id=residency.id, status=status)
 
 
@@ -509,7 +511,7 @@ async def verify(ctx: Context, who: Principal, residency_id: int, data: VerifyIn
     async with transaction(Residency._meta.db):
         person_id = await _confirm_person(ctx, person, row["house"], data.merge_into)
         await Person.update({Person.residence_category: category}).where(Person.id == person_id)
-        return await _decide(
+        outcome = await _decide(
             who,
             row,
             Action.VERIFY,
@@ -524,6 +526,9 @@ async def verify(ctx: Context, who: Principal, residency_id: int, data: VerifyIn
                 "proposed_category": row["proposed_category"],
             },
         )
+        shown_in = await _communities_showing(person_id)
+    await wakeup.changed(shown_in)
+    return outcome
 
 
 async def _confirm_person(ctx: Context, person: dict[str, Any], house_id: int, merge_into: int | None) -> int:
@@ -558,16 +563,20 @@ async def reject(who: Principal, residency_id: int, reason: str, ip: str) -> Res
     if not reason.strip():
         raise Invalid("required", "Give a reason for rejecting", field="reason")
     row = await _authorized_residency(who, residency_id, Action.VERIFY)
-    return await _decide(
+    outcome = await _decide(
         who, row, Action.VERIFY, ResidencyStatus.REJECTED, reason, ip, (ResidencyStatus.PENDING,)
     )
+    await wakeup.changed([row["community"]])
+    return outcome
 
 
 async def deregister(who: Principal, residency_id: int, reason: str, ip: str) -> ResidencyOut:
     if not reason.strip():
         raise Invalid("required", "Give a reason for deregistering", field="reason")
     row = await _authorized_residency(who, residency_id, Action.DEREGISTER)
-    return await _decide(who, row, Action.DEREGISTER, ResidencyStatus.ENDED, reason, ip, CURRENT)
+    outcome = await _decide(who, row, Action.DEREGISTER, ResidencyStatus.ENDED, reason, ip, CURRENT)
+    await wakeup.changed([row["community"]])
+    return outcome
 
 
 async def correct(who: Principal, residency_id: int, data: CorrectionIn, ip: str) -> ResidencyOut:
@@ -603,6 +612,8 @@ async def correct(who: Principal, residency_id: int, data: CorrectionIn, ip: str
             ip=ip,
             detail={"reason": correction.reason, **_correction_changes(correction.to_dict())},
         )
+        shown_in = await _communities_showing(row["person"])
+    await wakeup.changed(shown_in)
     return ResidencyOut(residency_id=residency_id, status=ResidencyStatus.VERIFIED)
 
 
@@ -729,6 +740,20 @@ async def flag_key_person(
             ip=ip,
             detail={"key_person": key_person},
         )
+        shown_in = await _communities_showing(person_id)
+    await wakeup.changed(shown_in)
+
+
+# Where scans may show a person: the communities of their residencies and of the flats they own.
+PERSON_COMMUNITIES = (
+    "SELECT community FROM residency WHERE person = {} UNION SELECT community FROM owner WHERE person = {}"
+)
+
+
+async def _communities_showing(person_id: int) -> list[int]:
+    """Whose scans to refresh once a change to the person commits (read in its transaction)."""
+    rows = await Residency.raw(PERSON_COMMUNITIES, person_id, person_id)
+    return [row["community"] for row in rows]
 
 
 # --- reads ---------------------------------------------------------------------

@@ -38,6 +38,7 @@ def test_defaults_need_no_configuration():
         ({"ANJU_NIGHT_HOURS": "3-3"}, "ANJU_NIGHT_HOURS: expected two hours FROM-TO"),
         ({"ANJU_WELFARE_DAYS": "0"}, "ANJU_WELFARE_DAYS: expected a positive number"),
         ({"ANJU_TAG_WINDOW_SECONDS": "0"}, "ANJU_TAG_WINDOW_SECONDS: expected a positive number"),
+        ({"ANJU_SCAN_CACHE_SIZE": "-1"}, "ANJU_SCAN_CACHE_SIZE: expected 0 or more"),
     ],
 )
 def test_bad_values_name_the_variable(env, message):
