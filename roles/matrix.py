@@ -406,5 +406,12 @@ def is_allowed(who: Principal, action: Action, target: Target = NOWHERE) -> bool
     return True
 
 
+def authorize_any(who: Principal, actions: tuple[Action, ...], target: Target) -> None:
+    """Refuse unless one of ``actions`` is allowed (a record its owner and supervisors both read);
+    the refusal is the last action's, saying why."""
+    if not any(is_allowed(who, action, target) for action in actions):
+        authorize(who, actions[-1], target)
+
+
 def allowed_actions(who: Principal, actions: tuple[Action, ...], target: Target) -> list[Action]:
     return [action for action in actions if is_allowed(who, action, target)]

@@ -8,15 +8,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import anyio
-
 from backend.alarms import service as alarms
 from backend.audit import service as audit
 from backend.db import transaction
 from backend.devices import service as devices
 from backend.devices.tables import DeviceKind
 from backend.errors import Conflict, Invalid, NotFound
-from backend.photos import clean_photo
+from backend.photos import keep_photo
 from backend.registry import service as registry
 from backend.text import plain_text
 from backend.video.schemas import (
@@ -45,7 +43,7 @@ from backend.video.tables import (
     Recorder,
     RoundStatus,
 )
-from roles import Action, Principal, authorize, is_allowed
+from roles import Action, Principal, authorize, authorize_any
 
 LOCAL = ZoneInfo("Asia/Shanghai")  # inspection days start at Wuhan's midnight
 RETENTION_DAYS_MIN = 30  # 采集的视频类数据存储周期不少于 30 天
@@ -428,8 +426,7 @@ async def _authorized_round(who: Principal, round_id: int, *actions: Action) -> 
     if row is None:
         raise NotFound("unknown_round", f"No inspection round {round_id}")
     target = await registry.community_target(row["community"], owner_id=row["operator"])
-    if not any(is_allowed(who, action, target) for action in actions):
-        authorize(who, actions[-1], target)  # refuses, saying why
+    authorize_any(who, actions, target)
     return row
 
 
@@ -490,14 +487,7 @@ async def attach_snapshot(
     """The camera's picture as the operator saw it; ``body`` is read only once the caller may."""
     round_id = (await _check(check_id))["round"]
     await _open_round(who, round_id)
-    jpeg = await anyio.to_thread.run_sync(clean_photo, await body(), content_type)
-    await InspectionSnapshot.insert(
-        InspectionSnapshot(check=check_id, data=jpeg, bytes=len(jpeg))
-    ).on_conflict(
-        target=InspectionSnapshot.check,
-        action="DO UPDATE",
-        values=[InspectionSnapshot.data, InspectionSnapshot.bytes],
-    )
+    await keep_photo(InspectionSnapshot, InspectionSnapshot.check, check_id, body, content_type)
     return await _round_out(round_id)
 
 
