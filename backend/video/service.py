@@ -456,11 +456,19 @@ async def record_check(who: Principal, round_id: int, data: CheckIn, now: dt.dat
         at=now,
         key=f"{round_id}:{data.camera_id}",
     )
-    inserted = (
-        await InspectionCheck.insert(check).on_conflict(action="DO NOTHING").returning(InspectionCheck.id)
-    )
-    if not inserted:
-        raise Conflict("already_checked", "This camera is already checked on this round")
+    async with transaction(InspectionCheck._meta.db):
+        inserted = await (
+            InspectionCheck.insert(check).on_conflict(action="DO NOTHING").returning(InspectionCheck.id)
+        )
+        if not inserted:
+            raise Conflict("already_checked", "This camera is already checked on this round")
+        await audit.record(
+            who,
+            "record_inspection_check",
+            f"inspection_check:{inserted[0]['id']}",
+            community=row["community"],
+            detail={"camera": data.camera_id, "verdict": data.verdict},
+        )
     return await _round_out(round_id)
 
 
