@@ -37,6 +37,7 @@ from backend.services.controllers import ServicesController
 from backend.settings import Settings, get_settings
 from backend.sms import require_real_sender
 from backend.vehicles.controllers import VehicleController
+from backend.video.controllers import VideoController
 from backend.visitors.controllers import VisitorController
 from backend.web import pwa_router
 from roles import Forbidden, Principal
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             VehicleController,
             FindingController,
             EBikeController,
+            VideoController,
             pwa_router(),
             *metrics_routes,
         ],

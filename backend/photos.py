@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import anyio
 from PIL import Image, ImageOps
 
 from backend.errors import Invalid
@@ -36,3 +39,13 @@ def clean_photo(data: bytes, content_type: str) -> bytes:
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=85)
     return out.getvalue()
+
+
+async def keep_photo(
+    table: Any, owner: Any, owner_id: int, body: Callable[[], Awaitable[bytes]], content_type: str
+) -> None:
+    """Read, clean (in a worker thread) and store an upload in ``table`` (``data``, ``bytes``), in
+    place of the one its owner had: ``owner`` is the table's unique column naming the owner."""
+    jpeg = await anyio.to_thread.run_sync(clean_photo, await body(), content_type)
+    row = table(**{owner._meta.name: owner_id, "data": jpeg, "bytes": len(jpeg)})
+    await table.insert(row).on_conflict(target=owner, action="DO UPDATE", values=[table.data, table.bytes])

@@ -51,6 +51,14 @@ from backend.registry.tables import (
 from backend.rootkey import RootKey
 from backend.services.tables import ServiceRequest, ServiceRequestEvent, ServiceRequestPhoto, ServiceTile
 from backend.vehicles.tables import Vehicle, VehiclePassage, WatchedPlate
+from backend.video.tables import (
+    Camera,
+    InspectionCheck,
+    InspectionRound,
+    InspectionSchedule,
+    InspectionSnapshot,
+    Recorder,
+)
 from backend.visitors.tables import Visit, VisitorPass, VisitorPolicy
 
 # backend/migrations links to the top-level folder, so the wheel ships the migrations inside the package.
@@ -125,5 +133,11 @@ APP_CONFIG = AppConfig(
         WatchedPlate,
         EBike,
         Finding,
+        Recorder,
+        Camera,
+        InspectionSchedule,
+        InspectionRound,
+        InspectionCheck,
+        InspectionSnapshot,
     ],
 )

@@ -42,6 +42,7 @@ from backend.registry.tables import (
     Unit,
 )
 from backend.services.tables import ServiceTile, TileKind
+from backend.video.tables import Area, Camera, Recorder
 from backend.visitors import service as visitors
 from backend.visitors.tables import VisitorPolicy
 from qr.tokens import new_plate_token
@@ -197,6 +198,7 @@ async def seed_community(
     await _populate(build, houses)
     await ensure_plates(community.id)
     await _equip(ctx, community)
+    await _video(ctx, community)
     await _services(community)
     await _patrol_route(community)
     return community, houses
@@ -365,6 +367,49 @@ async def _perimeter(ctx: Context, community: Community) -> None:
         ).save()
         if code == ZONES[0][0]:
             await _open_alarm(community, detector)
+
+
+async def _video(ctx: Context, community: Community) -> None:
+    """The monitoring room's recorder (30 days reported) and its cameras: the perimeter zones' two,
+    one at the first gate, one over the car park, one at the first unit's door; the coverage shows
+    the required areas still without one (main passages, lifts, pump room…)."""
+    recorder = Recorder(
+        community=community.id,
+        name="监控室硬盘录像机",
+        address="192.168.10.20",
+        retention_days=30,
+        reported_at=dt.datetime.now(dt.UTC),
+    )
+    await recorder.save()
+    gate = await Gate.objects().where(Gate.community == community.id).order_by(Gate.id).first()
+    unit = await Unit.objects().where(Unit.community == community.id).order_by(Unit.id).first()
+    cameras = [
+        (await _perimeter_camera(community, label), Area.PERIMETER, name)
+        for label, name in (("north", "北侧围墙"), ("south", "南侧围墙"))
+    ]
+    for code, area, name, place in (
+        ("cam-gate1", Area.COMMUNITY_ENTRANCE, f"{gate.name}摄像机", {"gate": gate.id}),
+        ("cam-parking", Area.CAR_PARK, "地面停车场摄像机", {}),
+        ("cam-unit1", Area.UNIT_ENTRANCE, "首个单元门摄像机", {"building": unit.building, "unit": unit.id}),
+    ):
+        device = _device(ctx, community, code, DeviceKind.CAMERA, name, **place)
+        await device.save()
+        cameras.append((device.id, area, name))
+    for channel, (device_id, area, place) in enumerate(cameras, start=1):
+        await Camera(
+            device=device_id,
+            community=community.id,
+            area=area,
+            place=place,
+            recorder=recorder.id,
+            channel=channel,
+            channel_key=f"{recorder.id}:{channel}",
+        ).save()
+
+
+async def _perimeter_camera(community: Community, label: str) -> int:
+    code = f"{community.code}-cam-{label}"
+    return (await Device.select(Device.id).where(Device.code == code).first())["id"]
 
 
 async def _open_alarm(community: Community, device: Device) -> None:

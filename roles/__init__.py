@@ -8,6 +8,7 @@ from roles.matrix import (
     Target,
     allowed_actions,
     authorize,
+    authorize_any,
     is_allowed,
 )
 from roles.projections import Viewer, project_person, sections_for, viewer_for
@@ -21,6 +22,7 @@ __all__ = [
     "Viewer",
     "allowed_actions",
     "authorize",
+    "authorize_any",
     "is_allowed",
     "project_person",
     "sections_for",

@@ -93,6 +93,10 @@ class Action(StrEnum):
     MANAGE_WATCH_LIST = "manage_watch_list"  # 布控 plates
     VIEW_FINDINGS = "view_findings"  # the analysis (研判) jobs' findings of a community
     HANDLE_FINDING = "handle_finding"  # close a finding (a welfare task: visited)
+    VIEW_VIDEO = "view_video"  # cameras, recorders, coverage, inspection records and snapshots
+    MANAGE_VIDEO = "manage_video"  # register cameras and recorders, report retention, set the schedule
+    INSPECT_VIDEO = "inspect_video"  # start a video inspection round (视频巡检)
+    RECORD_INSPECTION = "record_inspection"  # check cameras on one's own round, attach snapshots, end it
 
 
 class Scope(StrEnum):
@@ -241,6 +245,16 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     # 研判: the community police and its wardens; findings about 重点人员 need VIEW_KEY_PERSONS too.
     Action.VIEW_FINDINGS: {Role.WARDEN: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
     Action.HANDLE_FINDING: {Role.WARDEN: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
+    # The monitoring room is the property's security staff's; the community police read its records
+    # (the seed's 视频巡检 is evidence for the police). Residents never see cameras.
+    Action.VIEW_VIDEO: {
+        Role.PROPERTY: Scope.COMMUNITY,
+        Role.POLICE: Scope.COMMUNITY,
+        Role.DISTRICT_ADMIN: Scope.DISTRICT,
+    },
+    Action.MANAGE_VIDEO: {Role.PROPERTY: Scope.COMMUNITY},
+    Action.INSPECT_VIDEO: {Role.PROPERTY: Scope.COMMUNITY},
+    Action.RECORD_INSPECTION: {Role.PROPERTY: Scope.OWN_RECORD},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.
@@ -390,6 +404,13 @@ def is_allowed(who: Principal, action: Action, target: Target = NOWHERE) -> bool
     except Forbidden:
         return False
     return True
+
+
+def authorize_any(who: Principal, actions: tuple[Action, ...], target: Target) -> None:
+    """Refuse unless one of ``actions`` is allowed (a record its owner and supervisors both read);
+    the refusal is the last action's, saying why."""
+    if not any(is_allowed(who, action, target) for action in actions):
+        authorize(who, actions[-1], target)
 
 
 def allowed_actions(who: Principal, actions: tuple[Action, ...], target: Target) -> list[Action]:

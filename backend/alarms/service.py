@@ -219,6 +219,16 @@ async def list_zones(who: Principal, community_id: int) -> list[ZoneOut]:
     return [_zone_out(row) for row in rows]
 
 
+async def zone_cameras(community_id: int) -> list[tuple[str, list[int]]]:
+    """Each perimeter zone's name and the cameras linked to it (每个防区应不少于一个视频探头)."""
+    rows = (
+        await PerimeterZone.select(PerimeterZone.name, PerimeterZone.cameras)
+        .where(PerimeterZone.community == community_id)
+        .order_by(PerimeterZone.id)
+    )
+    return [(row["name"], json_list(row["cameras"])) for row in rows]
+
+
 async def community_map(who: Principal, community_id: int) -> MapOut:
     """The board's map: buildings and gates where they stand, zones with the cameras that watch them."""
     authorize(who, Action.VIEW_ALARMS, await community_target(community_id))

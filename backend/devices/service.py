@@ -249,6 +249,9 @@ STATUS_COLUMNS = (
     Device.last_seen,
     Device.house,
     Device.stream_url,
+    Device.gate,
+    Device.building,
+    Device.unit,
 )
 
 
@@ -270,6 +273,13 @@ async def devices_of_kind(community_id: int, kind: DeviceKind) -> list[dict[str,
         await Device.select(*STATUS_COLUMNS)
         .where((Device.community == community_id) & (Device.kind == kind))
         .order_by(Device.code)
+    )
+
+
+async def place_at(device_id: int, gate: int | None, building: int | None, unit: int | None) -> None:
+    """Say where a device stands (a camera's gate, building or unit); the caller checked the places."""
+    await Device.update({Device.gate: gate, Device.building: building, Device.unit: unit}).where(
+        Device.id == device_id
     )
 
 

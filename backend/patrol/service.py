@@ -42,7 +42,7 @@ from backend.registry import service as registry
 from backend.text import plain_text
 from qr.sheets import Plate, sheet_svg
 from qr.tokens import is_well_formed, new_plate_token
-from roles import Action, Principal, Target, authorize, is_allowed
+from roles import Action, Principal, Target, authorize, authorize_any
 
 log = logging.getLogger("anju")
 RECENT_AT_PLACE = 5  # patrols listed in a building's scan view
@@ -260,8 +260,7 @@ async def _authorized_run(who: Principal, run_id: int, *actions: Action) -> dict
     if run is None:
         raise NotFound("unknown_run", f"No patrol run {run_id}")
     target = await registry.community_target(run["community"], owner_id=run["guard"])
-    if not any(is_allowed(who, action, target) for action in actions):
-        authorize(who, actions[-1], target)  # refuses, saying why
+    authorize_any(who, actions, target)
     return run
 
 

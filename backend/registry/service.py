@@ -115,6 +115,26 @@ async def map_places(community_id: int) -> tuple[list[dict[str, Any]], list[dict
     return buildings, gates
 
 
+async def gates_and_units(community_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A community's gates (id, name) and units (id, building, label such as 1栋2单元, the
+    building's floors above ground), in order: the places a coverage check walks."""
+    gates = await Gate.select(Gate.id, Gate.name).where(Gate.community == community_id).order_by(Gate.id)
+    units = (
+        await Unit.select(
+            Unit.id,
+            Unit.building,
+            Unit.number,
+            Unit.building.name.as_alias("building_name"),
+            Unit.building.floors_above.as_alias("floors"),
+        )
+        .where(Unit.community == community_id)
+        .order_by(Unit.building, Unit.id)
+    )
+    for unit in units:
+        unit["label"] = f"{unit.pop('building_name')}{unit.pop('number')}"
+    return gates, units
+
+
 async def community_names(ids: frozenset[int]) -> dict[int, str]:
     rows = await Community.select(Community.id, Community.name).where(Community.id.is_in(sorted(ids) or [0]))
     return {row["id"]: row["name"] for row in rows}

@@ -6,12 +6,10 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio
-
 from backend.audit import service as audit
 from backend.db import transaction
 from backend.errors import Conflict, Invalid, NotFound
-from backend.photos import clean_photo
+from backend.photos import keep_photo
 from backend.registry import service as registry
 from backend.services.schemas import (
     CommunityTiles,
@@ -281,14 +279,7 @@ async def attach_photo(
     row = await _authorized_request(who, request_id, Action.OWN_SERVICE_REQUEST)
     if row["status"] == RequestStatus.CLOSED:
         raise Conflict("request_closed", "This request is closed")
-    jpeg = await anyio.to_thread.run_sync(clean_photo, await body(), content_type)
-    await ServiceRequestPhoto.insert(
-        ServiceRequestPhoto(request=request_id, data=jpeg, bytes=len(jpeg))
-    ).on_conflict(
-        target=ServiceRequestPhoto.request,
-        action="DO UPDATE",
-        values=[ServiceRequestPhoto.data, ServiceRequestPhoto.bytes],
-    )
+    await keep_photo(ServiceRequestPhoto, ServiceRequestPhoto.request, request_id, body, content_type)
     return await _request_out(request_id)
 
 

@@ -14,6 +14,8 @@ const COVERAGE_TARGET = 1;
 const MAX_INLINE = 3;
 // Who may watch a community's alarms live (roles/matrix.py: view_alarms and watch_live).
 const BOARD_ROLES = new Set(["police", "warden", "property", "maintenance", "district_admin"]);
+// Who reaches the video screen (roles/matrix.py: view_video).
+const VIDEO_ROLES = new Set(["property", "police", "district_admin"]);
 // Who administers something (staff, grants, devices, doorplates: screens/admin.js).
 const ADMIN_ROLES = new Set(["property", "maintenance", "district_admin"]);
 
@@ -69,6 +71,7 @@ function signedIn(acc, signal) {
     // The guard desk is property staff's (register_walk_in, admit_vehicle); 布控 is the police's.
     acc.role === "property" ? tile("/desk", "home.desk", "home.desk_sub") : null,
     acc.role === "police" ? tile("/watch-list", "home.watch_list", "home.watch_list_sub") : null,
+    VIDEO_ROLES.has(acc.role) ? tile("/video", "home.video", "home.video_sub") : null,
     link("/passes", { class: "tile", dataset: { testid: "passes-tile" } }, h("span", { class: "tile-title" }, t("home.passes")), h("span", { class: "tile-sub" }, t(staff ? "home.passes_sub_staff" : "home.passes_sub"))),
     link("/me", { class: "tile" }, h("span", { class: "tile-title" }, t("home.me")), h("span", { class: "tile-sub" }, t("home.me_sub"))),
   ];

@@ -50,6 +50,7 @@ from backend.registry.tables import Community, House, Residency
 from backend.services.tables import ServiceRequest, ServiceTile
 from backend.settings import Settings
 from backend.vehicles.tables import Vehicle, VehiclePassage, WatchedPlate
+from backend.video.tables import Camera, InspectionCheck, InspectionRound, Recorder
 from backend.visitors.tables import VisitorPass
 from roles import Action, Principal, Role, Target, is_allowed
 from tests.integration.test_registration import FORM
@@ -110,6 +111,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/homes/{house_id}/vehicles"): "PWA shell (a household's vehicles)",
     ("GET", "/desk"): "PWA shell (the guard desk)",
     ("GET", "/watch-list"): "PWA shell (the police watch list)",
+    ("GET", "/video"): "PWA shell (cameras, coverage, video inspection)",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
     ("GET", "/app/{path}"): "PWA assets",
@@ -220,6 +222,9 @@ class Place:
     grant: int  # a seeded on-duty door grant
     face_watch: int  # a face on the police watch list (add_faces)
     arming: int  # a rule of the arming schedule (add_faces)
+    video: dict[
+        str, Any
+    ]  # a seeded camera (and its device), the recorder; an open round, its operator, a check
 
 
 async def place_in(community: int) -> Place:
@@ -298,7 +303,43 @@ async def place_in(community: int) -> Place:
         (await AccessGrant.select(AccessGrant.id).where(AccessGrant.community == community).first())["id"],
         (await FaceWatch.select(FaceWatch.id).where(FaceWatch.community == community).first())["id"],
         (await ArmingRule.select(ArmingRule.id).where(ArmingRule.community == community).first())["id"],
+        await video_in(community),
     )
+
+
+async def video_in(community: int) -> dict[str, Any]:
+    camera = await Camera.select(Camera.id, Camera.device).where(Camera.community == community).first()
+    recorder = await Recorder.select(Recorder.id).where(Recorder.community == community).first()
+    round_ = (
+        await InspectionRound.select(InspectionRound.id, InspectionRound.operator)
+        .where(InspectionRound.community == community)
+        .first()
+    )
+    check = (
+        await InspectionCheck.select(InspectionCheck.id).where(InspectionCheck.round == round_["id"]).first()
+    )
+    return {
+        "camera": camera["id"],
+        "device": camera["device"],
+        "recorder": recorder["id"],
+        "round": round_["id"],
+        "operator": round_["operator"],
+        "check": check["id"],
+    }
+
+
+async def add_inspection_rounds(world) -> None:
+    """Per community: an open inspection round of its property staff with one camera checked."""
+    for side, community in (("home", world.home), ("other", world.other)):
+        operator = (
+            await Account.select(Account.id).where(Account.phone == world.phone(Role.PROPERTY, side)).first()
+        )
+        camera = await Camera.select(Camera.id).where(Camera.community == community).first()
+        round_ = InspectionRound(community=community, operator=operator["id"])
+        await round_.save()
+        await InspectionCheck(
+            round=round_.id, camera=camera["id"], verdict="normal", key=f"{round_.id}:{camera['id']}"
+        ).save()
 
 
 async def vehicles_in(community: int) -> list[int]:
@@ -491,6 +532,8 @@ OWNERS: dict[str, Callable[[Place], int]] = {
     "request_id": lambda p: p.request["requester"],
     "run_id": lambda p: p.patrol["guard"],
     "face_id": lambda p: p.face["enrolled_by"] if p.face else None,
+    "round_id": lambda p: p.video["operator"],
+    "check_id": lambda p: p.video["operator"],
 }
 
 
@@ -540,6 +583,10 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "finding_id": lambda p: p.finding,
     "watch_id": lambda p: p.face_watch,
     "rule_id": lambda p: p.arming,
+    "camera_id": lambda p: p.video["camera"],
+    "recorder_id": lambda p: p.video["recorder"],
+    "round_id": lambda p: p.video["round"],
+    "check_id": lambda p: p.video["check"],
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -618,6 +665,20 @@ BODIES |= {
     ("POST", "/api/houses/{house_id}/ebikes"): lambda p, _: {"person_id": p.flat_resident, "brand": "矩阵"},
     ("POST", "/api/ebikes/{ebike_id}/tag"): lambda p, _: {"tag": f"EB{next(_serial):06d}"},
     ("POST", "/api/findings/{finding_id}/close"): lambda p, _: {"note": REASON},
+    # A registered camera again (409 when allowed), a recorder, its retention, a round's check.
+    ("POST", "/api/communities/{community_id}/video/cameras"): lambda p, _: {
+        "device_id": p.video["device"],
+        "area": "main_passage",
+    },
+    ("PUT", "/api/video/cameras/{camera_id}"): lambda p, _: {"area": "main_passage"},
+    ("POST", "/api/communities/{community_id}/video/recorders"): lambda p, _: {"name": "矩阵录像机"},
+    ("PUT", "/api/video/recorders/{recorder_id}"): lambda p, _: {"name": "矩阵录像机"},
+    ("PUT", "/api/video/recorders/{recorder_id}/retention"): lambda p, _: {"retention_days": 30},
+    ("PUT", "/api/communities/{community_id}/video/inspection-schedule"): lambda p, _: {"rounds_per_day": 2},
+    ("POST", "/api/video/inspections/{round_id}/checks"): lambda p, _: {
+        "camera_id": p.video["camera"],
+        "verdict": "normal",
+    },
 }
 ZONE = {"name": "矩阵围墙", "polygon": [[0, 0], [100, 0], [100, 10]]}
 PLACED_BODIES: dict[tuple[str, str], Body] = {
@@ -762,6 +823,7 @@ async def test_the_route_answers_each_caller_as_roles_says(world, route):
     await add_vehicles(world)
     await add_faces(world)
     await add_ebikes_and_findings(world)
+    await add_inspection_rounds(world)
     callers = [None, *Role]
     principals = {caller: await principal_of(world, caller) for caller in callers}
     cells = [
