@@ -224,11 +224,17 @@ async def add_camera(who: Principal, community_id: int, data: CameraIn, ip: str)
         raise Conflict("camera_registered", "This camera is registered already", field="device_id")
     values = await _camera_values(community_id, data, None)
     async with transaction(Camera._meta.db):
-        camera = Camera(device=data.device_id, community=community_id, **values)
-        await camera.save()
+        inserted = (
+            await Camera.insert(Camera(device=data.device_id, community=community_id, **values))
+            .on_conflict(action="DO NOTHING")
+            .returning(Camera.id)
+        )
+        if not inserted:  # a concurrent registration of the device or the channel won
+            raise Conflict("camera_registered", "This camera or its channel is registered already")
+        camera_id = inserted[0]["id"]
         await devices.place_at(data.device_id, data.gate_id, data.building_id, data.unit_id)
-        await audit.record(who, "add_camera", f"camera:{camera.id}", community=community_id, ip=ip)
-    return (await _cameras(Camera.id == camera.id))[0]
+        await audit.record(who, "add_camera", f"camera:{camera_id}", community=community_id, ip=ip)
+    return (await _cameras(Camera.id == camera_id))[0]
 
 
 async def change_camera(who: Principal, camera_id: int, data: CameraPlace, ip: str) -> CameraOut:

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiomqtt
 import pytest
@@ -18,7 +19,7 @@ from backend.devices.tables import Device, DeviceEvent, DeviceKind, Notification
 from device_bridge import protocol
 from device_bridge.bridge import Bridge, running
 from device_bridge.protocol import Channel
-from device_bridge.simulator import publish_events
+from device_bridge.simulator import Simulator, publish_events
 from device_bridge.transport import client_options
 
 
@@ -88,6 +89,27 @@ async def handled_so_far(bridge: Bridge, fleet: Fleet) -> None:
 
 def new_bridge(world, settings, worker="w1", **options) -> Bridge:
     return build_bridge(settings, world.ctx.keys, unique(worker), batch_seconds=0.01, **options)
+
+
+@contextlib.asynccontextmanager
+async def played(world, settings, device_code: str):
+    """The home community's device ``device_code`` played by the simulator, online, until the block ends."""
+    spec = [s for s in await device_fleet(world.ctx, world.home) if s.code == device_code]
+    simulator = Simulator(
+        settings.broker,
+        spec,
+        settings.mqtt_prefix,
+        event_interval=3600,
+        state_dir=Path(settings.var_dir) / "devices",
+    )
+    task = asyncio.create_task(simulator.run())
+    try:
+        await asyncio.wait_for(asyncio.gather(*(d.online.wait() for d in simulator.devices.values())), 10)
+        yield simulator
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await simulator.forget()
 
 
 def unique(worker: str) -> str:

@@ -14,7 +14,6 @@ import json
 import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import aiomqtt
 import cv2
@@ -41,7 +40,7 @@ from device_bridge.simulator import Simulator
 from device_bridge.transport import client_options
 from roles import Role
 from tests import photos
-from tests.integration.test_bridge import eventually, new_bridge
+from tests.integration.test_bridge import eventually, new_bridge, played
 from tests.integration.test_credentials import resident_person
 from tests.integration.test_faces import enrol
 
@@ -90,29 +89,12 @@ class Gate:
 
 @contextlib.asynccontextmanager
 async def face_gate(world, settings, **bridge_options):
-    device = (
-        await Device.objects()
-        .where((Device.community == world.home) & (Device.kind == DeviceKind.FACE_GATE))
-        .order_by(Device.id)
-        .first()
-    )
-    spec = [s for s in await fleet(world.ctx, world.home) if s.code == device.code]
-    simulator = Simulator(
-        settings.broker,
-        spec,
-        settings.mqtt_prefix,
-        event_interval=3600,
-        state_dir=Path(settings.var_dir) / "devices",
-    )
-    async with running(new_bridge(world, settings, "faces", **bridge_options)):
-        task = asyncio.create_task(simulator.run())
-        try:
-            await asyncio.wait_for(asyncio.gather(*(d.online.wait() for d in simulator.devices.values())), 10)
-            yield Gate(device, simulator)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await simulator.forget()
+    device = await seeded_gate(world)
+    async with (
+        running(new_bridge(world, settings, "faces", **bridge_options)),
+        played(world, settings, device.code) as simulator,
+    ):
+        yield Gate(device, simulator)
 
 
 async def enrolled(world, faces, photo: str = "newton") -> dict:

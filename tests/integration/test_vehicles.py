@@ -16,7 +16,6 @@ import pytest
 from backend.accounts.tables import Account
 from backend.alarms.tables import Alarm
 from backend.audit.tables import AuditEntry
-from backend.devices.service import fleet
 from backend.devices.tables import Device, DeviceKind
 from backend.live.tables import LiveEvent, PushOutbox
 from backend.registry.tables import Community, House
@@ -29,7 +28,7 @@ from device_bridge.protocol import Channel, Direction
 from device_bridge.simulator import Simulator
 from device_bridge.transport import client_options
 from roles import Role
-from tests.integration.test_bridge import eventually, new_bridge
+from tests.integration.test_bridge import eventually, new_bridge, played
 
 PAYLOADS = Path(__file__).parent.parent / "unit" / "device_payloads"
 
@@ -72,19 +71,12 @@ async def _more_than(count: int) -> bool:
 @contextlib.asynccontextmanager
 async def barrier(world, settings):
     device = await add_barrier(world, world.home)
-    spec = [s for s in await fleet(world.ctx, world.home) if s.code == device.code]
-    simulator = Simulator(
-        settings.broker,
-        spec,
-        settings.mqtt_prefix,
-        event_interval=3600,
-        state_dir=Path(settings.var_dir) / "devices",
-    )
     community = (await Community.objects().get(Community.id == world.home)).code
     topic = protocol.topic(settings.mqtt_prefix, community, device.code, Channel.CMD)
     async with (
         running(new_bridge(world, settings, "vehicles")),
         aiomqtt.Client(**client_options(settings.broker)) as listener,
+        played(world, settings, device.code) as simulator,
     ):
         gate = Gate(world, settings, device, simulator)
         await listener.subscribe(topic)
@@ -93,15 +85,12 @@ async def barrier(world, settings):
             async for message in listener.messages:
                 gate.commands.append(msgspec.json.decode(message.payload))
 
-        tasks = [asyncio.create_task(simulator.run()), asyncio.create_task(listen())]
+        task = asyncio.create_task(listen())
         try:
-            await asyncio.wait_for(asyncio.gather(*(d.online.wait() for d in simulator.devices.values())), 10)
             yield gate
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await simulator.forget()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 async def register(world, role: Role, house: int, plate: str, hpzl: str = "02", side: str = "home"):
