@@ -32,6 +32,7 @@ from backend.live.controllers import LiveController
 from backend.notices.controllers import NoticeController
 from backend.patrol import service as patrol
 from backend.patrol.controllers import PatrolController
+from backend.probes.controllers import ProbeController
 from backend.registry.controllers import RegistryController
 from backend.services.controllers import ServicesController
 from backend.settings import Settings, get_settings
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             VehicleController,
             FindingController,
             EBikeController,
+            ProbeController,
             VideoController,
             pwa_router(),
             *metrics_routes,

@@ -35,6 +35,7 @@ from backend.patrol.tables import (
     PatrolScan,
     PatrolShift,
 )
+from backend.probes.tables import Sighting
 from backend.registry.tables import (
     Address,
     Building,
@@ -139,5 +140,6 @@ APP_CONFIG = AppConfig(
         InspectionRound,
         InspectionCheck,
         InspectionSnapshot,
+        Sighting,
     ],
 )

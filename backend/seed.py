@@ -281,13 +281,16 @@ def _device(ctx: Context, community: Community, code: str, kind: DeviceKind, nam
 
 
 async def _equip(ctx: Context, community: Community) -> None:
-    """A face gate at every gate, an intercom at every unit door, a smoke sensor per building, two SOS
-    buttons, fire and energy sensors, perimeter zones with their detectors and cameras."""
+    """A face gate and a Wi-Fi probe at every gate, an intercom at every unit door, a smoke sensor per
+    building, two SOS buttons, fire and energy sensors, perimeter zones with their detectors and cameras."""
     for gate in await Gate.objects().where(Gate.community == community.id).order_by(Gate.id):
         device = _device(
             ctx, community, f"gate{gate.id}", DeviceKind.FACE_GATE, f"{gate.name}人脸闸机", gate=gate.id
         )
         await device.save()
+        await _device(
+            ctx, community, f"probe{gate.id}", DeviceKind.WIFI_PROBE, f"{gate.name}WiFi探针", gate=gate.id
+        ).save()
         await Door(
             community=community.id, name=gate.name, kind=DoorKind.GATE, gate=gate.id, device=device.id
         ).save()

@@ -46,6 +46,7 @@ LIMITS = (
     "night_entries_min",
     "night_entries_days",
     "welfare_days",
+    "sighting_retention_days",
 )
 
 
@@ -171,6 +172,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     night_entries_min: int = 3  # a person's entries in those hours within night_entries_days
     night_entries_days: int = 7
     welfare_days: int = 3  # a person living alone not seen at any door this long: a welfare task
+    # Wi-Fi probe and RFID sightings (backend/probes) are deleted after this many days: what the
+    # uplink rules (the police platform's 无线上网安全管理 interface) allow, until that uplink exists.
+    sighting_retention_days: int = 30
 
     def __post_init__(self) -> None:
         if not self.database_url:

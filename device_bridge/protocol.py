@@ -20,7 +20,7 @@ import hmac
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -44,6 +44,7 @@ class EventType(StrEnum):
     READING = "reading"
     PLATE = "plate"  # a licence plate read at a vehicle barrier
     FACE = "face"  # a face gate's capture (or, matching on the gate, the gate's own decision)
+    SIGHTING = "sighting"  # a Wi-Fi probe saw a phone's MAC, or an RFID reader an e-bike's tag
 
 
 class AlarmKind(StrEnum):
@@ -86,6 +87,11 @@ class AccessMethod(StrEnum):
     QR_PASS = "qr_pass"
     VISITOR_CALL = "visitor_call"
     TAG = "tag"  # an e-bike's RFID tag at a gate reader
+
+
+class SightingKind(StrEnum):
+    WIFI = "wifi"  # a phone's Wi-Fi MAC address (无线上网安全管理系统)
+    RFID = "rfid"  # an e-bike's RFID tag, read by a gate reader (same intake)
 
 
 class Direction(StrEnum):
@@ -177,6 +183,29 @@ class FaceData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     granted: bool | None = None  # device-side matching: whether the gate opened
 
 
+MAC = re.compile(r"^[0-9A-Fa-f]{2}([:-]?)[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}$")
+
+
+def normalised_mac(text: str) -> str:
+    """``aa-bb-cc-dd-ee-ff``, ``aabbccddeeff`` or ``AA:BB:…`` as ``AA:BB:CC:DD:EE:FF``; ValueError if none."""
+    if not MAC.match(text):
+        raise ValueError(f"not a MAC address: {text[:40]!r}")
+    digits = re.sub(r"[:-]", "", text).upper()
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+class SightingData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    """One MAC (or tag) a probe saw; ``mac`` arrives normalised, ``seen_at`` defaults to the envelope's ts."""
+
+    mac: str
+    kind: SightingKind = SightingKind.WIFI
+    rssi: int | None = None  # dBm
+    seen_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+
+    def __post_init__(self) -> None:
+        msgspec.structs.force_setattr(self, "mac", normalised_mac(self.mac))  # ValueError: malformed
+
+
 class HeartbeatData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     battery: int | None = None  # percent
     battery_low: bool | None = None  # what many sensors report instead of a percentage
@@ -223,6 +252,7 @@ DATA_SHAPES: dict[str, type[msgspec.Struct]] = {
     EventType.HEARTBEAT: HeartbeatData,
     EventType.PLATE: PlateData,
     EventType.FACE: FaceData,
+    EventType.SIGHTING: SightingData,
 }
 
 

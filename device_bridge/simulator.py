@@ -43,6 +43,8 @@ from device_bridge.protocol import (
     MeterKind,
     PlateData,
     ReadingData,
+    SightingData,
+    SightingKind,
 )
 from device_bridge.refusals import RefusalLog
 from device_bridge.session import Session
@@ -52,7 +54,8 @@ from qr import passes
 log = logging.getLogger("anju.bridge.simulator")
 
 WUHAN = timezone(timedelta(hours=8))  # devices report their local time
-# "device": anything that only heartbeats (a camera, a detector…); "water_meter": cumulative readings.
+# "device": anything that only heartbeats (a camera, a detector…); "water_meter": cumulative readings;
+# "wifi_probe": MAC sightings of passing phones.
 KINDS = (
     "door_controller",
     "face_gate",
@@ -63,6 +66,7 @@ KINDS = (
     "device",
     "water_meter",
     "screen",
+    "wifi_probe",
 )
 OPENS_DOORS = frozenset({"door_controller", "face_gate", "intercom", "barrier"})
 SHOWS_NOTICES = frozenset({"screen"})  # screens and broadcast devices: display and clear
@@ -279,6 +283,8 @@ class SimulatedDevice:
             behaviours.append(self._readings)
         if self.spec.kind == "barrier":
             behaviours.append(self._plates)
+        if self.spec.kind == "wifi_probe":
+            behaviours.append(self._sightings)
         try:
             async with asyncio.TaskGroup() as group:
                 for behaviour in behaviours:
@@ -398,6 +404,20 @@ class SimulatedDevice:
             raise aiomqtt.MqttError(f"{self.identifier} is not connected")
         data = FaceData(image=base64.b64encode(image).decode(), direction=direction, door=door, **on_gate)
         return await self._publish_event(self._client, EventType.FACE, msgspec.to_builtins(data))
+
+    async def sight(self, mac: str, kind: SightingKind = SightingKind.WIFI, rssi: int | None = None) -> str:
+        """A phone (or an e-bike's tag) passing this probe: it reports the MAC. The event's id."""
+        if self._client is None:
+            raise aiomqtt.MqttError(f"{self.identifier} is not connected")
+        data = msgspec.to_builtins(SightingData(mac=mac, kind=kind, rssi=rssi))
+        return await self._publish_event(self._client, EventType.SIGHTING, data)
+
+    async def _sightings(self, client: aiomqtt.Client) -> None:
+        """Passing phones: random locally administered MACs, so no real phone's address is made up."""
+        while True:
+            await asyncio.sleep(self._jittered(self.event_interval))
+            mac = ":".join(f"{b:02X}" for b in [0x02, *(self.rng.randrange(256) for _ in range(5))])
+            await self.sight(mac, rssi=-self.rng.randint(40, 90))
 
     async def _plates(self, client: aiomqtt.Client) -> None:
         """Passing vehicles: made-up Wuhan plates, mostly unknown to the platform (held for the guard)."""
@@ -527,6 +547,12 @@ class Simulator:
     async def read_plate(self, code: str, plate: str, direction: Direction = Direction.IN) -> None:
         """A vehicle at barrier ``code`` (see :meth:`SimulatedDevice.read_plate`)."""
         await self.devices[code].read_plate(plate, direction)
+
+    async def sight(
+        self, code: str, mac: str, kind: SightingKind = SightingKind.WIFI, rssi: int | None = None
+    ) -> str:
+        """A MAC seen by probe ``code`` (see :meth:`SimulatedDevice.sight`)."""
+        return await self.devices[code].sight(mac, kind, rssi)
 
     async def capture_face(
         self, code: str, image: bytes, direction: Direction = Direction.IN, **on_gate: Any

@@ -4,7 +4,8 @@ The devices domain stores every event once, moves ``last_seen`` forward, applies
 states in order and tells the maintenance centre when a device goes offline; the access domain
 stores passes (backend/access/ingest.py), the alarms domain raises alarms and counts readings
 (backend/alarms/ingest.py), the vehicles domain judges plates read at barriers
-(backend/vehicles/ingest.py). :func:`build_bridge` gives a bridge the device directory, every
+(backend/vehicles/ingest.py), the probes domain keeps MAC sightings (backend/probes/ingest.py).
+:func:`build_bridge` gives a bridge the device directory, every
 domain's handlers, the batch transaction and a door-command connection (barriers are opened from
 the bridge). A later domain (faces, tags) adds its ``register`` call in :func:`handlers`.
 
@@ -39,6 +40,7 @@ from backend.faces.runtime import Faces
 from backend.keys import Keys
 from backend.notices.display import Screens
 from backend.notices.service import publish_due
+from backend.probes import ingest as probes_ingest
 from backend.settings import Settings
 from backend.vehicles import ingest as vehicles_ingest
 from backend.visitors import ingest as visitors_ingest
@@ -52,6 +54,7 @@ from roles import Role
 OFFLINE_AFTER_HEARTBEATS = 2.5  # silence tolerated before a device counts as offline
 CAPTURE_FORWARD_SECONDS = 1.0  # captures go to the police platform in (near) real time
 CAPTURE_ERASE_SECONDS = 60.0  # also how soon a face of someone who moved out is deleted
+SIGHTING_ERASE_SECONDS = 3600.0  # sightings are kept for days: an hourly sweep is close enough
 # A batch PostgreSQL rolled back against another worker's (deadlock, serialization failure).
 CONFLICTS = (TransactionRollbackError,)
 DIRECTORY_SQL = """
@@ -220,6 +223,7 @@ def handlers(
     alarms_ingest.register(registry, AlarmConfig.of(settings))
     visitors_ingest.register(registry)
     vehicles_ingest.register(registry, openings)
+    probes_ingest.register(registry, keys)
     if faces is not None:
         gates.register(registry, faces, gates.Gates(settings, keys, openings))
     return registry
@@ -342,6 +346,9 @@ def build_bridge(
     async def erase_captures() -> None:
         await erase_expired(transaction_on(engine))
 
+    async def erase_old_sightings() -> None:
+        await probes_ingest.erase_old(transaction_on(engine), settings)
+
     async def forget_departed_faces() -> None:
         await gates.forget_departed(transaction_on(engine))
 
@@ -349,6 +356,7 @@ def build_bridge(
     bridge.every(settings.analyse_every_seconds, run_analysis)
     bridge.every(CAPTURE_ERASE_SECONDS, erase_captures)
     bridge.every(CAPTURE_ERASE_SECONDS, forget_departed_faces)
+    bridge.every(SIGHTING_ERASE_SECONDS, erase_old_sightings)
     if settings.capture_sink_url:
         bridge.every(CAPTURE_FORWARD_SECONDS, Forwarder(settings, keys, transaction_on(engine)).forward_due)
     return bridge

@@ -172,13 +172,14 @@ async def maintenance_notifications(who: Principal, community_id: int) -> list[N
 
 
 # How the simulator plays each kind: door kinds as themselves, smoke sensors (rare smoke alarms), SOS
-# buttons (rare presses), meters (water readings), screens (display and clear notices); the rest only
-# heartbeat.
+# buttons (rare presses), meters (water readings), screens (display and clear notices), Wi-Fi probes
+# (MAC sightings); the rest only heartbeat.
 SIMULATED_AS = {kind: kind.value for kind in DOOR_KINDS} | {
     DeviceKind.EMERGENCY_BUTTON: "emergency_button",
     DeviceKind.SMOKE_SENSOR: "sensor",
     DeviceKind.METER: "water_meter",
     DeviceKind.SCREEN: "screen",
+    DeviceKind.WIFI_PROBE: "wifi_probe",
 }
 
 
