@@ -6,22 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
 from backend.audit.tables import AuditEntry
 from backend.devices.ingest import transaction
-from backend.devices.service import fleet
 from backend.devices.tables import Device, DeviceEvent, DeviceKind
 from backend.probes.ingest import erase_old
 from backend.probes.tables import Sighting
 from backend.registry.tables import Gate
 from device_bridge.bridge import running
 from device_bridge.protocol import SightingKind
-from device_bridge.simulator import Simulator
 from roles import Role
-from tests.integration.test_bridge import Fleet, eventually, new_bridge
+from tests.integration.test_bridge import Fleet, eventually, new_bridge, played
 
 MAC = "AA:BB:CC:00:11:22"
 
@@ -30,24 +27,12 @@ MAC = "AA:BB:CC:00:11:22"
 async def probe(world, settings):
     """The home community's seeded probe, played by the simulator, with a bridge worker."""
     device = await _probe(world)
-    spec = [s for s in await fleet(world.ctx, world.home) if s.code == device.code]
-    simulator = Simulator(
-        settings.broker,
-        spec,
-        settings.mqtt_prefix,
-        event_interval=3600,
-        state_dir=Path(settings.var_dir) / "d",
-    )
-    async with running(new_bridge(world, settings, "probes")) as bridge:
-        task = asyncio.create_task(simulator.run())
-        try:
-            await asyncio.wait_for(asyncio.gather(*(d.online.wait() for d in simulator.devices.values())), 10)
-            await eventually(lambda: _online(device.id), 10)
-            yield simulator, device, bridge
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await simulator.forget()
+    async with (
+        running(new_bridge(world, settings, "probes")) as bridge,
+        played(world, settings, device.code) as simulator,
+    ):
+        await eventually(lambda: _online(device.id), 10)
+        yield simulator, device, bridge
 
 
 async def _probe(world) -> Device:
