@@ -98,6 +98,8 @@ def test_a_photo_without_a_face_is_refused_with_a_reason(page: Page, live_server
     blank.write_bytes(cv2.imencode(".jpg", np.full((480, 640, 3), 200, np.uint8))[1].tobytes())
     sign_in(page, live_server.phone(Role.RESIDENT), then="/homes")
     section = page.get_by_test_id("faces")
+    # The screen has settled before the form is used: nothing re-renders it under the test.
+    expect(section).to_contain_text("本户还没有录入人脸")
     section.get_by_test_id("face-enrol-open").click()
     section.get_by_test_id("face-consent").check()
     section.get_by_test_id("face-file").set_input_files(str(blank))
