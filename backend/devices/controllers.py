@@ -85,10 +85,7 @@ class IntakeController(Controller):
     )
     async def hikvision(self, ctx: Ctx, request: Request) -> intake.Received:
         """An access terminal's ISAPI event notification: multipart (JSON + picture) or bare JSON."""
-        uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        device = await intake.authenticated(
-            ctx, request.headers.get("authorization", ""), request.method, uri
-        )
+        device = await intake.device_of(ctx, request)
         multipart = request.headers.get("content-type", "").startswith("multipart/")
         form = dict((await request.form()).multi_items()) if multipart else None
         payload, picture = await intake.notification_parts(
@@ -113,8 +110,5 @@ class IntakeController(Controller):
     ) -> intake.CaptureDecision:
         """A face gate's capture (the raw body: a JPEG or PNG crop) under the gate's serial ``id``;
         the answer says whether to open. Device-authenticated, like the event push."""
-        uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        device = await intake.authenticated(
-            ctx, request.headers.get("authorization", ""), request.method, uri
-        )
+        device = await intake.device_of(ctx, request)
         return await intake.face_capture(ctx, device, id, await request.body(), direction, door)

@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 
 import msgspec
+from litestar import Request
 from litestar.datastructures import UploadFile
 
 from backend.context import Context
@@ -54,6 +55,12 @@ async def authenticated(ctx: Context, authorization: str, method: str, uri: str)
     if found.kind not in DOOR_KINDS:
         raise NotADoor("not_a_door", "Only door devices push access events")
     return found
+
+
+async def device_of(ctx: Context, request: Request) -> KnownDevice:
+    """The door device a request's own HTTP credentials (Digest or Basic) authenticate."""
+    uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return await authenticated(ctx, request.headers.get("authorization", ""), request.method, uri)
 
 
 async def notification_parts(form: dict | None, body: bytes) -> tuple[bytes, bool]:

@@ -169,9 +169,6 @@ class FaceGateController(Controller):
     @get("/api/devices/face-gallery", operation_id="faceGateGallery")
     async def gallery(self, ctx: Ctx, request: Request) -> Response[ongate.GateGallery]:
         """A face gate's own gallery, for the gate itself (its device credentials, Digest or Basic)."""
-        uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        device = await intake.authenticated(
-            ctx, request.headers.get("authorization", ""), request.method, uri
-        )
+        device = await intake.device_of(ctx, request)
         issued = await ongate.gallery(ctx, device, client_ip(request))
         return Response(issued, headers={"Cache-Control": "no-store"})
