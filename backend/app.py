@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from litestar import Litestar, Request, Response
 from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
@@ -19,7 +22,7 @@ from backend.analytics.controllers import FindingController
 from backend.audit import service as audit
 from backend.context import Context
 from backend.credentials.controllers import CredentialController
-from backend.db import attach, engine_for, is_postgres, start_pool
+from backend.db import attach, engine_for, start_pool
 from backend.deps import Ctx
 from backend.devices.controllers import DeviceController, IntakeController
 from backend.doorplates.controllers import PlateController, PlateSheetController, ScanController
@@ -67,42 +70,54 @@ def internal_error(request: Request, exc: Exception) -> Response:
     return _error(500, "internal_error", "Something went wrong on our side; it has been logged")
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or get_settings()
-    require_real_sender(settings)
+async def provide_ctx(state: State) -> Context:
+    return state.ctx
+
+
+async def provide_principal(request: Request, ctx: Ctx) -> Principal:
+    # Taking ``ctx`` makes Litestar resolve the two dependencies one after the other: it
+    # resolves independent ones in an anyio task group, which cost more per request than
+    # a scan's query (bench/scan.py).
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return Principal()
+    return await accounts.principal_from_token(ctx, token)
+
+
+@contextlib.asynccontextmanager
+async def running(app: Litestar) -> AsyncIterator[None]:
+    """The app's run: its context, database and workers, built from ``app.state.settings`` at start-up.
+
+    Built here rather than in :func:`create_app`, so that the app itself holds only its wiring and
+    may be started again with other settings (the tests start one app per test this way).
+    """
+    settings: Settings = app.state.settings
     ctx = Context.build(settings)
     engine = engine_for(settings.database_url)
     database = DatabaseWatch(engine)
-    metrics_routes, metrics_middleware = metrics.wiring(settings)
-
-    async def provide_ctx() -> Context:
-        return ctx
-
-    async def provide_principal(request: Request, ctx: Ctx) -> Principal:
-        # Taking ``ctx`` makes Litestar resolve the two dependencies one after the other: it
-        # resolves independent ones in an anyio task group, which cost more per request than
-        # a scan's query (bench/scan.py).
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return Principal()
-        return await accounts.principal_from_token(ctx, token)
-
-    async def start() -> None:
-        await attach(engine, settings, ctx.keys)
-        await ctx.commands.start()
-        if is_postgres(engine) and settings.database_pool_size:
-            await start_pool(engine, settings.database_pool_size)
-        await ctx.live.start()
-
-    async def stop() -> None:
+    app.state.update(ctx=ctx, database=database, metrics=metrics.DatabaseFigures())
+    await attach(engine, settings, ctx.keys)
+    await ctx.commands.start()
+    if settings.database_pool_size:
+        await start_pool(engine, settings.database_pool_size)
+    await ctx.live.start()
+    try:
+        async with audit.trail(ctx), patrol.sweeper(ctx):
+            yield
+    finally:
         await ctx.live.stop()
         await ctx.commands.stop()
         await database.stop()
-        if is_postgres(engine) and settings.database_pool_size:
+        if settings.database_pool_size:
             await engine.close_connection_pool()
         await ctx.store.close()
         metrics.forget_process()
 
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    require_real_sender(settings)
+    metrics_routes, metrics_middleware = metrics.wiring(settings)
     return Litestar(
         route_handlers=[
             health,
@@ -142,16 +157,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             **dict.fromkeys(DATABASE_DOWN, database_unavailable),
             500: internal_error,
         },
-        lifespan=[audit.trail(ctx), patrol.sweeper(ctx)],
+        lifespan=[running],
         middleware=metrics_middleware,
         before_request=bounded_json,
-        before_send=[security_headers(settings)],
-        on_startup=[start],
-        on_shutdown=[stop],
+        before_send=[security_headers],
         openapi_config=OpenAPIConfig(
             title="Anju 安居", version="0.1.0", path="/schema", render_plugins=[ScalarRenderPlugin()]
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         request_max_body_size=JSON_BODY_LIMIT,
-        state={"ctx": ctx, "database": database, "metrics": metrics.DatabaseFigures()},
+        state=State({"settings": settings}),
     )

@@ -8,15 +8,15 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import aiosqlite
 from asyncpg.exceptions import (
     InterfaceError,
     InternalClientError,
     OperatorInterventionError,
     PostgresConnectionError,
 )
-from piccolo.engine import postgres
+from piccolo.engine import postgres, sqlite
 from piccolo.engine.base import Engine
-from piccolo.engine.sqlite import SQLiteEngine
 
 if TYPE_CHECKING:
     from backend.keys import Keys
@@ -30,6 +30,89 @@ def engine_for(url: str) -> Engine:
         _owner_only(path)
         return SQLiteEngine(path=str(path))
     return PostgresEngine(config={"dsn": url})
+
+
+class SQLiteEngine(sqlite.SQLiteEngine):
+    """Piccolo's SQLite engine, keeping connections open between queries once its pool is started.
+
+    Piccolo opens a connection for every query outside a transaction: a thread, the file, and
+    the whole schema parsed again, ≈2 ms against ≈0.15 ms for a query on an open connection.
+    Idle connections hold no lock (autocommit, cursors closed), so keeping them changes nothing
+    for other writers.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._idle: list[aiosqlite.Connection] | None = None  # None: not pooling
+        self._pool_size = 0
+
+    async def start_connection_pool(self, max_size: int) -> None:
+        self._idle, self._pool_size = [], max_size
+
+    async def close_connection_pool(self) -> None:
+        idle, self._idle = self._idle or [], None
+        for connection in idle:
+            await connection.close()
+
+    async def get_connection(self) -> aiosqlite.Connection:
+        if self._idle:
+            return self._idle.pop()
+        return await super().get_connection()
+
+    async def give_back(self, connection: aiosqlite.Connection) -> None:
+        """Keep a connection for the next query, unless the pool is full or it was left mid-transaction."""
+        if self._idle is not None and len(self._idle) < self._pool_size and not connection.in_transaction:
+            self._idle.append(connection)
+        else:
+            await connection.close()
+
+    async def _run_in_new_connection(self, query, args=None, query_type="generic", table=None):
+        connection = await self.get_connection()
+        try:
+            rows = await self._run_in_existing_connection(connection, query, args, query_type, table)
+        except BaseException:
+            await connection.close()  # whatever went wrong, the next query gets a fresh one
+            raise
+        await self.give_back(connection)
+        return rows
+
+    def transaction(self, transaction_type=sqlite.TransactionType.deferred, allow_nested=True):
+        return SQLiteTransaction(engine=self, transaction_type=transaction_type, allow_nested=allow_nested)
+
+
+class SQLiteTransaction(sqlite.SQLiteTransaction):
+    """Piccolo's transaction on a pooled connection, given back (not closed) at the end.
+
+    Unlike Piccolo's, it also gives the connection back when BEGIN, COMMIT or ROLLBACK fails
+    (a file locked past the busy timeout), rather than leaking it.
+    """
+
+    engine: SQLiteEngine
+
+    async def __aenter__(self) -> SQLiteTransaction:
+        if self._parent is not None:
+            return self._parent
+        self.connection = await self.get_connection()
+        try:
+            await self.begin()
+        except BaseException:
+            await self.connection.close()
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        if self._parent:
+            return exception is None
+        try:
+            if exception is not None and not self._rolled_back:
+                await self.rollback()
+            elif exception is None and not (self._committed or self._rolled_back):
+                await self.commit()
+        finally:
+            self.engine.current_transaction.reset(self.context)
+            await self.engine.give_back(self.connection)
+        return exception is None
 
 
 # What a connection the server dropped raises; asyncpg's protocol can lose track of one that
@@ -116,9 +199,13 @@ async def attach(engine: Engine, settings: Settings, keys: Keys) -> None:
     await require_root_key(settings, keys)
 
 
-async def start_pool(engine: PostgresEngine, size: int) -> None:
-    """The app's connection pool, handing connections back without asyncpg's reset round trip."""
-    await engine.start_connection_pool(min_size=1, max_size=size, reset=_keep_session)
+async def start_pool(engine: Engine, size: int) -> None:
+    """Keep up to ``size`` connections open: on PostgreSQL asyncpg's pool, handing connections back
+    without its reset round trip; on SQLite idle connections kept between queries."""
+    if isinstance(engine, SQLiteEngine):
+        await engine.start_connection_pool(max_size=size)
+    else:
+        await engine.start_connection_pool(min_size=1, max_size=size, reset=_keep_session)
 
 
 async def _keep_session(connection) -> None:
@@ -138,10 +225,8 @@ def is_postgres(engine: Engine) -> bool:
 
 def transaction(engine: Engine):
     """A write transaction; on SQLite it takes the write lock up front to avoid upgrade deadlocks."""
-    if isinstance(engine, SQLiteEngine):
-        from piccolo.engine.sqlite import TransactionType
-
-        return engine.transaction(transaction_type=TransactionType.immediate)
+    if isinstance(engine, sqlite.SQLiteEngine):
+        return engine.transaction(transaction_type=sqlite.TransactionType.immediate)
     return engine.transaction()
 
 

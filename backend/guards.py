@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from litestar import Request, Response
-from litestar.types import BeforeMessageSendHookHandler, ExceptionHandler, Message, Scope
+from litestar.types import ExceptionHandler, Message, Scope
 
 from backend.errors import DomainError, error_body
 from backend.settings import Settings
@@ -37,24 +38,26 @@ HSTS = "max-age=31536000"
 CSP = "Content-Security-Policy"
 
 
-def security_headers(settings: Settings) -> BeforeMessageSendHookHandler:
-    """A hook on every response the app sends (errors, 404s and assets included)."""
-    common = COMMON_HEADERS | (
-        {"Strict-Transport-Security": HSTS} if settings.origin.startswith("https:") else {}
-    )
-    # Encoded once: this runs on every response, and no handler of ours sets these headers itself.
+@functools.cache
+def response_headers(https: bool) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+    """The security headers of the app's responses and of the API docs', encoded once."""
+    common = COMMON_HEADERS | ({"Strict-Transport-Security": HSTS} if https else {})
     app_headers, docs_headers = (
         [(name.lower().encode(), value.encode()) for name, value in (common | {CSP: policy}).items()]
         for policy in (APP_POLICY, DOCS_POLICY)
     )
+    return app_headers, docs_headers
 
-    async def add(message: Message, scope: Scope) -> None:
-        if message["type"] != "http.response.start":
-            return
-        docs = scope["path"] == DOCS_PATH or scope["path"].startswith(DOCS_PATH + "/")
-        message["headers"] = [*message.get("headers", ()), *(docs_headers if docs else app_headers)]
 
-    return add
+async def security_headers(message: Message, scope: Scope) -> None:
+    """A hook on every response the app sends (errors, 404s and assets included); no handler of
+    ours sets these headers itself."""
+    if message["type"] != "http.response.start":
+        return
+    settings: Settings = scope["app"].state.settings
+    app_headers, docs_headers = response_headers(settings.origin.startswith("https:"))
+    docs = scope["path"] == DOCS_PATH or scope["path"].startswith(DOCS_PATH + "/")
+    message["headers"] = [*message.get("headers", ()), *(docs_headers if docs else app_headers)]
 
 
 # No request of ours nests deeper than a passkey credential (about 5 levels); far deeper input

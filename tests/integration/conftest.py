@@ -6,6 +6,7 @@ import re
 
 import httpx
 import pytest
+from litestar import Litestar
 from redis.asyncio import Redis
 
 from backend.app import create_app
@@ -16,21 +17,41 @@ from backend.piccolo_app import APP_CONFIG
 from backend.registry.enums import PlaceKind
 from backend.registry.tables import Community, House
 from backend.seed import SMALL_SIZE, demo_phone, seed_district
+from backend.settings import Settings
 from roles import Role
 from roles.matrix import PASSKEY_ROLES
 from tests.faults import relayed
 from tests.softkey import SoftKey
 
+# The sequences behind the tables' ids (what TRUNCATE … RESTART IDENTITY would restart).
+OWNED_SEQUENCES = """
+    SELECT sequence.relname FROM pg_class sequence
+    JOIN pg_depend link ON link.objid = sequence.oid
+    JOIN pg_class owner ON owner.oid = link.refobjid
+    WHERE sequence.relkind = 'S' AND owner.relname = ANY($1::text[])
+"""
+
 
 async def wipe() -> None:
+    """Empty every table and restart the ids, as a fresh database would have them.
+
+    On PostgreSQL, DELETE with triggers off (the audit tables' append-only rule, foreign keys)
+    costs ≈15 ms where TRUNCATE of the 70-odd tables costs ≈200 ms, on every test.
+    """
     tables = APP_CONFIG.table_classes
     engine = tables[0]._meta.db
-    if is_postgres(engine):
-        names = ", ".join(f'"{t._meta.tablename}"' for t in tables)
-        await tables[0].raw(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    names = [table._meta.tablename for table in reversed(tables)]
+    if not is_postgres(engine):
+        for name in names:
+            await tables[0].raw(f"DELETE FROM {name}")
         return
-    for table in reversed(tables):
-        await table.raw(f"DELETE FROM {table._meta.tablename}")
+    async with engine.transaction() as transaction:
+        sequences = await transaction.connection.fetch(OWNED_SEQUENCES, names)
+        await transaction.connection.execute(
+            "SET LOCAL session_replication_role = replica;"
+            + "".join(f'DELETE FROM "{name}";' for name in names)
+            + "".join(f'ALTER SEQUENCE "{row[0]}" RESTART;' for row in sequences)
+        )
 
 
 async def flush_redis(url: str, prefix: str) -> None:
@@ -65,10 +86,25 @@ async def lifespan(app):
         await task
 
 
+_APPS: dict[bool, Litestar] = {}
+
+
+def app_for(settings: Settings) -> Litestar:
+    """The app with the test's settings: built once per process (its ≈400 routes cost ≈0.3 s to
+    wire) and started anew by each test, as create_app allows; only the metrics token changes
+    the wiring."""
+    wiring = bool(settings.metrics_token)
+    if wiring not in _APPS:
+        _APPS[wiring] = create_app(settings)
+    app = _APPS[wiring]
+    app.state.settings = settings
+    return app
+
+
 @pytest.fixture
 async def client(settings):
     """The app served in the test's own event loop (lifespan included), over ASGI."""
-    app = create_app(settings)
+    app = app_for(settings)
     async with lifespan(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="https://anju.local") as client:

@@ -170,7 +170,9 @@ def _route_table_of_the_app() -> tuple[list[Route], list[str], set[tuple[str, st
             )
         )
     served = {(m, r.path_format) for r in app.routes for h in r.route_handlers for m in h.http_methods}
-    return *route_table(app), served
+    declared, undeclared = route_table(app)
+    # Sorted: every test process (xdist's workers) must collect the same tests in the same order.
+    return sorted(declared, key=str), undeclared, served
 
 
 ROUTES, UNDECLARED, SERVED = _route_table_of_the_app()
@@ -776,8 +778,10 @@ class Cell:
         return None
 
 
-async def cell(world, route: Route, caller: Role | None, side: str, who: Principal) -> Cell | None:
-    place = await place_in(world.home if side == "own" else world.other)
+async def cell(
+    world, route: Route, caller: Role | None, side: str, who: Principal, place: Place | None = None
+) -> Cell | None:
+    place = place or await place_in(world.home if side == "own" else world.other)
     values = {name: fill(place) for name, fill in PATH_VALUES.items()}
     someone_elses = False
     for param in route.params:
@@ -826,11 +830,12 @@ async def test_the_route_answers_each_caller_as_roles_says(world, route):
     await add_inspection_rounds(world)
     callers = [None, *Role]
     principals = {caller: await principal_of(world, caller) for caller in callers}
+    before = {"own": await place_in(world.home), "other": await place_in(world.other)}
     cells = [
         found
         for caller in callers
         for side in sides(route)
-        if (found := await cell(world, route, caller, side, principals[caller])) is not None
+        if (found := await cell(world, route, caller, side, principals[caller], before[side])) is not None
     ]
     # Refusals first: an allowed call may change its place (a replaced plate, an ended residency),
     # so each allowed cell looks its place up again just before it is sent.
