@@ -58,7 +58,8 @@ class Subscriber:
     async def next(self, seconds: float) -> Event | None:
         """The next event, or None after ``seconds`` without one (time for a heartbeat)."""
         try:
-            event = await asyncio.wait_for(self._queue.get(), seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: see wakeup.wait
+                event = await self._queue.get()
         except TimeoutError:
             return None
         if event is None:

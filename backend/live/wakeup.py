@@ -60,9 +60,14 @@ class Signal:
 
 
 async def wait(event: asyncio.Event, seconds: float) -> None:
-    """Until ``event`` is set or ``seconds`` have passed; then clear it for the next round."""
+    """Until ``event`` is set or ``seconds`` have passed; then clear it for the next round.
+
+    asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as
+    the event is set, so the worker ran on and the app's shutdown waited for it for ever.
+    """
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await event.wait()
     event.clear()
 
 
