@@ -128,7 +128,9 @@ class Edge:
         client = self._devices.get(code)
         if client is None:
             account = self.broker.as_user(code, device_password(secret))
-            client = aiomqtt.Client(**client_options(account), identifier=f"edge-{self.community}-{code}")
+            client = aiomqtt.Client(
+                **client_options(account), identifier=f"edge-{self.prefix}-{self.community}-{code}"
+            )
             await connections.enter_async_context(client)
             low_latency(client)
             self._devices[code] = client

@@ -177,8 +177,10 @@ class SimulatedDevice:
         # "@" is in no topic segment, so the name is unambiguous and never "." or "..".
         self.state_file = state_dir / f"{spec.community}@{spec.code}.executed"
         self.command_max_age, self.refusals = command_max_age, refusals
-        self.identifier = f"sim-{spec.community}-{spec.code}"
-        self.rng = random.Random(f"{seed}:{self.identifier}")  # per device, so jitter is reproducible
+        # The topic prefix keeps two deployments (or test runs) on one broker from taking over each
+        # other's sessions: a client id is broker-wide.
+        self.identifier = f"sim-{prefix}-{spec.community}-{spec.code}"
+        self.rng = random.Random(f"{seed}:{spec.community}-{spec.code}")  # per device: reproducible jitter
         self.battery = self.rng.randint(60, 100) if spec.kind in ALARM_KINDS else None
         self.opened: list[str] = []  # ids of the commands it executed
         self.showing: dict[int, DisplayData] = {}  # a screen's notices, by id
@@ -586,7 +588,7 @@ async def publish_events(
         for _ in range(count)
     ]
     name = protocol.topic(prefix, device.community, device.code, Channel.EVENT)
-    identifier = f"sim-{device.community}-{device.code}-burst"  # beside the device's own connection
+    identifier = f"sim-{prefix}-{device.community}-{device.code}-burst"  # beside the device's own connection
     async with aiomqtt.Client(
         **client_options(device.logged_in(broker)),
         identifier=identifier,

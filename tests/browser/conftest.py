@@ -249,12 +249,3 @@ def watch_policy(page: Page) -> list[str]:
 
 def policy_violations(page: Page) -> list[str]:
     return page.evaluate("window.__violations")
-
-
-def pytest_collection_modifyitems(items) -> None:
-    """Under xdist (bin/test), one worker takes every browser test: one live server and one
-    Chromium at a time, while the other workers share out the rest."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in item.path.parents:
-            item.add_marker(pytest.mark.xdist_group("browser"))

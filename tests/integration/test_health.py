@@ -133,6 +133,8 @@ async def test_a_redis_outage_under_load_is_a_503_then_sessions_carry_on(world, 
     assert logged(caplog, "Redis unreachable") == 1
 
 
+# The door-command client and a broker only: the database plays no part, so one engine is enough.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_door_commands_back_off_and_log_only_changes_of_state(settings, caplog):
     """`anju serve` without a broker: one WARNING when it is lost, one INFO when it is back."""
     caplog.set_level(logging.INFO, logger="anju.commands")
