@@ -83,8 +83,8 @@ class SQLiteEngine(sqlite.SQLiteEngine):
 class SQLiteTransaction(sqlite.SQLiteTransaction):
     """Piccolo's transaction on a pooled connection, given back (not closed) at the end.
 
-    Unlike Piccolo's, it also gives the connection back when BEGIN, COMMIT or ROLLBACK fails
-    (a file locked past the busy timeout), rather than leaking it.
+    Unlike Piccolo's, it does not leak the connection when BEGIN, COMMIT or ROLLBACK fails (a file
+    locked past the busy timeout): the connection is closed instead.
     """
 
     engine: SQLiteEngine
