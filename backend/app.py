@@ -96,12 +96,12 @@ async def running(app: Litestar) -> AsyncIterator[None]:
     engine = engine_for(settings.database_url)
     database = DatabaseWatch(engine)
     app.state.update(ctx=ctx, database=database, metrics=metrics.DatabaseFigures())
-    await attach(engine, settings, ctx.keys)
-    await ctx.commands.start()
-    if settings.database_pool_size:
-        await start_pool(engine, settings.database_pool_size)
-    await ctx.live.start()
-    try:
+    try:  # a start-up that fails half-way (the database away) still stops what it started
+        await attach(engine, settings, ctx.keys)
+        await ctx.commands.start()
+        if settings.database_pool_size:
+            await start_pool(engine, settings.database_pool_size)
+        await ctx.live.start()
         async with audit.trail(ctx), patrol.sweeper(ctx):
             yield
     finally:
