@@ -32,6 +32,39 @@ def engine_for(url: str) -> Engine:
     return PostgresEngine(config={"dsn": url})
 
 
+class GivesBackTransaction:
+    """Both engines' transactions: commit or roll back, then give the connection back whatever
+    happened. Piccolo's skip that when BEGIN, COMMIT or ROLLBACK fails, leaking the connection."""
+
+    rollback_lost: tuple[type[BaseException], ...] = ()  # a failed rollback the server did anyway
+
+    async def __aenter__(self):
+        if self._parent is not None:
+            return self._parent
+        self.connection = await self.get_connection()
+        try:
+            await self.begin()
+        except BaseException:
+            await self._give_back()
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        if self._parent:
+            return exception is None
+        try:
+            if exception is not None and not self._rolled_back:
+                with contextlib.suppress(*self.rollback_lost):
+                    await self.rollback()
+            elif exception is None and not (self._committed or self._rolled_back):
+                await self.commit()
+        finally:
+            self.engine.current_transaction.reset(self.context)
+            await self._give_back()
+        return exception is None
+
+
 class SQLiteEngine(sqlite.SQLiteEngine):
     """Piccolo's SQLite engine, keeping connections open between queries once its pool is started.
 
@@ -80,39 +113,13 @@ class SQLiteEngine(sqlite.SQLiteEngine):
         return SQLiteTransaction(engine=self, transaction_type=transaction_type, allow_nested=allow_nested)
 
 
-class SQLiteTransaction(sqlite.SQLiteTransaction):
-    """Piccolo's transaction on a pooled connection, given back (not closed) at the end.
-
-    Unlike Piccolo's, it does not leak the connection when BEGIN, COMMIT or ROLLBACK fails (a file
-    locked past the busy timeout): the connection is closed instead.
-    """
+class SQLiteTransaction(GivesBackTransaction, sqlite.SQLiteTransaction):
+    """Piccolo's transaction on a pooled connection, given back (not closed) at the end."""
 
     engine: SQLiteEngine
 
-    async def __aenter__(self) -> SQLiteTransaction:
-        if self._parent is not None:
-            return self._parent
-        self.connection = await self.get_connection()
-        try:
-            await self.begin()
-        except BaseException:
-            await self.connection.close()
-            raise
-        self.context = self.engine.current_transaction.set(self)
-        return self
-
-    async def __aexit__(self, exception_type, exception, traceback) -> bool:
-        if self._parent:
-            return exception is None
-        try:
-            if exception is not None and not self._rolled_back:
-                await self.rollback()
-            elif exception is None and not (self._committed or self._rolled_back):
-                await self.commit()
-        finally:
-            self.engine.current_transaction.reset(self.context)
-            await self.engine.give_back(self.connection)
-        return exception is None
+    async def _give_back(self) -> None:
+        await self.engine.give_back(self.connection)  # closed if still mid-transaction
 
 
 # What a connection the server dropped raises; asyncpg's protocol can lose track of one that
@@ -123,7 +130,7 @@ CONNECTION_LOST = (PostgresConnectionError, InterfaceError, InternalClientError,
 TRANSIENT = (*CONNECTION_LOST, OperatorInterventionError, sqlite3.OperationalError)
 
 
-class PostgresTransaction(postgres.PostgresTransaction):
+class PostgresTransaction(GivesBackTransaction, postgres.PostgresTransaction):
     """Piccolo's transaction, except that a connection lost on the way is still given back.
 
     Piccolo returns the connection to the pool and forgets the transaction only after a
@@ -132,33 +139,12 @@ class PostgresTransaction(postgres.PostgresTransaction):
     later queries keep going to the dead one.
     """
 
-    async def __aenter__(self) -> PostgresTransaction:
-        if self._parent is not None:
-            return self._parent
-        self.connection = await self.get_connection()
-        try:
-            self.transaction = self.connection.transaction()
-            await self.begin()
-        except BaseException:
-            await self._give_back()
-            raise
-        self.context = self.engine.current_transaction.set(self)
-        return self
+    # The server rolls back a transaction whose connection is gone; the first error says more.
+    rollback_lost = CONNECTION_LOST
 
-    async def __aexit__(self, exception_type, exception, traceback) -> bool:
-        if self._parent:
-            return exception is None
-        try:
-            if exception is not None and not self._rolled_back:
-                # The server rolls back a transaction whose connection is gone; the first error says more.
-                with contextlib.suppress(*CONNECTION_LOST):
-                    await self.rollback()
-            elif exception is None and not (self._committed or self._rolled_back):
-                await self.commit()
-        finally:
-            self.engine.current_transaction.reset(self.context)
-            await self._give_back()
-        return exception is None
+    async def begin(self) -> None:
+        self.transaction = self.connection.transaction()
+        await super().begin()
 
     async def _give_back(self) -> None:
         if self.engine.pool:

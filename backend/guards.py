@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from urllib.parse import urlsplit
 
 from litestar import Request, Response
 from litestar.types import ExceptionHandler, Message, Scope
@@ -39,8 +40,9 @@ CSP = "Content-Security-Policy"
 
 
 @functools.cache
-def response_headers(https: bool) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
-    """The security headers of the app's responses and of the API docs', encoded once."""
+def response_headers(public_url: str) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+    """The security headers of the app's responses and of the API docs', encoded once per URL."""
+    https = urlsplit(public_url).scheme == "https"
     common = COMMON_HEADERS | ({"Strict-Transport-Security": HSTS} if https else {})
     app_headers, docs_headers = (
         [(name.lower().encode(), value.encode()) for name, value in (common | {CSP: policy}).items()]
@@ -55,7 +57,7 @@ async def security_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
     settings: Settings = scope["app"].state.settings
-    app_headers, docs_headers = response_headers(settings.origin.startswith("https:"))
+    app_headers, docs_headers = response_headers(settings.public_url)
     docs = scope["path"] == DOCS_PATH or scope["path"].startswith(DOCS_PATH + "/")
     message["headers"] = [*message.get("headers", ()), *(docs_headers if docs else app_headers)]
 
