@@ -102,7 +102,9 @@ def check(table_key: str, record: Mapping[str, Any]) -> list[Problem]:
 
 def _value_problem(field: Field, value: Any) -> tuple[str, str] | None:
     if field.type == "DATE":
-        return None if isinstance(value, dt.datetime) and value.tzinfo else ("not_a_date", "an aware datetime")
+        return (
+            None if isinstance(value, dt.datetime) and value.tzinfo else ("not_a_date", "an aware datetime")
+        )
     if field.type == "NUMBER":
         return _number_problem(field, value)
     if not isinstance(value, str):
