@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
@@ -70,6 +71,21 @@ async def _warm(client: ModuleType) -> None:
         await load(str(Path(client._WSDL_PATH) / name))
 
 
+PROXY_VARIABLES = ("http_proxy", "https_proxy")
+
+
+def _camera(client: ModuleType, address: OnvifAddress) -> Any:
+    """ONVIFCamera, whose constructor deletes the process's http(s)_proxy variables: they are put
+    back, for the rest of the app (web push, SMS) that may need them."""
+    kept = {name: os.environ[name] for name in PROXY_VARIABLES if name in os.environ}
+    try:
+        return client.ONVIFCamera(
+            address.host, address.port, address.username or None, address.password or None, no_cache=True
+        )
+    finally:
+        os.environ.update(kept)
+
+
 def _fault_code(exc: Any) -> str:
     codes = [str(exc.code or ""), *(str(s) for s in (getattr(exc, "subcodes", None) or []))]
     return " ".join(codes)
@@ -82,9 +98,7 @@ async def call(address: OnvifAddress, timeout: float, command: Callable[[Any, st
     import zeep.exceptions
 
     await _warm(client)
-    camera = client.ONVIFCamera(
-        address.host, address.port, address.username or None, address.password or None, no_cache=True
-    )
+    camera = _camera(client, address)
     where = f"{address.host}:{address.port}"
     try:
         async with asyncio.timeout(timeout):
