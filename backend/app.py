@@ -42,6 +42,7 @@ from backend.settings import Settings, get_settings
 from backend.sms import require_real_sender
 from backend.vehicles.controllers import VehicleController
 from backend.video.controllers import VideoController
+from backend.video.ptz_controllers import PtzController
 from backend.visitors.controllers import VisitorController
 from backend.web import pwa_router
 from roles import Forbidden, Principal
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             EBikeController,
             ProbeController,
             VideoController,
+            PtzController,
             pwa_router(),
             *metrics_routes,
         ],

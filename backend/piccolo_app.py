@@ -54,6 +54,7 @@ from backend.services.tables import ServiceRequest, ServiceRequestEvent, Service
 from backend.vehicles.tables import Vehicle, VehiclePassage, WatchedPlate
 from backend.video.tables import (
     Camera,
+    CameraOnvif,
     InspectionCheck,
     InspectionRound,
     InspectionSchedule,
@@ -141,5 +142,6 @@ APP_CONFIG = AppConfig(
         InspectionCheck,
         InspectionSnapshot,
         Sighting,
+        CameraOnvif,
     ],
 )

@@ -175,6 +175,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Wi-Fi probe and RFID sightings (backend/probes) are deleted after this many days: what the
     # uplink rules (the police platform's 无线上网安全管理 interface) allow, until that uplink exists.
     sighting_retention_days: int = 30
+    # PTZ over ONVIF (backend/video/onvif.py): a whole command (services, profile, the move) must
+    # be answered by the camera within this many seconds, else the API answers 504 camera_timeout.
+    onvif_timeout_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         if not self.database_url:

@@ -21,6 +21,7 @@ from backend.alarms.raising import STEP, push_message
 from backend.alarms.schemas import AlarmOut, alarm_out, stream_payload
 from backend.live.outbox import announce
 from backend.settings import Settings
+from backend.video.watching import with_cameras
 from device_bridge.store import Writer
 
 CLAIM = (
@@ -50,7 +51,8 @@ async def escalate_overdue(
             cutoff = writer.at(now - timedelta(seconds=seconds))
             rows = await writer.fetch(CLAIM, writer.at(now), State.NEW.value, severity.value, cutoff)
             for row in rows:
-                escalated.append(await _escalate(writer, alarm_out(row), now))
+                [alarm] = await with_cameras(writer.fetch, [alarm_out(row)])
+                escalated.append(await _escalate(writer, alarm, now))
     return escalated
 
 

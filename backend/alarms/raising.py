@@ -25,6 +25,7 @@ from backend.alarms import arming, routing
 from backend.alarms.kinds import RULES, AlarmType, Severity, State
 from backend.alarms.schemas import AlarmOut, alarm_out, json_list, stream_payload
 from backend.live.outbox import PushMessage, announce
+from backend.video.watching import with_cameras
 from device_bridge.dispatch import KnownDevice
 from device_bridge.store import Writer
 
@@ -177,7 +178,7 @@ async def _open(
     if row["signals"] > 1:
         return await _announced(writer, row)
     await writer.many(STEP, [(row["id"], State.NEW.value, writer.at(now), None, "")])
-    alarm = alarm_out(row)
+    [alarm] = await with_cameras(writer.fetch, [alarm_out(row)])
     await announce(
         writer,
         community=alarm.community,
@@ -190,7 +191,7 @@ async def _open(
 
 
 async def _announced(writer: Writer, row: dict[str, Any]) -> AlarmOut:
-    alarm = alarm_out(row)
+    [alarm] = await with_cameras(writer.fetch, [alarm_out(row)])
     if (payload := stream_payload(alarm)) is not None:
         await announce(writer, community=alarm.community, topic="alarm", payload=payload)
     return alarm

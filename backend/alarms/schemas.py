@@ -43,6 +43,9 @@ class AlarmOut(msgspec.Struct):
     closed_at: dt.datetime | None
     escalated_at: dt.datetime | None
     note: str
+    # The registered camera watching the alarm's place (backend/video/watching.py), found when the
+    # alarm is shown: the pop-up's "view camera" opens it on the wall.
+    camera_id: int | None = None
 
 
 class StepOut(msgspec.Struct):
@@ -194,7 +197,7 @@ TIMES = (
 
 
 def alarm_out(row: dict[str, Any]) -> AlarmOut:
-    fields = {name: row[name] for name in AlarmOut.__struct_fields__}
+    fields = {name: row[name] for name in AlarmOut.__struct_fields__ if name in row}
     fields |= {name: when(row[name]) for name in TIMES} | {"cameras": json_list(row["cameras"])}
     return msgspec.convert(fields, AlarmOut, strict=False)
 

@@ -57,6 +57,7 @@ from backend.live.outbox import announce
 from backend.registry import service as registry
 from backend.registry.service import community_target, house_target
 from backend.text import plain_text
+from backend.video.watching import with_cameras
 from device_bridge.protocol import MeterKind
 from device_bridge.store import Writer
 from roles import Action, Principal, Target, authorize, is_allowed
@@ -105,7 +106,7 @@ async def list_alarms(
                 .limit(limit - len(found))
             )
             found += [alarm_out(row) for row in rows]
-    return found
+    return await with_cameras(Alarm.raw, found)
 
 
 async def alarm_detail(ctx: Context, who: Principal, alarm_id: int, ip: str) -> AlarmDetail:
@@ -117,8 +118,9 @@ async def alarm_detail(ctx: Context, who: Principal, alarm_id: int, ip: str) -> 
     _police_only_hidden(who, row, target)
     steps = await AlarmStep.select().where(AlarmStep.alarm == alarm_id).order_by(AlarmStep.id)
     names = await account_names([s["account"] for s in steps if s["account"] is not None])
+    [alarm] = await with_cameras(Alarm.raw, [alarm_out(row)])
     detail = AlarmDetail(
-        alarm=alarm_out(row),
+        alarm=alarm,
         steps=[
             StepOut(s["state"], s["at"], s["account"], names.get(s["account"], ""), s["note"]) for s in steps
         ],
@@ -167,7 +169,7 @@ async def step(who: Principal, alarm_id: int, data: StepIn, ip: str) -> AlarmOut
             )
         await writer.many(STEP, [(alarm_id, to.value, now, who.account_id, note)])
         await audit.record(who, f"alarm_{to}", f"alarm:{alarm_id}", community=row["community"], ip=ip)
-        alarm = alarm_out(rows[0])
+        [alarm] = await with_cameras(writer.fetch, [alarm_out(rows[0])])
         if (payload := stream_payload(alarm)) is not None:
             await announce(writer, community=alarm.community, topic="alarm", payload=payload)
     return alarm

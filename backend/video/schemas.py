@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Annotated
 
 import msgspec
@@ -63,6 +64,7 @@ class CameraOut(msgspec.Struct):
     place: str
     recorder_id: int | None
     channel: int | None
+    ptz: bool = False  # an ONVIF address is set: the PTZ routes may turn it
 
 
 class Gap(msgspec.Struct):
@@ -139,3 +141,53 @@ class InspectionsOut(msgspec.Struct):
     rounds_per_day: int | None  # None: no schedule
     missed: list[Window]  # scheduled windows of the last days that passed without a round
     rounds: list[RoundOut]
+
+
+# --- PTZ over ONVIF (backend/video/ptz.py) -----------------------------------------------------
+
+# A host name, IPv4 or IPv6 address: no scheme, path or credentials.
+Host = Annotated[str, msgspec.Meta(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9_.:\[\]-]+$")]
+Speed = Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)]
+
+
+class OnvifIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Where the camera answers ONVIF; ``host`` null clears it (no PTZ)."""
+
+    host: Host | None
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 80
+    username: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    # Kept sealed, never returned; null keeps the one set before (changing the port, say).
+    password: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+
+
+class OnvifOut(msgspec.Struct):
+    camera_id: int
+    ptz: bool  # an ONVIF address is set
+    host: str
+    port: int
+    username: str
+    password_set: bool  # whether a password is kept (never the password)
+
+
+class PtzAction(StrEnum):
+    MOVE = "move"  # ContinuousMove at these velocities until stop
+    STOP = "stop"
+    GOTO_PRESET = "goto_preset"
+
+
+class PtzIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    action: PtzAction
+    pan: Speed = 0.0  # -1 left … 1 right
+    tilt: Speed = 0.0  # -1 down … 1 up
+    zoom: Speed = 0.0  # -1 out … 1 in
+    preset: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None  # goto_preset
+
+
+class PtzDone(msgspec.Struct):
+    camera_id: int
+    action: PtzAction
+
+
+class PresetOut(msgspec.Struct):
+    token: str
+    name: str

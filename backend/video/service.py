@@ -36,6 +36,7 @@ from backend.video.schemas import (
 from backend.video.tables import (
     Area,
     Camera,
+    CameraOnvif,
     InspectionCheck,
     InspectionRound,
     InspectionSchedule,
@@ -164,10 +165,17 @@ async def cameras(who: Principal, community_id: int) -> list[CameraOut]:
 async def _cameras(where: Any) -> list[CameraOut]:
     rows = await Camera.select().where(where).order_by(Camera.id)
     found = await devices.devices_by_id([row["device"] for row in rows])
-    return [_camera_out(row, found[row["device"]]) for row in rows if row["device"] in found]
+    ptz = set(
+        await CameraOnvif.select(CameraOnvif.camera)
+        .where(CameraOnvif.camera.is_in([row["id"] for row in rows] or [0]))
+        .output(as_list=True)
+    )
+    return [
+        _camera_out(row, found[row["device"]], row["id"] in ptz) for row in rows if row["device"] in found
+    ]
 
 
-def _camera_out(row: dict[str, Any], device: dict[str, Any]) -> CameraOut:
+def _camera_out(row: dict[str, Any], device: dict[str, Any], ptz: bool = False) -> CameraOut:
     return CameraOut(
         id=row["id"],
         device_id=row["device"],
@@ -183,6 +191,7 @@ def _camera_out(row: dict[str, Any], device: dict[str, Any]) -> CameraOut:
         place=row["place"],
         recorder_id=row["recorder"],
         channel=row["channel"],
+        ptz=ptz,
     )
 
 

@@ -7,7 +7,8 @@ the camera covers, its recorder and channel.
 
 from enum import StrEnum
 
-from piccolo.columns import Bytea, ForeignKey, Integer, Timestamptz, Varchar
+from piccolo.columns import Bytea, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -104,3 +105,15 @@ class InspectionSnapshot(Table):
     data = Bytea()
     bytes = Integer()
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class CameraOnvif(Table):
+    """Where a camera answers ONVIF (PTZ): its device service's host and port, and the account we
+    use there; the password sealed like ID numbers (backend/keys.py) and never returned."""
+
+    camera = ForeignKey(Camera, null=False, unique=True, on_delete=OnDelete.cascade)
+    host = Varchar(length=253)
+    port = Integer(default=80)
+    username = Varchar(length=64, default="")
+    password_sealed = Text(default="")
+    updated_at = Timestamptz(default=TimestamptzNow())

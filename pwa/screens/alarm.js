@@ -7,6 +7,7 @@
 import { api, isAbort } from "../api.js";
 import { h, link, errorBanner, notice } from "../dom.js";
 import { t, label, formatDateTime } from "../i18n.js";
+import { viewCameraLink } from "../camera_link.js";
 
 export async function render({ params, signal }) {
   const screen = h("section", { class: "screen", dataset: { testid: "alarm-screen" } }, h("h1", {}, t("alarm.title")));
@@ -31,6 +32,7 @@ function summary(alarm, person) {
     h("p", {}, [alarm.location, alarm.detail].filter(Boolean).join(" · ")),
     h("p", { class: "muted small" }, [label("severity", alarm.severity), formatDateTime(alarm.first_at)].join(" · ")),
     person ? h("p", { class: "small", dataset: { testid: "alarm-person" } }, `${person.name} ${person.phone}`) : null,
+    viewCameraLink(alarm),
   );
 }
 

@@ -7,6 +7,7 @@ import { api, isAbort } from "../api.js";
 import { h, replace, errorBanner, notice, loading, busy, safeUrl } from "../dom.js";
 import { t, label, formatDateTime } from "../i18n.js";
 import { watchLive } from "../live.js";
+import { viewCameraLink } from "../camera_link.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const MAP_MARGIN = 40;
@@ -112,6 +113,7 @@ function showCommunity(body, communityId, signal) {
       h("div", { class: "board-popup-head" }, h("strong", {}, label("alarm_type", alarm.type)), close),
       h("p", {}, alarmWhere(alarm, map)),
       h("h3", {}, t("board.cameras")),
+      viewCameraLink(alarm),
       cameraList(alarm, map),
       stepActions(alarm, status, notes),
     );

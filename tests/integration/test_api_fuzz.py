@@ -33,6 +33,13 @@ ENDS_SESSIONS = {"removePasskey", "resetStaffPasskeys", "updateStaff"}
 # A door whose controller is offline (no simulated devices run here) answers 503 device_offline:
 # a stated condition of the world, with its message, not a failure of ours.
 STATED_5XX = {(503, "device_offline")}
+# A camera given a generated ONVIF address is not there: 502 or 504 naming why (backend/video/onvif.py).
+STATED_5XX |= {
+    (502, "camera_unreachable"),
+    (502, "camera_auth_failed"),
+    (502, "camera_refused"),
+    (504, "camera_timeout"),
+}
 
 
 def generated(operation, count: int, mode: GenerationMode, path: dict[str, Any] | None) -> list:

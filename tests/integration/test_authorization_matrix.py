@@ -681,6 +681,9 @@ BODIES |= {
         "camera_id": p.video["camera"],
         "verdict": "normal",
     },
+    # PTZ: clearing the ONVIF address (no camera is reached), then a stop (409 without ONVIF).
+    ("PUT", "/api/video/cameras/{camera_id}/onvif"): lambda p, _: {"host": None},
+    ("POST", "/api/video/cameras/{camera_id}/ptz"): lambda p, _: {"action": "stop"},
 }
 ZONE = {"name": "矩阵围墙", "polygon": [[0, 0], [100, 0], [100, 10]]}
 PLACED_BODIES: dict[tuple[str, str], Body] = {

@@ -11,6 +11,7 @@ from backend.accounts.tables import Account, Passkey
 from backend.ids import MAX_ID
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
 from backend.registry.tables import Residency
+from backend.video.tables import Camera
 from roles import Role
 from tests.integration.test_registration import FORM
 
@@ -177,6 +178,33 @@ ENDPOINTS = [
         wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.POLICE),
         ok_role=Role.MAINTENANCE,
     ),
+    # PTZ: the monitoring room and the community police turn cameras; only the property staff say
+    # where a camera answers ONVIF. Served in tests/integration/test_video_ptz.py (a camera is needed).
+    Endpoint(
+        "set camera onvif",
+        "PUT",
+        "/api/video/cameras/{camera}/onvif",
+        body={"host": None},
+        wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.COMMUNITY_WORKER, Role.POLICE, Role.MAINTENANCE),
+        ok_role=Role.PROPERTY,
+    ),
+    Endpoint(
+        "camera ptz",
+        "POST",
+        "/api/video/cameras/{camera}/ptz",
+        body={"action": "stop"},
+        wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.COMMUNITY_WORKER, Role.MAINTENANCE),
+        ok_role=Role.PROPERTY,
+        served_here=False,
+    ),
+    Endpoint(
+        "camera ptz presets",
+        "GET",
+        "/api/video/cameras/{camera}/ptz/presets",
+        wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.COMMUNITY_WORKER, Role.MAINTENANCE),
+        ok_role=Role.POLICE,
+        served_here=False,
+    ),
     Endpoint(
         "add member",
         "POST",
@@ -218,7 +246,9 @@ async def _fill(world, endpoint: Endpoint) -> tuple[str, dict | None]:
         "door": (await Door.objects().where(Door.community == world.home).first()).id,
         "account": (await Account.objects().get(Account.phone == world.phone(Role.WARDEN))).id,
         "passkey": await _police_passkey(world),
+        "camera": await Camera.select(Camera.id).where(Camera.community == world.home).first(),
     }
+    values["camera"] = values["camera"]["id"]
     path = endpoint.path.format(**values)
     body = {key: _placeholder(value, values) for key, value in (endpoint.body or {}).items()} or None
     return path, body
