@@ -113,6 +113,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/desk"): "PWA shell (the guard desk)",
     ("GET", "/watch-list"): "PWA shell (the police watch list)",
     ("GET", "/video"): "PWA shell (cameras, coverage, video inspection)",
+    ("GET", "/intercom"): "PWA shell (a household's intercom calls, as a ring's push opens it)",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
     ("GET", "/app/{path}"): "PWA assets",
