@@ -225,6 +225,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{PREFIX}{name.upper()}: expected 0 or more, got {getattr(self, name)}")
         self.night_range  # noqa: B018 - a bad range stops start-up, not the first analysis run
+        self.ice_servers  # noqa: B018 - so does a bad ICE server URL, not the first call
 
     @property
     def night_range(self) -> tuple[int, int]:

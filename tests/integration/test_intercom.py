@@ -371,3 +371,38 @@ async def test_the_visitor_hanging_up_first_is_a_missed_call(world, settings):
             return (await get_call(world, call["id"], headers))["state"] == "missed"
 
         await eventually(missed, 10)
+
+
+async def streamed(messages) -> list[tuple[str, dict]]:
+    """The events a stream delivers at once (what was announced before it opened, resumed from id 0)."""
+    found: list[tuple[str, dict]] = []
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(1.0):
+            async for message in messages:
+                if message.id is not None:
+                    found.append((message.event, msgspec.json.decode(message.data)))
+    return found
+
+
+async def test_calls_stream_to_their_household_only_never_to_the_communitys_board(world):
+    from backend.accounts.service import principal_from_token
+    from backend.intercom import service as intercom
+    from backend.live import service as live
+    from backend.live.outbox import announce
+
+    async with transaction() as writer:
+        await announce(writer, community=world.home, topic="alarm", payload={"id": 1})
+        for house in (world.home_house, world.home_house + 1):
+            await ringing.changed(writer, community=world.home, call_id=house, house=house, state="missed")
+
+    async def principal(role: Role):
+        headers = await world.headers(role)
+        return await principal_from_token(world.ctx, headers["Authorization"].removeprefix("Bearer "))
+
+    sse = {"accept": "text/event-stream", "last_event_id": "0"}
+    board = await live.watch(world.ctx.live, await principal(Role.WARDEN), world.home, **sse)
+    assert [topic for topic, _ in await streamed(board)] == ["alarm"]
+    household = await intercom.watch(world.ctx, await principal(Role.RESIDENT), world.home_house, **sse)
+    assert await streamed(household) == [
+        ("call", {"id": world.home_house, "house": world.home_house, "state": "missed", "ringing": None})
+    ]
