@@ -27,7 +27,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from device_bridge.executed import executed_in
 from roles import Role
-from tests.browser.conftest import DEMO_CODE, ROOT, chromium, sign_in
+from tests.browser.conftest import DEMO_CODE, ROOT, chromium, policy_violations, sign_in, watch_policy
 from tests.pushservice import PushService
 
 MEDIA_FLAGS = (
@@ -130,6 +130,7 @@ def resident_page(browser: Browser, live_server, phone: str) -> Page:
     )
     page = context.new_page()
     page.set_default_timeout(20_000)
+    watch_policy(page)  # WebRTC needs nothing from the CSP: its media is a MediaStream, not a URL
     sign_in(page, phone, then="/intercom")
     expect(page.get_by_test_id("intercom-status")).to_have_text("等待来电")
     return page
@@ -141,10 +142,10 @@ def test_a_panel_calls_the_resident_answers_sees_live_video_and_opens_the_door(m
     service = PushService()
     with service.in_thread():
         device = service.browser()
+        subscription = device.subscription(service.url)
+        headers = api_headers(live_server, phone)
         subscribed = httpx.post(
-            f"{live_server.url}/api/push/subscriptions",
-            json=device.subscription(service.url),
-            headers=api_headers(live_server, phone),
+            f"{live_server.url}/api/push/subscriptions", json=subscription, headers=headers
         )
         assert subscribed.status_code == 204, subscribed.text
         page = resident_page(media_browser, live_server, phone)
@@ -185,8 +186,17 @@ def test_a_panel_calls_the_resident_answers_sees_live_video_and_opens_the_door(m
             page.get_by_test_id("hang-up").click()
             expect(page.get_by_test_id("call-ended")).to_be_visible()
             assert calls(live_server, house)[-1][1] == "ended"
+            assert policy_violations(page) == []
         finally:
             page.context.close()
+            # Other tests count the resident's subscriptions: this one goes with its push service.
+            gone = httpx.request(
+                "DELETE",
+                f"{live_server.url}/api/push/subscriptions",
+                json={"endpoint": subscription["endpoint"]},
+                headers=headers,
+            )
+            assert gone.status_code in (200, 204), gone.text
 
 
 def test_an_unanswered_call_rings_the_next_member_then_is_missed(media_browser, live_server):
