@@ -17,10 +17,13 @@ from typing import Any
 
 import msgspec
 
+from backend.db import is_postgres
 from backend.devices.commands import CommandSender, CommandTarget
 from backend.errors import DomainError
+from backend.intercom.tables import IntercomCall
 from backend.keys import Keys
 from backend.live.outbox import PushMessage, announce
+from device_bridge import store
 from device_bridge.dispatch import Handlers, Message
 from device_bridge.protocol import CallAction, CallData, EventType
 from device_bridge.store import Writer
@@ -206,8 +209,9 @@ async def move_rings(
     told); the ids of the calls missed. Run every second by the bridge; ``now`` for tests."""
     now = now or _now()
     missed: list[int] = []
-    async with transaction() as writer:
-        due = await writer.fetch(DUE, writer.at(now))
+    # A plain read first: on SQLite a writer takes the one write lock, and this runs every second.
+    engine = IntercomCall._meta.db
+    due = await IntercomCall.raw(DUE, store.timestamp(now, is_postgres(engine)))
     for call in due:
         order = _decoded(call["ring_order"])
         index = call["ring_index"] + 1
