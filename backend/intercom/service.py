@@ -8,6 +8,7 @@ answered opens the door, through the access domain's door command (``open_for_ca
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -164,7 +165,10 @@ async def answer(ctx: Context, who: Principal, call_id: int, sdp: str, ip: str) 
     await audit.record(who, "answer_call", f"call:{call_id}", community=call["community"], ip=ip)
     try:
         ack = await ctx.commands.request(
-            target, f"answer-{call_id}", "answer", {"call": call["panel_call"], "sdp": sdp}
+            target,
+            f"answer-{call_id}-{secrets.token_hex(6)}",
+            "answer",
+            {"call": call["panel_call"], "sdp": sdp},
         )
         if not ack.ok:
             raise Conflict("panel_refused", f"The panel refused the answer: {ack.reason or 'call over'}")
