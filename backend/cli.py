@@ -202,6 +202,23 @@ async def _print_plates(settings: Settings) -> None:
     print(f"\ndoorplates of {community.name} (all: anju plates --community {community.id}):")
     for plate in houses + gates:
         print(f"  {plate['label']}: {plate_url(settings.public_url, plate['token'])}")
+    flat = await _with_db(settings, lambda _: _first_flat(community.id))
+    if flat is not None:
+        print(
+            "a visitor calls the resident's flat at its unit door (video intercom, PWA /intercom): "
+            f"anju intercom call --unit {flat['unit']} --house {flat['room_no']}"
+        )
+
+
+async def _first_flat(community: int):
+    from backend.registry.tables import House
+
+    return (
+        await House.select(House.unit, House.room_no)
+        .where(House.community == community)
+        .order_by(House.id)
+        .first()
+    )
 
 
 def _simulator(settings: Settings, devices):
