@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 log = logging.getLogger("anju.bridge.panel")
 WIDTH, HEIGHT, FPS = 320, 240, 15
+GIVE_UP_SECONDS = 180.0  # a panel hangs up by itself on a call nobody answered (or nobody ended) by then
 
 
 def _pattern_track():
@@ -87,11 +89,23 @@ class PanelCall:
 
 
 class Panel:
-    """The calls of one panel, by the panel's call id."""
+    """The calls of one panel, by the panel's call id.
 
-    def __init__(self, ice_servers: list[dict[str, Any]] | None = None) -> None:
+    ``gave_up`` is awaited with a call's id when the panel ends a call on its own: nobody answered
+    within ``give_up`` seconds (the platform, which misses it sooner, was unreachable), so that the
+    device reports the hang-up as a visitor's.
+    """
+
+    def __init__(
+        self,
+        ice_servers: list[dict[str, Any]] | None = None,
+        give_up: float = GIVE_UP_SECONDS,
+        gave_up: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self.ice_servers = ice_servers or []
         self.calls: dict[str, PanelCall] = {}
+        self._give_up, self._gave_up = give_up, gave_up
+        self._timers: set[asyncio.Task] = set()
 
     def _configuration(self):
         from aiortc import RTCConfiguration, RTCIceServer
@@ -125,7 +139,18 @@ class Panel:
         offer = await connection.createOffer()
         await connection.setLocalDescription(offer)  # aiortc gathers every candidate here
         self.calls[call.call] = call
+        timer = asyncio.create_task(self._unanswered(call))
+        self._timers.add(timer)
+        timer.add_done_callback(self._timers.discard)
         return call.call, connection.localDescription.sdp
+
+    async def _unanswered(self, call: PanelCall) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._give_up):
+                await call.answered.wait()
+                return
+        if self.calls.get(call.call) is call and self._gave_up is not None:
+            await self._gave_up(call.call)
 
     async def answer(self, call_id: str, sdp: str) -> bool:
         """The phone's answer: media flows once ICE connects. False for a call over or unknown."""
@@ -151,5 +176,7 @@ class Panel:
         return True
 
     async def close(self) -> None:
+        for timer in list(self._timers):
+            timer.cancel()
         for call_id in list(self.calls):
             await self.hang_up(call_id)

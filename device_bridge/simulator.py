@@ -29,7 +29,7 @@ import msgspec
 from device_bridge import protocol
 from device_bridge.acl import device_password
 from device_bridge.executed import ExecutedCommands
-from device_bridge.panel import Panel
+from device_bridge.panel import GIVE_UP_SECONDS, Panel
 from device_bridge.protocol import (
     AccessData,
     AccessMethod,
@@ -180,9 +180,10 @@ class SimulatedDevice:
         command_max_age: float,
         refusals: RefusalLog,
         ice_servers: list[dict[str, Any]] | None = None,
+        panel_give_up: float = GIVE_UP_SECONDS,
     ) -> None:
         self.spec, self.broker, self.prefix = spec, spec.logged_in(broker), prefix
-        self.panel = Panel(ice_servers) if spec.kind in PANELS else None
+        self.panel = Panel(ice_servers, panel_give_up, self._gave_up) if spec.kind in PANELS else None
         self.event_interval, self.alarm_chance = event_interval, alarm_chance
         # "@" is in no topic segment, so the name is unambiguous and never "." or "..".
         self.state_file = state_dir / f"{spec.community}@{spec.code}.executed"
@@ -402,6 +403,10 @@ class SimulatedDevice:
         await self._publish_event(self._client, EventType.CALL, msgspec.to_builtins(data))
         return call
 
+    async def _gave_up(self, call: str) -> None:
+        with contextlib.suppress(aiomqtt.MqttError):  # offline: the platform misses it on its own
+            await self.hang_up(call)
+
     async def hang_up(self, call: str) -> None:
         """The visitor walks away: the panel ends the call and says so."""
         if self.panel is None or self._client is None:
@@ -538,6 +543,7 @@ class Simulator:
         state_dir: Path,  # where each device keeps the ids of the commands it executed
         command_max_age: float = COMMAND_MAX_AGE,
         ice_servers: list[dict[str, Any]] | None = None,  # intercom panels' STUN/TURN servers
+        panel_give_up: float = GIVE_UP_SECONDS,  # an intercom panel ends a call nobody answered after this
     ) -> None:
         codes = [spec.code for spec in devices]
         if len(set(codes)) != len(codes):
@@ -555,6 +561,7 @@ class Simulator:
                 command_max_age=command_max_age,
                 refusals=self.refusals,
                 ice_servers=ice_servers,
+                panel_give_up=panel_give_up,
             )
             for spec in devices
         }

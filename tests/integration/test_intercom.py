@@ -373,6 +373,44 @@ async def test_the_visitor_hanging_up_first_is_a_missed_call(world, settings):
         await eventually(missed, 10)
 
 
+async def test_a_panel_whose_call_nobody_ends_hangs_up_by_itself(world, settings):
+    """The platform unreachable for the ring's whole time (no bridge moves it on): the panel gives up
+    and says so, and the call is missed once the bridge hears it."""
+    from pathlib import Path
+
+    from backend.devices.service import fleet
+    from device_bridge.simulator import Simulator
+
+    headers = await world.headers(Role.RESIDENT)
+    panel, room = await panel_at(world.home_house)
+    devices = [d for d in await fleet(world.ctx, world.home) if d.code == panel.code]
+    simulator = Simulator(
+        settings.broker,
+        devices,
+        settings.mqtt_prefix,
+        event_interval=60,
+        state_dir=Path(settings.var_dir) / "devices",
+        panel_give_up=0.5,
+    )
+    async with running(build_bridge(settings, world.ctx.keys, unique("intercom"), batch_seconds=0.01)):
+        task = asyncio.create_task(simulator.run())
+        try:
+            await asyncio.wait_for(asyncio.gather(*(d.online.wait() for d in simulator.devices.values())), 10)
+            panel_call = await simulator.call(panel.code, room)
+            call = await the_call(world, headers)
+
+            async def missed() -> bool:
+                return (await get_call(world, call["id"], headers))["state"] == "missed"
+
+            await eventually(missed, 10)
+            assert panel_call not in simulator.devices[panel.code].panel.calls
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await simulator.forget()
+
+
 async def streamed(messages) -> list[tuple[str, dict]]:
     """The events a stream delivers at once (what was announced before it opened, resumed from id 0)."""
     found: list[tuple[str, dict]] = []
