@@ -4,7 +4,7 @@ Anju relays only the signalling, over the device contract: the panel's ``call`` 
 offer, the ``answer`` command the phone's answer. Both descriptions carry their ICE candidates
 (the panel's gathered before it rings, the phone's before it answers), so nothing trickles. The
 panel sends a test video (a moving bar and a frame counter, as a camera would show the visitor)
-and a silent microphone, and plays (here: counts) the phone's audio.
+and a tone for the visitor's voice, and plays (here: counts) the phone's audio.
 """
 
 from __future__ import annotations
@@ -52,6 +52,22 @@ def _pattern_track():
             return frame
 
     return TestPattern()
+
+
+def _tone_track():
+    """An AudioStreamTrack of a quiet 440 Hz tone: the visitor's voice, as far as a test can tell."""
+    import numpy as np
+    from aiortc.mediastreams import AudioStreamTrack
+
+    class Tone(AudioStreamTrack):
+        async def recv(self):
+            frame = await super().recv()  # silence, paced and stamped
+            start = frame.pts or 0
+            t = (np.arange(frame.samples) + start) / frame.sample_rate
+            frame.planes[0].update((np.sin(2 * np.pi * 440 * t) * 3000).astype(np.int16).tobytes())
+            return frame
+
+    return Tone()
 
 
 class PanelCall:
@@ -119,15 +135,12 @@ class Panel:
     async def ring(self, house: str) -> tuple[str, str]:
         """A visitor keys in ``house``: a new call and its offer (candidates gathered)."""
         from aiortc import RTCPeerConnection
-        from aiortc.mediastreams import AudioStreamTrack
 
         connection = RTCPeerConnection(self._configuration())
         video = _pattern_track()
         call = PanelCall(uuid.uuid4().hex[:16], house, connection, video)
         connection.addTransceiver(video, direction="sendonly")
-        connection.addTransceiver(
-            AudioStreamTrack(), direction="sendrecv"
-        )  # the visitor's (silent) microphone
+        connection.addTransceiver(_tone_track(), direction="sendrecv")  # the visitor's microphone
         connection.on("track", call.listen)
 
         @connection.on("connectionstatechange")

@@ -98,6 +98,7 @@ export async function render({ query, signal }) {
     hideIncoming();
     const connection = new RTCPeerConnection({ iceServers: call.ice_servers || [] });
     const video = h("video", { autoplay: true, playsinline: true, class: "call-video", dataset: { testid: "call-video" } });
+    video.peer = connection; // for diagnostics: its getStats() says what flows each way
     const remote = new MediaStream();
     video.srcObject = remote;
     connection.addEventListener("track", (event) => {

@@ -36,6 +36,16 @@ MEDIA_FLAGS = (
     "--disable-features=WebRtcHideLocalIpsWithMdns",
     "--autoplay-policy=no-user-gesture-required",
 )
+# Both ways of the talk, as the phone's peer connection counts them: the panel's voice in, the microphone out.
+AUDIO = """async () => {
+  const peer = document.querySelector("[data-testid=call-video]").peer;
+  let heard = 0, sent = 0;
+  (await peer.getStats()).forEach((r) => {
+    if (r.kind === "audio" && r.type === "inbound-rtp") heard = r.packetsReceived;
+    if (r.kind === "audio" && r.type === "outbound-rtp") sent = r.packetsSent;
+  });
+  return heard > 25 && sent > 25;
+}"""
 FRAMES = """() => {
   const video = document.querySelector("[data-testid=call-video]");
   if (!video) return null;
@@ -167,6 +177,7 @@ def test_a_panel_calls_the_resident_answers_sees_live_video_and_opens_the_door(m
             page.wait_for_function(
                 f"() => ({FRAMES})().time > {first['time']} + 1 && ({FRAMES})().frames > {first['frames']} + 10"
             )
+            page.wait_for_function(AUDIO)
             page.get_by_test_id("open-door").click()
             expect(page.get_by_test_id("door-result")).to_have_attribute("data-opened", "true")
             # What the panel itself did: the open command it executed (its state file) and acked.

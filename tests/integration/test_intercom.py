@@ -54,6 +54,7 @@ class Phone:
     def __init__(self) -> None:
         self.connection = RTCPeerConnection()
         self.frames = 0
+        self.heard = 0  # audio frames from the panel (the visitor's voice)
         self._tasks: set[asyncio.Task] = set()
         self.connection.on("track", self._track)
 
@@ -64,6 +65,8 @@ class Phone:
                     await track.recv()
                     if track.kind == "video":
                         self.frames += 1
+                    else:
+                        self.heard += 1
 
         task = asyncio.create_task(pull())
         self._tasks.add(task)
@@ -183,7 +186,7 @@ async def test_a_panel_call_rings_shows_video_talks_and_opens_the_door(world, se
             # Peer to peer: the panel's test video reaches the phone, the phone's microphone the panel.
             await eventually(lambda: asyncio.sleep(0, phone.frames >= 15), 20)
             held = simulator.devices[panel.code].panel.calls[panel_call]
-            await eventually(lambda: asyncio.sleep(0, held.heard >= 15), 20)
+            await eventually(lambda: asyncio.sleep(0, held.heard >= 15 and phone.heard >= 15), 20)
 
             door = await world.client.post(f"/api/calls/{call['id']}/open", headers=headers)
             assert door.status_code == 200, door.text
