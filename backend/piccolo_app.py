@@ -24,6 +24,7 @@ from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notificat
 from backend.doorplates.tables import Doorplate
 from backend.ebikes.tables import EBike
 from backend.faces.tables import CaptureOutbox, FaceEnrolment, FaceGallery, FacePassage, FaceWatch
+from backend.intercom.tables import IntercomCall
 from backend.live.tables import LiveEvent, PushOutbox, PushSubscription
 from backend.notices.tables import Notice, NoticeRead, NoticeReview
 from backend.patrol.tables import (
@@ -143,5 +144,6 @@ APP_CONFIG = AppConfig(
         InspectionSnapshot,
         Sighting,
         CameraOnvif,
+        IntercomCall,
     ],
 )

@@ -47,6 +47,7 @@ LIMITS = (
     "night_entries_days",
     "welfare_days",
     "sighting_retention_days",
+    "intercom_ring_seconds",
 )
 
 
@@ -69,6 +70,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mqtt_embedded_port: int = 18830
     mqtt_prefix: str = "anju"
     door_ack_seconds: float = 3.0
+    # Video intercom (backend/intercom): how long each household member's phones ring before the
+    # next member's do; WebRTC ICE servers for phones and panels (comma-separated stun:/turn: URLs;
+    # none needed on one LAN), and the TURN servers' credentials.
+    intercom_ring_seconds: float = 20.0
+    intercom_ice_urls: str = ""
+    intercom_turn_username: str = ""
+    intercom_turn_credential: str = ""
     # A bridge or edge worker without a broker, or a bridge without its database, exits non-zero after
     # this long, so its supervisor restarts it (and someone notices).
     bridge_give_up_seconds: float = 60.0
@@ -220,6 +228,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{PREFIX}{name.upper()}: expected 0 or more, got {getattr(self, name)}")
         self.night_range  # noqa: B018 - a bad range stops start-up, not the first analysis run
+        self.ice_servers  # noqa: B018 - so does a bad ICE server URL, not the first call
 
     @property
     def night_range(self) -> tuple[int, int]:
@@ -313,6 +322,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def push_hosts(self) -> frozenset[str]:
         return frozenset(host.strip().lower() for host in self.push_allow_hosts.split(",") if host.strip())
+
+    @property
+    def ice_servers(self) -> list[dict[str, str]]:
+        """RTCPeerConnection's iceServers: each STUN URL alone, the TURN URLs with the credentials."""
+        servers: list[dict[str, str]] = []
+        for url in (u.strip() for u in self.intercom_ice_urls.split(",") if u.strip()):
+            if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+                raise SettingsError(f"{PREFIX}INTERCOM_ICE_URLS: {url[:40]!r} is no stun:/turn: URL")
+            server = {"urls": url}
+            if url.startswith("turn"):
+                server |= {
+                    "username": self.intercom_turn_username,
+                    "credential": self.intercom_turn_credential,
+                }
+            servers.append(server)
+        return servers
 
     @property
     def face_pack_dir(self) -> Path:

@@ -45,6 +45,7 @@ class EventType(StrEnum):
     PLATE = "plate"  # a licence plate read at a vehicle barrier
     FACE = "face"  # a face gate's capture (or, matching on the gate, the gate's own decision)
     SIGHTING = "sighting"  # a Wi-Fi probe saw a phone's MAC, or an RFID reader an e-bike's tag
+    CALL = "call"  # a unit-door panel's visitor call: ring a flat (with the panel's WebRTC offer) or hang up
 
 
 class AlarmKind(StrEnum):
@@ -221,6 +222,8 @@ class CommandAction(StrEnum):
     DISPLAY = "display"  # screens and broadcast devices: show a notice until ``until``
     CLEAR = "clear"  # screens and broadcast devices: take a notice off
     FACE_SYNC = "face_sync"  # face gates matching on their own: pull the gallery (``version``) again
+    ANSWER = "answer"  # intercom panels: a resident answered ``call``; ``sdp`` is the phone's WebRTC answer
+    HANGUP = "hangup"  # intercom panels: ``call`` is over (``reason``: ended, declined, missed)
 
 
 class CommandData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
@@ -239,6 +242,22 @@ class DisplayData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     until: str = ""  # ISO 8601 with offset: the screen takes it off by itself then
 
 
+class CallAction(StrEnum):
+    RING = "ring"  # a visitor calls flat ``house`` (its room number in the panel's unit)
+    HANGUP = "hangup"  # the visitor hung up (or the panel gave up)
+
+
+class CallData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    """A panel's ``call`` event. ``call`` is the panel's own id of the call (it names the call in the
+    commands that follow); a ring carries the panel's WebRTC offer, ICE candidates included
+    (no trickle: signalling goes through the bridge, one message each way)."""
+
+    call: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    action: CallAction
+    house: Annotated[str, msgspec.Meta(max_length=20)] = ""
+    sdp: Annotated[str, msgspec.Meta(max_length=64 * 1024)] = ""
+
+
 class AckData(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     command: str  # the command's id
     ok: bool
@@ -253,6 +272,7 @@ DATA_SHAPES: dict[str, type[msgspec.Struct]] = {
     EventType.PLATE: PlateData,
     EventType.FACE: FaceData,
     EventType.SIGHTING: SightingData,
+    EventType.CALL: CallData,
 }
 
 

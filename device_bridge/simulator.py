@@ -29,10 +29,13 @@ import msgspec
 from device_bridge import protocol
 from device_bridge.acl import device_password
 from device_bridge.executed import ExecutedCommands
+from device_bridge.panel import GIVE_UP_SECONDS, Panel
 from device_bridge.protocol import (
     AccessData,
     AccessMethod,
     AlarmData,
+    CallAction,
+    CallData,
     Channel,
     CommandAction,
     CommandData,
@@ -92,6 +95,11 @@ KILL_SECONDS = 5.0
 COMMAND_MAX_AGE = 30.0  # seconds either side of the device's clock (ANJU_COMMAND_MAX_AGE_SECONDS)
 BURST_IN_FLIGHT = 64
 PRESENT = "present"  # command: show the ``token`` in its data at the reader, as a visitor would
+# Intercom panels: the demo's (or a test's) stand-in for a visitor keying in flat ``house`` (RING),
+# and the platform's answer and hang-up of a call (protocol.CommandAction).
+RING = "ring"
+PANEL_ACTIONS = frozenset({RING, CommandAction.ANSWER, CommandAction.HANGUP})
+PANELS = frozenset({"intercom"})
 
 
 class DeviceSpec(msgspec.Struct, frozen=True):
@@ -171,8 +179,11 @@ class SimulatedDevice:
         state_dir: Path,
         command_max_age: float,
         refusals: RefusalLog,
+        ice_servers: list[dict[str, Any]] | None = None,
+        panel_give_up: float = GIVE_UP_SECONDS,
     ) -> None:
         self.spec, self.broker, self.prefix = spec, spec.logged_in(broker), prefix
+        self.panel = Panel(ice_servers, panel_give_up, self._gave_up) if spec.kind in PANELS else None
         self.event_interval, self.alarm_chance = event_interval, alarm_chance
         # "@" is in no topic segment, so the name is unambiguous and never "." or "..".
         self.state_file = state_dir / f"{spec.community}@{spec.code}.executed"
@@ -214,6 +225,8 @@ class SimulatedDevice:
         finally:
             if self._executed is not None:
                 self._executed.close()
+            if self.panel is not None:
+                await self.panel.close()
 
     def kill(self) -> None:
         """Lose the connection as a crash would: no DISCONNECT packet, so the broker publishes the will."""
@@ -312,6 +325,12 @@ class SimulatedDevice:
             return
         if command.action == PRESENT:
             answer = self._stale(topic_name, envelope) or await self._presented(envelope, command)
+        elif command.action in PANEL_ACTIONS and self.panel is not None:
+            answer = (
+                self._stale(topic_name, envelope)
+                or self._executed.answer(envelope.id)
+                or await self._panel_command(envelope, command)
+            )
         else:
             answer = self._answer(topic_name, envelope, command)
         _, payload = sign(self.spec, self.prefix, Channel.ACK, "ack", answer)
@@ -359,6 +378,42 @@ class SimulatedDevice:
         if self.spec.kind in SHOWS_NOTICES:
             return {CommandAction.DISPLAY: self._show, CommandAction.CLEAR: self._clear}
         return {CommandAction.OPEN: lambda envelope: self.opened.append(envelope.id)}
+
+    async def _panel_command(self, envelope: protocol.Envelope, command: CommandData) -> dict[str, Any]:
+        """A call's command: ring (a visitor at the panel), the phone's answer, or the hang-up."""
+        data = envelope.data
+        call = str(data.get("call", ""))
+        ack: dict[str, Any] = {"command": envelope.id, "ok": True}
+        self._executed.record(envelope.id, envelope.at.timestamp(), ack)  # before acting, as _execute
+        if command.action == RING:
+            await self.call(str(data.get("house", "")))
+        elif command.action == CommandAction.ANSWER:
+            if not await self.panel.answer(call, str(data.get("sdp", ""))):
+                ack = {"command": envelope.id, "ok": False, "reason": "no_such_call"}
+        elif not await self.panel.hang_up(call):
+            ack = {"command": envelope.id, "ok": False, "reason": "no_such_call"}
+        return ack
+
+    async def call(self, house: str) -> str:
+        """A visitor keys in flat ``house`` at this panel: it rings, with its WebRTC offer. The call's id."""
+        if self.panel is None or self._client is None:
+            raise aiomqtt.MqttError(f"{self.identifier} is no connected intercom panel")
+        call, sdp = await self.panel.ring(house)
+        data = CallData(call=call, action=CallAction.RING, house=house, sdp=sdp)
+        await self._publish_event(self._client, EventType.CALL, msgspec.to_builtins(data))
+        return call
+
+    async def _gave_up(self, call: str) -> None:
+        with contextlib.suppress(aiomqtt.MqttError):  # offline: the platform misses it on its own
+            await self.hang_up(call)
+
+    async def hang_up(self, call: str) -> None:
+        """The visitor walks away: the panel ends the call and says so."""
+        if self.panel is None or self._client is None:
+            raise aiomqtt.MqttError(f"{self.identifier} is no connected intercom panel")
+        await self.panel.hang_up(call)
+        data = CallData(call=call, action=CallAction.HANGUP)
+        await self._publish_event(self._client, EventType.CALL, msgspec.to_builtins(data))
 
     def _show(self, envelope: protocol.Envelope) -> None:
         shown = protocol.data_as(envelope, DisplayData)
@@ -487,6 +542,8 @@ class Simulator:
         alarm_chance: float = 0.01,  # per device and event interval
         state_dir: Path,  # where each device keeps the ids of the commands it executed
         command_max_age: float = COMMAND_MAX_AGE,
+        ice_servers: list[dict[str, Any]] | None = None,  # intercom panels' STUN/TURN servers
+        panel_give_up: float = GIVE_UP_SECONDS,  # an intercom panel ends a call nobody answered after this
     ) -> None:
         codes = [spec.code for spec in devices]
         if len(set(codes)) != len(codes):
@@ -503,6 +560,8 @@ class Simulator:
                 state_dir=state_dir,
                 command_max_age=command_max_age,
                 refusals=self.refusals,
+                ice_servers=ice_servers,
+                panel_give_up=panel_give_up,
             )
             for spec in devices
         }
@@ -561,6 +620,10 @@ class Simulator:
     ) -> str:
         """A person at face gate ``code`` (see :meth:`SimulatedDevice.capture_face`)."""
         return await self.devices[code].capture_face(image, direction, **on_gate)
+
+    async def call(self, code: str, house: str) -> str:
+        """A visitor at intercom panel ``code`` calls flat ``house`` (see :meth:`SimulatedDevice.call`)."""
+        return await self.devices[code].call(house)
 
     async def kill(self, code: str) -> None:
         """Crash one device: its connection drops without a goodbye and the broker publishes its will."""

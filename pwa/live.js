@@ -12,7 +12,12 @@ import * as session from "./session.js";
 const FIRST_RETRY_MS = 1000;
 const LAST_RETRY_MS = 30000;
 
-export function watchLive(communityId, onEvent, { onState = () => {} } = {}) {
+export function watchLive(communityId, onEvent, options = {}) {
+  return watchStream(`/api/communities/${encodeURIComponent(communityId)}/live`, onEvent, options);
+}
+
+// Any of our event streams (a household's calls: /api/houses/{id}/calls/live), the same way.
+export function watchStream(url, onEvent, { onState = () => {} } = {}) {
   const stopper = new AbortController();
   let lastId = null;
 
@@ -21,7 +26,7 @@ export function watchLive(communityId, onEvent, { onState = () => {} } = {}) {
     const headers = { Accept: "text/event-stream" };
     if (session.accessToken()) headers.Authorization = `Bearer ${session.accessToken()}`;
     if (lastId !== null) headers["Last-Event-ID"] = String(lastId);
-    return fetch(`/api/communities/${encodeURIComponent(communityId)}/live`, {
+    return fetch(url, {
       headers,
       signal: stopper.signal,
       credentials: "same-origin",

@@ -100,6 +100,10 @@ class Action(StrEnum):
     CONTROL_PTZ = "control_ptz"  # pan, tilt, zoom a camera and send it to its presets (ONVIF)
     SEARCH_SIGHTINGS = "search_sightings"  # a MAC's sightings at the Wi-Fi probes (audited)
     VIEW_PROBE_COVERAGE = "view_probe_coverage"  # which entrances lack an online Wi-Fi probe
+    VIEW_CALLS = (
+        "view_calls"  # a household's intercom calls: its call log, its ringing stream, a call's offer
+    )
+    ANSWER_CALL = "answer_call"  # answer or hang up a call to one's household, open the door to its caller
 
 
 class Scope(StrEnum):
@@ -265,6 +269,9 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     # probes running, so it sees which entrances lack one, never a sighting.
     Action.SEARCH_SIGHTINGS: {Role.POLICE: Scope.COMMUNITY},
     Action.VIEW_PROBE_COVERAGE: {Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
+    # 可视对讲: a call to a flat, its caller's video and the door it opens are the household's alone.
+    Action.VIEW_CALLS: {Role.RESIDENT: Scope.OWN_HOUSE},
+    Action.ANSWER_CALL: {Role.RESIDENT: Scope.OWN_HOUSE},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

@@ -218,6 +218,46 @@ async def open_for_pass(ctx: Context, door_id: int, pass_id: int, key: str, ip: 
     return DoorOpened(door_id=door_id, opened=ack.ok, command_id=command_id, at=at)
 
 
+async def panel_door(device_id: int) -> int | None:
+    """The door an intercom panel opens (its unit door), if it controls one."""
+    row = await Door.select(Door.id).where(Door.device == device_id).order_by(Door.id).first()
+    return row["id"] if row else None
+
+
+async def open_for_call(
+    ctx: Context, who: Principal, door_id: int, call_id: int, house_id: int, ip: str
+) -> DoorOpened:
+    """Open a door for the visitor of an intercom call the intercom domain has checked (the caller
+    answered it): the same command, ack and 门禁刷卡信息 record as a phone opening, by 访客呼叫.
+    The record names the household called and the account that opened, not a person: the one
+    who passes is the visitor."""
+    door = await _door(door_id)
+    command_id = f"call{call_id}-{secrets.token_hex(6)}"
+    ack = await _command(ctx, door, command_id)
+    at = _now()
+    async with transaction(AccessRecord._meta.db):
+        record = _command_record(
+            door,
+            command_id,
+            ack.ok,
+            at,
+            AccessMethod.VISITOR_CALL,
+            account=who.account_id,
+            credential=f"call:{call_id}",
+            house=house_id,
+        )
+        await AccessRecord.insert(record)
+        await audit.record(
+            who,
+            "open_door_for_call",
+            f"door:{door_id}",
+            community=door["community"],
+            ip=ip,
+            detail={"command": command_id, "call": call_id, "ok": ack.ok},
+        )
+    return DoorOpened(door_id=door_id, opened=ack.ok, command_id=command_id, at=at)
+
+
 async def _command(ctx: Context, door: dict[str, Any], command_id: str) -> AckData:
     """Command the door's device and await its ack, timed by outcome (anju_door_open_seconds)."""
     with timed_outcome(DOOR_OPEN_SECONDS) as outcome:

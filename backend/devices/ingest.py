@@ -37,6 +37,7 @@ from backend.ebikes.watch import check_tags
 from backend.faces import gates
 from backend.faces.captures import Forwarder, erase_expired
 from backend.faces.runtime import Faces
+from backend.intercom import ringing
 from backend.keys import Keys
 from backend.notices.display import Screens
 from backend.notices.service import publish_due
@@ -54,7 +55,8 @@ from roles import Role
 OFFLINE_AFTER_HEARTBEATS = 2.5  # silence tolerated before a device counts as offline
 CAPTURE_FORWARD_SECONDS = 1.0  # captures go to the police platform in (near) real time
 CAPTURE_ERASE_SECONDS = 60.0  # also how soon a face of someone who moved out is deleted
-SIGHTING_ERASE_SECONDS = 3600.0  # sightings are kept for days: an hourly sweep is close enough
+SIGHTING_ERASE_SECONDS = 3600.0
+RING_TICK_SECONDS = 1.0  # intercom rings move on to the next member (or are missed) within a second  # sightings are kept for days: an hourly sweep is close enough
 # A batch PostgreSQL rolled back against another worker's (deadlock, serialization failure).
 CONFLICTS = (TransactionRollbackError,)
 DIRECTORY_SQL = """
@@ -224,6 +226,7 @@ def handlers(
     visitors_ingest.register(registry)
     vehicles_ingest.register(registry, openings)
     probes_ingest.register(registry, keys)
+    ringing.register(registry, settings.intercom_ring_seconds)
     if faces is not None:
         gates.register(registry, faces, gates.Gates(settings, keys, openings))
     return registry
@@ -352,6 +355,12 @@ def build_bridge(
     async def forget_departed_faces() -> None:
         await gates.forget_departed(transaction_on(engine))
 
+    async def move_rings() -> None:
+        await ringing.move_rings(
+            transaction_on(engine), commands.sender, keys, settings.intercom_ring_seconds
+        )
+
+    bridge.every(RING_TICK_SECONDS, move_rings)
     bridge.every(watch_seconds, watch_tags)
     bridge.every(settings.analyse_every_seconds, run_analysis)
     bridge.every(CAPTURE_ERASE_SECONDS, erase_captures)

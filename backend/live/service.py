@@ -21,6 +21,9 @@ from backend.settings import Settings
 from roles import Action, Principal, authorize
 
 HEARTBEAT_SECONDS = 15.0
+# Topics that belong to a household, not to the community's board (an intercom call to a flat):
+# announced in the community's stream, but only the household's own stream carries them.
+PRIVATE_TOPICS = frozenset({"call"})
 SUBSCRIPTIONS_PER_ACCOUNT = 10  # each message is sent to every one: a bound on what one account costs
 
 
@@ -39,7 +42,14 @@ async def watch(
     await audit.record_read(who, "watch_live", f"community:{community_id}", community=community_id)
     # A stream outlives no access token: the client comes back with a fresh one and its Last-Event-ID.
     lifetime = live.settings.access_token_minutes * 60
-    return stream.sse(live.hub, community_id, after, heartbeat=HEARTBEAT_SECONDS, lifetime=lifetime)
+    return stream.sse(
+        live.hub,
+        community_id,
+        after,
+        heartbeat=HEARTBEAT_SECONDS,
+        lifetime=lifetime,
+        keep=lambda event: event.topic not in PRIVATE_TOPICS,
+    )
 
 
 def _event_id(header: str | None) -> int | None:

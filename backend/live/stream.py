@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -120,9 +120,17 @@ class Hub:
 
 
 async def sse(
-    hub: Hub, community: int, after: int | None, *, heartbeat: float, lifetime: float
+    hub: Hub,
+    community: int,
+    after: int | None,
+    *,
+    heartbeat: float,
+    lifetime: float,
+    keep: Callable[[Event], bool] | None = None,
 ) -> AsyncIterator[ServerSentEventMessage]:
     """A stream's messages: the events after ``after`` (a resuming client's Last-Event-ID), then live ones.
+
+    ``keep``: only the events it keeps (a household's own calls); by default every one.
 
     It ends after ``lifetime`` (the client reconnects, with a fresh token) or when the client falls
     behind; comments every ``heartbeat`` seconds keep proxies from closing an idle connection.
@@ -133,7 +141,8 @@ async def sse(
         if after is not None:
             async for event in events_since(community, after):
                 resumed.add(event.id)
-                yield _message(event)
+                if keep is None or keep(event):
+                    yield _message(event)
         deadline = time.monotonic() + lifetime
         while (left := deadline - time.monotonic()) > 0:
             try:
@@ -142,7 +151,7 @@ async def sse(
                 return
             if event is None:
                 yield ServerSentEventMessage(comment="heartbeat", data=None)
-            elif event.id not in resumed:
+            elif event.id not in resumed and (keep is None or keep(event)):
                 yield _message(event)
 
 

@@ -63,6 +63,7 @@ function signedIn(acc, signal) {
       : link("/visitors", { class: "tile", dataset: { testid: "visitors-tile" } }, h("span", { class: "tile-title" }, t("home.visitors")), h("span", { class: "tile-sub" }, t("home.visitors_sub"))),
     noticesTile(signal),
     staff ? null : tile("/services", "home.services", "home.services_sub"),
+    staff ? null : tile("/intercom", "home.intercom", "home.intercom_sub"),
     acc.role === "property" ? tile("/service-queue", "home.service_queue", "home.service_queue_sub") : null,
     patrols ? tile("/patrol", "home.patrol", "home.patrol_sub") : null,
     BOARD_ROLES.has(acc.role) ? tile("/board", "home.board", "home.board_sub") : null,

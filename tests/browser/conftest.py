@@ -93,6 +93,8 @@ def live_server(tmp_path_factory):
         "ANJU_PUSH_ALLOW_HOSTS": "127.0.0.1",
         # Every test signs in from 127.0.0.1, more often than the default budget allows an address.
         "ANJU_CODES_PER_ADDRESS_PER_HOUR": "1000",
+        # An unanswered intercom call moves on to the next member sooner (test_intercom.py).
+        "ANJU_INTERCOM_RING_SECONDS": "6",
     }
     seeded = subprocess.run(
         [sys.executable, "-m", "backend", "seed"],

@@ -42,6 +42,7 @@ from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.tables import Doorplate
 from backend.ebikes.tables import EBike
 from backend.faces.tables import FaceEnrolment, FaceWatch
+from backend.intercom.tables import IntercomCall
 from backend.notices.tables import Notice
 from backend.patrol.tables import Checkpoint, CheckpointTag, PatrolRoute, PatrolRun, PatrolShift
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
@@ -112,6 +113,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/desk"): "PWA shell (the guard desk)",
     ("GET", "/watch-list"): "PWA shell (the police watch list)",
     ("GET", "/video"): "PWA shell (cameras, coverage, video inspection)",
+    ("GET", "/intercom"): "PWA shell (a household's intercom calls, as a ring's push opens it)",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
     ("GET", "/app/{path}"): "PWA assets",
@@ -227,6 +229,7 @@ class Place:
     video: dict[
         str, Any
     ]  # a seeded camera (and its device), the recorder; an open round, its operator, a check
+    call: int  # a ringing intercom call to the first flat (add_calls)
 
 
 async def place_in(community: int) -> Place:
@@ -306,7 +309,40 @@ async def place_in(community: int) -> Place:
         (await FaceWatch.select(FaceWatch.id).where(FaceWatch.community == community).first())["id"],
         (await ArmingRule.select(ArmingRule.id).where(ArmingRule.community == community).first())["id"],
         await video_in(community),
+        await call_to(house.id),
     )
+
+
+async def call_to(house: int) -> int:
+    """The latest call to ``house`` (add_calls)."""
+    row = (
+        await IntercomCall.select(IntercomCall.id)
+        .where(IntercomCall.house == house)
+        .order_by(IntercomCall.id, ascending=False)
+        .first()
+    )
+    return row["id"]
+
+
+async def add_calls(world) -> None:
+    """Per community: a call ringing at the first flat, from its unit's intercom panel."""
+    for community in (world.home, world.other):
+        house = await House.objects().where(House.community == community).order_by(House.id).first()
+        panel = (
+            await Device.select(Device.id)
+            .where((Device.unit == house.unit) & (Device.kind == DeviceKind.INTERCOM))
+            .first()
+        )
+        await IntercomCall(
+            community=community,
+            device=panel["id"],
+            unit=house.unit,
+            house=house.id,
+            room=house.room_no,
+            panel_call=f"matrix{community}",
+            key=f"matrix:{community}",
+            offer="v=0\r\n",
+        ).save()
 
 
 async def video_in(community: int) -> dict[str, Any]:
@@ -589,6 +625,7 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "recorder_id": lambda p: p.video["recorder"],
     "round_id": lambda p: p.video["round"],
     "check_id": lambda p: p.video["check"],
+    "call_id": lambda p: p.call,
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -677,6 +714,7 @@ BODIES |= {
     ("PUT", "/api/video/recorders/{recorder_id}"): lambda p, _: {"name": "矩阵录像机"},
     ("PUT", "/api/video/recorders/{recorder_id}/retention"): lambda p, _: {"retention_days": 30},
     ("PUT", "/api/communities/{community_id}/video/inspection-schedule"): lambda p, _: {"rounds_per_day": 2},
+    ("POST", "/api/calls/{call_id}/answer"): lambda p, _: {"sdp": "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"},
     ("POST", "/api/video/inspections/{round_id}/checks"): lambda p, _: {
         "camera_id": p.video["camera"],
         "verdict": "normal",
@@ -831,6 +869,7 @@ async def test_the_route_answers_each_caller_as_roles_says(world, route):
     await add_faces(world)
     await add_ebikes_and_findings(world)
     await add_inspection_rounds(world)
+    await add_calls(world)
     callers = [None, *Role]
     principals = {caller: await principal_of(world, caller) for caller in callers}
     before = {"own": await place_in(world.home), "other": await place_in(world.other)}

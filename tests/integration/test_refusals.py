@@ -9,8 +9,9 @@ import pytest
 from backend.access.tables import Door
 from backend.accounts.tables import Account, Passkey
 from backend.ids import MAX_ID
+from backend.intercom.tables import IntercomCall
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
-from backend.registry.tables import Residency
+from backend.registry.tables import House, Residency
 from backend.video.tables import Camera
 from roles import Role
 from tests.integration.test_registration import FORM
@@ -29,6 +30,27 @@ class Endpoint:
     served_here: bool = True  # False where success needs more than this table sets up (a live device)
     extra: dict = field(default_factory=dict)
 
+
+STAFF = (
+    Role.WARDEN,
+    Role.PROPERTY,
+    Role.COMMUNITY_WORKER,
+    Role.POLICE,
+    Role.MAINTENANCE,
+    Role.DISTRICT_ADMIN,
+)
+# A household's intercom calls: its verified members only (another community's resident: test_intercom.py).
+CALLS = [
+    Endpoint(name, method, path, body=body, wrong_roles=STAFF, other_community=False, ok_role=Role.RESIDENT)
+    for name, method, path, body in (
+        ("call log", "GET", "/api/houses/{house}/calls", None),
+        ("call stream", "GET", "/api/houses/{house}/calls/live", None),
+        ("call", "GET", "/api/calls/{call}", None),
+        ("answer call", "POST", "/api/calls/{call}/answer", {"sdp": "v=0\r\n"}),
+        ("hang up call", "POST", "/api/calls/{call}/hangup", None),
+        ("open door for call", "POST", "/api/calls/{call}/open", None),
+    )
+]
 
 ENDPOINTS = [
     Endpoint("me", "GET", "/api/me", wrong_roles=(), other_community=False, ok_role=Role.RESIDENT),
@@ -216,6 +238,7 @@ ENDPOINTS = [
         ok_role=Role.RESIDENT,
         extra={"resident_elsewhere": True},
     ),
+    *CALLS,
 ]
 
 
@@ -247,11 +270,29 @@ async def _fill(world, endpoint: Endpoint) -> tuple[str, dict | None]:
         "account": (await Account.objects().get(Account.phone == world.phone(Role.WARDEN))).id,
         "passkey": await _police_passkey(world),
         "camera": await Camera.select(Camera.id).where(Camera.community == world.home).first(),
+        "call": await _ringing_call(world),
     }
     values["camera"] = values["camera"]["id"]
     path = endpoint.path.format(**values)
     body = {key: _placeholder(value, values) for key, value in (endpoint.body or {}).items()} or None
     return path, body
+
+
+async def _ringing_call(world) -> int:
+    """A call ringing at the resident's flat, from its unit's panel."""
+    house = await House.objects().get(House.id == world.home_house)
+    panel = await Door.select(Door.device).where(Door.unit == house.unit).first()
+    call = IntercomCall(
+        community=world.home,
+        device=panel["device"],
+        unit=house.unit,
+        house=house.id,
+        room=house.room_no,
+        panel_call="refusals",
+        key=f"refusals:{house.id}",
+    )
+    await call.save()
+    return call.id
 
 
 async def _police_passkey(world) -> int:
