@@ -41,7 +41,8 @@ from backend.services.controllers import ServicesController
 from backend.settings import Settings, get_settings
 from backend.sms import require_real_sender
 from backend.vehicles.controllers import VehicleController
-from backend.video.controllers import VideoController
+from backend.video.controllers import VideoController, WallController
+from backend.video.health import Prober
 from backend.visitors.controllers import VisitorController
 from backend.web import pwa_router
 from roles import Forbidden, Principal
@@ -95,6 +96,7 @@ async def running(app: Litestar) -> AsyncIterator[None]:
     ctx = Context.build(settings)
     engine = engine_for(settings.database_url)
     database = DatabaseWatch(engine)
+    prober = Prober(ctx.video, settings)
     app.state.update(ctx=ctx, database=database, metrics=metrics.DatabaseFigures())
     try:  # a start-up that fails half-way (the database away) still stops what it started
         await attach(engine, settings, ctx.keys)
@@ -102,9 +104,13 @@ async def running(app: Litestar) -> AsyncIterator[None]:
         if settings.database_pool_size:
             await start_pool(engine, settings.database_pool_size)
         await ctx.live.start()
+        await ctx.video.start()
+        await prober.start()
         async with audit.trail(ctx), patrol.sweeper(ctx):
             yield
     finally:
+        await prober.stop()
+        await ctx.video.stop()
         await ctx.live.stop()
         await ctx.commands.stop()
         await database.stop()
@@ -147,6 +153,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             EBikeController,
             ProbeController,
             VideoController,
+            WallController,
             pwa_router(),
             *metrics_routes,
         ],

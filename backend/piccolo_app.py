@@ -54,6 +54,8 @@ from backend.services.tables import ServiceRequest, ServiceRequestEvent, Service
 from backend.vehicles.tables import Vehicle, VehiclePassage, WatchedPlate
 from backend.video.tables import (
     Camera,
+    CameraGroup,
+    CameraGroupMember,
     InspectionCheck,
     InspectionRound,
     InspectionSchedule,
@@ -141,5 +143,7 @@ APP_CONFIG = AppConfig(
         InspectionCheck,
         InspectionSnapshot,
         Sighting,
+        CameraGroup,
+        CameraGroupMember,
     ],
 )

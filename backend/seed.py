@@ -398,6 +398,13 @@ async def _video(ctx: Context, community: Community) -> None:
         device = _device(ctx, community, code, DeviceKind.CAMERA, name, **place)
         await device.save()
         cameras.append((device.id, area, name))
+    # The simulated cameras of `anju bridge --simulate` (device_bridge/rtsp_cameras.py) serve each
+    # camera at its code; a deployment sets its cameras' own addresses on their devices instead.
+    for device_id, _, _ in cameras:
+        code = (await Device.select(Device.code).where(Device.id == device_id).first())["code"]
+        await Device.update({Device.stream_url: simulated_stream_url(ctx.settings, code)}).where(
+            Device.id == device_id
+        )
     for channel, (device_id, area, place) in enumerate(cameras, start=1):
         await Camera(
             device=device_id,
@@ -408,6 +415,10 @@ async def _video(ctx: Context, community: Community) -> None:
             channel=channel,
             channel_key=f"{recorder.id}:{channel}",
         ).save()
+
+
+def simulated_stream_url(settings, code: str) -> str:
+    return f"rtsp://{settings.rtsp_sim_host}:{settings.rtsp_sim_port}/{code}"
 
 
 async def _perimeter_camera(community: Community, label: str) -> int:

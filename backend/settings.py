@@ -47,6 +47,10 @@ LIMITS = (
     "night_entries_days",
     "welfare_days",
     "sighting_retention_days",
+    "video_idle_seconds",
+    "video_start_seconds",
+    "video_probe_timeout_seconds",
+    "video_probe_parallel",
 )
 
 
@@ -175,6 +179,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Wi-Fi probe and RFID sightings (backend/probes) are deleted after this many days: what the
     # uplink rules (the police platform's 无线上网安全管理 interface) allow, until that uplink exists.
     sighting_retention_days: int = 30
+    # Live video (backend/video/live.py): ffmpeg turns a camera's RTSP stream into HLS under
+    # {var_dir}/hls/<camera>/ while someone watches, and stops this long after the last request.
+    video_idle_seconds: float = 30.0
+    video_start_seconds: float = 15.0  # how long a start waits for ffmpeg's first playlist
+    # How often the app checks each registered camera's stream (ffprobe); 0: never. One app process
+    # per host probes (a lock file), a few cameras at a time, each within video_probe_timeout_seconds.
+    video_probe_seconds: float = 60.0
+    video_probe_timeout_seconds: float = 10.0
+    video_probe_parallel: int = 4
+    # Lines "host[:port] user:password": RTSP credentials the server adds to a camera's stream address
+    # (the registry keeps addresses without them, and the browser never sees them). Empty: none.
+    video_credentials_file: str = ""
+    # The simulated cameras of `anju bridge --simulate` (device_bridge/rtsp_cameras.py) and the
+    # stream addresses the seed gives its cameras: rtsp://rtsp_sim_host:rtsp_sim_port/<code>.
+    rtsp_sim_host: str = "127.0.0.1"
+    rtsp_sim_port: int = 8554
 
     def __post_init__(self) -> None:
         if not self.database_url:
