@@ -93,6 +93,8 @@ def live_server(tmp_path_factory):
         "ANJU_PUSH_ALLOW_HOSTS": "127.0.0.1",
         # Every test signs in from 127.0.0.1, more often than the default budget allows an address.
         "ANJU_CODES_PER_ADDRESS_PER_HOUR": "1000",
+        # The simulated RTSP cameras `anju bridge --simulate` serves, at the addresses the seed gives them.
+        "ANJU_RTSP_SIM_PORT": str(free_port()),
     }
     seeded = subprocess.run(
         [sys.executable, "-m", "backend", "seed"],

@@ -112,6 +112,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/desk"): "PWA shell (the guard desk)",
     ("GET", "/watch-list"): "PWA shell (the police watch list)",
     ("GET", "/video"): "PWA shell (cameras, coverage, video inspection)",
+    ("GET", "/wall"): "PWA shell (the monitoring-room wall: live video, group patrol)",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
     ("GET", "/app/{path}"): "PWA assets",
