@@ -274,6 +274,7 @@ async def _rtsp_cameras(settings: Settings):
     """The simulated cameras (device_bridge/rtsp_cameras.py) at the stream addresses the seed gave
     them, when GStreamer's RTSP server is installed; without it the cameras simply have no video."""
     from backend.devices.tables import Device, DeviceKind
+    from backend.video.live import die_with_parent
 
     prefix = f"rtsp://{settings.rtsp_sim_host}:{settings.rtsp_sim_port}/"
     urls = await (
@@ -304,6 +305,7 @@ async def _rtsp_cameras(settings: Settings):
         str(settings.rtsp_sim_port),
         *codes,
         stdout=subprocess.PIPE,
+        preexec_fn=die_with_parent,  # a bridge stopped by a signal takes its cameras with it
     )
     try:
         try:
