@@ -48,6 +48,7 @@ from backend.web import pwa_router
 from roles import Forbidden, Principal
 
 JSON_BODY_LIMIT = 64 * 1024
+NO_COMPRESSION = "no_compression"
 log = logging.getLogger("anju")
 
 
@@ -171,7 +172,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Anju 安居", version="0.1.0", path="/schema", render_plugins=[ScalarRenderPlugin()]
         ),
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        # Video segments (already compressed) opt out: NO_COMPRESSION in a handler's opt.
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=1024, exclude_opt_key=NO_COMPRESSION
+        ),
         request_max_body_size=JSON_BODY_LIMIT,
         state=State({"settings": settings}),
     )

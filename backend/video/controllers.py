@@ -194,7 +194,11 @@ class WallController(Controller):
         503 video_engine_unavailable without ffmpeg, video_source_unavailable when the camera is silent."""
         return await wall.start_live(ctx, who, camera_id, client_ip(request))
 
-    @get(f"{LIVE}/{{name:str}}", operation_id="liveVideoFile", opt=permission(Action.WATCH_VIDEO))
+    @get(
+        f"{LIVE}/{{name:str}}",
+        operation_id="liveVideoFile",
+        opt={**permission(Action.WATCH_VIDEO), "no_compression": True},  # app.NO_COMPRESSION
+    )
     async def file(self, camera_id: PathId, name: FromPath[str], who: Caller, ctx: Ctx) -> Response[bytes]:
         """The stream's playlist (index.m3u8) or a segment it names; each request keeps it running."""
         data, media_type = await wall.live_file(ctx, who, camera_id, name)

@@ -219,10 +219,10 @@ class LiveVideo:
         """Start (or keep) the camera's stream; returns once its playlist is there."""
         if not self.available:
             raise EngineUnavailable()
-        self.keep_alive(camera_id)
         playlist = self.folder(camera_id) / PLAYLIST
         deadline = time.monotonic() + self.start_seconds
         while True:
+            self.keep_alive(camera_id)  # the viewer is waiting: a slow start is no idle stream
             stream = await self.ensure(camera_id, source)
             if playlist.exists():
                 return
@@ -326,7 +326,7 @@ class LiveVideo:
         with contextlib.suppress(OSError):
             text = (stream.folder / LOG).read_text(errors="replace").strip().splitlines()
             if text:
-                return _no_credentials(text[-1])[:200]
+                return _no_address(text[-1])[:200]
         return f"ffmpeg exited ({stream.process.returncode})"
 
     async def _stop(self, stream: _Stream) -> None:
@@ -363,8 +363,9 @@ def _clear(folder: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _no_credentials(text: str) -> str:
-    return re.sub(r"://[^/@\s]+@", "://", text)
+def _no_address(text: str) -> str:
+    """ffmpeg's message without the camera's address (nor any credentials in it): it reaches viewers."""
+    return re.sub(r"\b[a-z][a-z0-9+.-]*://\S+?(?=:?(?:\s|$))", "the camera", text, flags=re.IGNORECASE)
 
 
 async def probe(ffprobe: str, source: str, timeout: float) -> str | None:

@@ -119,7 +119,7 @@ async def test_without_ffmpeg_the_engine_is_unavailable(tmp_path):
 
 
 async def test_a_stream_nobody_asks_for_is_stopped_and_its_files_cleared(tmp_path):
-    ffmpeg = fake_ffmpeg(tmp_path, 'echo "#EXTM3U" > "$last"\nexec sleep 60')
+    ffmpeg = fake_ffmpeg(tmp_path, 'echo "#EXTM3U" > "$last.tmp"\nmv "$last.tmp" "$last"\nexec sleep 60')
     video = video_for(tmp_path, ffmpeg, video_idle_seconds=30.0)
     await video.watch(7, RTSP)
     assert video.running(7) and video.file(7, PLAYLIST) == b"#EXTM3U\n"
@@ -139,7 +139,7 @@ async def test_a_stream_nobody_asks_for_is_stopped_and_its_files_cleared(tmp_pat
 
 
 async def test_a_stream_that_ends_on_its_own_is_reported_lost(tmp_path):
-    ffmpeg = fake_ffmpeg(tmp_path, 'echo "Connection refused" >&2\nexit 1')
+    ffmpeg = fake_ffmpeg(tmp_path, 'echo "rtsp://admin:secret@10.0.0.7/live: Connection refused" >&2\nexit 1')
     video = video_for(tmp_path, ffmpeg, video_start_seconds=5.0)
     lost: list[tuple[int, str]] = []
 
@@ -147,12 +147,13 @@ async def test_a_stream_that_ends_on_its_own_is_reported_lost(tmp_path):
         lost.append((camera_id, why))
 
     video.on_lost = told
-    with pytest.raises(SourceUnavailable):
+    with pytest.raises(SourceUnavailable) as refused:
         await video.watch(3, RTSP)  # ended before a playlist: the viewer is told at once
+    assert "10.0.0.7" not in refused.value.message and "secret" not in refused.value.message
     assert not video.running(3)
 
     started = await video.ensure(3, RTSP)  # a playlist request restarts it; it ends again
     await started.process.wait()
     await video.check()
-    assert lost == [(3, "Connection refused")]
+    assert lost == [(3, "the camera: Connection refused")]  # the alarm's detail: no address either
     await video.stop()
