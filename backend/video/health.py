@@ -113,10 +113,10 @@ class Prober:
     _task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        async def lost(camera_id: int, why: str) -> None:
-            await set_state(camera_id, True, why, self.settings.alarm_fold_seconds)
+        async def seen(camera_id: int, lost: bool, why: str) -> None:
+            await set_state(camera_id, lost, why, self.settings.alarm_fold_seconds)
 
-        self.live.on_lost = lost
+        self.live.on_video = seen  # a live stream's start and unasked end say as much as a probe
         if self.settings.video_probe_seconds > 0 and self.live.ffprobe is not None:
             self._task = asyncio.create_task(self._run())
 

@@ -43,8 +43,8 @@ STALLED_SECONDS = 10.0  # a running ffmpeg whose playlist has not changed this l
 CHECK_EVERY = 1.0
 PR_SET_PDEATHSIG = 1
 
-# Told when a watched camera's stream ends on its own (the source went away): camera id, why.
-LostHook = Callable[[int, str], Awaitable[None]]
+# Told what a live stream found of a camera's video: camera id, lost or not, why (health.py).
+VideoHook = Callable[[int, bool, str], Awaitable[None]]
 
 
 class EngineUnavailable(DomainError):
@@ -192,7 +192,7 @@ class LiveVideo:
         self.ffprobe = shutil.which("ffprobe")
         self.credentials = load_credentials(settings.video_credentials_file)
         self.codecs: dict[int, str] = {}  # each camera's codec, as the probe last found it
-        self.on_lost: LostHook | None = None
+        self.on_video: VideoHook | None = None
         self._streams: dict[int, _Stream] = {}
         self._task: asyncio.Task | None = None
 
@@ -225,10 +225,12 @@ class LiveVideo:
             self.keep_alive(camera_id)  # the viewer is waiting: a slow start is no idle stream
             stream = await self.ensure(camera_id, source)
             if playlist.exists():
+                await self._tell(camera_id, False, "")
                 return
             if stream is not None and stream.process.returncode is not None:
                 why = self._why(stream)
                 self._release(stream)
+                await self._tell(camera_id, True, why)
                 raise SourceUnavailable(why)
             if time.monotonic() > deadline:
                 raise SourceUnavailable("no video within the start time")
@@ -298,7 +300,7 @@ class LiveVideo:
                 log.exception("live video supervision failed; going on")
 
     async def check(self) -> None:
-        """Stop the idle streams; release those that ended, telling ``on_lost`` of an unasked end."""
+        """Stop the idle streams; release those that ended, telling ``on_video`` of an unasked end."""
         now = time.time()
         for stream in list(self._streams.values()):
             ended = stream.process.returncode is not None
@@ -314,8 +316,11 @@ class LiveVideo:
                 self._release(stream)
                 if not stream.stopping or stalled:
                     log.warning("camera %s: stream ended: %s", stream.camera_id, why)
-                    if self.on_lost is not None:
-                        await self.on_lost(stream.camera_id, why)
+                    await self._tell(stream.camera_id, True, why)
+
+    async def _tell(self, camera_id: int, lost: bool, why: str) -> None:
+        if self.on_video is not None:
+            await self.on_video(camera_id, lost, why)
 
     def _stalled(self, stream: _Stream, now: float) -> bool:
         if time.monotonic() - stream.started < STALLED_SECONDS:

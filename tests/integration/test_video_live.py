@@ -65,6 +65,7 @@ async def test_a_watched_camera_is_served_as_hls_of_real_h264(world, sim):
     live = started.json()
     assert live["playlist"] == f"/api/video/cameras/{camera['id']}/live/{PLAYLIST}"
     assert "rtsp" not in started.text  # the camera's address stays on the server
+    assert {c["id"]: c["video"] for c in await cameras(world)}[camera["id"]] == "ok"  # seen live
 
     auth = await world.headers(Role.PROPERTY)
     playlist = await world.client.get(live["playlist"], headers=auth)

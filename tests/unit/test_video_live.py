@@ -141,19 +141,20 @@ async def test_a_stream_nobody_asks_for_is_stopped_and_its_files_cleared(tmp_pat
 async def test_a_stream_that_ends_on_its_own_is_reported_lost(tmp_path):
     ffmpeg = fake_ffmpeg(tmp_path, 'echo "rtsp://admin:secret@10.0.0.7/live: Connection refused" >&2\nexit 1')
     video = video_for(tmp_path, ffmpeg, video_start_seconds=5.0)
-    lost: list[tuple[int, str]] = []
+    told: list[tuple[int, bool, str]] = []
 
-    async def told(camera_id: int, why: str) -> None:
-        lost.append((camera_id, why))
+    async def seen(camera_id: int, lost: bool, why: str) -> None:
+        told.append((camera_id, lost, why))
 
-    video.on_lost = told
+    video.on_video = seen
     with pytest.raises(SourceUnavailable) as refused:
         await video.watch(3, RTSP)  # ended before a playlist: the viewer is told at once
     assert "10.0.0.7" not in refused.value.message and "secret" not in refused.value.message
     assert not video.running(3)
+    assert told == [(3, True, "the camera: Connection refused")]  # and the camera is lost
 
     started = await video.ensure(3, RTSP)  # a playlist request restarts it; it ends again
     await started.process.wait()
     await video.check()
-    assert lost == [(3, "the camera: Connection refused")]  # the alarm's detail: no address either
+    assert told[1:] == [(3, True, "the camera: Connection refused")]  # the alarm's detail: no address
     await video.stop()
