@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from backend.errors import DomainError
@@ -193,6 +194,9 @@ class LiveVideo:
         self.credentials = load_credentials(settings.video_credentials_file)
         self.codecs: dict[int, str] = {}  # each camera's codec, as the probe last found it
         self.on_video: VideoHook | None = None
+        # wall.py's per-process memory: where each camera is (for a while), whose watching was audited.
+        self.places: dict[int, tuple[float, Any]] = {}
+        self.audited: dict[tuple[int | None, int], float] = {}
         self._streams: dict[int, _Stream] = {}
         self._task: asyncio.Task | None = None
 

@@ -3,6 +3,7 @@ that the wall patrols page by page (分组轮巡)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from backend.audit import service as audit
@@ -18,22 +19,50 @@ from backend.video.tables import Camera, CameraGroup, CameraGroupMember
 from roles import Action, Principal, authorize, authorize_any
 
 GROUPS_MAX = 100  # per community
+# A wall fetches every camera's playlist and a segment each second: where a camera is (its community,
+# district and stream address) is looked up once in this long, per process.
+PLACE_SECONDS = 10.0
+# Watching is audited once per viewer and camera in this long (a patrol returns to a camera every
+# few pages; the player restarts a broken stream), per process.
+AUDIT_SECONDS = 600.0
 
 
 def playlist_url(camera_id: int) -> str:
     return f"/api/video/cameras/{camera_id}/live/{PLAYLIST}"
 
 
-async def _watched(who: Principal, camera_id: int) -> dict[str, Any]:
+async def _watched(ctx: Context, who: Principal, camera_id: int) -> dict[str, Any]:
     """The camera (its community and stream address), once the caller may watch it."""
-    row = (
-        await Camera.select(Camera.id, Camera.community, Camera.device).where(Camera.id == camera_id).first()
-    )
-    if row is None:
-        raise NotFound("unknown_camera", f"No camera {camera_id}")
-    authorize(who, Action.WATCH_VIDEO, await registry.community_target(row["community"]))
-    device = await Device.select(Device.stream_url).where(Device.id == row["device"]).first()
-    return row | {"stream_url": device["stream_url"] if device else ""}
+    now = time.monotonic()
+    found = ctx.video.places.get(camera_id)
+    if found is None or found[0] < now:
+        row = await Camera.select(Camera.community, Camera.device).where(Camera.id == camera_id).first()
+        if row is None:
+            raise NotFound("unknown_camera", f"No camera {camera_id}")
+        device = await Device.select(Device.stream_url).where(Device.id == row["device"]).first()
+        place = {
+            "community": row["community"],
+            "target": await registry.community_target(row["community"]),
+            "stream_url": device["stream_url"] if device else "",
+        }
+        found = ctx.video.places[camera_id] = (now + PLACE_SECONDS, place)
+    place = found[1]
+    authorize(who, Action.WATCH_VIDEO, place["target"])
+    return place
+
+
+def _first_look(ctx: Context, who: Principal, camera_id: int) -> bool:
+    """Whether this viewer's watching of the camera is news to the audit trail."""
+    now = time.monotonic()
+    seen = ctx.video.audited
+    if len(seen) > 10_000:
+        for key in [k for k, at in seen.items() if at < now]:
+            del seen[key]
+    key = (who.account_id, camera_id)
+    if seen.get(key, 0.0) >= now:
+        return False
+    seen[key] = now + AUDIT_SECONDS
+    return True
 
 
 def _source(row: dict[str, Any]) -> str:
@@ -44,13 +73,16 @@ def _source(row: dict[str, Any]) -> str:
 
 async def start_live(ctx: Context, who: Principal, camera_id: int, ip: str) -> LiveOut:
     """Start (or keep) the camera's stream; answers once its playlist can be fetched. Audited: who
-    watched which camera when."""
-    row = await _watched(who, camera_id)
+    watched which camera when (once in AUDIT_SECONDS)."""
+    row = await _watched(ctx, who, camera_id)
     source = _source(row)
     if not ctx.video.available:
         raise EngineUnavailable()
     await ctx.video.watch(camera_id, source)
-    await audit.record_read(who, "watch_live_video", f"camera:{camera_id}", community=row["community"], ip=ip)
+    if _first_look(ctx, who, camera_id):
+        await audit.record_read(
+            who, "watch_live_video", f"camera:{camera_id}", community=row["community"], ip=ip
+        )
     return LiveOut(
         camera_id=camera_id,
         playlist=playlist_url(camera_id),
@@ -61,7 +93,7 @@ async def start_live(ctx: Context, who: Principal, camera_id: int, ip: str) -> L
 async def live_file(ctx: Context, who: Principal, camera_id: int, name: str) -> tuple[bytes, str]:
     """A playlist or segment of the camera's stream; fetching it keeps the stream running (the
     playlist restarts a stream stopped meanwhile)."""
-    row = await _watched(who, camera_id)
+    row = await _watched(ctx, who, camera_id)
     if not servable(name):
         raise NotFound("unknown_file", "No such file of a live stream")
     if not ctx.video.available:

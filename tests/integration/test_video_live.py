@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from backend.alarms.tables import Alarm
+from backend.audit.tables import AuditEntry
 from backend.video import health
 from backend.video.live import PLAYLIST
 from backend.video.tables import Camera
@@ -81,6 +82,11 @@ async def test_a_watched_camera_is_served_as_hls_of_real_h264(world, sim):
 
     police = await watch(world, camera["id"], Role.POLICE)  # the community police watch too
     assert police.status_code == 200, police.text
+    assert (await watch(world, camera["id"])).status_code == 200  # the same viewer again
+    audited = await AuditEntry.count().where(
+        (AuditEntry.action == "watch_live_video") & (AuditEntry.subject == f"camera:{camera['id']}")
+    )
+    assert audited == 2  # who watched which camera: once per viewer (in AUDIT_SECONDS)
 
 
 async def test_only_names_ffmpeg_writes_are_served(world, sim):
