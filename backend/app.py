@@ -42,13 +42,15 @@ from backend.services.controllers import ServicesController
 from backend.settings import Settings, get_settings
 from backend.sms import require_real_sender
 from backend.vehicles.controllers import VehicleController
-from backend.video.controllers import VideoController
+from backend.video.controllers import VideoController, WallController
+from backend.video.health import Prober
 from backend.video.ptz_controllers import PtzController
 from backend.visitors.controllers import VisitorController
 from backend.web import pwa_router
 from roles import Forbidden, Principal
 
 JSON_BODY_LIMIT = 64 * 1024
+NO_COMPRESSION = "no_compression"
 log = logging.getLogger("anju")
 
 
@@ -97,6 +99,7 @@ async def running(app: Litestar) -> AsyncIterator[None]:
     ctx = Context.build(settings)
     engine = engine_for(settings.database_url)
     database = DatabaseWatch(engine)
+    prober = Prober(ctx.video, settings)
     app.state.update(ctx=ctx, database=database, metrics=metrics.DatabaseFigures())
     try:  # a start-up that fails half-way (the database away) still stops what it started
         await attach(engine, settings, ctx.keys)
@@ -104,9 +107,13 @@ async def running(app: Litestar) -> AsyncIterator[None]:
         if settings.database_pool_size:
             await start_pool(engine, settings.database_pool_size)
         await ctx.live.start()
+        await ctx.video.start()
+        await prober.start()
         async with audit.trail(ctx), patrol.sweeper(ctx):
             yield
     finally:
+        await prober.stop()
+        await ctx.video.stop()
         await ctx.live.stop()
         await ctx.commands.stop()
         await database.stop()
@@ -151,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             VideoController,
             PtzController,
             IntercomController,
+            WallController,
             pwa_router(),
             *metrics_routes,
         ],
@@ -168,7 +176,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Anju 安居", version="0.1.0", path="/schema", render_plugins=[ScalarRenderPlugin()]
         ),
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        # Video segments (already compressed) opt out: NO_COMPRESSION in a handler's opt.
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=1024, exclude_opt_key=NO_COMPRESSION
+        ),
         request_max_body_size=JSON_BODY_LIMIT,
         state=State({"settings": settings}),
     )

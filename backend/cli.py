@@ -274,8 +274,73 @@ async def _bridge(settings: Settings, worker: str, simulate: bool) -> None:
                     devices = await fleet(ctx)
                     print(f"simulating {len(devices)} devices")
                     tasks.create_task(_simulator(settings, devices).run())
+                    await stack.enter_async_context(_rtsp_cameras(settings))
 
     await _with_db(settings, work)
+
+
+SYSTEM_PYTHON = (
+    "/usr/bin/python3"  # has PyGObject and GStreamer's RTSP server (Debian packages); the venv has not
+)
+HAS_RTSP_SERVER = (
+    "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+)
+
+
+@contextlib.asynccontextmanager
+async def _rtsp_cameras(settings: Settings):
+    """The simulated cameras (device_bridge/rtsp_cameras.py) at the stream addresses the seed gave
+    them, when GStreamer's RTSP server is installed; without it the cameras simply have no video."""
+    from backend.devices.tables import Device, DeviceKind
+    from backend.video.live import die_with_parent
+
+    prefix = f"rtsp://{settings.rtsp_sim_host}:{settings.rtsp_sim_port}/"
+    urls = await (
+        Device.select(Device.stream_url)
+        .where((Device.kind == DeviceKind.CAMERA) & Device.stream_url.like(f"{prefix}%"))
+        .output(as_list=True)
+    )
+    codes = [url.removeprefix(prefix) for url in urls]
+    found = (
+        await asyncio.create_subprocess_exec(
+            SYSTEM_PYTHON, "-c", HAS_RTSP_SERVER, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        if codes and Path(SYSTEM_PYTHON).exists()
+        else None
+    )
+    if found is None or await found.wait() != 0:
+        if codes:
+            print("simulated cameras: GStreamer's RTSP server is not installed; the cameras show no video")
+        yield
+        return
+    script = Path(__file__).resolve().parents[1] / "device_bridge" / "rtsp_cameras.py"
+    process = await asyncio.create_subprocess_exec(
+        SYSTEM_PYTHON,
+        str(script),
+        "--host",
+        settings.rtsp_sim_host,
+        "--port",
+        str(settings.rtsp_sim_port),
+        *codes,
+        stdout=subprocess.PIPE,
+        preexec_fn=die_with_parent,  # a bridge stopped by a signal takes its cameras with it
+    )
+    try:
+        try:
+            line = await asyncio.wait_for(process.stdout.readline(), 15)
+        except TimeoutError:
+            line = b""
+        print(
+            f"simulated cameras: {len(codes)} at {prefix}<code>"
+            if line.startswith(b"ready")
+            else "simulated cameras did not start; the cameras show no video",
+            flush=True,
+        )
+        yield
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await process.wait()
 
 
 def _worker(name: str, main) -> None:

@@ -13,6 +13,7 @@ from backend.kv import Store, store_for
 from backend.live.runtime import Live
 from backend.settings import Settings
 from backend.sms import LogSms, SmsSender, sender_for
+from backend.video.live import LiveVideo
 from device_bridge.dispatch import Handlers
 
 
@@ -25,6 +26,7 @@ class Context:
     live: Live
     faces: Faces
     scans: ScanCache
+    video: LiveVideo  # this process's ffmpeg streams (HLS) of the cameras being watched
     sms: SmsSender = field(default_factory=LogSms)
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)  # per root key: per context
     # The device handlers of the HTTP intakes, built on first use (devices/intake.py), so that the
@@ -45,5 +47,6 @@ class Context:
             live=live,
             faces=Faces(settings),
             scans=scans,
+            video=LiveVideo(settings),
             sms=sender_for(settings),
         )

@@ -55,6 +55,8 @@ from backend.services.tables import ServiceRequest, ServiceRequestEvent, Service
 from backend.vehicles.tables import Vehicle, VehiclePassage, WatchedPlate
 from backend.video.tables import (
     Camera,
+    CameraGroup,
+    CameraGroupMember,
     CameraOnvif,
     InspectionCheck,
     InspectionRound,
@@ -145,5 +147,7 @@ APP_CONFIG = AppConfig(
         Sighting,
         CameraOnvif,
         IntercomCall,
+        CameraGroup,
+        CameraGroupMember,
     ],
 )

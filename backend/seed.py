@@ -42,7 +42,7 @@ from backend.registry.tables import (
     Unit,
 )
 from backend.services.tables import ServiceTile, TileKind
-from backend.video.tables import Area, Camera, Recorder
+from backend.video.tables import Area, Camera, CameraGroup, CameraGroupMember, Recorder
 from backend.visitors import service as visitors
 from backend.visitors.tables import VisitorPolicy
 from qr.tokens import new_plate_token
@@ -398,8 +398,16 @@ async def _video(ctx: Context, community: Community) -> None:
         device = _device(ctx, community, code, DeviceKind.CAMERA, name, **place)
         await device.save()
         cameras.append((device.id, area, name))
+    # The simulated cameras of `anju bridge --simulate` (device_bridge/rtsp_cameras.py) serve each
+    # camera at its code; a deployment sets its cameras' own addresses on their devices instead.
+    for device_id, _, _ in cameras:
+        code = (await Device.select(Device.code).where(Device.id == device_id).first())["code"]
+        await Device.update({Device.stream_url: simulated_stream_url(ctx.settings, code)}).where(
+            Device.id == device_id
+        )
+    saved = []
     for channel, (device_id, area, place) in enumerate(cameras, start=1):
-        await Camera(
+        camera = Camera(
             device=device_id,
             community=community.id,
             area=area,
@@ -407,7 +415,20 @@ async def _video(ctx: Context, community: Community) -> None:
             recorder=recorder.id,
             channel=channel,
             channel_key=f"{recorder.id}:{channel}",
-        ).save()
+        )
+        await camera.save()
+        saved.append(camera.id)
+    # The wall's patrol groups (分组轮巡): every camera, and the perimeter's two.
+    for name, members in (("全部摄像机", saved), ("周界", saved[:2])):
+        group = CameraGroup(community=community.id, name=name, dwell_seconds=10)
+        await group.save()
+        await CameraGroupMember.insert(
+            *(CameraGroupMember(group=group.id, camera=c, position=i) for i, c in enumerate(members))
+        )
+
+
+def simulated_stream_url(settings, code: str) -> str:
+    return f"rtsp://{settings.rtsp_sim_host}:{settings.rtsp_sim_port}/{code}"
 
 
 async def _perimeter_camera(community: Community, label: str) -> int:

@@ -48,6 +48,10 @@ LIMITS = (
     "welfare_days",
     "sighting_retention_days",
     "intercom_ring_seconds",
+    "video_idle_seconds",
+    "video_start_seconds",
+    "video_probe_timeout_seconds",
+    "video_probe_parallel",
 )
 
 
@@ -186,6 +190,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # PTZ over ONVIF (backend/video/onvif.py): a whole command (services, profile, the move) must
     # be answered by the camera within this many seconds, else the API answers 504 camera_timeout.
     onvif_timeout_seconds: float = 5.0
+    # Live video (backend/video/live.py): ffmpeg turns a camera's RTSP stream into HLS under
+    # {var_dir}/hls/<camera>/ while someone watches, and stops this long after the last request.
+    video_idle_seconds: float = 30.0
+    video_start_seconds: float = 15.0  # how long a start waits for ffmpeg's first playlist
+    # How often the app checks each registered camera's stream (ffprobe); 0: never. One app process
+    # per host probes (a lock file), a few cameras at a time, each within video_probe_timeout_seconds.
+    video_probe_seconds: float = 60.0
+    video_probe_timeout_seconds: float = 10.0
+    video_probe_parallel: int = 4
+    # Lines "host[:port] user:password": RTSP credentials the server adds to a camera's stream address
+    # (the registry keeps addresses without them, and the browser never sees them). Empty: none.
+    video_credentials_file: str = ""
+    # The simulated cameras of `anju bridge --simulate` (device_bridge/rtsp_cameras.py) and the
+    # stream addresses the seed gives its cameras: rtsp://rtsp_sim_host:rtsp_sim_port/<code>.
+    rtsp_sim_host: str = "127.0.0.1"
+    rtsp_sim_port: int = 8554
 
     def __post_init__(self) -> None:
         if not self.database_url:

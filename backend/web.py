@@ -50,6 +50,7 @@ SHELL_ROUTES = [
     "/watch-list",
     "/video",
     "/intercom",
+    "/wall",
 ]
 HTML = "text/html"  # Litestar adds "; charset=utf-8"
 # Pages for the errors of a scanned doorplate URL: (title 中文, title English, text 中文, text English).

@@ -32,6 +32,7 @@ export const ROUTES = [
   { name: "desk", pattern: /^\/desk\/?$/, load: () => import("./screens/desk.js"), auth: true },
   { name: "video", pattern: /^\/video\/?$/, load: () => import("./screens/video.js"), auth: true },
   { name: "intercom", pattern: /^\/intercom\/?$/, load: () => import("./screens/intercom.js"), auth: true },
+  { name: "wall", pattern: /^\/wall\/?$/, load: () => import("./screens/wall.js"), auth: true },
   { name: "watch-list", pattern: /^\/watch-list\/?$/, load: () => import("./screens/watchlist.js"), auth: true },
 ];
 

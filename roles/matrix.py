@@ -98,6 +98,7 @@ class Action(StrEnum):
     INSPECT_VIDEO = "inspect_video"  # start a video inspection round (视频巡检)
     RECORD_INSPECTION = "record_inspection"  # check cameras on one's own round, attach snapshots, end it
     CONTROL_PTZ = "control_ptz"  # pan, tilt, zoom a camera and send it to its presets (ONVIF)
+    WATCH_VIDEO = "watch_video"  # live video of a camera on the monitoring-room wall, camera groups
     SEARCH_SIGHTINGS = "search_sightings"  # a MAC's sightings at the Wi-Fi probes (audited)
     VIEW_PROBE_COVERAGE = "view_probe_coverage"  # which entrances lack an online Wi-Fi probe
     VIEW_CALLS = (
@@ -265,6 +266,9 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     # Turning a camera is the monitoring room's (property security) and the community police's;
     # residents and wardens never, and every command is audited.
     Action.CONTROL_PTZ: {Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
+    # Live video is the monitoring room's (the property's security staff) and the community police's;
+    # residents and wardens never watch cameras, district admins read records, not live pictures.
+    Action.WATCH_VIDEO: {Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
     # 无线上网安全管理: where a phone's MAC was seen is the police's alone; the property keeps the
     # probes running, so it sees which entrances lack one, never a sighting.
     Action.SEARCH_SIGHTINGS: {Role.POLICE: Scope.COMMUNITY},

@@ -119,4 +119,5 @@ def settings(database_url, mqtt_url, tmp_path, face_pack) -> Settings:
         mqtt_url=mqtt_url,
         mqtt_prefix=f"anjutest{secrets.token_hex(4)}",
         door_ack_seconds=2.0,
+        video_probe_seconds=0,  # no camera streams here; tests probe on purpose (test_video_live.py)
     )

@@ -2,23 +2,26 @@ from __future__ import annotations
 
 import datetime as dt
 
-from litestar import Controller, Request, Response, get, post, put
-from litestar.params import JSONBody
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from backend.deps import Caller, permission
+from backend.deps import Caller, Ctx, permission
 from backend.guards import RAW_BODY
 from backend.ids import PathId
 from backend.net import client_ip
 from backend.photos import PHOTO_MAX_BYTES
-from backend.video import service
+from backend.video import service, wall
 from backend.video.schemas import (
     CameraIn,
     CameraOut,
     CameraPlace,
     CheckIn,
     CoverageOut,
+    GroupIn,
+    GroupOut,
     InspectionsOut,
+    LiveOut,
     RecorderIn,
     RecorderOut,
     RetentionIn,
@@ -174,3 +177,64 @@ class VideoController(Controller):
         """The snapshot (JPEG); every read is audited."""
         jpeg = await service.snapshot(who, check_id, client_ip(request))
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+LIVE = "/api/video/cameras/{camera_id:int}/live"
+GROUP = "/api/video/groups/{group_id:int}"
+
+
+class WallController(Controller):
+    """The monitoring-room wall: live video (HLS from the streaming engine) and camera groups."""
+
+    tags = ["video"]
+
+    @post(LIVE, status_code=HTTP_200_OK, operation_id="watchCamera", opt=permission(Action.WATCH_VIDEO))
+    async def watch(self, camera_id: PathId, who: Caller, ctx: Ctx, request: Request) -> LiveOut:
+        """Start (or keep) the camera's live stream; answers its HLS playlist once there is one.
+        503 video_engine_unavailable without ffmpeg, video_source_unavailable when the camera is silent."""
+        return await wall.start_live(ctx, who, camera_id, client_ip(request))
+
+    @get(
+        f"{LIVE}/{{name:str}}",
+        operation_id="liveVideoFile",
+        opt={**permission(Action.WATCH_VIDEO), "no_compression": True},  # app.NO_COMPRESSION
+    )
+    async def file(self, camera_id: PathId, name: FromPath[str], who: Caller, ctx: Ctx) -> Response[bytes]:
+        """The stream's playlist (index.m3u8) or a segment it names; each request keeps it running."""
+        data, media_type = await wall.live_file(ctx, who, camera_id, name)
+        return Response(data, media_type=media_type, headers={"Cache-Control": "private, no-store"})
+
+    @get(
+        f"{COMMUNITY}/groups",
+        operation_id="cameraGroups",
+        opt=permission(Action.WATCH_VIDEO, Action.VIEW_VIDEO),
+    )
+    async def groups(self, community_id: PathId, who: Caller) -> list[GroupOut]:
+        """The community's camera groups, their cameras in patrol order (分组轮巡)."""
+        return await wall.groups(who, community_id)
+
+    @post(
+        f"{COMMUNITY}/groups",
+        status_code=HTTP_201_CREATED,
+        operation_id="addCameraGroup",
+        opt=permission(Action.MANAGE_VIDEO),
+    )
+    async def add_group(
+        self, community_id: PathId, data: JSONBody[GroupIn], who: Caller, request: Request
+    ) -> GroupOut:
+        return await wall.add_group(who, community_id, data, client_ip(request))
+
+    @put(GROUP, operation_id="changeCameraGroup", opt=permission(Action.MANAGE_VIDEO))
+    async def change_group(
+        self, group_id: PathId, data: JSONBody[GroupIn], who: Caller, request: Request
+    ) -> GroupOut:
+        return await wall.change_group(who, group_id, data, client_ip(request))
+
+    @delete(
+        GROUP,
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="deleteCameraGroup",
+        opt=permission(Action.MANAGE_VIDEO),
+    )
+    async def delete_group(self, group_id: PathId, who: Caller, request: Request) -> None:
+        await wall.delete_group(who, group_id, client_ip(request))

@@ -7,7 +7,7 @@ from typing import Annotated
 import msgspec
 
 from backend.ids import Id
-from backend.video.tables import Area, RoundStatus, Verdict
+from backend.video.tables import Area, RoundStatus, Verdict, VideoState
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Place = Annotated[str, msgspec.Meta(max_length=200)]
@@ -65,6 +65,8 @@ class CameraOut(msgspec.Struct):
     recorder_id: int | None
     channel: int | None
     ptz: bool = False  # an ONVIF address is set: the PTZ routes may turn it
+    video: VideoState = VideoState.UNKNOWN  # what the stream probe last found (lost: 视频丢失)
+    video_checked_at: dt.datetime | None = None
 
 
 class Gap(msgspec.Struct):
@@ -81,7 +83,7 @@ class CameraFlag(msgspec.Struct):
 
     camera_id: int
     name: str
-    reason: str  # offline | no_recorder | retention_unreported | retention_short
+    reason: str  # offline | video_lost | no_recorder | retention_unreported | retention_short
     retention_days: int | None = None
 
 
@@ -191,3 +193,31 @@ class PtzDone(msgspec.Struct):
 class PresetOut(msgspec.Struct):
     token: str
     name: str
+
+
+Dwell = Annotated[int, msgspec.Meta(ge=3, le=3600)]
+
+
+class GroupIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A camera group of the wall: its cameras in patrol order, each page shown ``dwell_seconds``."""
+
+    name: Name
+    dwell_seconds: Dwell = 10
+    camera_ids: Annotated[list[Id], msgspec.Meta(max_length=64)] = []
+
+
+class GroupOut(msgspec.Struct):
+    id: int
+    community_id: int
+    name: str
+    dwell_seconds: int
+    camera_ids: list[int]
+
+
+class LiveOut(msgspec.Struct):
+    """Where the browser plays the camera: an HLS playlist, fetched with the caller's bearer token."""
+
+    camera_id: int
+    playlist: str
+    engine: str = "ffmpeg-hls"
+    keep_alive_seconds: float = 30.0  # fetch something of it at least this often, or it stops

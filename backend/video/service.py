@@ -43,6 +43,7 @@ from backend.video.tables import (
     InspectionSnapshot,
     Recorder,
     RoundStatus,
+    VideoState,
 )
 from roles import Action, Principal, authorize, authorize_any
 
@@ -192,6 +193,8 @@ def _camera_out(row: dict[str, Any], device: dict[str, Any], ptz: bool = False) 
         recorder_id=row["recorder"],
         channel=row["channel"],
         ptz=ptz,
+        video=VideoState(row["video_state"]),
+        video_checked_at=row["video_checked_at"],
     )
 
 
@@ -334,6 +337,8 @@ def flags(cameras: Iterable[CameraOut], recorders: dict[int, dict[str, Any]]) ->
     for camera in cameras:
         if not camera.online:
             found.append(CameraFlag(camera_id=camera.id, name=camera.name, reason="offline"))
+        if camera.video == VideoState.LOST:
+            found.append(CameraFlag(camera_id=camera.id, name=camera.name, reason="video_lost"))
         recorder = recorders.get(camera.recorder_id) if camera.recorder_id else None
         days = recorder["retention_days"] if recorder else None
         if recorder is None:

@@ -44,6 +44,14 @@ class Verdict(StrEnum):
     MOVED = "moved"  # 移位
 
 
+class VideoState(StrEnum):
+    """What the stream probe (or a live stream ending) last found of a camera's video."""
+
+    UNKNOWN = "unknown"  # not probed yet, or no stream address
+    OK = "ok"
+    LOST = "lost"  # 视频丢失: the video-loss alarm is open while it lasts
+
+
 class RoundStatus(StrEnum):
     OPEN = "open"
     ENDED = "ended"
@@ -68,6 +76,8 @@ class Camera(Table):
     recorder = ForeignKey(Recorder, null=True, default=None, index=True)
     channel = Integer(null=True, default=None)
     channel_key = Varchar(length=30, null=True, default=None, unique=True)  # recorder:channel, once
+    video_state = Varchar(length=10, choices=VideoState, default=VideoState.UNKNOWN)
+    video_checked_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -117,3 +127,19 @@ class CameraOnvif(Table):
     username = Varchar(length=64, default="")
     password_sealed = Text(default="")
     updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class CameraGroup(Table):
+    """A named, ordered set of a community's cameras that the wall patrols (分组轮巡): a page of
+    them at a time, the next page after ``dwell_seconds``."""
+
+    community = ForeignKey(Community, null=False, index=True)
+    name = Varchar(length=100)
+    dwell_seconds = Integer(default=10)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class CameraGroupMember(Table):
+    group = ForeignKey(CameraGroup, null=False, index=True)
+    camera = ForeignKey(Camera, null=False, index=True)
+    position = Integer()

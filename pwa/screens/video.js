@@ -4,7 +4,7 @@
 // everyone here reads the rounds, their snapshots (an audited read) and the missed windows.
 
 import { api, isAbort } from "../api.js";
-import { h, replace, errorBanner, loading, busy } from "../dom.js";
+import { h, replace, errorBanner, link, loading, busy } from "../dom.js";
 import { t, label, formatDateTime } from "../i18n.js";
 import * as session from "../session.js";
 
@@ -13,10 +13,12 @@ const VERDICTS = ["normal", "no_signal", "blurred", "blocked", "moved"];
 export async function render({ signal }) {
   const communities = (await api("/api/communities", { signal })) || [];
   const inspector = session.account()?.role === "property"; // roles/matrix.py: inspect_video
+  const watcher = ["property", "police"].includes(session.account()?.role); // watch_video
   return h(
     "section",
     { class: "screen" },
     h("h1", {}, t("video.title")),
+    watcher ? h("p", {}, link("/wall", { class: "btn btn-primary", dataset: { testid: "open-wall" } }, t("wall.open"))) : null,
     communities.length ? communities.map((c) => communityVideo(c, inspector, signal)) : h("p", { class: "muted" }, t("metrics.none")),
   );
 }

@@ -95,6 +95,11 @@ def live_server(tmp_path_factory):
         "ANJU_CODES_PER_ADDRESS_PER_HOUR": "1000",
         # An unanswered intercom call moves on to the next member sooner (test_intercom.py).
         "ANJU_INTERCOM_RING_SECONDS": "6",
+        # The simulated RTSP cameras `anju bridge --simulate` serves, at the addresses the seed gives them.
+        "ANJU_RTSP_SIM_PORT": str(free_port()),
+        # No stream probe: a probe slowed down by a busy machine would raise video-loss alarms on
+        # other tests' boards (tests/integration/test_video_live.py probes on purpose).
+        "ANJU_VIDEO_PROBE_SECONDS": "0",
     }
     seeded = subprocess.run(
         [sys.executable, "-m", "backend", "seed"],

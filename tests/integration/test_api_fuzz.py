@@ -30,9 +30,10 @@ EXAMPLES = {"random ids": 12, "real ids": 3, "invalid": 10}
 # Operations that end sessions or disable accounts (generated ids hit real accounts) run last,
 # so that every caller's token stays valid for the others.
 ENDS_SESSIONS = {"removePasskey", "resetStaffPasskeys", "updateStaff"}
-# A door whose controller is offline (no simulated devices run here) answers 503 device_offline:
-# a stated condition of the world, with its message, not a failure of ours.
-STATED_5XX = {(503, "device_offline")}
+# A door whose controller is offline (no simulated devices run here) answers 503 device_offline,
+# a camera whose stream nobody serves here 503 video_source_unavailable: stated conditions of the
+# world, with their message, not failures of ours.
+STATED_5XX = {(503, "device_offline"), (503, "video_source_unavailable")}
 # A camera given a generated ONVIF address is not there: 502 or 504 naming why (backend/video/onvif.py).
 STATED_5XX |= {
     (502, "camera_unreachable"),

@@ -51,7 +51,7 @@ from backend.registry.tables import Community, House, Residency
 from backend.services.tables import ServiceRequest, ServiceTile
 from backend.settings import Settings
 from backend.vehicles.tables import Vehicle, VehiclePassage, WatchedPlate
-from backend.video.tables import Camera, InspectionCheck, InspectionRound, Recorder
+from backend.video.tables import Camera, CameraGroup, InspectionCheck, InspectionRound, Recorder
 from backend.visitors.tables import VisitorPass
 from roles import Action, Principal, Role, Target, is_allowed
 from tests.integration.test_registration import FORM
@@ -114,6 +114,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/watch-list"): "PWA shell (the police watch list)",
     ("GET", "/video"): "PWA shell (cameras, coverage, video inspection)",
     ("GET", "/intercom"): "PWA shell (a household's intercom calls, as a ring's push opens it)",
+    ("GET", "/wall"): "PWA shell (the monitoring-room wall: live video, group patrol)",
     ("GET", "/sw.js"): "service worker",
     ("GET", "/manifest.webmanifest"): "PWA manifest",
     ("GET", "/app/{path}"): "PWA assets",
@@ -356,8 +357,14 @@ async def video_in(community: int) -> dict[str, Any]:
     check = (
         await InspectionCheck.select(InspectionCheck.id).where(InspectionCheck.round == round_["id"]).first()
     )
+    group = (
+        await CameraGroup.select(CameraGroup.id)
+        .where(CameraGroup.community == community)
+        .order_by(CameraGroup.id)
+    )
     return {
         "camera": camera["id"],
+        "group": group[0]["id"],  # a seeded camera group
         "device": camera["device"],
         "recorder": recorder["id"],
         "round": round_["id"],
@@ -622,6 +629,8 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "watch_id": lambda p: p.face_watch,
     "rule_id": lambda p: p.arming,
     "camera_id": lambda p: p.video["camera"],
+    "group_id": lambda p: p.video["group"],
+    "name": lambda p: "index.m3u8",
     "recorder_id": lambda p: p.video["recorder"],
     "round_id": lambda p: p.video["round"],
     "check_id": lambda p: p.video["check"],
@@ -710,6 +719,14 @@ BODIES |= {
         "area": "main_passage",
     },
     ("PUT", "/api/video/cameras/{camera_id}"): lambda p, _: {"area": "main_passage"},
+    ("POST", "/api/communities/{community_id}/video/groups"): lambda p, _: {
+        "name": "矩阵分组",
+        "camera_ids": [p.video["camera"]],
+    },
+    ("PUT", "/api/video/groups/{group_id}"): lambda p, _: {
+        "name": "矩阵分组",
+        "camera_ids": [p.video["camera"]],
+    },
     ("POST", "/api/communities/{community_id}/video/recorders"): lambda p, _: {"name": "矩阵录像机"},
     ("PUT", "/api/video/recorders/{recorder_id}"): lambda p, _: {"name": "矩阵录像机"},
     ("PUT", "/api/video/recorders/{recorder_id}/retention"): lambda p, _: {"retention_days": 30},

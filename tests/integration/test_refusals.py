@@ -12,7 +12,7 @@ from backend.ids import MAX_ID
 from backend.intercom.tables import IntercomCall
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
 from backend.registry.tables import House, Residency
-from backend.video.tables import Camera
+from backend.video.tables import Camera, CameraGroup
 from roles import Role
 from tests.integration.test_registration import FORM
 
@@ -51,6 +51,8 @@ CALLS = [
         ("open door for call", "POST", "/api/calls/{call}/open", None),
     )
 ]
+# Residents and wardens never see cameras; nor do the others outside the monitoring room.
+NOT_WATCHING = (Role.RESIDENT, Role.WARDEN, Role.COMMUNITY_WORKER, Role.MAINTENANCE, Role.DISTRICT_ADMIN)
 
 ENDPOINTS = [
     Endpoint("me", "GET", "/api/me", wrong_roles=(), other_community=False, ok_role=Role.RESIDENT),
@@ -227,6 +229,52 @@ ENDPOINTS = [
         ok_role=Role.POLICE,
         served_here=False,
     ),
+    # The monitoring-room wall: live video and camera groups (no camera streams in this table).
+    *(
+        Endpoint(
+            name,
+            method,
+            path,
+            wrong_roles=NOT_WATCHING,
+            ok_role=Role.PROPERTY,
+            served_here=False,
+        )
+        for name, method, path in (
+            ("watch camera", "POST", "/api/video/cameras/{camera}/live"),
+            ("live playlist", "GET", "/api/video/cameras/{camera}/live/index.m3u8"),
+            ("live segment", "GET", "/api/video/cameras/{camera}/live/seg000001.ts"),
+        )
+    ),
+    Endpoint(
+        "camera groups",
+        "GET",
+        "/api/communities/{community}/video/groups",
+        wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.COMMUNITY_WORKER, Role.MAINTENANCE),
+        ok_role=Role.POLICE,
+    ),
+    Endpoint(
+        "add camera group",
+        "POST",
+        "/api/communities/{community}/video/groups",
+        body={"name": "新分组", "dwell_seconds": 5, "camera_ids": ["{camera}"]},
+        wrong_roles=(*NOT_WATCHING, Role.POLICE),
+        ok_role=Role.PROPERTY,
+    ),
+    Endpoint(
+        "change camera group",
+        "PUT",
+        "/api/video/groups/{group}",
+        body={"name": "改分组", "camera_ids": ["{camera}"]},
+        wrong_roles=(*NOT_WATCHING, Role.POLICE),
+        ok_role=Role.PROPERTY,
+    ),
+    Endpoint(
+        "delete camera group",
+        "DELETE",
+        "/api/video/groups/{group}",
+        wrong_roles=(*NOT_WATCHING, Role.POLICE),
+        ok_role=Role.PROPERTY,
+    ),
     Endpoint(
         "add member",
         "POST",
@@ -269,10 +317,12 @@ async def _fill(world, endpoint: Endpoint) -> tuple[str, dict | None]:
         "door": (await Door.objects().where(Door.community == world.home).first()).id,
         "account": (await Account.objects().get(Account.phone == world.phone(Role.WARDEN))).id,
         "passkey": await _police_passkey(world),
-        "camera": await Camera.select(Camera.id).where(Camera.community == world.home).first(),
         "call": await _ringing_call(world),
+        "camera": (await Camera.select(Camera.id).where(Camera.community == world.home).first())["id"],
+        "group": (
+            await CameraGroup.select(CameraGroup.id).where(CameraGroup.community == world.home).first()
+        )["id"],
     }
-    values["camera"] = values["camera"]["id"]
     path = endpoint.path.format(**values)
     body = {key: _placeholder(value, values) for key, value in (endpoint.body or {}).items()} or None
     return path, body
