@@ -7,16 +7,28 @@
 // Hook for tile controls (PTZ): every tile is a [data-testid=wall-tile] element with
 // data-camera-id (empty when unassigned) and an empty .wall-tile-tools slot; clicking a tile
 // selects it (data-selected) and dispatches "wall-select" on the grid, detail {tile, cameraId}.
+//
+// On the selected tile, a camera with ONVIF (CameraOut.ptz) gets the PTZ pad (pwa/ptz.js) for
+// those who may turn cameras (control_ptz); one pad at a time, gone when another tile is selected
+// or the tile's camera changes. Video inspection (视频巡检, inspect_video) runs from the wall too:
+// while the operator's round is open every tile offers the verdicts, and a verdict carries the
+// picture the tile is showing (its <video> drawn on a canvas → JPEG → the check's snapshot); a
+// tile with no picture records the verdict alone. The cameras not checked yet are listed in the
+// toolbar; choosing one puts it on the selected tile.
 
 import { api, isAbort } from "../api.js";
 import { h, replace, errorBanner, loading, busy } from "../dom.js";
-import { t, has } from "../i18n.js";
+import { t, has, label } from "../i18n.js";
 import * as session from "../session.js";
 import { play } from "../player.js";
+import { ptzPad } from "../ptz.js";
 
 export const SPLITS = [1, 4, 9, 16];
 const WATCHERS = new Set(["property", "police"]); // roles/matrix.py: watch_video
 const MANAGERS = new Set(["property"]); // manage_video
+const PTZ = new Set(["property", "police"]); // control_ptz
+const INSPECTORS = new Set(["property"]); // inspect_video
+export const VERDICTS = ["normal", "no_signal", "blurred", "blocked", "moved"];
 const STORE = "anju.wall.";
 
 export async function render({ query, signal }) {
@@ -81,7 +93,9 @@ function wall(community, cameras, wanted, account, signal) {
     assigned = [wanted];
   }
   let patrol = null; // {group, page, timer}
-  const tiles = []; // {node, video, select, cameraId, stop}
+  const tiles = []; // {node, video, select, tools, inspect, cameraId, stop}
+  let pad = null; // {tile, node}: the PTZ pad on the selected tile
+  let round = null; // the caller's open inspection round (RoundOut)
   const grid = h("div", { class: "wall-grid", dataset: { testid: "wall-grid", split: String(split) } });
   const status = h("div");
   const pageLabel = h("span", { class: "small muted", dataset: { testid: "patrol-page" } });
@@ -99,6 +113,10 @@ function wall(community, cameras, wanted, account, signal) {
   }
 
   function assign(tile, cameraId) {
+    if (tile.node.dataset.selected) {
+      delete tile.node.dataset.selected;
+      if (pad?.tile === tile) dropPad();
+    }
     tile.stop?.();
     tile.stop = null;
     tile.cameraId = cameraId;
@@ -116,9 +134,11 @@ function wall(community, cameras, wanted, account, signal) {
         },
       });
     }
+    verdicts(tile);
   }
 
   function layout() {
+    dropPad();
     for (const tile of tiles.splice(0)) tile.stop?.();
     grid.dataset.split = String(split);
     grid.replaceChildren();
@@ -139,15 +159,18 @@ function wall(community, cameras, wanted, account, signal) {
       cameras.map((c) => h("option", { value: String(c.id) }, c.name)),
     );
     const name = h("span", { class: "wall-tile-name" });
+    const tools = h("div", { class: "wall-tile-tools" }); // PTZ and other per-camera controls go here
+    const inspect = h("div", { class: "wall-tile-inspect", dataset: { testid: "tile-inspect" } });
     const state = h("span", { class: "wall-tile-state small", role: "status" });
     const node = h(
       "div",
       { class: "wall-tile", dataset: { testid: "wall-tile", index: String(index), cameraId: "" } },
       video,
       h("div", { class: "wall-tile-bar" }, name, state, select),
-      h("div", { class: "wall-tile-tools" }), // PTZ and other per-camera controls go here
+      inspect,
+      tools,
     );
-    const tile = { node, video, select, name, state, cameraId: null, stop: null };
+    const tile = { node, video, select, name, state, tools, inspect, cameraId: null, stop: null };
     select.addEventListener("change", () => {
       stopPatrol();
       const id = Number(select.value) || null;
@@ -156,12 +179,151 @@ function wall(community, cameras, wanted, account, signal) {
       remember();
     });
     node.addEventListener("click", (e) => {
-      if (e.target === select) return;
+      if (e.target === select || tools.contains(e.target) || inspect.contains(e.target)) return;
+      if (node.dataset.selected && pad?.tile === tile) return; // keep the pad in use
       for (const other of tiles) delete other.node.dataset.selected;
       node.dataset.selected = "true";
+      mountPad(tile);
       grid.dispatchEvent(new CustomEvent("wall-select", { detail: { tile: node, cameraId: tile.cameraId } }));
     });
     return tile;
+  }
+
+  // --- PTZ (云台) on the selected tile ---
+  function dropPad() {
+    pad?.node.remove();
+    pad = null;
+  }
+
+  function mountPad(tile) {
+    dropPad();
+    const camera = tile.cameraId ? byId.get(tile.cameraId) : null;
+    if (!camera?.ptz || !PTZ.has(account.role)) return;
+    pad = { tile, node: ptzPad(camera.id) };
+    tile.tools.append(pad.node);
+  }
+
+  // --- video inspection (视频巡检) ---
+  const inspectBar = h("div", { class: "wall-inspection", dataset: { testid: "wall-inspection" } });
+  const inspectStatus = h("div", { role: "status" });
+
+  async function loadRound() {
+    if (!INSPECTORS.has(account.role)) return;
+    try {
+      const found = await api(`/api/communities/${encodeURIComponent(community.id)}/video/inspections`, { signal });
+      round = found.rounds.find((r) => r.status === "open" && r.operator === account.name) || null;
+      inspection();
+    } catch (err) {
+      if (!isAbort(err)) replace(inspectStatus, errorBanner(err));
+    }
+  }
+
+  /** The toolbar's part: start, or the open round's progress, its unchecked cameras and end. */
+  function inspection() {
+    for (const tile of tiles) verdicts(tile);
+    if (!INSPECTORS.has(account.role)) return;
+    if (!round) {
+      const start = h("button", { type: "button", class: "btn btn-small btn-primary", dataset: { testid: "wall-inspection-start" } }, t("video.start"));
+      start.addEventListener("click", () =>
+        busy(start, async () => {
+          try {
+            round = await api(`/api/communities/${encodeURIComponent(community.id)}/video/inspections`, { method: "POST" });
+            replace(inspectStatus);
+            inspection();
+          } catch (err) {
+            replace(inspectStatus, errorBanner(err));
+            if (err?.code === "round_open") loadRound();
+          }
+        }),
+      );
+      replace(inspectBar, start, inspectStatus);
+      return;
+    }
+    const total = round.checks.length + round.unchecked.length;
+    const progress = h(
+      "span",
+      { class: "small", dataset: { testid: "inspection-progress", checked: String(round.checks.length), total: String(total) } },
+      t("wall.inspect_progress", { checked: round.checks.length, total }),
+    );
+    const end = h("button", { type: "button", class: "btn btn-small btn-outline", dataset: { testid: "wall-inspection-end" } }, t("video.end"));
+    end.addEventListener("click", () =>
+      busy(end, async () => {
+        try {
+          await api(`/api/video/inspections/${encodeURIComponent(round.id)}/end`, { method: "POST" });
+          round = null;
+          replace(inspectStatus);
+          inspection();
+        } catch (err) {
+          replace(inspectStatus, errorBanner(err));
+        }
+      }),
+    );
+    const todo = round.unchecked
+      .filter((id) => byId.has(id))
+      .map((id) => {
+        const b = h("button", { type: "button", class: "btn btn-small btn-ghost", dataset: { testid: "inspection-todo", camera: String(id) } }, byId.get(id).name);
+        b.addEventListener("click", () => showCamera(id));
+        return b;
+      });
+    replace(
+      inspectBar,
+      h("div", { class: "wall-toolbar" }, h("strong", { class: "small" }, t("wall.inspecting")), progress, end),
+      todo.length ? h("div", { class: "wall-todo small" }, t("wall.inspect_todo"), " ", todo) : null,
+      inspectStatus,
+    );
+  }
+
+  /** Put a camera on the selected tile (the first if none is), leaving the patrol. */
+  function showCamera(cameraId) {
+    stopPatrol();
+    const tile = tiles.find((x) => x.node.dataset.selected) || tiles[0];
+    if (!tile) return;
+    const index = Number(tile.node.dataset.index);
+    if (tile.cameraId !== cameraId) assign(tile, cameraId);
+    assigned[index] = cameraId;
+    remember();
+  }
+
+  /** A tile's verdict buttons while a round is open, or what it recorded for that camera. */
+  function verdicts(tile) {
+    if (!round || !tile.cameraId) return replace(tile.inspect);
+    const done = round.checks.find((c) => c.camera_id === tile.cameraId);
+    if (done) {
+      return replace(
+        tile.inspect,
+        h("span", { class: "badge", dataset: { testid: "tile-checked", verdict: done.verdict, snapshot: String(done.has_snapshot) } }, `✓ ${label("video_verdict", done.verdict)}`),
+      );
+    }
+    const cameraId = tile.cameraId;
+    const buttons = VERDICTS.map((verdict) => {
+      const b = h(
+        "button",
+        { type: "button", class: ["btn", "btn-small", verdict === "normal" ? "btn-primary" : "btn-outline"], dataset: { testid: `verdict-${verdict}`, verdict } },
+        label("video_verdict", verdict),
+      );
+      b.addEventListener("click", () => busy(b, () => record(tile, cameraId, verdict)));
+      return b;
+    });
+    replace(tile.inspect, h("div", { class: "wall-verdicts", role: "group", "aria-label": t("video.verdict") }, buttons));
+  }
+
+  async function record(tile, cameraId, verdict) {
+    const id = round.id;
+    try {
+      const shot = tile.cameraId === cameraId ? await capture(tile.video) : null; // the picture as it was when pressed
+      let after = await api(`/api/video/inspections/${encodeURIComponent(id)}/checks`, { body: { camera_id: cameraId, verdict } });
+      const check = after.checks.find((c) => c.camera_id === cameraId);
+      if (shot && check) {
+        after = await api(`/api/video/checks/${encodeURIComponent(check.id)}/snapshot`, { method: "PUT", raw: shot, headers: { "Content-Type": "image/jpeg" } });
+      }
+      if (round?.id === id) round = after;
+      replace(inspectStatus);
+    } catch (err) {
+      if (isAbort(err)) return;
+      replace(inspectStatus, errorBanner(err));
+      if (err?.code === "round_ended" || err?.code === "already_checked") return loadRound();
+    }
+    inspection();
   }
 
   // --- patrol (分组轮巡) ---
@@ -239,12 +401,14 @@ function wall(community, cameras, wanted, account, signal) {
     "div",
     { class: "wall", dataset: { testid: "wall-community-view", community: String(community.id) } },
     h("div", { class: "wall-toolbar" }, splits, h("label", { for: groupSelect.id, class: "small" }, t("wall.group")), groupSelect, patrolButton, pageLabel),
+    INSPECTORS.has(account.role) ? inspectBar : null,
     status,
     cameras.length ? grid : h("p", { class: "muted" }, t("wall.no_cameras")),
     groupsBox,
   );
   layout();
   loadGroups();
+  loadRound();
   return {
     node,
     close() {
@@ -252,6 +416,16 @@ function wall(community, cameras, wanted, account, signal) {
       for (const tile of tiles) tile.stop?.();
     },
   };
+}
+
+/** The frame `video` shows, as a JPEG blob of the stream's own size; null when it shows none. */
+export function capture(video) {
+  if (video.dataset.state !== "playing" || video.readyState < 2 || !video.videoWidth || !video.videoHeight) return Promise.resolve(null);
+  const canvas = document.createElement("canvas");
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+  return new Promise((resolve) => canvas.toBlob((blob) => resolve(blob), "image/jpeg", 0.85));
 }
 
 /** Property staff (manage_video) make, change and remove the community's camera groups. */
