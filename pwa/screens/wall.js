@@ -15,6 +15,10 @@
 // picture the tile is showing (its <video> drawn on a canvas → JPEG → the check's snapshot); a
 // tile with no picture records the verdict alone. The cameras not checked yet are listed in the
 // toolbar; choosing one puts it on the selected tile.
+//
+// The alarm pop-up: a new alarm on the community's live stream (live.js, as the board gets them)
+// whose place a camera watches (camera_id) shows a banner; "show its camera" puts that camera on
+// the wall alone (1-way), selected, with its PTZ pad where it has one.
 
 import { api, isAbort } from "../api.js";
 import { h, replace, errorBanner, loading, busy } from "../dom.js";
@@ -22,6 +26,7 @@ import { t, has, label } from "../i18n.js";
 import * as session from "../session.js";
 import { play } from "../player.js";
 import { ptzPad } from "../ptz.js";
+import { watchLive } from "../live.js";
 
 export const SPLITS = [1, 4, 9, 16];
 const WATCHERS = new Set(["property", "police"]); // roles/matrix.py: watch_video
@@ -326,6 +331,42 @@ function wall(community, cameras, wanted, account, signal) {
     inspection();
   }
 
+  // --- the alarm pop-up ---
+  const alarmBox = h("div", { class: "wall-alarms", "aria-live": "assertive", dataset: { testid: "wall-alarms", live: "connecting" } });
+  const bannered = new Set();
+
+  function alarmBanner(alarm) {
+    const what = [label("alarm_type", alarm.type), alarm.location].filter(Boolean).join(" · ");
+    const open = h("button", { type: "button", class: "btn btn-small btn-primary", dataset: { testid: "wall-alarm-open" } }, t("wall.alarm_open"));
+    const dismiss = h("button", { type: "button", class: "btn btn-small btn-ghost", dataset: { testid: "wall-alarm-dismiss" } }, t("wall.alarm_dismiss"));
+    const banner = h(
+      "div",
+      { class: "banner banner-error wall-alarm", role: "alert", dataset: { testid: "wall-alarm", alarm: String(alarm.id), camera: String(alarm.camera_id) } },
+      h("span", {}, t("wall.alarm", { what })),
+      open,
+      dismiss,
+    );
+    open.addEventListener("click", () => {
+      banner.remove();
+      stopPatrol();
+      split = 1;
+      assigned = [alarm.camera_id];
+      layout();
+      tiles[0].node.dataset.selected = "true";
+      mountPad(tiles[0]);
+    });
+    dismiss.addEventListener("click", () => banner.remove());
+    return banner;
+  }
+
+  const stopLive = watchLive(community.id, (event) => {
+    const alarm = event.topic === "alarm" ? event.data : null;
+    if (!alarm || alarm.community !== community.id || alarm.state !== "new" || !byId.has(alarm.camera_id) || bannered.has(alarm.id)) return;
+    bannered.add(alarm.id);
+    alarmBox.prepend(alarmBanner(alarm));
+    while (alarmBox.children.length > 5) alarmBox.lastElementChild.remove();
+  }, { onState: (state) => (alarmBox.dataset.live = state) });
+
   // --- patrol (分组轮巡) ---
   function page(p) {
     const ids = p.group.camera_ids.filter((id) => byId.has(id));
@@ -401,6 +442,7 @@ function wall(community, cameras, wanted, account, signal) {
     "div",
     { class: "wall", dataset: { testid: "wall-community-view", community: String(community.id) } },
     h("div", { class: "wall-toolbar" }, splits, h("label", { for: groupSelect.id, class: "small" }, t("wall.group")), groupSelect, patrolButton, pageLabel),
+    alarmBox,
     INSPECTORS.has(account.role) ? inspectBar : null,
     status,
     cameras.length ? grid : h("p", { class: "muted" }, t("wall.no_cameras")),
@@ -412,6 +454,7 @@ function wall(community, cameras, wanted, account, signal) {
   return {
     node,
     close() {
+      stopLive();
       stopPatrol();
       for (const tile of tiles) tile.stop?.();
     },

@@ -15,7 +15,9 @@ from playwright.sync_api import Page, expect
 
 from roles import Role
 from tests.browser.conftest import add_virtual_authenticator, enrol_passkey, new_officer, sign_in
+from tests.browser.test_board import DETECTOR, _intrusion
 from tests.browser.test_video_ptz import SET_ONVIF, _is_ptz, camera_id
+from tests.browser.test_visitors import _in_a_thread
 from tests.onvif_stub import PROFILE, OnvifStub, Received
 from tests.simcams import require_engine
 
@@ -214,3 +216,53 @@ def test_an_inspection_round_on_the_wall_records_the_live_picture(page: Page, li
         (gate, "normal", True),
         (unit, "no_signal", False),
     ]
+
+
+CLOSE_ALARM = """async (id) => {
+  const { api } = await import("/app/api.js");
+  const step = (state, note = "") => api(`/api/alarms/${id}/steps`, { body: { state, note } });
+  const { alarm } = await api(`/api/alarms/${id}`);
+  if (alarm.state === "new") await step("acknowledged");
+  return step("false_alarm", "监控墙测试");
+}"""
+
+
+def open_alarms_of(live_server, code: str) -> list[int]:
+    with sqlite3.connect(live_server.database) as db:
+        return [
+            row[0]
+            for row in db.execute(
+                "SELECT a.id FROM alarm a JOIN device d ON d.id = a.device"
+                " WHERE d.community = 1 AND d.code LIKE ? AND a.open_slot IS NOT NULL",
+                (f"%-{code}",),
+            )
+        ]
+
+
+def test_a_new_alarm_on_the_wall_offers_its_camera_full_size(page: Page, live_server):
+    south = camera_id(live_server, "cam-south")
+    sign_in(page, new_property_staff(live_server, "值班 保安"))
+    for alarm in open_alarms_of(live_server, DETECTOR):  # a repeat would only count on an open one
+        page.evaluate(CLOSE_ALARM, alarm)
+    page.goto("/wall")
+    page.get_by_test_id("split-4").click()
+    expect(page.get_by_test_id("wall-tile")).to_have_count(4)
+    expect(page.get_by_test_id("wall-alarms")).to_have_attribute("data-live", "open")  # the live stream
+    expect(page.get_by_test_id("wall-alarm")).to_have_count(0)
+
+    _in_a_thread(_intrusion(live_server))  # the south fence detector's own signed MQTT event
+    try:
+        banner = page.get_by_test_id("wall-alarm")
+        expect(banner).to_have_count(1, timeout=20_000)
+        assert [int(banner.get_attribute("data-alarm"))] == open_alarms_of(live_server, DETECTOR)
+        expect(banner).to_have_attribute("data-camera", str(south))
+        expect(banner).to_contain_text("周界入侵")
+        banner.get_by_test_id("wall-alarm-open").click()
+        expect(banner).to_have_count(0)
+        tile = page.get_by_test_id("wall-tile")
+        expect(tile).to_have_count(1)
+        expect(tile).to_have_attribute("data-camera-id", str(south))
+        expect(tile).to_have_attribute("data-selected", "true")
+    finally:
+        for alarm in open_alarms_of(live_server, DETECTOR):
+            page.evaluate(CLOSE_ALARM, alarm)
