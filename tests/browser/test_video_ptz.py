@@ -77,6 +77,7 @@ def test_the_ptz_pad_moves_while_pressed_stops_on_release_and_goes_to_presets(pa
     camera = camera_id(live_server, "cam-parking")
     with OnvifStub(password="pad-pass").in_thread() as stub:
         sign_in(page, live_server.phone(Role.PROPERTY), then="/video")
+        expect(page.get_by_test_id("open-wall")).to_be_visible()  # the screen is up: MOUNT_PAD replaces it
         body = {"host": "127.0.0.1", "port": stub.port, "username": "admin", "password": "pad-pass"}
         assert page.evaluate(SET_ONVIF, [camera, body])["ptz"] is True
         try:

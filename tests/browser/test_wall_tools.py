@@ -56,6 +56,11 @@ def community_cameras(live_server) -> int:
     return count
 
 
+def settled(page: Page) -> None:
+    """The wall's toolbar filled in (its groups loaded), so the tiles stay where the mouse goes."""
+    expect(page.get_by_test_id("patrol-group").locator("option")).not_to_have_count(0)
+
+
 def press_and_release(page: Page, button) -> None:
     button.hover()
     with page.expect_response(_is_ptz) as moved:
@@ -75,6 +80,8 @@ def test_the_selected_tile_gets_the_ptz_pad_of_an_onvif_camera(page: Page, brows
         assert page.evaluate(SET_ONVIF, [parking, body])["ptz"] is True
         try:
             page.goto("/wall")
+            settled(page)
+            expect(page.get_by_test_id("wall-inspection-start")).to_be_visible()  # the toolbar is complete
             page.get_by_test_id("split-4").click()
             tiles = page.get_by_test_id("wall-tile")
             expect(tiles).to_have_count(4)
@@ -113,6 +120,7 @@ def test_the_selected_tile_gets_the_ptz_pad_of_an_onvif_camera(page: Page, brows
             sign_in(officer, new_officer(live_server, "云台 民警"))
             enrol_passkey(officer)
             officer.goto(f"/wall?camera={parking}")
+            settled(officer)
             tile = officer.get_by_test_id("wall-tile")
             expect(tile).to_have_count(1)
             tile.get_by_test_id("tile-video").click()
