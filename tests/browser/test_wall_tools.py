@@ -14,7 +14,14 @@ from PIL import Image, ImageStat
 from playwright.sync_api import Page, expect
 
 from roles import Role
-from tests.browser.conftest import add_virtual_authenticator, enrol_passkey, new_officer, sign_in
+from tests.browser.conftest import (
+    add_virtual_authenticator,
+    enrol_passkey,
+    new_officer,
+    policy_violations,
+    sign_in,
+    watch_policy,
+)
 from tests.browser.test_board import DETECTOR, _intrusion
 from tests.browser.test_video_ptz import SET_ONVIF, _is_ptz, camera_id
 from tests.browser.test_visitors import _in_a_thread
@@ -153,6 +160,7 @@ def test_an_inspection_round_on_the_wall_records_the_live_picture(page: Page, li
     gate = camera_id(live_server, "cam-gate1")
     unit = camera_id(live_server, "cam-unit1")
     total = community_cameras(live_server)
+    console = watch_policy(page)  # drawing the video on a canvas and sending the blob pass the CSP
     sign_in(page, new_property_staff(live_server))
     page.goto(f"/wall?camera={gate}")
     tile = page.get_by_test_id("wall-tile")
@@ -197,6 +205,7 @@ def test_an_inspection_round_on_the_wall_records_the_live_picture(page: Page, li
     bright = sum(grey.histogram()[200:])
     assert 200 < bright < 320 * 240 // 2, bright  # the ball (and the clock) lit, the rest dark
     assert len(image.getcolors(320 * 240)) > 50
+    assert not policy_violations(page) and not console
 
     # A camera with no picture: the verdict is recorded, without a snapshot.
     with sqlite3.connect(live_server.database) as db:
