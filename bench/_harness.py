@@ -51,6 +51,7 @@ def environment(database: str, mqtt_url: str, **extra: str) -> dict[str, str]:
         "ANJU_SECRET_KEY": secrets.token_hex(32),
         "ANJU_MQTT_URL": mqtt_url,
         "ANJU_MQTT_PREFIX": f"anjubench{secrets.token_hex(3)}",
+        "ANJU_VIDEO_PROBE_SECONDS": "0",  # no simulated cameras here: probing them adds load and alarms
         **extra,
     }
 

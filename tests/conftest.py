@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = os.environ.get("ANJU_TEST_DATABASE_URL", "")
 REDIS = os.environ.get("ANJU_TEST_REDIS_URL", "")
 MQTT = os.environ.get("ANJU_TEST_MQTT_URL", "")
+# Every `anju` process a test starts inherits this: the seed's cameras have stream addresses nobody
+# serves here, and a probe would raise video-loss alarms on other tests' boards and streams.
+os.environ.setdefault("ANJU_VIDEO_PROBE_SECONDS", "0")
 DEFAULT_BROKER = ("127.0.0.1", 1883)
 ENGINES = ["sqlite", "postgres"] if PG_SERVER else ["sqlite"]
 

@@ -127,6 +127,7 @@ class RoundOut(msgspec.Struct):
     id: int
     community_id: int
     operator: str
+    operator_id: int  # the account that walks the round (only it records checks and ends it)
     started_at: dt.datetime
     ended_at: dt.datetime | None
     status: RoundStatus

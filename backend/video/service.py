@@ -557,6 +557,7 @@ async def _round_out(round_id: int) -> RoundOut:
         id=round_id,
         community_id=row["community"],
         operator=row["by"],
+        operator_id=row["operator"],
         started_at=row["started_at"],
         ended_at=row["ended_at"],
         status=RoundStatus(row["status"]),

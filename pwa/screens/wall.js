@@ -216,7 +216,7 @@ function wall(community, cameras, wanted, account, signal) {
     if (!INSPECTORS.has(account.role)) return;
     try {
       const found = await api(`/api/communities/${encodeURIComponent(community.id)}/video/inspections`, { signal });
-      round = found.rounds.find((r) => r.status === "open" && r.operator === account.name) || null;
+      round = found.rounds.find((r) => r.status === "open" && r.operator_id === account.id) || null;
       inspection();
     } catch (err) {
       if (!isAbort(err)) replace(inspectStatus, errorBanner(err));

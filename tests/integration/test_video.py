@@ -7,6 +7,7 @@ import io
 
 from PIL import Image
 
+from backend.accounts.tables import Account
 from backend.audit.tables import AuditEntry
 from backend.devices.tables import Device
 from backend.registry.tables import Unit
@@ -150,6 +151,8 @@ async def test_an_inspection_round_records_each_camera_with_a_snapshot(world):
     assert started.status_code == 201, started.text
     round_ = started.json()
     assert round_["status"] == "open" and sorted(round_["unchecked"]) == sorted(c["id"] for c in cameras)
+    operator = await Account.objects().get(Account.phone == world.phone(Role.PROPERTY))
+    assert (round_["operator_id"], round_["operator"]) == (operator.id, operator.name)
     twice = await send(world, "POST", f"/api/communities/{world.home}/video/inspections")
     assert twice.status_code == 409 and twice.json()["extra"]["code"] == "round_open"
 
