@@ -37,6 +37,7 @@ from backend.notices.controllers import NoticeController
 from backend.patrol import service as patrol
 from backend.patrol.controllers import PatrolController
 from backend.probes.controllers import ProbeController
+from backend.registry import codes
 from backend.registry.controllers import RegistryController
 from backend.services.controllers import ServicesController
 from backend.settings import Settings, get_settings
@@ -96,6 +97,7 @@ async def running(app: Litestar) -> AsyncIterator[None]:
     may be started again with other settings (the tests start one app per test this way).
     """
     settings: Settings = app.state.settings
+    codes.install_local(settings.local_codes_dir or None)  # a malformed district file stops the start
     ctx = Context.build(settings)
     engine = engine_for(settings.database_url)
     database = DatabaseWatch(engine)

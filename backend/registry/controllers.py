@@ -194,10 +194,10 @@ class RegistryController(Controller):
 
     @get("/api/codes/{name:str}", operation_id="codeTable", cache=3600)
     async def code_table(self, name: FromPath[str]) -> CodeList:
-        """A national code dictionary (XB, MZ, GJ, ZJLX, XZQH, YZGX, ZZSY) for forms."""
-        if name not in codes.TABLE_NAMES:
+        """A code dictionary for forms: a national one (XB, MZ, WHCD, ZYLB…) or a local one (ZRQ, XZJD)."""
+        if name not in codes.ALL_TABLE_NAMES:
             raise NotFound(
-                "unknown_code_table", f"No code table {name!r}; known: {', '.join(codes.TABLE_NAMES)}"
+                "unknown_code_table", f"No code table {name!r}; known: {', '.join(codes.ALL_TABLE_NAMES)}"
             )
         table = codes.table(name)
         return CodeList(
