@@ -24,6 +24,7 @@ from backend.registry.schemas import (
     QueueItem,
     RegistrationIn,
     ResidencyOut,
+    Verified,
     VerifyIn,
 )
 from roles import Action, authorize
@@ -182,14 +183,20 @@ class RegistryController(Controller):
         opt=permission(Action.VIEW_METRICS),
     )
     async def metrics(self, community_id: PathId, who: Caller) -> Metrics:
-        """Live verification rate (核实率) and doorplate coverage (门牌覆盖率)."""
+        """Live verification rate (核实率: people, houses and organisations) and doorplate coverage."""
         authorize(who, Action.VIEW_METRICS, await service.community_target(community_id))
-        verified, total = await service.verification_counts(community_id)
+        counts = await service.verification_counts(community_id)
+        verified = sum(v for v, _ in counts.values())
+        total = sum(t for _, t in counts.values())
+        kinds = {
+            kind: Verified(verified=v, total=t, rate=v / t if t else 1.0) for kind, (v, t) in counts.items()
+        }
         return Metrics(
             verification_rate=verified / total if total else 1.0,
             verified=verified,
             total=total,
             doorplate_coverage=await doorplates.coverage(community_id),
+            **kinds,
         )
 
     @get("/api/codes/{name:str}", operation_id="codeTable", cache=3600)

@@ -29,6 +29,24 @@ class RegistrationIn(msgspec.Struct, forbid_unknown_fields=True):
     nationality: str = "CHN"
     birth_date: dt.date | None = None  # derived from a resident ID number when empty
     start_date: dt.date | None = None
+    # 一标三实 fields, optional here (the verifier may fill them in): codes of the named dictionaries.
+    occupation: str = ""  # ZYLB (GB/T 6565 中类, 3 characters)
+    education: str = ""  # WHCD (GB/T 4658)
+    marital_status: str = ""  # HYZK (GB/T 2261.2)
+    native_place: str = ""  # 籍贯, XZQH
+    service_place: str = ""  # 服务处所: where they work or study, at most 100 bytes
+    lodging: str = ""  # 暂住处所 ZZCS: non-permanent residents only
+
+
+class StandardFields(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """The 一标三实 fields a verifier fills in or corrects on verification; absent: unchanged."""
+
+    occupation: str | None = None
+    education: str | None = None
+    marital_status: str | None = None
+    native_place: str | None = None
+    service_place: str | None = None
+    lodging: str | None = None
 
 
 class ResidencyOut(msgspec.Struct):
@@ -64,6 +82,13 @@ class ResidentView(msgspec.Struct, omit_defaults=True):
     id_number: str | msgspec.UnsetType = msgspec.UNSET
     key_person: bool | msgspec.UnsetType = msgspec.UNSET
     key_category: str | msgspec.UnsetType = msgspec.UNSET
+    # 一标三实 fields (police only); "" when not collected
+    occupation: str | msgspec.UnsetType = msgspec.UNSET
+    education: str | msgspec.UnsetType = msgspec.UNSET
+    marital_status: str | msgspec.UnsetType = msgspec.UNSET
+    native_place: str | msgspec.UnsetType = msgspec.UNSET
+    service_place: str | msgspec.UnsetType = msgspec.UNSET
+    lodging: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class PastOrPresent(msgspec.Struct):
@@ -114,6 +139,7 @@ class QueueItem(msgspec.Struct):
 class VerifyIn(msgspec.Struct, forbid_unknown_fields=True):
     merge_into: Id | None = None  # the known person with the same ID number
     residence_category: ResidenceCategory | None = None  # confirmed; default: as proposed
+    standard: StandardFields | None = None  # 一标三实 fields filled in or corrected on site
 
 
 class CorrectionIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -155,8 +181,21 @@ class Coverage(msgspec.Struct):
     overall: float
 
 
+class Verified(msgspec.Struct):
+    """Verified out of the total, for one kind of record."""
+
+    verified: int
+    total: int
+    rate: float
+
+
 class Metrics(msgspec.Struct):
+    # 核实率 over people, houses and organisations together (verified records / records); the
+    # top-level verified/total count all three. See service.verification_counts.
     verification_rate: float
     verified: int
     total: int
     doorplate_coverage: Coverage
+    people: Verified
+    houses: Verified
+    organisations: Verified
