@@ -38,7 +38,7 @@ from backend.patrol import service as patrol
 from backend.patrol.controllers import PatrolController
 from backend.probes.controllers import ProbeController
 from backend.registry import codes
-from backend.registry.controllers import RegistryController
+from backend.registry.controllers import OrganisationController, RegistryController
 from backend.services.controllers import ServicesController
 from backend.settings import Settings, get_settings
 from backend.sms import require_real_sender
@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PlateController,
             PlateSheetController,
             RegistryController,
+            OrganisationController,
             AccessController,
             AccessRecordController,
             CredentialController,

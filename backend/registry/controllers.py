@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post, put
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -10,7 +10,7 @@ from backend.doorplates import service as doorplates
 from backend.errors import NotFound
 from backend.ids import PathId
 from backend.net import client_ip, spend
-from backend.registry import codes, service
+from backend.registry import codes, organisations, service
 from backend.registry.schemas import (
     CommunityOut,
     CorrectionIn,
@@ -20,6 +20,8 @@ from backend.registry.schemas import (
     KeyPersonIn,
     Metrics,
     MyHome,
+    OrganisationIn,
+    OrganisationOut,
     PastOrPresent,
     QueueItem,
     RegistrationIn,
@@ -212,3 +214,61 @@ class RegistryController(Controller):
             title=table.title,
             codes=[CodeOption(code=code, label=label) for code, label in table.codes.items()],
         )
+
+
+class OrganisationController(Controller):
+    """实有单位: organisations in a community, kept by property staff and police."""
+
+    tags = ["registry"]
+
+    @get(
+        "/api/communities/{community_id:int}/organisations",
+        operation_id="listOrganisations",
+        opt=permission(Action.VIEW_ORGANISATIONS),
+    )
+    async def list_organisations(
+        self, community_id: PathId, ctx: Ctx, who: Caller, request: Request
+    ) -> list[OrganisationOut]:
+        return await organisations.list_organisations(ctx, who, community_id, client_ip(request))
+
+    @post(
+        "/api/communities/{community_id:int}/organisations",
+        status_code=HTTP_201_CREATED,
+        operation_id="createOrganisation",
+        opt=permission(Action.MANAGE_ORGANISATIONS),
+    )
+    async def create_organisation(
+        self, community_id: PathId, data: JSONBody[OrganisationIn], ctx: Ctx, who: Caller, request: Request
+    ) -> OrganisationOut:
+        """Register one: verified at once when the police enter it, pending a police check otherwise."""
+        return await organisations.create(ctx, who, community_id, data, client_ip(request))
+
+    @put(
+        "/api/organisations/{organisation_id:int}",
+        operation_id="updateOrganisation",
+        opt=permission(Action.MANAGE_ORGANISATIONS),
+    )
+    async def update_organisation(
+        self, organisation_id: PathId, data: JSONBody[OrganisationIn], ctx: Ctx, who: Caller, request: Request
+    ) -> OrganisationOut:
+        return await organisations.update(ctx, who, organisation_id, data, client_ip(request))
+
+    @post(
+        "/api/organisations/{organisation_id:int}/verify",
+        status_code=HTTP_200_OK,
+        operation_id="verifyOrganisation",
+        opt=permission(Action.VERIFY_ORGANISATION),
+    )
+    async def verify_organisation(
+        self, organisation_id: PathId, ctx: Ctx, who: Caller, request: Request
+    ) -> OrganisationOut:
+        return await organisations.verify(ctx, who, organisation_id, client_ip(request))
+
+    @delete(
+        "/api/organisations/{organisation_id:int}",
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="deleteOrganisation",
+        opt=permission(Action.MANAGE_ORGANISATIONS),
+    )
+    async def delete_organisation(self, organisation_id: PathId, who: Caller, request: Request) -> None:
+        await organisations.remove(who, organisation_id, client_ip(request))

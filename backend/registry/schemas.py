@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 
 from backend.ids import Id
-from backend.registry.enums import ResidenceCategory, ResidencyStatus
+from backend.registry.enums import OrganisationKind, ResidenceCategory, ResidencyStatus
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
 Reason = Annotated[str, msgspec.Meta(max_length=200)]
@@ -199,3 +199,29 @@ class Metrics(msgspec.Struct):
     people: Verified
     houses: Verified
     organisations: Verified
+
+
+class OrganisationIn(msgspec.Struct, forbid_unknown_fields=True):
+    """实有单位 as property staff or police enter it (a PUT replaces every field)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    kind: OrganisationKind = OrganisationKind.ENTERPRISE
+    credit_code: Annotated[str, msgspec.Meta(max_length=18)] = ""  # 统一社会信用代码 (GB 32100)
+    address_id: Id | None = None  # its standard address in the community, if it has one
+    place: Annotated[str, msgspec.Meta(max_length=100)] = ""  # default: the address's text
+    contact_name: Annotated[str, msgspec.Meta(max_length=50)] = ""
+    contact_phone: Annotated[str, msgspec.Meta(max_length=20)] = ""
+
+
+class OrganisationOut(msgspec.Struct):
+    id: int
+    community_id: int
+    name: str
+    credit_code: str
+    kind: OrganisationKind
+    place: str
+    address_id: int | None
+    contact_name: str
+    contact_phone: str  # masked for viewers who do not manage organisations
+    status: ResidencyStatus  # pending (entered by the property) or verified (by the police)
+    registered_at: dt.datetime
