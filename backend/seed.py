@@ -151,6 +151,8 @@ async def seed_community(
         responsibility_area=f"{district.code}{DEMO_STREET_CODES[street]}001"
         if street in DEMO_STREET_CODES
         else "",
+        road=f"{name.removesuffix('小区')}路"[:13],
+        committee=f"{name.removesuffix('小区')}社区居民委员会",
         address=f"武汉市{district.name}{street}{name}",
         latitude=30.64 + rng.random() / 100,
         longitude=114.20 + rng.random() / 100,

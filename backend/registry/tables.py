@@ -40,6 +40,8 @@ class Community(Table):
     # community's: in Wuhan a 社区民警's area is made of whole communities.
     street_code = Varchar(length=3, default="")  # XZJD
     responsibility_area = Varchar(length=12, default="")  # ZRQ
+    road = Varchar(length=40, default="")  # 街路巷名称 JLXMC of its buildings
+    committee = Varchar(length=100, default="")  # 社区居委会 (村社区) it belongs to: CSQ_MC, SQJCWHMC
     address = Varchar(length=200)
     latitude = DoublePrecision()
     longitude = DoublePrecision()

@@ -40,7 +40,7 @@ class Community(Table, tablename="community", schema=None):
     )
 
 
-ID = "2026-11-26T17:29:08:655948"
+ID = "2026-11-26T17:34:33:421116"
 VERSION = "1.38.0"
 DESCRIPTION = ""
 
@@ -364,12 +364,56 @@ async def forwards():
     manager.add_column(
         table_class_name="Community",
         tablename="community",
+        column_name="committee",
+        db_column_name="committee",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 100,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Community",
+        tablename="community",
         column_name="responsibility_area",
         db_column_name="responsibility_area",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
             "length": 12,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Community",
+        tablename="community",
+        column_name="road",
+        db_column_name="road",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 40,
             "default": "",
             "null": False,
             "primary_key": False,
