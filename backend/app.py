@@ -38,7 +38,7 @@ from backend.patrol import service as patrol
 from backend.patrol.controllers import PatrolController
 from backend.probes.controllers import ProbeController
 from backend.registry import codes
-from backend.registry.controllers import OrganisationController, RegistryController
+from backend.registry.controllers import BuildingController, OrganisationController, RegistryController
 from backend.services.controllers import ServicesController
 from backend.settings import Settings, get_settings
 from backend.sms import require_real_sender
@@ -140,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PlateSheetController,
             RegistryController,
             OrganisationController,
+            BuildingController,
             AccessController,
             AccessRecordController,
             CredentialController,

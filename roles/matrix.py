@@ -107,6 +107,7 @@ class Action(StrEnum):
     VIEW_ORGANISATIONS = "view_organisations"  # 实有单位 of a community
     MANAGE_ORGANISATIONS = "manage_organisations"  # register, change, remove them
     VERIFY_ORGANISATION = "verify_organisation"  # the police confirm what the property entered
+    MANAGE_BUILDINGS = "manage_buildings"  # a building's 楼栋信息: entrusted agent, photo, floors, build date
     ANSWER_CALL = "answer_call"  # answer or hang up a call to one's household, open the door to its caller
 
 
@@ -289,6 +290,7 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     },
     Action.MANAGE_ORGANISATIONS: {Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
     Action.VERIFY_ORGANISATION: {Role.POLICE: Scope.COMMUNITY},
+    Action.MANAGE_BUILDINGS: {Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

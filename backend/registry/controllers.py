@@ -10,8 +10,10 @@ from backend.doorplates import service as doorplates
 from backend.errors import NotFound
 from backend.ids import PathId
 from backend.net import client_ip, spend
-from backend.registry import codes, organisations, service
+from backend.registry import buildings, codes, organisations, service
 from backend.registry.schemas import (
+    BuildingDetails,
+    BuildingDetailsIn,
     CommunityOut,
     CorrectionIn,
     Decision,
@@ -272,3 +274,27 @@ class OrganisationController(Controller):
     )
     async def delete_organisation(self, organisation_id: PathId, who: Caller, request: Request) -> None:
         await organisations.remove(who, organisation_id, client_ip(request))
+
+
+class BuildingController(Controller):
+    """楼栋信息 of a building: its entrusted agent, photo, floors and build date."""
+
+    tags = ["registry"]
+
+    @get(
+        "/api/buildings/{building_id:int}",
+        operation_id="buildingDetails",
+        opt=permission(Action.MANAGE_BUILDINGS),
+    )
+    async def building(self, building_id: PathId, ctx: Ctx, who: Caller, request: Request) -> BuildingDetails:
+        return await buildings.details(ctx, who, building_id, client_ip(request))
+
+    @put(
+        "/api/buildings/{building_id:int}",
+        operation_id="updateBuilding",
+        opt=permission(Action.MANAGE_BUILDINGS),
+    )
+    async def update_building(
+        self, building_id: PathId, data: JSONBody[BuildingDetailsIn], ctx: Ctx, who: Caller, request: Request
+    ) -> BuildingDetails:
+        return await buildings.update(ctx, who, building_id, data, client_ip(request))

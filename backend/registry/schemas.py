@@ -225,3 +225,38 @@ class OrganisationOut(msgspec.Struct):
     contact_phone: str  # masked for viewers who do not manage organisations
     status: ResidencyStatus  # pending (entered by the property) or verified (by the police)
     registered_at: dt.datetime
+
+
+Floors = Annotated[int, msgspec.Meta(ge=0, le=999)]  # NUMBER(3)
+
+
+class BuildingDetailsIn(msgspec.Struct, forbid_unknown_fields=True):
+    """楼栋信息 details of a building (a PUT replaces them all)."""
+
+    floors_above: Annotated[int, msgspec.Meta(ge=1, le=999)]
+    floors_below: Floors = 0
+    floors_below_lived_in: Floors = 0  # 地下层居住层数
+    nature: Annotated[str, msgspec.Meta(max_length=100)] = "住宅"
+    built_on: dt.date | None = None
+    photo: Annotated[str, msgspec.Meta(max_length=400)] = ""  # a reference to the stored photo
+    agent_name: Annotated[str, msgspec.Meta(max_length=50)] = ""  # 委托代理人
+    agent_id_type: Annotated[str, msgspec.Meta(max_length=3)] = ""  # ZJLX
+    agent_id_number: Annotated[str, msgspec.Meta(max_length=30)] = ""
+    agent_phone: Annotated[str, msgspec.Meta(max_length=18)] = ""
+
+
+class BuildingDetails(msgspec.Struct):
+    id: int
+    community_id: int
+    name: str
+    number: str
+    nature: str
+    floors_above: int
+    floors_below: int
+    floors_below_lived_in: int
+    built_on: dt.date | None
+    photo: str
+    agent_name: str
+    agent_id_type: str
+    agent_id_number: str  # in full for the police, masked for others
+    agent_phone: str

@@ -644,6 +644,7 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "check_id": lambda p: p.video["check"],
     "call_id": lambda p: p.call,
     "organisation_id": lambda p: p.organisation,
+    "building_id": lambda p: p.door["building"],
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -750,6 +751,7 @@ BODIES |= {
     ("POST", "/api/video/cameras/{camera_id}/ptz"): lambda p, _: {"action": "stop"},
     ("POST", "/api/communities/{community_id}/organisations"): lambda p, _: ORGANISATION,
     ("PUT", "/api/organisations/{organisation_id}"): lambda p, _: ORGANISATION,
+    ("PUT", "/api/buildings/{building_id}"): lambda p, _: {"floors_above": 6, "agent_name": "矩阵"},
 }
 ORGANISATION = {
     "name": "矩阵便利店",

@@ -97,6 +97,20 @@ ORGANISATIONS = [
     ),
 ]
 
+BUILDINGS = [
+    Endpoint(
+        "building details", "GET", "/api/buildings/{building}", wrong_roles=NOT_KEEPING, ok_role=Role.PROPERTY
+    ),
+    Endpoint(
+        "change building details",
+        "PUT",
+        "/api/buildings/{building}",
+        body={"floors_above": 6, "agent_name": "拒绝测试", "agent_phone": "13900001111"},
+        wrong_roles=NOT_KEEPING,
+        ok_role=Role.POLICE,
+    ),
+]
+
 ENDPOINTS = [
     Endpoint("me", "GET", "/api/me", wrong_roles=(), other_community=False, ok_role=Role.RESIDENT),
     Endpoint(
@@ -331,6 +345,7 @@ ENDPOINTS = [
     ),
     *CALLS,
     *ORGANISATIONS,
+    *BUILDINGS,
 ]
 
 
@@ -366,6 +381,7 @@ async def _fill(world, endpoint: Endpoint) -> tuple[str, dict | None]:
         "group": (
             await CameraGroup.select(CameraGroup.id).where(CameraGroup.community == world.home).first()
         )["id"],
+        "building": (await House.objects().get(House.id == world.home_house)).building,
         "organisation": (
             await Organisation.select(Organisation.id).where(Organisation.community == world.home).first()
         )["id"],

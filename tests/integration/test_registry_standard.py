@@ -266,3 +266,73 @@ async def test_houses_count_in_the_verification_rate(world):
     after = await _metrics(world)
     assert after["houses"]["verified"] >= pending["houses"]["verified"]
     assert after["verified"] == sum(after[k]["verified"] for k in ("people", "houses", "organisations"))
+
+
+# --- 楼栋信息 -------------------------------------------------------------------------------------
+
+AGENT = {
+    "floors_above": 18,
+    "floors_below": 2,
+    "floors_below_lived_in": 0,
+    "nature": "住宅",
+    "built_on": "2015-09-30",
+    "photo": "/media/buildings/test/1.jpg",
+    "agent_name": "李经理",
+    "agent_id_type": "111",
+    "agent_id_number": "11010519491231002X",
+    "agent_phone": "13800001234",
+}
+
+
+async def test_property_staff_keep_a_buildings_details_and_the_row_fills(world):
+    unit = await Unit.objects().where(Unit.community == world.home).first()
+    property_staff = await world.headers(Role.PROPERTY)
+    saved = await world.client.put(f"/api/buildings/{unit.building}", json=AGENT, headers=property_staff)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["agent_id_number"] == "110***********002X"  # masked for the property
+    police = (
+        await world.client.get(f"/api/buildings/{unit.building}", headers=await world.headers(Role.POLICE))
+    ).json()
+    assert police["agent_id_number"] == "11010519491231002X" and police["built_on"] == "2015-09-30"
+    building = await Building.objects().get(Building.id == unit.building)
+    assert "11010519491231002X" not in building.agent_id_number_sealed and building.floors_below == 2
+    row = await rows.building_row(world.ctx, unit.id)
+    assert standard.check("building", row) == []
+    assert (row["WTDLR_XM"], row["WTDLR_ZJHM"], row["DM_CS"], row["DX_CS"]) == (
+        "李经理",
+        AGENT["agent_id_number"],
+        18,
+        2,
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"agent_id_number": "110105194912310021"}, "agent_id_number"),  # bad check digit
+        ({"agent_id_type": "999"}, "agent_id_type"),
+        ({"agent_phone": "phone"}, "agent_phone"),
+        ({"built_on": "2999-01-01"}, "built_on"),
+        ({"floors_below_lived_in": 3}, "floors_below_lived_in"),
+    ],
+)
+async def test_bad_building_details_are_refused(world, change, field):
+    unit = await Unit.objects().where(Unit.community == world.home).first()
+    response = await world.client.put(
+        f"/api/buildings/{unit.building}",
+        json={**AGENT, **change},
+        headers=await world.headers(Role.PROPERTY),
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["extra"]["field"] == field
+
+
+async def test_a_building_without_its_agent_is_reported(world):
+    unit = await Unit.objects().where(Unit.community == world.home).first()
+    await world.client.put(
+        f"/api/buildings/{unit.building}",
+        json={"floors_above": 6},
+        headers=await world.headers(Role.PROPERTY),
+    )
+    problems = standard.check("building", await rows.building_row(world.ctx, unit.id))
+    assert {p.field for p in problems} == {"WTDLR_XM", "WTDLR_ZJLXMC", "WTDLR_ZJHM", "WTDLR_LXDH", "LD_TP"}
