@@ -470,8 +470,9 @@ const zh = {
   "doors.refused": "设备拒绝开门，请联系物业。",
   "doors.online": "在线",
   "doors.offline": "离线",
-  "metrics.verification_rate": "实有人口核实率",
-  "metrics.verified_of": "已核实 {verified} 人，共 {total} 人",
+  "metrics.verification_rate": "一标三实核实率（人、房、单位）",
+  "metrics.verified_of": "已核实 {verified} 条，共 {total} 条",
+  "metrics.by_kind": "实有人口 {people}/{people_total} · 实有房屋 {houses}/{houses_total} · 实有单位 {organisations}/{organisations_total}",
   "metrics.coverage": "二维码门牌覆盖率",
   "metrics.target": "目标 {target}",
 
@@ -1491,8 +1492,9 @@ const en = {
   "doors.refused": "The device refused to open; please contact property management.",
   "doors.online": "online",
   "doors.offline": "offline",
-  "metrics.verification_rate": "Residents verified",
-  "metrics.verified_of": "{verified} of {total} verified",
+  "metrics.verification_rate": "Verified (people, houses, organisations)",
+  "metrics.verified_of": "{verified} of {total} records verified",
+  "metrics.by_kind": "people {people}/{people_total} · houses {houses}/{houses_total} · organisations {organisations}/{organisations_total}",
   "metrics.coverage": "QR doorplate coverage",
   "metrics.target": "target {target}",
 

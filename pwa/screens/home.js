@@ -184,6 +184,13 @@ function communityCard(c, signal) {
           t("metrics.verified_of", { verified: m.verified, total: m.total }),
           t("metrics.target", { target: formatPercent(VERIFICATION_TARGET) }),
         ].join(" · ")),
+        m.people && m.houses && m.organisations
+          ? h("p", { class: "muted small", dataset: { testid: "verified-by-kind" } }, t("metrics.by_kind", {
+              people: m.people.verified, people_total: m.people.total,
+              houses: m.houses.verified, houses_total: m.houses.total,
+              organisations: m.organisations.verified, organisations_total: m.organisations.total,
+            }))
+          : null,
         h("h4", {}, t("metrics.coverage"), " ", h("span", { class: "small" }, `(${t("metrics.target", { target: formatPercent(COVERAGE_TARGET) })})`)),
         ["overall", "gate", "building", "unit", "house"].filter((k) => cov[k] != null).map((k) => bar(label("coverage", k), cov[k], COVERAGE_TARGET)),
         ebikeCoverage(c, signal),
