@@ -99,7 +99,7 @@ def _clean(data: BuildingDetailsIn, today: dt.date) -> dict[Any, Any]:
         Building.floors_below: data.floors_below,
         Building.floors_below_lived_in: data.floors_below_lived_in,
         Building.built_on: data.built_on,
-        Building.photo: data.photo.strip(),
+        Building.photo: plain_text(data.photo, "photo"),
         Building.agent_name: plain_text(data.agent_name, "agent_name"),
         Building.agent_id_type: agent_type,
         "number": number,

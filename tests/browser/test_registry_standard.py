@@ -8,7 +8,14 @@ import sqlite3
 from playwright.sync_api import expect
 
 from roles import Role
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import (
+    add_virtual_authenticator,
+    enrol_passkey,
+    new_officer,
+    policy_violations,
+    sign_in,
+    watch_policy,
+)
 
 
 def test_registration_and_verification_fill_the_ybss_details(browser, live_server):
@@ -51,3 +58,31 @@ def test_registration_and_verification_fill_the_ybss_details(browser, live_serve
             ("钱一标",),
         ).fetchone()
     assert person == ("205", "21", "20", "420100", "武汉市第一医院", "05", "verified")
+
+
+def test_property_registers_an_organisation_and_the_police_verify_it(browser, live_server):
+    staff = browser.new_context(base_url=live_server.url, locale="zh-CN").new_page()
+    console = watch_policy(staff)
+    sign_in(staff, live_server.phone(Role.PROPERTY))
+    staff.locator("a[href='/organisations']").click()
+    staff.fill("#org-name", "浏览器便利店")
+    staff.select_option("#org-kind", "individual")
+    staff.fill("#org-phone", "027-88881234")
+    staff.click("[data-testid=organisation-add]")
+    added = staff.locator("[data-testid=organisation]", has_text="浏览器便利店")
+    expect(added).to_have_attribute("data-status", "pending")
+    expect(added).to_contain_text("个体工商户")
+    assert not console and not policy_violations(staff)
+    staff.context.close()
+
+    officer = browser.new_context(base_url=live_server.url, locale="zh-CN").new_page()
+    add_virtual_authenticator(officer)
+    sign_in(officer, new_officer(live_server, "单位 民警"))
+    enrol_passkey(officer)
+    officer.goto("/organisations")
+    pending = officer.locator("[data-testid=organisation]", has_text="浏览器便利店")
+    pending.locator("[data-testid=organisation-verify]").click()
+    expect(officer.locator("[data-testid=organisation]", has_text="浏览器便利店")).to_have_attribute(
+        "data-status", "verified"
+    )
+    officer.context.close()

@@ -112,6 +112,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/homes/{house_id}/vehicles"): "PWA shell (a household's vehicles)",
     ("GET", "/desk"): "PWA shell (the guard desk)",
     ("GET", "/watch-list"): "PWA shell (the police watch list)",
+    ("GET", "/organisations"): "PWA shell (实有单位)",
     ("GET", "/video"): "PWA shell (cameras, coverage, video inspection)",
     ("GET", "/intercom"): "PWA shell (a household's intercom calls, as a ring's push opens it)",
     ("GET", "/wall"): "PWA shell (the monitoring-room wall: live video, group patrol)",
