@@ -179,7 +179,7 @@ async def seed_community(
             photo=f"/media/buildings/{community.code}/{b}.jpg",
             agent_name="物业 经理",
             agent_id_type="111",
-            agent_id_number_sealed=ctx.keys.seal("420112198001010013"),
+            agent_id_number_sealed=ctx.keys.seal(DEMO_AGENT_ID),
             agent_phone_sealed=ctx.keys.seal(f"1390000{b:04d}"),
             address=(await build.address(PlaceKind.BUILDING, f"{base} {b}栋")).id,
             latitude=community.latitude,
@@ -222,6 +222,8 @@ async def seed_community(
 
 
 DEMO_STREET_CODES = {"吴家山街道": "001", "金银湖街道": "010"}
+# The buildings' entrusted agent (the property's manager): a well-formed resident ID number.
+DEMO_AGENT_ID = "42011219800101001" + check_digit("42011219800101001")
 
 
 async def _organisations(ctx: Context, community: Community) -> None:
