@@ -37,7 +37,8 @@ from backend.notices.controllers import NoticeController
 from backend.patrol import service as patrol
 from backend.patrol.controllers import PatrolController
 from backend.probes.controllers import ProbeController
-from backend.registry.controllers import RegistryController
+from backend.registry import codes
+from backend.registry.controllers import BuildingController, OrganisationController, RegistryController
 from backend.services.controllers import ServicesController
 from backend.settings import Settings, get_settings
 from backend.sms import require_real_sender
@@ -96,6 +97,7 @@ async def running(app: Litestar) -> AsyncIterator[None]:
     may be started again with other settings (the tests start one app per test this way).
     """
     settings: Settings = app.state.settings
+    codes.install_local(settings.local_codes_dir or None)  # a malformed district file stops the start
     ctx = Context.build(settings)
     engine = engine_for(settings.database_url)
     database = DatabaseWatch(engine)
@@ -137,6 +139,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PlateController,
             PlateSheetController,
             RegistryController,
+            OrganisationController,
+            BuildingController,
             AccessController,
             AccessRecordController,
             CredentialController,

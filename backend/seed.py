@@ -23,12 +23,14 @@ from backend.patrol.tables import Checkpoint, CheckpointTag, PatrolRoute, Patrol
 from backend.registry import service as registry
 from backend.registry.enums import (
     HouseUse,
+    OrganisationKind,
     PlaceKind,
     ResidenceCategory,
     ResidencyStatus,
     Tier,
 )
 from backend.registry.idnumber import check_digit
+from backend.registry.organisations import credit_check_character
 from backend.registry.tables import (
     Address,
     Building,
@@ -36,6 +38,7 @@ from backend.registry.tables import (
     District,
     Gate,
     House,
+    Organisation,
     Owner,
     Person,
     Residency,
@@ -143,6 +146,13 @@ async def seed_community(
         tier=Tier.DEMONSTRATION,
         street=street,
         police_station=f"{street.removesuffix('街道')}派出所",
+        # The demo district's local codes (backend/registry/codes/local/420112.json).
+        street_code=DEMO_STREET_CODES.get(street, ""),
+        responsibility_area=f"{district.code}{DEMO_STREET_CODES[street]}001"
+        if street in DEMO_STREET_CODES
+        else "",
+        road=f"{name.removesuffix('小区')}路"[:13],
+        committee=f"{name.removesuffix('小区')}社区居民委员会",
         address=f"武汉市{district.name}{street}{name}",
         latitude=30.64 + rng.random() / 100,
         longitude=114.20 + rng.random() / 100,
@@ -165,6 +175,12 @@ async def seed_community(
             number=f"{b}栋",
             name=f"{b}栋",
             floors_above=size.floors,
+            built_on=dt.date(2012 + b % 5, 6, 1),
+            photo=f"/media/buildings/{community.code}/{b}.jpg",
+            agent_name="物业 经理",
+            agent_id_type="111",
+            agent_id_number_sealed=ctx.keys.seal(DEMO_AGENT_ID),
+            agent_phone_sealed=ctx.keys.seal(f"1390000{b:04d}"),
             address=(await build.address(PlaceKind.BUILDING, f"{base} {b}栋")).id,
             latitude=community.latitude,
             longitude=community.longitude,
@@ -201,7 +217,33 @@ async def seed_community(
     await _video(ctx, community)
     await _services(community)
     await _patrol_route(community)
+    await _organisations(ctx, community)
     return community, houses
+
+
+DEMO_STREET_CODES = {"吴家山街道": "001", "金银湖街道": "010"}
+# The buildings' entrusted agent (the property's manager): a well-formed resident ID number.
+DEMO_AGENT_ID = "42011219800101001" + check_digit("42011219800101001")
+
+
+async def _organisations(ctx: Context, community: Community) -> None:
+    """实有单位 on the estate: verified by the police, but the last one, which waits for them."""
+    rows = (
+        ("安居物业服务有限公司", OrganisationKind.PROPERTY, "91420112MA4K000001"),
+        ("便民超市", OrganisationKind.INDIVIDUAL, ""),
+        ("阳光幼儿园", OrganisationKind.INSTITUTION, ""),
+    )
+    for index, (name, kind, credit) in enumerate(rows):
+        await Organisation(
+            community=community.id,
+            name=name,
+            kind=kind,
+            credit_code=credit[:17] + credit_check_character(credit[:17]) if credit else "",
+            place=f"{community.address} 底商{index + 1}号",
+            contact_name="联系人",
+            contact_phone_sealed=ctx.keys.seal(f"027-8{community.code[-4:]}1{index}"),
+            status=ResidencyStatus.PENDING if index == len(rows) - 1 else ResidencyStatus.VERIFIED,
+        ).save()
 
 
 async def _services(community: Community) -> None:

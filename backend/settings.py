@@ -73,6 +73,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mqtt_ca_file: str = ""  # CA bundle that verifies an mqtts:// broker; empty: the system's CAs
     mqtt_embedded_port: int = 18830
     mqtt_prefix: str = "anju"
+    # The district-supplied dictionaries ZRQ (责任区) and XZJD (街道): one <XZQH>.json per district.
+    # Empty: the bundled demo district's (backend/registry/codes/local/).
+    local_codes_dir: str = ""
     door_ack_seconds: float = 3.0
     # Video intercom (backend/intercom): how long each household member's phones ring before the
     # next member's do; WebRTC ICE servers for phones and panels (comma-separated stun:/turn: URLs;

@@ -48,6 +48,7 @@ SHELL_ROUTES = [
     "/findings",
     "/desk",
     "/watch-list",
+    "/organisations",
     "/video",
     "/intercom",
     "/wall",

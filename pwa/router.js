@@ -34,6 +34,7 @@ export const ROUTES = [
   { name: "intercom", pattern: /^\/intercom\/?$/, load: () => import("./screens/intercom.js"), auth: true },
   { name: "wall", pattern: /^\/wall\/?$/, load: () => import("./screens/wall.js"), auth: true },
   { name: "watch-list", pattern: /^\/watch-list\/?$/, load: () => import("./screens/watchlist.js"), auth: true },
+  { name: "organisations", pattern: /^\/organisations\/?$/, load: () => import("./screens/organisations.js"), auth: true },
 ];
 
 export function match(pathname) {

@@ -104,6 +104,10 @@ class Action(StrEnum):
     VIEW_CALLS = (
         "view_calls"  # a household's intercom calls: its call log, its ringing stream, a call's offer
     )
+    VIEW_ORGANISATIONS = "view_organisations"  # 实有单位 of a community
+    MANAGE_ORGANISATIONS = "manage_organisations"  # register, change, remove them
+    VERIFY_ORGANISATION = "verify_organisation"  # the police confirm what the property entered
+    MANAGE_BUILDINGS = "manage_buildings"  # a building's 楼栋信息: entrusted agent, photo, floors, build date
     ANSWER_CALL = "answer_call"  # answer or hang up a call to one's household, open the door to its caller
 
 
@@ -276,6 +280,17 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     # 可视对讲: a call to a flat, its caller's video and the door it opens are the household's alone.
     Action.VIEW_CALLS: {Role.RESIDENT: Scope.OWN_HOUSE},
     Action.ANSWER_CALL: {Role.RESIDENT: Scope.OWN_HOUSE},
+    # 实有单位: the property knows the shops and offices on its estate and enters them; the
+    # community police verify them (一标三实); wardens read the list, district admins oversee it.
+    Action.VIEW_ORGANISATIONS: {
+        Role.PROPERTY: Scope.COMMUNITY,
+        Role.POLICE: Scope.COMMUNITY,
+        Role.WARDEN: Scope.COMMUNITY,
+        Role.DISTRICT_ADMIN: Scope.DISTRICT,
+    },
+    Action.MANAGE_ORGANISATIONS: {Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
+    Action.VERIFY_ORGANISATION: {Role.POLICE: Scope.COMMUNITY},
+    Action.MANAGE_BUILDINGS: {Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

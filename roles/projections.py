@@ -51,6 +51,13 @@ PERSON_FIELDS: dict[Viewer, dict[str, Reveal]] = {
         "id_number": Reveal.FULL,
         "key_person": Reveal.FULL,
         "key_category": Reveal.FULL,
+        # 一标三实: the police's record of the person
+        "occupation": Reveal.FULL,
+        "education": Reveal.FULL,
+        "marital_status": Reveal.FULL,
+        "native_place": Reveal.FULL,
+        "service_place": Reveal.FULL,
+        "lodging": Reveal.FULL,
     },
 }
 

@@ -16,10 +16,19 @@ from __future__ import annotations
 import re
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 
 import msgspec
 
-TABLE_NAMES: tuple[str, ...] = ("XB", "MZ", "GJ", "ZJLX", "XZQH", "YZGX", "ZZSY", "KMFSDM", "HPZL", "CSYS")
+TABLE_NAMES: tuple[str, ...] = (
+    "XB", "MZ", "GJ", "ZJLX", "XZQH", "YZGX", "ZZSY", "KMFSDM", "HPZL", "CSYS",
+    "HYZK", "WHCD", "ZYLB", "ZZCS", "YWLX",
+)  # fmt: skip
+# Supplied per district by the deployment (see the module's docstring), not bundled.
+LOCAL_TABLE_NAMES: tuple[str, ...] = ("ZRQ", "XZJD")
+LOCAL_TITLES = {"ZRQ": "所属责任区", "XZJD": "乡镇（街道）"}
+LOCAL_WIDTHS = {"ZRQ": 12, "XZJD": 3}  # VARCHAR2 sizes in the data standard
+ALL_TABLE_NAMES: tuple[str, ...] = TABLE_NAMES + LOCAL_TABLE_NAMES
 
 _REGION = re.compile(r"[0-9]{6}")
 
@@ -66,11 +75,17 @@ class CodeTable(msgspec.Struct, frozen=True):
         return f"{self.name}: {code!r} is not a code of {self.title} ({self.standard})"
 
 
-@cache
 def table(name: str) -> CodeTable:
-    """The bundled dictionary ``name`` (one of :data:`TABLE_NAMES`), loaded once."""
+    """The dictionary ``name``: bundled (:data:`TABLE_NAMES`, loaded once) or local (all districts)."""
+    if name in LOCAL_TABLE_NAMES:
+        return local_codes().merged[name]
+    return _bundled(name)
+
+
+@cache
+def _bundled(name: str) -> CodeTable:
     if name not in TABLE_NAMES:
-        raise UnknownTable(f"unknown code table {name!r}; known tables: {', '.join(TABLE_NAMES)}")
+        raise UnknownTable(f"unknown code table {name!r}; known tables: {', '.join(ALL_TABLE_NAMES)}")
     raw = (files(__package__) / "codes" / f"{name}.json").read_bytes()
     loaded = msgspec.json.decode(raw, type=CodeTable)
     if loaded.name != name:
@@ -116,3 +131,93 @@ def plausible_region(code: object) -> bool:
     if f"{province}0000" not in table("XZQH"):
         return False
     return prefecture != "00" or county == "00"
+
+
+# --- local dictionaries (ZRQ, XZJD): per district, supplied by the deployment ---------------------
+
+
+class DistrictCodes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One district's file ``<XZQH>.json``: its streets (XZJD) and responsibility areas (ZRQ)."""
+
+    district: str  # XZQH code of the district (the file's name)
+    name: str
+    source: str  # where the codes come from (the police station's list, the district's GB/T 10114 rows)
+    XZJD: dict[str, str]
+    ZRQ: dict[str, str]
+    note: str = ""
+
+
+class LocalCodes(msgspec.Struct, frozen=True):
+    directory: str
+    districts: dict[str, DistrictCodes]
+    merged: dict[str, CodeTable]  # ZRQ / XZJD over every district, for validate()
+
+    def of_district(self, name: str, district: str) -> dict[str, str]:
+        """The codes of local dictionary ``name`` in ``district`` (empty when it supplies none)."""
+        found = self.districts.get(district)
+        return dict(getattr(found, name)) if found else {}
+
+
+class LocalCodesError(ValueError):
+    """A district's local code file is malformed; the message names the file."""
+
+
+DEFAULT_LOCAL_DIR = files(__package__) / "codes" / "local"
+_installed: list[LocalCodes] = []
+
+
+def load_local(directory: str | Path | None = None) -> LocalCodes:
+    """Read every ``<XZQH>.json`` of ``directory`` (default: the bundled demo district's)."""
+    where = Path(str(directory)) if directory else Path(str(DEFAULT_LOCAL_DIR))
+    if not where.is_dir():
+        raise LocalCodesError(f"local code directory {str(where)!r} does not exist")
+    districts: dict[str, DistrictCodes] = {}
+    for path in sorted(where.glob("*.json")):
+        try:
+            loaded = msgspec.json.decode(path.read_bytes(), type=DistrictCodes)
+        except msgspec.ValidationError as exc:
+            raise LocalCodesError(f"{path}: {exc}") from None
+        _check_district(path, loaded)
+        districts[loaded.district] = loaded
+    merged = {}
+    for name in LOCAL_TABLE_NAMES:
+        union: dict[str, str] = {}
+        for district in districts.values():
+            for code, label in getattr(district, name).items():
+                union.setdefault(code, f"{district.name}{label}" if name == "XZJD" else label)
+        merged[name] = CodeTable(
+            name=name,
+            title=LOCAL_TITLES[name],
+            standard=f"local: {len(districts)} district(s), ANJU_LOCAL_CODES_DIR",
+            codes=union,
+            note="Supplied per district by the deployment (ANJU_LOCAL_CODES_DIR).",
+        )
+    return LocalCodes(directory=str(where), districts=districts, merged=merged)
+
+
+def _check_district(path: Path, loaded: DistrictCodes) -> None:
+    if path.stem != loaded.district or not _REGION.fullmatch(loaded.district):
+        raise LocalCodesError(f"{path}: district {loaded.district!r} must be the file's XZQH name")
+    for name in LOCAL_TABLE_NAMES:
+        width = LOCAL_WIDTHS[name]
+        for code, label in getattr(loaded, name).items():
+            if not (code.isascii() and code.isalnum() and 0 < len(code.encode()) <= width and label):
+                raise LocalCodesError(f"{path}: {name} code {code!r} must be 1-{width} ASCII letters/digits")
+        if name == "ZRQ" and any(len(code) != width for code in loaded.ZRQ):
+            raise LocalCodesError(f"{path}: ZRQ codes are {width} characters")
+        if name == "XZJD" and any(len(code) != width or not code.isdigit() for code in loaded.XZJD):
+            raise LocalCodesError(f"{path}: XZJD codes are {width} digits (GB/T 10114)")
+
+
+def install_local(directory: str | Path | None = None) -> LocalCodes:
+    """Load the deployment's local dictionaries (at start-up) and answer with them from now on."""
+    loaded = load_local(directory)
+    _installed[:] = [loaded]
+    return loaded
+
+
+def local_codes() -> LocalCodes:
+    """The installed local dictionaries, or the default directory's on first use."""
+    if not _installed:
+        _installed.append(load_local())
+    return _installed[0]

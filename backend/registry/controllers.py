@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post, put
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -10,8 +10,10 @@ from backend.doorplates import service as doorplates
 from backend.errors import NotFound
 from backend.ids import PathId
 from backend.net import client_ip, spend
-from backend.registry import codes, service
+from backend.registry import buildings, codes, organisations, service
 from backend.registry.schemas import (
+    BuildingDetails,
+    BuildingDetailsIn,
     CommunityOut,
     CorrectionIn,
     Decision,
@@ -20,10 +22,13 @@ from backend.registry.schemas import (
     KeyPersonIn,
     Metrics,
     MyHome,
+    OrganisationIn,
+    OrganisationOut,
     PastOrPresent,
     QueueItem,
     RegistrationIn,
     ResidencyOut,
+    Verified,
     VerifyIn,
 )
 from roles import Action, authorize
@@ -182,22 +187,28 @@ class RegistryController(Controller):
         opt=permission(Action.VIEW_METRICS),
     )
     async def metrics(self, community_id: PathId, who: Caller) -> Metrics:
-        """Live verification rate (核实率) and doorplate coverage (门牌覆盖率)."""
+        """Live verification rate (核实率: people, houses and organisations) and doorplate coverage."""
         authorize(who, Action.VIEW_METRICS, await service.community_target(community_id))
-        verified, total = await service.verification_counts(community_id)
+        counts = await service.verification_counts(community_id)
+        verified = sum(v for v, _ in counts.values())
+        total = sum(t for _, t in counts.values())
+        kinds = {
+            kind: Verified(verified=v, total=t, rate=v / t if t else 1.0) for kind, (v, t) in counts.items()
+        }
         return Metrics(
             verification_rate=verified / total if total else 1.0,
             verified=verified,
             total=total,
             doorplate_coverage=await doorplates.coverage(community_id),
+            **kinds,
         )
 
     @get("/api/codes/{name:str}", operation_id="codeTable", cache=3600)
     async def code_table(self, name: FromPath[str]) -> CodeList:
-        """A national code dictionary (XB, MZ, GJ, ZJLX, XZQH, YZGX, ZZSY) for forms."""
-        if name not in codes.TABLE_NAMES:
+        """A code dictionary for forms: a national one (XB, MZ, WHCD, ZYLB…) or a local one (ZRQ, XZJD)."""
+        if name not in codes.ALL_TABLE_NAMES:
             raise NotFound(
-                "unknown_code_table", f"No code table {name!r}; known: {', '.join(codes.TABLE_NAMES)}"
+                "unknown_code_table", f"No code table {name!r}; known: {', '.join(codes.ALL_TABLE_NAMES)}"
             )
         table = codes.table(name)
         return CodeList(
@@ -205,3 +216,85 @@ class RegistryController(Controller):
             title=table.title,
             codes=[CodeOption(code=code, label=label) for code, label in table.codes.items()],
         )
+
+
+class OrganisationController(Controller):
+    """实有单位: organisations in a community, kept by property staff and police."""
+
+    tags = ["registry"]
+
+    @get(
+        "/api/communities/{community_id:int}/organisations",
+        operation_id="listOrganisations",
+        opt=permission(Action.VIEW_ORGANISATIONS),
+    )
+    async def list_organisations(
+        self, community_id: PathId, ctx: Ctx, who: Caller, request: Request
+    ) -> list[OrganisationOut]:
+        return await organisations.list_organisations(ctx, who, community_id, client_ip(request))
+
+    @post(
+        "/api/communities/{community_id:int}/organisations",
+        status_code=HTTP_201_CREATED,
+        operation_id="createOrganisation",
+        opt=permission(Action.MANAGE_ORGANISATIONS),
+    )
+    async def create_organisation(
+        self, community_id: PathId, data: JSONBody[OrganisationIn], ctx: Ctx, who: Caller, request: Request
+    ) -> OrganisationOut:
+        """Register one: verified at once when the police enter it, pending a police check otherwise."""
+        return await organisations.create(ctx, who, community_id, data, client_ip(request))
+
+    @put(
+        "/api/organisations/{organisation_id:int}",
+        operation_id="updateOrganisation",
+        opt=permission(Action.MANAGE_ORGANISATIONS),
+    )
+    async def update_organisation(
+        self, organisation_id: PathId, data: JSONBody[OrganisationIn], ctx: Ctx, who: Caller, request: Request
+    ) -> OrganisationOut:
+        return await organisations.update(ctx, who, organisation_id, data, client_ip(request))
+
+    @post(
+        "/api/organisations/{organisation_id:int}/verify",
+        status_code=HTTP_200_OK,
+        operation_id="verifyOrganisation",
+        opt=permission(Action.VERIFY_ORGANISATION),
+    )
+    async def verify_organisation(
+        self, organisation_id: PathId, ctx: Ctx, who: Caller, request: Request
+    ) -> OrganisationOut:
+        return await organisations.verify(ctx, who, organisation_id, client_ip(request))
+
+    @delete(
+        "/api/organisations/{organisation_id:int}",
+        status_code=HTTP_204_NO_CONTENT,
+        operation_id="deleteOrganisation",
+        opt=permission(Action.MANAGE_ORGANISATIONS),
+    )
+    async def delete_organisation(self, organisation_id: PathId, who: Caller, request: Request) -> None:
+        await organisations.remove(who, organisation_id, client_ip(request))
+
+
+class BuildingController(Controller):
+    """楼栋信息 of a building: its entrusted agent, photo, floors and build date."""
+
+    tags = ["registry"]
+
+    @get(
+        "/api/buildings/{building_id:int}",
+        operation_id="buildingDetails",
+        opt=permission(Action.MANAGE_BUILDINGS),
+    )
+    async def building(self, building_id: PathId, ctx: Ctx, who: Caller, request: Request) -> BuildingDetails:
+        return await buildings.details(ctx, who, building_id, client_ip(request))
+
+    @put(
+        "/api/buildings/{building_id:int}",
+        operation_id="updateBuilding",
+        opt=permission(Action.MANAGE_BUILDINGS),
+    )
+    async def update_building(
+        self, building_id: PathId, data: JSONBody[BuildingDetailsIn], ctx: Ctx, who: Caller, request: Request
+    ) -> BuildingDetails:
+        return await buildings.update(ctx, who, building_id, data, client_ip(request))

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from roles.categories import ResidenceCategory
 
-__all__ = ["HouseUse", "PlaceKind", "ResidenceCategory", "ResidencyStatus", "Tier"]
+__all__ = ["HouseUse", "OrganisationKind", "PlaceKind", "ResidenceCategory", "ResidencyStatus", "Tier"]
 
 
 class ResidencyStatus(StrEnum):
@@ -35,3 +35,15 @@ class HouseUse(StrEnum):
     RENTED = "rented"  # 租住
     VACANT = "vacant"  # 空置
     UNKNOWN = "unknown"
+
+
+class OrganisationKind(StrEnum):
+    """实有单位类型."""
+
+    ENTERPRISE = "enterprise"  # 企业
+    INDIVIDUAL = "individual"  # 个体工商户
+    GOVERNMENT = "government"  # 机关
+    INSTITUTION = "institution"  # 事业单位 (schools, clinics)
+    SOCIAL = "social"  # 社会组织
+    PROPERTY = "property"  # 物业服务企业
+    OTHER = "other"

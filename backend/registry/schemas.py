@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 
 from backend.ids import Id
-from backend.registry.enums import ResidenceCategory, ResidencyStatus
+from backend.registry.enums import OrganisationKind, ResidenceCategory, ResidencyStatus
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
 Reason = Annotated[str, msgspec.Meta(max_length=200)]
@@ -29,6 +29,24 @@ class RegistrationIn(msgspec.Struct, forbid_unknown_fields=True):
     nationality: str = "CHN"
     birth_date: dt.date | None = None  # derived from a resident ID number when empty
     start_date: dt.date | None = None
+    # 一标三实 fields, optional here (the verifier may fill them in): codes of the named dictionaries.
+    occupation: str = ""  # ZYLB (GB/T 6565 中类, 3 characters)
+    education: str = ""  # WHCD (GB/T 4658)
+    marital_status: str = ""  # HYZK (GB/T 2261.2)
+    native_place: str = ""  # 籍贯, XZQH
+    service_place: str = ""  # 服务处所: where they work or study, at most 100 bytes
+    lodging: str = ""  # 暂住处所 ZZCS: non-permanent residents only
+
+
+class StandardFields(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """The 一标三实 fields a verifier fills in or corrects on verification; absent: unchanged."""
+
+    occupation: str | None = None
+    education: str | None = None
+    marital_status: str | None = None
+    native_place: str | None = None
+    service_place: str | None = None
+    lodging: str | None = None
 
 
 class ResidencyOut(msgspec.Struct):
@@ -64,6 +82,13 @@ class ResidentView(msgspec.Struct, omit_defaults=True):
     id_number: str | msgspec.UnsetType = msgspec.UNSET
     key_person: bool | msgspec.UnsetType = msgspec.UNSET
     key_category: str | msgspec.UnsetType = msgspec.UNSET
+    # 一标三实 fields (police only); "" when not collected
+    occupation: str | msgspec.UnsetType = msgspec.UNSET
+    education: str | msgspec.UnsetType = msgspec.UNSET
+    marital_status: str | msgspec.UnsetType = msgspec.UNSET
+    native_place: str | msgspec.UnsetType = msgspec.UNSET
+    service_place: str | msgspec.UnsetType = msgspec.UNSET
+    lodging: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class PastOrPresent(msgspec.Struct):
@@ -114,6 +139,7 @@ class QueueItem(msgspec.Struct):
 class VerifyIn(msgspec.Struct, forbid_unknown_fields=True):
     merge_into: Id | None = None  # the known person with the same ID number
     residence_category: ResidenceCategory | None = None  # confirmed; default: as proposed
+    standard: StandardFields | None = None  # 一标三实 fields filled in or corrected on site
 
 
 class CorrectionIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -155,8 +181,82 @@ class Coverage(msgspec.Struct):
     overall: float
 
 
+class Verified(msgspec.Struct):
+    """Verified out of the total, for one kind of record."""
+
+    verified: int
+    total: int
+    rate: float
+
+
 class Metrics(msgspec.Struct):
+    # 核实率 over people, houses and organisations together (verified records / records); the
+    # top-level verified/total count all three. See service.verification_counts.
     verification_rate: float
     verified: int
     total: int
     doorplate_coverage: Coverage
+    people: Verified
+    houses: Verified
+    organisations: Verified
+
+
+class OrganisationIn(msgspec.Struct, forbid_unknown_fields=True):
+    """实有单位 as property staff or police enter it (a PUT replaces every field)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    kind: OrganisationKind = OrganisationKind.ENTERPRISE
+    credit_code: Annotated[str, msgspec.Meta(max_length=18)] = ""  # 统一社会信用代码 (GB 32100)
+    address_id: Id | None = None  # its standard address in the community, if it has one
+    place: Annotated[str, msgspec.Meta(max_length=100)] = ""  # default: the address's text
+    contact_name: Annotated[str, msgspec.Meta(max_length=50)] = ""
+    contact_phone: Annotated[str, msgspec.Meta(max_length=20)] = ""
+
+
+class OrganisationOut(msgspec.Struct):
+    id: int
+    community_id: int
+    name: str
+    credit_code: str
+    kind: OrganisationKind
+    place: str
+    address_id: int | None
+    contact_name: str
+    contact_phone: str  # masked for viewers who do not manage organisations
+    status: ResidencyStatus  # pending (entered by the property) or verified (by the police)
+    registered_at: dt.datetime
+
+
+Floors = Annotated[int, msgspec.Meta(ge=0, le=999)]  # NUMBER(3)
+
+
+class BuildingDetailsIn(msgspec.Struct, forbid_unknown_fields=True):
+    """楼栋信息 details of a building (a PUT replaces them all)."""
+
+    floors_above: Annotated[int, msgspec.Meta(ge=1, le=999)]
+    floors_below: Floors = 0
+    floors_below_lived_in: Floors = 0  # 地下层居住层数
+    nature: Annotated[str, msgspec.Meta(max_length=100)] = "住宅"
+    built_on: dt.date | None = None
+    photo: Annotated[str, msgspec.Meta(max_length=400)] = ""  # a reference to the stored photo
+    agent_name: Annotated[str, msgspec.Meta(max_length=50)] = ""  # 委托代理人
+    agent_id_type: Annotated[str, msgspec.Meta(max_length=3)] = ""  # ZJLX
+    agent_id_number: Annotated[str, msgspec.Meta(max_length=30)] = ""
+    agent_phone: Annotated[str, msgspec.Meta(max_length=18)] = ""
+
+
+class BuildingDetails(msgspec.Struct):
+    id: int
+    community_id: int
+    name: str
+    number: str
+    nature: str
+    floors_above: int
+    floors_below: int
+    floors_below_lived_in: int
+    built_on: dt.date | None
+    photo: str
+    agent_name: str
+    agent_id_type: str
+    agent_id_number: str  # in full for the police, masked for others
+    agent_phone: str

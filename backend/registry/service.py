@@ -41,6 +41,7 @@ from backend.registry.tables import (
     Community,
     Gate,
     House,
+    Organisation,
     Person,
     Residency,
     ResidencyCorrection,
@@ -178,6 +179,44 @@ def _coded(field: str, table: str, value: str) -> str:
         raise Invalid("invalid_code", str(exc), field=field) from None
 
 
+FWCS_BYTES = 100  # 服务处所 is VARCHAR2(100): bytes of UTF-8, as the uplink checks it
+STANDARD_CODED = {
+    "occupation": "ZYLB",
+    "education": "WHCD",
+    "marital_status": "HYZK",
+    "native_place": "XZQH",
+    "lodging": "ZZCS",
+}
+PERSON_STANDARD_FIELDS = ("occupation", "education", "marital_status", "native_place", "service_place")
+
+
+def clean_standard(values: dict[str, str | None], category: str) -> dict[str, str]:
+    """The 一标三实 fields given (None: not given), each checked against its dictionary.
+
+    "" clears a field. 暂住处所 belongs to non-permanent residents: a 常住 resident is refused one.
+    """
+    cleaned: dict[str, str] = {}
+    for field, value in values.items():
+        if value is None:
+            continue
+        if field == "service_place":
+            text = plain_text(value, field)
+            if len(text.encode()) > FWCS_BYTES:
+                raise Invalid(
+                    "too_long",
+                    f"服务处所 is at most {FWCS_BYTES} bytes (UTF-8), got {len(text.encode())}",
+                    field=field,
+                )
+            cleaned[field] = text
+        elif value:
+            cleaned[field] = _coded(field, STANDARD_CODED[field], value)
+        else:
+            cleaned[field] = ""
+    if cleaned.get("lodging") and category == ResidenceCategory.PERMANENT:
+        raise Invalid("not_applicable", "暂住处所 is for non-permanent residents only", field="lodging")
+    return cleaned
+
+
 def clean_registration(data: RegistrationIn, today: dt.date) -> dict[str, Any]:
     """Check every field against the national dictionaries; derive what the ID number implies."""
     name = plain_text(data.name, "name")
@@ -217,6 +256,10 @@ def clean_registration(data: RegistrationIn, today: dt.date) -> dict[str, Any]:
         "relation": _coded("relation", "YZGX", data.relation),
         "reason": _coded("reason", "ZZSY", data.reason),
         "start_date": data.start_date or today,
+        **clean_standard(
+            {field: getattr(data, field) for field in (*PERSON_STANDARD_FIELDS, "lodging")},
+            data.residence_category,
+        ),
     }
 
 
@@ -298,6 +341,7 @@ async def register(
             relation=fields["relation"],
             reason=fields["reason"],
             start_date=fields["start_date"],
+            lodging=fields["lodging"],
             status=status,
             registered_by=who.account_id,
             **decided,
@@ -327,7 +371,13 @@ async def _known_person(ctx: Context, fields: dict[str, Any]) -> Person:
     """Staff registration (trusted): one row per document, a known person keeps their record."""
     lookup = ctx.keys.lookup_hash(fields["id_type"], fields["id_number"])
     person = await Person.objects().get(Person.id_number_hash == lookup)
-    return person or await _new_person(ctx, fields, lookup, category=fields["residence_category"])
+    if person is None:
+        return await _new_person(ctx, fields, lookup, category=fields["residence_category"])
+    # What staff collected now completes the known record; what they left empty keeps it.
+    newer = {Person._meta.get_column_by_name(f): fields[f] for f in PERSON_STANDARD_FIELDS if fields[f]}
+    if newer:
+        await Person.update(newer).where(Person.id == person.id)
+    return person
 
 
 async def _new_person(ctx: Context, fields: dict[str, Any], lookup: str, category: str) -> Person:
@@ -343,6 +393,7 @@ async def _new_person(ctx: Context, fields: dict[str, Any], lookup: str, categor
                 "birth_date",
                 "hukou_region",
                 "hukou_address",
+                *PERSON_STANDARD_FIELDS,
             )
         },
         residence_category=category,
@@ -527,10 +578,20 @@ async def verify(ctx: Context, who: Principal, residency_id: int, data: VerifyIn
     category = data.residence_category or row["proposed_category"] or row["residence_category"]
     if not category:
         raise Invalid("required", "Confirm the resident's category", field="residence_category")
+    filled = clean_standard(msgspec.structs.asdict(data.standard), category) if data.standard else {}
+    if category == ResidenceCategory.PERMANENT and "lodging" not in filled and row["lodging"]:
+        filled["lodging"] = ""  # confirmed permanent: a proposed 暂住处所 no longer applies
     phone = ctx.keys.unseal(person["phone_sealed"]) if person["phone_sealed"] else ""
+    person_values = {
+        Person._meta.get_column_by_name(f): v for f, v in filled.items() if f in PERSON_STANDARD_FIELDS
+    }
     async with transaction(Residency._meta.db):
         person_id = await _confirm_person(ctx, person, row["house"], data.merge_into)
-        await Person.update({Person.residence_category: category}).where(Person.id == person_id)
+        await Person.update({Person.residence_category: category, **person_values}).where(
+            Person.id == person_id
+        )
+        if "lodging" in filled:
+            await Residency.update({Residency.lodging: filled["lodging"]}).where(Residency.id == row["id"])
         outcome = await _decide(
             who,
             row,
@@ -544,6 +605,7 @@ async def verify(ctx: Context, who: Principal, residency_id: int, data: VerifyIn
                 "person": person_id,
                 "residence_category": category,
                 "proposed_category": row["proposed_category"],
+                **({"standard": filled} if filled else {}),
             },
         )
         shown_in = await _communities_showing(person_id)
@@ -815,6 +877,12 @@ RESIDENT_COLUMNS = (
     ("p.id_number_encrypted", "id_number_encrypted"),
     ("p.id_number_hash", "id_number_hash"),
     ("p.key_sealed", "key_sealed"),
+    ("p.occupation", "occupation"),
+    ("p.education", "education"),
+    ("p.marital_status", "marital_status"),
+    ("p.native_place", "native_place"),
+    ("p.service_place", "service_place"),
+    ("r.lodging", "lodging"),
     ("a.text", "address"),
 )
 
@@ -979,15 +1047,42 @@ async def _account_names(ids: set[int]) -> dict[int, str]:
     return {r["id"]: r["name"] or r["phone"] for r in rows}
 
 
-async def verification_counts(community_id: int) -> tuple[int, int]:
-    """(verified, verified + pending) over current residencies: the 核实率 basis."""
-    verified = await Residency.count().where(
+HOUSES_VERIFIED_SQL = """
+SELECT COUNT(*) AS total,
+       SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM residency p WHERE p.house = h.id AND p.status = 'pending')
+                 AND (h.use = 'vacant'
+                      OR EXISTS (SELECT 1 FROM residency v WHERE v.house = h.id AND v.status = 'verified'))
+           THEN 1 ELSE 0 END) AS verified
+FROM house h WHERE h.community = {}
+"""
+
+
+async def verification_counts(community_id: int) -> dict[str, tuple[int, int]]:
+    """(verified, total) of each kind of record the 核实率 counts, by kind.
+
+    - ``people``: current residencies, verified out of verified + pending;
+    - ``houses``: every flat; one is verified when no registration waits there and it has a
+      verified resident or is recorded vacant (a flat nobody has declared is not verified);
+    - ``organisations``: 实有单位, verified out of verified + pending.
+    """
+    people_verified = await Residency.count().where(
         (Residency.community == community_id) & (Residency.status == ResidencyStatus.VERIFIED)
     )
-    pending = await Residency.count().where(
+    people_pending = await Residency.count().where(
         (Residency.community == community_id) & (Residency.status == ResidencyStatus.PENDING)
     )
-    return verified, verified + pending
+    houses = (await House.raw(HOUSES_VERIFIED_SQL, community_id))[0]
+    orgs_verified = await Organisation.count().where(
+        (Organisation.community == community_id) & (Organisation.status == ResidencyStatus.VERIFIED)
+    )
+    orgs_pending = await Organisation.count().where(
+        (Organisation.community == community_id) & (Organisation.status == ResidencyStatus.PENDING)
+    )
+    return {
+        "people": (people_verified, people_verified + people_pending),
+        "houses": (int(houses["verified"] or 0), int(houses["total"] or 0)),
+        "organisations": (orgs_verified, orgs_verified + orgs_pending),
+    }
 
 
 HOUSEHOLD_ACCOUNTS = (

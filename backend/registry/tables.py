@@ -15,6 +15,7 @@ from piccolo.table import Table
 
 from backend.registry.enums import (
     HouseUse,
+    OrganisationKind,
     PlaceKind,
     ResidenceCategory,
     ResidencyStatus,
@@ -34,6 +35,13 @@ class Community(Table):
     tier = Varchar(length=20, choices=Tier, default=Tier.STANDARD)
     street = Varchar(length=100)  # 乡镇(街道)名称
     police_station = Varchar(length=100)  # 所属派出所名称
+    # Local dictionaries the district supplies (ANJU_LOCAL_CODES_DIR): the street's XZJD code and the
+    # police responsibility area (责任区, ZRQ) the community lies in. A person's 所属责任区 is their
+    # community's: in Wuhan a 社区民警's area is made of whole communities.
+    street_code = Varchar(length=3, default="")  # XZJD
+    responsibility_area = Varchar(length=12, default="")  # ZRQ
+    road = Varchar(length=40, default="")  # 街路巷名称 JLXMC of its buildings
+    committee = Varchar(length=100, default="")  # 社区居委会 (村社区) it belongs to: CSQ_MC, SQJCWHMC
     address = Varchar(length=200)
     latitude = DoublePrecision()
     longitude = DoublePrecision()
@@ -64,7 +72,17 @@ class Building(Table):
     name = Varchar(length=100)
     floors_above = Integer(default=1)
     floors_below = Integer(default=0)
+    floors_below_lived_in = Integer(default=0)  # 地下层居住层数
     nature = Varchar(length=100, default="住宅")
+    built_on = Date(null=True, default=None)  # 修建日期
+    # 楼栋图片: a reference (path or URL) to the stored photo, as the standard's BLOB travels.
+    photo = Varchar(length=400, default="")
+    # 委托代理人 (the owner's entrusted agent for the building, usually the property company's
+    # manager): name, certificate type (ZJLX), number and phone; number and phone sealed.
+    agent_name = Varchar(length=50, default="")
+    agent_id_type = Varchar(length=3, default="")  # ZJLX
+    agent_id_number_sealed = Text(default="")
+    agent_phone_sealed = Text(default="")
     latitude = DoublePrecision()
     longitude = DoublePrecision()
     map_x = DoublePrecision(null=True, default=None)  # on the community's map, as Gate's
@@ -112,6 +130,12 @@ class Person(Table):
     hukou_address = Varchar(length=100)
     # Confirmed by staff; empty while only proposed (see Residency.proposed_category).
     residence_category = Varchar(length=10, choices=ResidenceCategory)
+    # 一标三实 (ybss) fields; "" while not collected. Codes of the dictionaries named.
+    occupation = Varchar(length=3, default="")  # ZYLB (GB/T 6565 中类)
+    education = Varchar(length=2, default="")  # WHCD
+    marital_status = Varchar(length=2, default="")  # HYZK
+    native_place = Varchar(length=6, default="")  # 籍贯, XZQH
+    service_place = Varchar(length=100, default="")  # 服务处所 FWCS: where they work or study (≤ 100 bytes)
     # 重点人员 and 管理类别, police only: sealed for everyone alike, so rows don't tell who is flagged.
     key_sealed = Text(default="")
     created_at = Timestamptz(default=TimestamptzNow())
@@ -134,6 +158,7 @@ class Residency(Table):
     # The account this residency gives a home to (its doors, its household); null: none yet.
     account = Integer(null=True, default=None, index=True)
     proposed_category = Varchar(length=10, default="")  # a self-registrant's 常住/寄住/流动
+    lodging = Varchar(length=2, default="")  # 暂住处所 ZZCS: non-permanent residents only
 
 
 class ResidencyCorrection(Table):
@@ -153,3 +178,25 @@ class Owner(Table):
     house = ForeignKey(House, null=False, index=True)
     person = ForeignKey(Person, null=False)
     since = Date(null=True, default=None)
+
+
+class Organisation(Table):
+    """实有单位: an organisation in the community (a shop, an office, a kindergarten, the property).
+
+    Registered by property staff (pending) or police (verified at once); the police verify the
+    property's. Counted in the community's verification rate beside people and houses.
+    """
+
+    community = ForeignKey(Community, null=False, index=True)
+    address = ForeignKey(Address, null=True, default=None)  # its standard address, when it has one
+    name = Varchar(length=100)
+    credit_code = Varchar(length=18, default="")  # 统一社会信用代码 (GB 32100), "" if it has none
+    kind = Varchar(length=20, choices=OrganisationKind, default=OrganisationKind.ENTERPRISE)
+    place = Varchar(length=100, default="")  # where it is: the address text, or a place without one
+    contact_name = Varchar(length=50, default="")
+    contact_phone_sealed = Text(default="")
+    status = Varchar(length=10, choices=ResidencyStatus, default=ResidencyStatus.PENDING, index=True)
+    registered_by = Integer(null=True, default=None)
+    registered_at = Timestamptz(default=TimestamptzNow())
+    decided_by = Integer(null=True, default=None)
+    decided_at = Timestamptz(null=True, default=None)

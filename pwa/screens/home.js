@@ -72,6 +72,7 @@ function signedIn(acc, signal) {
     // The guard desk is property staff's (register_walk_in, admit_vehicle); 布控 is the police's.
     acc.role === "property" ? tile("/desk", "home.desk", "home.desk_sub") : null,
     acc.role === "police" ? tile("/watch-list", "home.watch_list", "home.watch_list_sub") : null,
+    ["police", "property"].includes(acc.role) ? tile("/organisations", "home.organisations", "home.organisations_sub") : null,
     VIDEO_ROLES.has(acc.role) ? tile("/video", "home.video", "home.video_sub") : null,
     link("/passes", { class: "tile", dataset: { testid: "passes-tile" } }, h("span", { class: "tile-title" }, t("home.passes")), h("span", { class: "tile-sub" }, t(staff ? "home.passes_sub_staff" : "home.passes_sub"))),
     link("/me", { class: "tile" }, h("span", { class: "tile-title" }, t("home.me")), h("span", { class: "tile-sub" }, t("home.me_sub"))),
@@ -184,6 +185,13 @@ function communityCard(c, signal) {
           t("metrics.verified_of", { verified: m.verified, total: m.total }),
           t("metrics.target", { target: formatPercent(VERIFICATION_TARGET) }),
         ].join(" · ")),
+        m.people && m.houses && m.organisations
+          ? h("p", { class: "muted small", dataset: { testid: "verified-by-kind" } }, t("metrics.by_kind", {
+              people: m.people.verified, people_total: m.people.total,
+              houses: m.houses.verified, houses_total: m.houses.total,
+              organisations: m.organisations.verified, organisations_total: m.organisations.total,
+            }))
+          : null,
         h("h4", {}, t("metrics.coverage"), " ", h("span", { class: "small" }, `(${t("metrics.target", { target: formatPercent(COVERAGE_TARGET) })})`)),
         ["overall", "gate", "building", "unit", "house"].filter((k) => cov[k] != null).map((k) => bar(label("coverage", k), cov[k], COVERAGE_TARGET)),
         ebikeCoverage(c, signal),

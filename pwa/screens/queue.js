@@ -23,6 +23,9 @@ export async function render({ signal }) {
     return h("section", { class: "screen" }, heading, errorBanner(err));
   }
   const [relations, genders] = await Promise.all([loadCodes("YZGX").catch(() => []), loadCodes("XB").catch(() => [])]);
+  const standardLists = Object.fromEntries(
+    await Promise.all(Object.entries(STANDARD_LISTS).map(async ([field, list]) => [field, await loadCodes(list).catch(() => [])])),
+  );
 
   const count = h("p", { class: "muted" });
   const list = h("ul", { class: "queue-list" });
@@ -44,11 +47,45 @@ export async function render({ signal }) {
     (next?.querySelector("button") || heading).focus();
   }
 
-  for (const item of items) list.append(queueItem(item, { relations, genders, status, removeItem }));
+  for (const item of items) list.append(queueItem(item, { relations, genders, status, removeItem, standardLists }));
   heading.tabIndex = -1;
   refreshCount();
 
   return h("section", { class: "screen" }, heading, count, status, list, empty);
+}
+
+// 一标三实 details the verifier may complete or correct on site (sent only when changed).
+const STANDARD_LISTS = { occupation: "ZYLB", education: "WHCD", marital_status: "HYZK", native_place: "XZQH", lodging: "ZZCS" };
+
+function standardFields(item, lists) {
+  const p = item.person || {};
+  const controls = {};
+  const rows = [];
+  for (const [field, list] of Object.entries(STANDARD_LISTS)) {
+    const id = `${field}-${item.residency_id}`;
+    controls[field] = h(
+      "select",
+      { id, name: field, dataset: { testid: `standard-${field}` } },
+      h("option", { value: "" }, t("register.choose")),
+      (lists[field] || []).map((o) => h("option", { value: o.code, selected: o.code === p[field] }, o.label)),
+    );
+    rows.push(h("div", { class: "field" }, h("label", { for: id }, t(`field.${field}`)), controls[field]));
+  }
+  const placeId = `service_place-${item.residency_id}`;
+  controls.service_place = h("input", { id: placeId, type: "text", maxlength: "100", value: p.service_place || "", dataset: { testid: "standard-service_place" } });
+  rows.push(h("div", { class: "field" }, h("label", { for: placeId }, t("field.service_place")), controls.service_place));
+  return {
+    /** The fields the verifier set or changed: what the server is asked to store. */
+    changed() {
+      const out = {};
+      for (const [field, c] of Object.entries(controls)) {
+        const value = c.value.trim();
+        if (value && value !== (p[field] || "")) out[field] = value;
+      }
+      return Object.keys(out).length ? out : null;
+    },
+    element: h("details", { class: "standard-fields" }, h("summary", {}, t("register.section_standard")), rows),
+  };
 }
 
 function queueItem(item, ctx) {
@@ -68,6 +105,7 @@ function queueItem(item, ctx) {
   ].filter(([, v]) => v != null && v !== "");
 
   const category = categoryChoice(item);
+  const standard = standardFields(item, ctx.standardLists || {});
   const merge = item.same_person_as ? mergeChoice(item.same_person_as) : null;
   const verifyBtn = h("button", { type: "button", class: "btn btn-primary", dataset: { testid: "verify" } }, t("queue.verify"));
   // A known person with this ID number: verifying means merging into them (otherwise reject).
@@ -92,6 +130,7 @@ function queueItem(item, ctx) {
     h("dl", { class: "facts facts-compact" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
     merge ? merge.element : null,
     category.element,
+    standard.element,
     h("div", { class: "actions actions-inline" }, verifyBtn, rejectBtn),
   );
 
@@ -109,6 +148,12 @@ function queueItem(item, ctx) {
       act(async () => {
         const body = { residence_category: category.select.value };
         if (merge) body.merge_into = item.same_person_as.person_id;
+        const filled = standard.changed();
+        if (filled) {
+          // A permanent resident has no temporary lodging (the server refuses one).
+          if (category.select.value === "permanent") delete filled.lodging;
+          if (Object.keys(filled).length) body.standard = filled;
+        }
         await api(`/api/residencies/${encodeURIComponent(id)}/verify`, { body });
         ctx.removeItem(li, t("queue.verified", { name: p.name }));
       }),

@@ -20,18 +20,27 @@ const CODE_FIELDS = {
   hukou_region: { list: "XZQH" },
   relation: { list: "YZGX" },
   reason: { list: "ZZSY" },
+  // 一标三实 details: optional here, the verifier may complete them.
+  occupation: { list: "ZYLB" },
+  education: { list: "WHCD" },
+  marital_status: { list: "HYZK" },
+  native_place: { list: "XZQH" },
+  lodging: { list: "ZZCS" },
 };
 const CATEGORIES = ["permanent", "lodger", "floating"];
 // ZZSY 00 (户籍) is the 居住事由 of a permanent resident: chosen for them.
 const PERMANENT_REASON = "00";
 // The data standard wants a hukou address, but the registry accepts it empty
 // (the hukou region is always given): do not turn people away over it.
-const OPTIONAL = new Set(["hukou_address"]);
+const OPTIONAL = new Set(["hukou_address", "occupation", "education", "marital_status", "native_place", "service_place", "lodging"]);
+// 服务处所 is VARCHAR2(100) in the data standard: bytes of UTF-8, not characters.
+const SERVICE_PLACE_BYTES = 100;
 // 居民身份证 and 临时居民身份证 carry a GB 11643 number.
 const GB11643_TYPES = new Set(["111", "112"]);
 const FIELDS = [
   "name", "id_type", "id_number", "gender", "birth_date", "ethnicity", "nationality", "phone",
   "hukou_region", "hukou_address", "residence_category", "relation", "reason", "start_date",
+  "occupation", "education", "marital_status", "native_place", "service_place", "lodging",
 ];
 
 export async function render({ params, signal }) {
@@ -102,7 +111,8 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
   const codeSelect = (name) => {
     const options = lists[CODE_FIELDS[name].list] || [];
     if (!options.length) return h("input", { name, type: "text", value: CODE_FIELDS[name].default || "", autocomplete: "off" });
-    if (name === "hukou_region") return regionSelect(name, options);
+    if (name === "hukou_region") return regionSelect(name, options, regionGroups);
+    if (name === "native_place") return regionSelect(name, options, new Map());
     return select(name, options, { value: CODE_FIELDS[name].default });
   };
 
@@ -110,17 +120,17 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
   // options by province and prefix county-level names with their city.
   const regionNames = new Map((lists.XZQH || []).map((o) => [o.code, o.label]));
   const regionGroups = new Map();
-  function regionSelect(name, options) {
+  function regionSelect(name, options, groups) {
     for (const o of options) {
       const province = o.code.slice(0, 2);
-      if (!regionGroups.has(province)) {
-        regionGroups.set(province, h("optgroup", { label: regionNames.get(`${province}0000`) || province }));
+      if (!groups.has(province)) {
+        groups.set(province, h("optgroup", { label: regionNames.get(`${province}0000`) || province }));
       }
       const city = regionNames.get(`${o.code.slice(0, 4)}00`);
       const isCounty = !o.code.endsWith("00");
-      regionGroups.get(province).append(h("option", { value: o.code }, isCounty && city ? `${city} ${o.label}` : o.label));
+      groups.get(province).append(h("option", { value: o.code }, isCounty && city ? `${city} ${o.label}` : o.label));
     }
-    return h("select", { name }, h("option", { value: "" }, t("register.choose")), [...regionGroups.values()]);
+    return h("select", { name }, h("option", { value: "" }, t("register.choose")), [...groups.values()]);
   }
 
   /**
@@ -160,6 +170,12 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
   controls.relation = codeSelect("relation");
   controls.reason = codeSelect("reason");
   controls.start_date = h("input", { name: "start_date", type: "date", max: today(), value: today() });
+  controls.occupation = codeSelect("occupation");
+  controls.education = codeSelect("education");
+  controls.marital_status = codeSelect("marital_status");
+  controls.native_place = codeSelect("native_place");
+  controls.service_place = h("input", { name: "service_place", type: "text", maxlength: "100" });
+  controls.lodging = codeSelect("lodging");
 
   function field(name, hintKey) {
     const id = `f-${name}`;
@@ -214,6 +230,10 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
       }
       case "phone":
         return PHONE_RE.test(value) ? null : t("validation.phone");
+      case "service_place":
+        return new TextEncoder().encode(value).length > SERVICE_PLACE_BYTES ? t("validation.service_place_bytes") : null;
+      case "lodging":
+        return controls.residence_category.value === "permanent" ? t("validation.lodging_permanent") : null;
       case "birth_date": {
         if (value > today()) return t("validation.future_date");
         const info = idInfo();
@@ -312,10 +332,14 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
       autofilled.delete("reason");
     }
     if (touched.has("reason")) validate("reason");
+    // 暂住处所 is asked of non-permanent residents only.
+    lodgingField.hidden = permanent;
+    if (permanent) controls.lodging.value = "";
   });
 
   // --- submit -------------------------------------------------------------
 
+  const lodgingField = field("lodging", "register.lodging_hint");
   const submit = h("button", { type: "submit", class: "btn btn-primary btn-block btn-large", dataset: { testid: "submit-registration" } }, t(`register.submit_${mode}`));
 
   const form = h(
@@ -346,6 +370,18 @@ function registrationForm({ lists, mode, token, plateUrl, section }) {
       field("relation"),
       field("reason"),
       field("start_date"),
+      lodgingField,
+    ),
+    h(
+      "fieldset",
+      { dataset: { testid: "standard-fields" } },
+      h("legend", {}, t("register.section_standard")),
+      h("p", { class: "hint" }, t("register.standard_hint")),
+      field("occupation"),
+      field("education"),
+      field("marital_status"),
+      field("native_place"),
+      field("service_place", "register.service_place_hint"),
     ),
     submit,
   );

@@ -47,7 +47,7 @@ from backend.notices.tables import Notice
 from backend.patrol.tables import Checkpoint, CheckpointTag, PatrolRoute, PatrolRun, PatrolShift
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
 from backend.registry.service import CURRENT
-from backend.registry.tables import Community, House, Residency
+from backend.registry.tables import Community, House, Organisation, Residency
 from backend.services.tables import ServiceRequest, ServiceTile
 from backend.settings import Settings
 from backend.vehicles.tables import Vehicle, VehiclePassage, WatchedPlate
@@ -112,6 +112,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/homes/{house_id}/vehicles"): "PWA shell (a household's vehicles)",
     ("GET", "/desk"): "PWA shell (the guard desk)",
     ("GET", "/watch-list"): "PWA shell (the police watch list)",
+    ("GET", "/organisations"): "PWA shell (实有单位)",
     ("GET", "/video"): "PWA shell (cameras, coverage, video inspection)",
     ("GET", "/intercom"): "PWA shell (a household's intercom calls, as a ring's push opens it)",
     ("GET", "/wall"): "PWA shell (the monitoring-room wall: live video, group patrol)",
@@ -231,6 +232,7 @@ class Place:
         str, Any
     ]  # a seeded camera (and its device), the recorder; an open round, its operator, a check
     call: int  # a ringing intercom call to the first flat (add_calls)
+    organisation: int  # a seeded 实有单位, pending ones first (the seed has three: one per deleting caller)
 
 
 async def place_in(community: int) -> Place:
@@ -311,6 +313,13 @@ async def place_in(community: int) -> Place:
         (await ArmingRule.select(ArmingRule.id).where(ArmingRule.community == community).first())["id"],
         await video_in(community),
         await call_to(house.id),
+        (
+            await Organisation.select(Organisation.id)
+            .where(Organisation.community == community)
+            .order_by(Organisation.status)
+            .order_by(Organisation.id)
+            .first()
+        )["id"],
     )
 
 
@@ -635,6 +644,8 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "round_id": lambda p: p.video["round"],
     "check_id": lambda p: p.video["check"],
     "call_id": lambda p: p.call,
+    "organisation_id": lambda p: p.organisation,
+    "building_id": lambda p: p.door["building"],
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -739,6 +750,15 @@ BODIES |= {
     # PTZ: clearing the ONVIF address (no camera is reached), then a stop (409 without ONVIF).
     ("PUT", "/api/video/cameras/{camera_id}/onvif"): lambda p, _: {"host": None},
     ("POST", "/api/video/cameras/{camera_id}/ptz"): lambda p, _: {"action": "stop"},
+    ("POST", "/api/communities/{community_id}/organisations"): lambda p, _: ORGANISATION,
+    ("PUT", "/api/organisations/{organisation_id}"): lambda p, _: ORGANISATION,
+    ("PUT", "/api/buildings/{building_id}"): lambda p, _: {"floors_above": 6, "agent_name": "矩阵"},
+}
+ORGANISATION = {
+    "name": "矩阵便利店",
+    "kind": "individual",
+    "contact_name": "矩阵",
+    "contact_phone": "027-88880000",
 }
 ZONE = {"name": "矩阵围墙", "polygon": [[0, 0], [100, 0], [100, 10]]}
 PLACED_BODIES: dict[tuple[str, str], Body] = {

@@ -11,7 +11,7 @@ from backend.accounts.tables import Account, Passkey
 from backend.ids import MAX_ID
 from backend.intercom.tables import IntercomCall
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
-from backend.registry.tables import House, Residency
+from backend.registry.tables import House, Organisation, Residency
 from backend.video.tables import Camera, CameraGroup
 from roles import Role
 from tests.integration.test_registration import FORM
@@ -53,6 +53,63 @@ CALLS = [
 ]
 # Residents and wardens never see cameras; nor do the others outside the monitoring room.
 NOT_WATCHING = (Role.RESIDENT, Role.WARDEN, Role.COMMUNITY_WORKER, Role.MAINTENANCE, Role.DISTRICT_ADMIN)
+
+# 实有单位: property and police keep them, the police verify; wardens and district admins read.
+NOT_KEEPING = (Role.RESIDENT, Role.WARDEN, Role.COMMUNITY_WORKER, Role.MAINTENANCE, Role.DISTRICT_ADMIN)
+ORG = {"name": "拒绝测试便利店", "kind": "individual", "contact_phone": "027-88886666"}
+ORGANISATIONS = [
+    Endpoint(
+        "list organisations",
+        "GET",
+        "/api/communities/{community}/organisations",
+        wrong_roles=(Role.RESIDENT, Role.COMMUNITY_WORKER, Role.MAINTENANCE),
+        ok_role=Role.WARDEN,
+    ),
+    Endpoint(
+        "add organisation",
+        "POST",
+        "/api/communities/{community}/organisations",
+        body=ORG,
+        wrong_roles=NOT_KEEPING,
+        ok_role=Role.PROPERTY,
+    ),
+    Endpoint(
+        "change organisation",
+        "PUT",
+        "/api/organisations/{organisation}",
+        body=ORG,
+        wrong_roles=NOT_KEEPING,
+        ok_role=Role.POLICE,
+    ),
+    Endpoint(
+        "verify organisation",
+        "POST",
+        "/api/organisations/{pending_organisation}/verify",
+        wrong_roles=(*NOT_KEEPING, Role.PROPERTY),
+        ok_role=Role.POLICE,
+    ),
+    Endpoint(
+        "delete organisation",
+        "DELETE",
+        "/api/organisations/{organisation}",
+        wrong_roles=NOT_KEEPING,
+        ok_role=Role.PROPERTY,
+    ),
+]
+
+BUILDINGS = [
+    Endpoint(
+        "building details", "GET", "/api/buildings/{building}", wrong_roles=NOT_KEEPING, ok_role=Role.PROPERTY
+    ),
+    Endpoint(
+        "change building details",
+        "PUT",
+        "/api/buildings/{building}",
+        body={"floors_above": 6, "agent_name": "拒绝测试", "agent_phone": "13900001111"},
+        wrong_roles=NOT_KEEPING,
+        ok_role=Role.POLICE,
+    ),
+]
 
 ENDPOINTS = [
     Endpoint("me", "GET", "/api/me", wrong_roles=(), other_community=False, ok_role=Role.RESIDENT),
@@ -287,6 +344,8 @@ ENDPOINTS = [
         extra={"resident_elsewhere": True},
     ),
     *CALLS,
+    *ORGANISATIONS,
+    *BUILDINGS,
 ]
 
 
@@ -321,6 +380,15 @@ async def _fill(world, endpoint: Endpoint) -> tuple[str, dict | None]:
         "camera": (await Camera.select(Camera.id).where(Camera.community == world.home).first())["id"],
         "group": (
             await CameraGroup.select(CameraGroup.id).where(CameraGroup.community == world.home).first()
+        )["id"],
+        "building": (await House.objects().get(House.id == world.home_house)).building,
+        "organisation": (
+            await Organisation.select(Organisation.id).where(Organisation.community == world.home).first()
+        )["id"],
+        "pending_organisation": (
+            await Organisation.select(Organisation.id)
+            .where((Organisation.community == world.home) & (Organisation.status == ResidencyStatus.PENDING))
+            .first()
         )["id"],
     }
     path = endpoint.path.format(**values)

@@ -214,7 +214,10 @@ async def test_metrics_are_live(world):
     }
     await register(world)
     after = (await world.client.get(f"/api/communities/{world.home}/metrics", headers=headers)).json()
-    assert after["total"] == before["total"] + 1 and after["verified"] == before["verified"]
+    people, people_before = after["people"], before["people"]
+    assert people["total"] == people_before["total"] + 1 and people["verified"] == people_before["verified"]
+    assert after["total"] == sum(after[k]["total"] for k in ("people", "houses", "organisations"))
+    assert after["verified"] == sum(after[k]["verified"] for k in ("people", "houses", "organisations"))
     assert after["verification_rate"] == pytest.approx(after["verified"] / after["total"])
     assert after["verification_rate"] < before["verification_rate"]
 

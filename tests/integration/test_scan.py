@@ -29,7 +29,9 @@ COMMON = {
 }
 RESIDENT_FIELDS = COMMON | {"phone", "id_number", "age_band"}
 STAFF_FIELDS = COMMON | {"phone", "id_number", "age_band"}
-POLICE_FIELDS = COMMON | {"phone", "id_number", "birth_date", "key_person", "key_category"}
+# The police also see the person's 一标三实 record (roles/projections.py).
+YBSS_FIELDS = {"occupation", "education", "marital_status", "native_place", "service_place", "lodging"}
+POLICE_FIELDS = COMMON | {"phone", "id_number", "birth_date", "key_person", "key_category"} | YBSS_FIELDS
 
 
 async def scan(world, role, community="home", house=None):
