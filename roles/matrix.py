@@ -105,6 +105,7 @@ class Action(StrEnum):
         "view_calls"  # a household's intercom calls: its call log, its ringing stream, a call's offer
     )
     ANSWER_CALL = "answer_call"  # answer or hang up a call to one's household, open the door to its caller
+    VIEW_UPLINK = "view_uplink"  # the uplink to the police platform: counts, lag, failures, rejected records
 
 
 class Scope(StrEnum):
@@ -276,6 +277,9 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     # 可视对讲: a call to a flat, its caller's video and the door it opens are the household's alone.
     Action.VIEW_CALLS: {Role.RESIDENT: Scope.OWN_HOUSE},
     Action.ANSWER_CALL: {Role.RESIDENT: Scope.OWN_HOUSE},
+    # The uplink to the police platform is watched by the district's admins and by the police: a
+    # community's police its own communities', police assigned to a district the district's.
+    Action.VIEW_UPLINK: {Role.DISTRICT_ADMIN: Scope.DISTRICT, Role.POLICE: Scope.COMMUNITY},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

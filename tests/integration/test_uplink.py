@@ -1,0 +1,207 @@
+"""The uplink to the police platform: records from real flows reach a local target exactly once,
+through an outage (connections refused, then 503), signed; rows failing the standard never leave.
+
+The target (tests/uplink_receiver.py) checks every request's signature and counts each record
+key it received in a 2xx answer: a key counted twice would be a record sent again after its 2xx
+was recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+
+import msgspec
+import pytest
+
+from backend.alarms.kinds import AlarmType
+from backend.alarms.raising import Signal, Source, take
+from backend.alarms.tables import Alarm
+from backend.devices.tables import Device
+from backend.registry.tables import Community
+from backend.uplink import standard
+from backend.uplink.outbox import enqueue
+from backend.uplink.tables import UplinkRecord
+from device_bridge import store
+from roles import Role
+from tests.uplink_receiver import Receiver
+
+SECRET = "uplink-test-secret-" + "s" * 24
+WAIT = 60.0  # seconds a condition may take before the test fails (never a measured figure)
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+
+
+@pytest.fixture
+async def receiver():
+    target = Receiver(SECRET)
+    yield target
+    await target.down()
+
+
+@pytest.fixture
+def settings(settings, receiver, request):
+    """The app sends to the local target, retrying fast (an outage of seconds stands for hours)."""
+    secret = getattr(request, "param", SECRET)
+    return msgspec.structs.replace(
+        settings,
+        uplink_url=receiver.url,
+        uplink_secret=secret,
+        uplink_retry_seconds=0.05,
+        uplink_retry_max_seconds=0.4,
+        uplink_timeout_seconds=5.0,
+        live_poll_seconds=0.2,
+    )
+
+
+async def until(condition, what: str) -> None:
+    async with asyncio.timeout(WAIT):
+        while not await condition():
+            await asyncio.sleep(0.05)
+
+
+async def button_alarm(world, suffix: str, key: str, note: str = "已到场处置") -> int:
+    """A button press through the bridge's path, then closed by the warden through the API."""
+    code = (await Community.objects().get(Community.id == world.home)).code
+    device = await Device.objects().get(Device.code == f"{code}-{suffix}")
+    source = Source(device.id, device.community, device.name, device.kind, device.latitude, device.longitude)
+    signal = Signal(key=key, device=source, type=AlarmType.EMERGENCY, at=dt.datetime.now(dt.UTC), active=True)
+    async with store.writer(Alarm._meta.db) as writer:
+        alarm = await take(writer, signal, 300.0)
+    for state, text in (("acknowledged", "已联系住户"), ("resolved", note)):
+        response = await world.client.post(
+            f"/api/alarms/{alarm.id}/steps",
+            json={"state": state, "note": text},
+            headers=await world.headers(Role.WARDEN),
+        )
+        assert response.status_code == 201, response.text
+    return alarm.id
+
+
+async def rows(state: str | None = None) -> list[dict]:
+    query = UplinkRecord.select()
+    if state is not None:
+        query = query.where(UplinkRecord.state == state)
+    return await query
+
+
+async def status(world) -> dict:
+    response = await world.client.get(
+        f"/api/communities/{world.home}/uplink", headers=await world.headers(Role.POLICE)
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_an_outage_loses_nothing_and_every_record_arrives_exactly_once(world, receiver):
+    # Down: nothing listens, connections are refused. Records are produced meanwhile.
+    produced = [await button_alarm(world, "sos-1", f"down-{n}") for n in range(3)]
+    await until(lambda: _all_tried(3), "every row tried while the target is down")
+    # Up, but failing: 503 to everything, and more records meanwhile.
+    receiver.failing = True
+    await receiver.up()
+    produced += [await button_alarm(world, "sos-1", f"503-{n}") for n in range(3)]
+    await until(lambda: _refused(receiver), "the target refused a batch")
+    during = await status(world)
+    assert during["pending"] == 6 and during["sent"] == 0 and during["lag_seconds"] > 0
+    assert during["last_failure_at"] and during["last_failure"]
+    [table] = during["tables"]
+    assert (table["table"], table["pending"]) == ("emergency_alarm", 6)
+    assert not receiver.applied
+    # The target comes back: everything drains, each record once.
+    receiver.failing = False
+    await until(lambda: _none_pending(), "the outbox drained")
+    expected = {f"emergency_alarm/alarm:{alarm_id}" for alarm_id in produced}
+    assert set(receiver.applied) == expected
+    assert receiver.repeats() == {}, "a record was sent again after its 2xx was recorded"
+    assert receiver.bad_signatures == 0
+    after = await status(world)
+    assert (after["pending"], after["sent"], after["rejected"], after["lag_seconds"]) == (0, 6, 0, 0)
+    assert after["last_sent_at"]
+    # What arrived is the standard's row, field-exact.
+    alarm = await Alarm.objects().get(Alarm.id == produced[0])
+    row = receiver.applied[f"emergency_alarm/alarm:{alarm.id}"]
+    assert row["table"] == "emergency_alarm"
+    sent = row["row"]
+    assert set(sent) == {field.name for field in standard.tables()["emergency_alarm"].fields}
+    assert sent["BJQZ_DD"] == alarm.location and sent["CLJG_MC"] == "已到场处置" and sent["BJ_ZT"] == "已处置"
+    assert DATE.match(sent["BJQZ_RQJSJ"]) and DATE.match(sent["CLSJ"])
+    assert isinstance(sent["DQJD"], float) and sent["BJLX"] == "紧急报警" and sent["CLR_XM"]
+    # The Shanghai wall clock of the close.
+    closed = alarm.closed_at.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M:%S")
+    assert sent["CLSJ"] == closed
+
+
+async def _all_tried(count: int) -> bool:
+    found = await rows("pending")
+    return len(found) == count and all(r["attempts"] >= 1 and r["last_error"] for r in found)
+
+
+async def _refused(receiver: Receiver) -> bool:
+    return receiver.refused > 0
+
+
+async def _none_pending() -> bool:
+    return not await rows("pending")
+
+
+async def test_a_row_failing_the_standard_is_rejected_with_its_problems_and_never_sent(world, receiver):
+    await receiver.up()
+    # sos-2 is paired with nobody: the alarm has no 报警求助人 and no 联系方式.
+    unpaired = await button_alarm(world, "sos-2", "lonely-1")
+    paired = await button_alarm(world, "sos-1", "paired-1")
+    await until(lambda: _none_pending(), "the outbox drained")
+    assert set(receiver.applied) == {f"emergency_alarm/alarm:{paired}"}
+    assert f"emergency_alarm/alarm:{unpaired}" not in receiver.deliveries
+    [rejected] = await rows("rejected")
+    assert rejected["record_key"] == f"alarm:{unpaired}" and rejected["attempts"] == 0
+    shown = await status(world)
+    assert (shown["sent"], shown["rejected"]) == (1, 1)
+    [entry] = shown["recent_rejected"]
+    assert entry["record"] == f"alarm:{unpaired}" and entry["table"] == "emergency_alarm"
+    assert {(p["field"], p["reason"]) for p in entry["problems"]} == {
+        ("BJQZR_XM", "missing"),
+        ("LXFS", "missing"),
+    }
+    # Enqueueing the same record again changes nothing (one row per table and record).
+    async with store.writer(UplinkRecord._meta.db) as writer:
+        again = await enqueue(writer, "emergency_alarm", f"alarm:{paired}", world.home, {"ID": "x"})
+    assert again is None and await UplinkRecord.count() == 2
+
+
+async def test_a_record_the_target_refuses_is_rejected_with_its_reason_and_not_retried(world, receiver):
+    receiver.reject = lambda key, row: "BJQZ_DD 不在辖区" if row.get("CLJG_MC") == "拒收" else ""
+    await receiver.up()
+    refused = await button_alarm(world, "sos-1", "refuse-1", note="拒收")
+    accepted = await button_alarm(world, "sos-1", "accept-1")
+    await until(lambda: _none_pending(), "the outbox drained")
+    assert set(receiver.applied) == {f"emergency_alarm/alarm:{accepted}"}
+    assert receiver.deliveries[f"emergency_alarm/alarm:{refused}"] == 1  # refused once, never again
+    [entry] = (await status(world))["recent_rejected"]
+    assert (entry["record"], entry["reason"], entry["problems"]) == (
+        f"alarm:{refused}",
+        "BJQZ_DD 不在辖区",
+        [],
+    )
+
+
+@pytest.mark.parametrize("settings", ["a-wrong-secret-" + "w" * 24], indirect=True)
+async def test_a_wrong_secret_is_caught_by_the_target_and_the_records_wait(world, receiver):
+    await receiver.up()
+    alarm_id = await button_alarm(world, "sos-1", "wrong-1")
+    await until(lambda: _bad_signature(receiver), "the target saw a bad signature")
+    assert not receiver.applied and not receiver.deliveries
+    [row] = await rows()
+    assert (row["state"], row["record_key"], row["last_error"]) == (
+        "pending",
+        f"alarm:{alarm_id}",
+        "HTTP 401",
+    )
+
+
+async def _bad_signature(receiver: Receiver) -> bool:
+    return (
+        receiver.bad_signatures > 0
+        and bool(await rows("pending"))
+        and (await rows("pending"))[0]["last_error"] != ""
+    )
