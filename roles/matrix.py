@@ -106,6 +106,7 @@ class Action(StrEnum):
     )
     ANSWER_CALL = "answer_call"  # answer or hang up a call to one's household, open the door to its caller
     VIEW_UPLINK = "view_uplink"  # the uplink to the police platform: counts, lag, failures, rejected records
+    VIEW_DISTRICT_UPLINK = "view_district_uplink"  # the same over a whole district
 
 
 class Scope(StrEnum):
@@ -278,8 +279,9 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.VIEW_CALLS: {Role.RESIDENT: Scope.OWN_HOUSE},
     Action.ANSWER_CALL: {Role.RESIDENT: Scope.OWN_HOUSE},
     # The uplink to the police platform is watched by the district's admins and by the police: a
-    # community's police its own communities', police assigned to a district the district's.
+    # community's police its own communities'; the district-wide view, police assigned to the district.
     Action.VIEW_UPLINK: {Role.DISTRICT_ADMIN: Scope.DISTRICT, Role.POLICE: Scope.COMMUNITY},
+    Action.VIEW_DISTRICT_UPLINK: {Role.DISTRICT_ADMIN: Scope.DISTRICT, Role.POLICE: Scope.DISTRICT},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

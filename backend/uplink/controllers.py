@@ -25,7 +25,7 @@ class UplinkController(Controller):
     @get(
         "/api/districts/{district_id:int}/uplink",
         operation_id="districtUplinkStatus",
-        opt=permission(Action.VIEW_UPLINK),
+        opt=permission(Action.VIEW_DISTRICT_UPLINK),
     )
     async def district(self, district_id: PathId, ctx: Ctx, who: Caller) -> UplinkStatus:
         """The same for every community of the district."""

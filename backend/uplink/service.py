@@ -31,7 +31,7 @@ async def community_status(settings: Settings, who: Principal, community_id: int
 async def district_status(settings: Settings, who: Principal, district_id: int) -> UplinkStatus:
     if not await District.exists().where(District.id == district_id):
         raise NotFound("unknown_district", f"No district {district_id}")
-    authorize(who, Action.VIEW_UPLINK, Target(district_id=district_id))
+    authorize(who, Action.VIEW_DISTRICT_UPLINK, Target(district_id=district_id))
     ids = await Community.select(Community.id).where(Community.district == district_id).output(as_list=True)
     return await status(settings, ids)
 
