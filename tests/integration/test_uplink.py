@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+import secrets
 
 import msgspec
 import pytest
@@ -19,15 +20,18 @@ from backend.alarms.kinds import AlarmType
 from backend.alarms.raising import Signal, Source, take
 from backend.alarms.tables import Alarm
 from backend.devices.tables import Device
+from backend.metrics import DatabaseFigures
 from backend.registry.tables import Community
 from backend.uplink import standard
 from backend.uplink.outbox import enqueue
 from backend.uplink.tables import UplinkRecord
 from device_bridge import store
 from roles import Role
+from tests.integration.test_metrics import value
 from tests.uplink_receiver import Receiver
 
 SECRET = "uplink-test-secret-" + "s" * 24
+TOKEN = secrets.token_urlsafe(32)
 WAIT = 60.0  # seconds a condition may take before the test fails (never a measured figure)
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
@@ -51,6 +55,7 @@ def settings(settings, receiver, request):
         uplink_retry_max_seconds=0.4,
         uplink_timeout_seconds=5.0,
         live_poll_seconds=0.2,
+        metrics_token=TOKEN,
     )
 
 
@@ -205,3 +210,45 @@ async def _bad_signature(receiver: Receiver) -> bool:
         and bool(await rows("pending"))
         and (await rows("pending"))[0]["last_error"] != ""
     )
+
+
+async def test_metrics_show_the_outbox_lag_and_the_outcomes_by_table_never_a_record(world, receiver):
+    async def scrape() -> str:
+        response = await world.client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert response.status_code == 200
+        return response.text
+
+    before = await scrape()
+    await button_alarm(world, "sos-1", "metrics-1")
+    await button_alarm(world, "sos-2", "metrics-2")  # unpaired: rejected by the standard
+    await until(lambda: _all_tried(1), "the row tried while the target is down")
+    during = await scrape()  # the counters; the database figures as a fresh read gives them:
+    figures = await _figures()
+    assert figures[("anju_uplink_outbox_records", "pending")] == 1
+    assert figures[("anju_uplink_outbox_records", "rejected")] == 1
+    assert figures[("anju_uplink_lag_seconds", "")] > 0
+    failed = value(during, "anju_uplink_records_total", table="emergency_alarm", outcome="failed")
+    assert failed > value(before, "anju_uplink_records_total", table="emergency_alarm", outcome="failed")
+    await receiver.up()
+    await until(lambda: _none_pending(), "the outbox drained")
+    after = await scrape()
+    sent = value(after, "anju_uplink_records_total", table="emergency_alarm", outcome="sent")
+    assert sent - value(before, "anju_uplink_records_total", table="emergency_alarm", outcome="sent") == 1
+    assert (await _figures())[("anju_uplink_lag_seconds", "")] == 0
+    labels = {
+        label
+        for line in after.splitlines()
+        if line.startswith("anju_uplink")
+        for label in re.findall(r'(\w+)="', line)
+    }
+    assert labels <= {"table", "state", "outcome"}
+
+
+async def _figures() -> dict[tuple[str, str], float]:
+    """The uplink's database figures as a scrape outside the caching window reads them."""
+    return {
+        (sample.name, sample.labels.get("state", "")): sample.value
+        for family in await DatabaseFigures(seconds=0).families()
+        for sample in family.samples
+        if sample.name.startswith("anju_uplink") and sample.labels["table"] == "emergency_alarm"
+    }
