@@ -9,6 +9,7 @@ Records whose ``reject`` predicate holds are answered as rejected, with a reason
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import socket
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 from aiohttp import web
+
+SLOW = 3.0  # seconds: beyond the sender's timeout in the tests that use slow answers
 
 
 def free_port() -> int:
@@ -37,6 +40,7 @@ class Receiver:
     refused: int = 0  # requests answered 503
     bad_signatures: int = 0
     requests: int = 0
+    slow_answers: int = 0  # this many requests are applied, then answered after SLOW seconds
     _runner: web.AppRunner | None = None
 
     @property
@@ -84,4 +88,7 @@ class Receiver:
             if key not in self.applied:  # a repeat is acknowledged, not applied again
                 self.applied[key] = {"table": batch["table"], "row": row}
             accepted.append(key)
+        if self.slow_answers > 0:  # applied, but the answer comes too late (a lost answer)
+            self.slow_answers -= 1
+            await asyncio.sleep(SLOW)
         return web.json_response({"accepted": accepted, "rejected": rejected})

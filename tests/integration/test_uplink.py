@@ -46,16 +46,15 @@ async def receiver():
 @pytest.fixture
 def settings(settings, receiver, request):
     """The app sends to the local target, retrying fast (an outage of seconds stands for hours)."""
-    secret = getattr(request, "param", SECRET)
+    changes = {"uplink_secret": SECRET, "uplink_timeout_seconds": 5.0, **getattr(request, "param", {})}
     return msgspec.structs.replace(
         settings,
         uplink_url=receiver.url,
-        uplink_secret=secret,
         uplink_retry_seconds=0.05,
         uplink_retry_max_seconds=0.4,
-        uplink_timeout_seconds=5.0,
         live_poll_seconds=0.2,
         metrics_token=TOKEN,
+        **changes,
     )
 
 
@@ -190,7 +189,7 @@ async def test_a_record_the_target_refuses_is_rejected_with_its_reason_and_not_r
     )
 
 
-@pytest.mark.parametrize("settings", ["a-wrong-secret-" + "w" * 24], indirect=True)
+@pytest.mark.parametrize("settings", [{"uplink_secret": "a-wrong-secret-" + "w" * 24}], indirect=True)
 async def test_a_wrong_secret_is_caught_by_the_target_and_the_records_wait(world, receiver):
     await receiver.up()
     alarm_id = await button_alarm(world, "sos-1", "wrong-1")
@@ -252,3 +251,18 @@ async def _figures() -> dict[tuple[str, str], float]:
         for sample in family.samples
         if sample.name.startswith("anju_uplink") and sample.labels["table"] == "emergency_alarm"
     }
+
+
+@pytest.mark.parametrize("settings", [{"uplink_timeout_seconds": 0.5}], indirect=True)
+async def test_an_answer_lost_after_the_target_applied_the_batch_is_resent_and_applied_once(world, receiver):
+    """At least once + idempotency keys = once: the target applies a batch but its answer never
+    arrives in time; the sender sends the same keys again and the target drops the repeat."""
+    receiver.slow_answers = 1  # the first request is applied, then answered after the sender gave up
+    await receiver.up()
+    alarm_id = await button_alarm(world, "sos-1", "lost-1")
+    await until(lambda: _none_pending(), "the outbox drained")
+    key = f"emergency_alarm/alarm:{alarm_id}"
+    assert receiver.deliveries[key] == 2  # sent again, with the same key…
+    assert list(receiver.applied) == [key]  # …and applied once
+    [row] = await rows("sent")
+    assert row["attempts"] == 2
