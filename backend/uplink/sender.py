@@ -6,7 +6,9 @@ Each app process runs one :class:`Sender` (when ``ANJU_UPLINK_URL`` is set). Lik
 process or host sends them meanwhile, posts them (one request per standard table), and records the
 outcome in one transaction: ``sent``, ``rejected`` with the target's reason, or due again after a
 backoff (doubling from ``ANJU_UPLINK_RETRY_SECONDS`` up to ``ANJU_UPLINK_RETRY_MAX_SECONDS``, with
-jitter). Retries never end: an outage of hours loses nothing, and the rows drain when it ends.
+jitter). Retries never end: an outage of hours loses nothing. The first answer after an outage
+(a new record, or the first retry that gets through) makes every waiting row due at once, so the
+backlog drains at full speed instead of each row at its own next retry.
 
 Delivery is at least once: a process that dies between the target's 2xx and the commit of
 ``sent`` leaves the rows leased, and they are sent again when the lease ends, with the same
@@ -57,15 +59,24 @@ RETRIED_STATUSES = frozenset({401, 403, 404, 408, 429})
 REASON_LENGTH = 300
 
 CLAIM_HEAD = (
-    "UPDATE uplink_record SET due_at = {}, attempts = attempts + 1 WHERE id IN ("
-    "SELECT id FROM uplink_record WHERE state = 'pending' AND due_at <= {} ORDER BY due_at, id LIMIT {}"
+    "UPDATE uplink_record SET claimed_until = {}, attempts = attempts + 1 WHERE id IN ("
+    "SELECT id FROM uplink_record WHERE state = 'pending' AND due_at <= {} "
+    "AND (claimed_until IS NULL OR claimed_until <= {}) ORDER BY due_at, id LIMIT {}"
 )
 CLAIM_TAIL = ") RETURNING id, key, table_key, payload, attempts"
 # Read first, claim only when something is due: on SQLite a claim takes the one write lock.
-NEXT_DUE = "SELECT MIN(due_at) AS due FROM uplink_record WHERE state = 'pending'"
+NEXT_DUE = (
+    "SELECT MIN(CASE WHEN claimed_until > due_at THEN claimed_until ELSE due_at END) AS due "
+    "FROM uplink_record WHERE state = 'pending'"
+)
 FINISH = (
-    "UPDATE uplink_record SET state = {}, due_at = {}, sent_at = {}, failed_at = {}, last_error = {} "
-    "WHERE id = {} AND state = 'pending'"
+    "UPDATE uplink_record SET state = {}, due_at = {}, claimed_until = NULL, sent_at = {}, failed_at = {}, "
+    "last_error = {} WHERE id = {} AND state = 'pending'"
+)
+# The target accepted records: whatever waits for its next retry is due now (not the leased rows).
+PULL_FORWARD = (
+    "UPDATE uplink_record SET due_at = {} WHERE state = 'pending' AND due_at > {} "
+    "AND (claimed_until IS NULL OR claimed_until <= {})"
 )
 
 
@@ -145,7 +156,7 @@ class Sender:
         async with store.writer(engine) as writer:
             claim = CLAIM_HEAD + (" FOR UPDATE SKIP LOCKED" if writer.postgres else "") + CLAIM_TAIL
             claimed = await writer.fetch(
-                claim, writer.at(now + LEASE), writer.at(now), self._settings.uplink_batch
+                claim, writer.at(now + LEASE), writer.at(now), writer.at(now), self._settings.uplink_batch
             )
         rows = [Due(**{**row, "payload": _text(row["payload"])}) for row in claimed]
         if not rows:
@@ -226,6 +237,8 @@ async def _record(engine: Engine, rows: list[Due], outcomes: dict[str, Outcome],
                 due = retry_at(now, row.attempts, settings)
                 values.append((PENDING, writer.at(due), None, writer.at(now), outcome.reason, row.id))
         await writer.many(FINISH, values)
+        if any(outcome.state != PENDING for outcome in outcomes.values()):  # the target answers again
+            await writer.many(PULL_FORWARD, [(writer.at(now), writer.at(now), writer.at(now))])
     for row in rows:
         outcome = outcomes[row.key]
         UPLINK_RECORDS.labels(row.table_key, "failed" if outcome.state == PENDING else outcome.state).inc()

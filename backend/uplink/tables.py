@@ -24,9 +24,10 @@ class UplinkRecord(Table):
     problems = JSON(default="[]")  # [{field, reason, detail}] when rejected by the standard check
     attempts = Integer(default=0)
     created_at = Timestamptz(default=TimestamptzNow())
-    # When a sender may take it: now when written, the end of a sender's lease while it sends,
-    # then the next retry after a failure.
+    # When a sender may take it: now when written, then the next retry after a failure (pulled
+    # forward to now as soon as the target accepts anything again: the outage is over).
     due_at = Timestamptz(default=TimestamptzNow(), index=True)
+    claimed_until = Timestamptz(null=True, default=None)  # a sender's lease while it sends
     sent_at = Timestamptz(null=True, default=None)
     failed_at = Timestamptz(null=True, default=None)  # the latest failed attempt (or the rejection)
     last_error = Varchar(length=300, default="")

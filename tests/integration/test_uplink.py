@@ -46,16 +46,16 @@ async def receiver():
 @pytest.fixture
 def settings(settings, receiver, request):
     """The app sends to the local target, retrying fast (an outage of seconds stands for hours)."""
-    changes = {"uplink_secret": SECRET, "uplink_timeout_seconds": 5.0, **getattr(request, "param", {})}
-    return msgspec.structs.replace(
-        settings,
-        uplink_url=receiver.url,
-        uplink_retry_seconds=0.05,
-        uplink_retry_max_seconds=0.4,
-        live_poll_seconds=0.2,
-        metrics_token=TOKEN,
-        **changes,
-    )
+    changes = {
+        "uplink_url": receiver.url,
+        "uplink_secret": SECRET,
+        "uplink_timeout_seconds": 5.0,
+        "uplink_retry_seconds": 0.05,
+        "uplink_retry_max_seconds": 0.4,
+        "live_poll_seconds": 0.2,
+        "metrics_token": TOKEN,
+    }
+    return msgspec.structs.replace(settings, **{**changes, **getattr(request, "param", {})})
 
 
 async def until(condition, what: str) -> None:
@@ -266,3 +266,19 @@ async def test_an_answer_lost_after_the_target_applied_the_batch_is_resent_and_a
     assert list(receiver.applied) == [key]  # …and applied once
     [row] = await rows("sent")
     assert row["attempts"] == 2
+
+
+@pytest.mark.parametrize(
+    "settings", [{"uplink_retry_seconds": 600.0, "uplink_retry_max_seconds": 3600.0}], indirect=True
+)
+async def test_the_first_answer_after_an_outage_drains_the_backlog_at_once(world, receiver):
+    """Rows that failed wait minutes for their next retry; the first record the target accepts
+    again (a new one) makes them all due, rather than each waiting out its own backoff."""
+    waiting = [await button_alarm(world, "sos-1", f"backlog-{n}") for n in range(3)]
+    await until(lambda: _all_tried(3), "every row tried while the target is down")
+    assert all(r["due_at"] > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=4) for r in await rows("pending"))
+    await receiver.up()
+    fresh = await button_alarm(world, "sos-1", "backlog-new")
+    await until(lambda: _none_pending(), "the outbox drained")
+    assert set(receiver.applied) == {f"emergency_alarm/alarm:{i}" for i in [*waiting, fresh]}
+    assert receiver.repeats() == {}

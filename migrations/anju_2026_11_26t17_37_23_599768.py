@@ -25,15 +25,13 @@ class Community(Table, tablename="community", schema=None):
     )
 
 
-ID = "2026-11-26T17:27:54:381408"
+ID = "2026-11-26T17:37:23:599768"
 VERSION = "1.38.0"
 DESCRIPTION = ""
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="anju", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="anju", description=DESCRIPTION)
 
     manager.add_table(
         class_name="UplinkRecord",
@@ -251,6 +249,27 @@ async def forwards():
             "primary_key": False,
             "unique": False,
             "index": True,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="UplinkRecord",
+        tablename="uplink_record",
+        column_name="claimed_until",
+        db_column_name="claimed_until",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
             "index_method": IndexMethod.btree,
             "choices": None,
             "db_column_name": None,
