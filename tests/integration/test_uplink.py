@@ -21,12 +21,16 @@ from backend.alarms.raising import Signal, Source, take
 from backend.alarms.tables import Alarm
 from backend.devices.tables import Device
 from backend.metrics import DatabaseFigures
-from backend.registry.tables import Community
+from backend.registry.tables import Community, Person
+from backend.seed import DEMO_CARDS
 from backend.uplink import standard
 from backend.uplink.outbox import enqueue
 from backend.uplink.tables import UplinkRecord
 from device_bridge import store
+from device_bridge.bridge import running
 from roles import Role
+from tests.integration.test_bridge import Fleet, new_bridge
+from tests.integration.test_credentials import passes
 from tests.integration.test_metrics import value
 from tests.uplink_receiver import Receiver
 
@@ -282,3 +286,31 @@ async def test_the_first_answer_after_an_outage_drains_the_backlog_at_once(world
     await until(lambda: _none_pending(), "the outbox drained")
     assert set(receiver.applied) == {f"emergency_alarm/alarm:{i}" for i in [*waiting, fresh]}
     assert receiver.repeats() == {}
+
+
+async def test_door_passes_through_the_bridge_are_sent_and_those_lacking_required_fields_rejected(
+    world, settings, receiver
+):
+    """门禁刷卡信息: a resident's card pass at the gate fills the table; a face pass carries no card
+    number (JMK_BH) and names nobody, so it is rejected with those reasons and never sent."""
+    await receiver.up()
+    async with running(new_bridge(world, settings)):
+        card, face = await passes(
+            Fleet(world, settings), {"method": "card", "credential": DEMO_CARDS[0]}, {"method": "face"}
+        )
+    await until(lambda: _none_pending(), "the outbox drained")
+    assert set(receiver.applied) == {f"door_access/access_record:{card.id}"}
+    sent = receiver.applied[f"door_access/access_record:{card.id}"]["row"]
+    holder = await Person.objects().get(Person.id == card.person)
+    assert sent["JMK_BH"] == DEMO_CARDS[0] and sent["SK_FSDM"] == "01" and sent["KMFS_MC"] == "刷卡"
+    assert sent["XM"] == holder.name and sent["GMSFHM"] == world.ctx.keys.unseal(holder.id_number_encrypted)
+    assert sent["DYH"] and sent["LD_BM"] and sent["XQ_BS"] and DATE.match(sent["SK_RQSJ"])
+    assert not standard.check("door_access", {**sent, "SK_RQSJ": card.at, "CJ_RQSJ": card.at})
+    [rejected] = await rows("rejected")
+    assert rejected["record_key"] == f"access_record:{face.id}"
+    problems = {(p["field"], p["reason"]) for p in _decoded(rejected["problems"])}
+    assert {("JMK_BH", "missing"), ("GMSFHM", "missing"), ("XM", "missing")} <= problems
+
+
+def _decoded(value) -> list[dict]:
+    return msgspec.json.decode(value) if isinstance(value, str) else value
