@@ -69,11 +69,11 @@ def timed(histogram: Histogram) -> Callable[[Callable[P, Awaitable[R]]], Callabl
     return decorate
 
 
-# The uplink (backend/uplink): records by standard table (a bounded set) and outcome: sent
+# The uplink (backend/uplink): records by standard table (a bounded set) and result: sent
 # (accepted by the target), rejected (by the standard check, or by the target), failed (an attempt
 # that will be retried: the target away, 5xx, a timeout).
 UPLINK_RECORDS = Counter(
     "anju_uplink_records",
-    "Uplink records by standard table and outcome (sent, rejected, failed attempt)",
-    ["table", "outcome"],
+    "Uplink records by standard table and result (sent, rejected, failed attempt)",
+    ["table", "result"],
 )

@@ -230,13 +230,13 @@ async def test_metrics_show_the_outbox_lag_and_the_outcomes_by_table_never_a_rec
     assert figures[("anju_uplink_outbox_records", "pending")] == 1
     assert figures[("anju_uplink_outbox_records", "rejected")] == 1
     assert figures[("anju_uplink_lag_seconds", "")] > 0
-    failed = value(during, "anju_uplink_records_total", table="emergency_alarm", outcome="failed")
-    assert failed > value(before, "anju_uplink_records_total", table="emergency_alarm", outcome="failed")
+    failed = value(during, "anju_uplink_records_total", table="emergency_alarm", result="failed")
+    assert failed > value(before, "anju_uplink_records_total", table="emergency_alarm", result="failed")
     await receiver.up()
     await until(lambda: _none_pending(), "the outbox drained")
     after = await scrape()
-    sent = value(after, "anju_uplink_records_total", table="emergency_alarm", outcome="sent")
-    assert sent - value(before, "anju_uplink_records_total", table="emergency_alarm", outcome="sent") == 1
+    sent = value(after, "anju_uplink_records_total", table="emergency_alarm", result="sent")
+    assert sent - value(before, "anju_uplink_records_total", table="emergency_alarm", result="sent") == 1
     assert (await _figures())[("anju_uplink_lag_seconds", "")] == 0
     labels = {
         label
@@ -244,7 +244,7 @@ async def test_metrics_show_the_outbox_lag_and_the_outcomes_by_table_never_a_rec
         if line.startswith("anju_uplink")
         for label in re.findall(r'(\w+)="', line)
     }
-    assert labels <= {"table", "state", "outcome"}
+    assert labels <= {"table", "state", "result"}
 
 
 async def _figures() -> dict[tuple[str, str], float]:
