@@ -16,11 +16,11 @@ class UplinkRecord(Table):
     """
 
     key = Varchar(length=160, unique=True)  # "{table_key}/{record_key}": what the target deduplicates by
-    table_key = Varchar(length=40, index=True)  # data_standard.json's key: emergency_alarm, door_access…
+    table_key = Varchar(length=40)  # data_standard.json's key: emergency_alarm, door_access…
     record_key = Varchar(length=100)  # our stable id of the source record, e.g. "alarm:123"
     community = ForeignKey(Community, null=False, index=True)
     payload = JSON(default="{}")  # the standard row: DATE as "YYYY-MM-DD HH:MM:SS" (Asia/Shanghai)
-    state = Varchar(length=10, default="pending", index=True)
+    state = Varchar(length=10, default="pending")
     problems = JSON(default="[]")  # [{field, reason, detail}] when rejected by the standard check
     attempts = Integer(default=0)
     created_at = Timestamptz(default=TimestamptzNow())

@@ -25,13 +25,15 @@ class Community(Table, tablename="community", schema=None):
     )
 
 
-ID = "2026-11-26T17:37:23:599768"
+ID = "2026-11-26T17:58:39:877045"
 VERSION = "1.38.0"
 DESCRIPTION = ""
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="anju", description=DESCRIPTION)
+    manager = MigrationManager(
+        migration_id=ID, app_name="anju", description=DESCRIPTION
+    )
 
     manager.add_table(
         class_name="UplinkRecord",
@@ -75,7 +77,7 @@ async def forwards():
             "null": False,
             "primary_key": False,
             "unique": False,
-            "index": True,
+            "index": False,
             "index_method": IndexMethod.btree,
             "choices": None,
             "db_column_name": None,
@@ -164,7 +166,7 @@ async def forwards():
             "null": False,
             "primary_key": False,
             "unique": False,
-            "index": True,
+            "index": False,
             "index_method": IndexMethod.btree,
             "choices": None,
             "db_column_name": None,
