@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -67,3 +67,13 @@ def timed(histogram: Histogram) -> Callable[[Callable[P, Awaitable[R]]], Callabl
         return measured
 
     return decorate
+
+
+# The uplink (backend/uplink): records by standard table (a bounded set) and result: sent
+# (accepted by the target), rejected (by the standard check, or by the target), failed (an attempt
+# that will be retried: the target away, 5xx, a timeout).
+UPLINK_RECORDS = Counter(
+    "anju_uplink_records",
+    "Uplink records by standard table and result (sent, rejected, failed attempt)",
+    ["table", "result"],
+)

@@ -30,7 +30,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController, PrometheusMiddleware
 from litestar.response import Response
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from piccolo.query.functions.aggregate import Count
+from piccolo.query.functions.aggregate import Count, Min
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -40,6 +40,7 @@ from backend.ebikes.service import tag_counts
 from backend.errors import Unauthorized
 from backend.instruments import MULTIPROCESS
 from backend.settings import Settings
+from backend.uplink.tables import UplinkRecord
 
 log = logging.getLogger("anju.metrics")
 # A scrape storm costs the database at most one read per app process per this many seconds.
@@ -201,6 +202,7 @@ class DatabaseFigures:
                     await _devices(),
                     await _credential_passes(),
                     *await _ebike_tags(),
+                    *await _uplink(),
                 ]
         except Exception as exc:  # any database trouble: the scrape answers without these figures
             if not self._failing:
@@ -318,6 +320,41 @@ async def _ebike_tags() -> list[Metric]:
         registered.add_metric([str(community), "none"], ebikes - tagged)
         coverage.add_metric([str(community)], tagged / ebikes)
     return [registered, coverage]
+
+
+async def _uplink() -> list[Metric]:
+    """The uplink outbox by standard table: records per state, and the lag (the oldest pending
+    record's age; 0 when none is pending). Its sent/rejected/failed counters are instruments.py's."""
+    counts = await UplinkRecord.select(UplinkRecord.table_key, UplinkRecord.state, Count(alias="n")).group_by(
+        UplinkRecord.table_key, UplinkRecord.state
+    )
+    oldest = (
+        await UplinkRecord.select(UplinkRecord.table_key, Min(UplinkRecord.created_at, alias="oldest"))
+        .where(UplinkRecord.state == "pending")
+        .group_by(UplinkRecord.table_key)
+    )
+    records = GaugeMetricFamily(
+        "anju_uplink_outbox_records",
+        "Uplink outbox rows per standard table and state (pending, sent, rejected)",
+        labels=["table", "state"],
+    )
+    for row in sorted(counts, key=lambda r: (r["table_key"], r["state"])):
+        records.add_metric([row["table_key"], row["state"]], row["n"])
+    lag = GaugeMetricFamily(
+        "anju_uplink_lag_seconds",
+        "Age of the oldest record not yet accepted by the police platform, per standard table",
+        labels=["table"],
+    )
+    now = datetime.now(UTC)
+    pending = {row["table_key"]: row["oldest"] for row in oldest}
+    for table in sorted({row["table_key"] for row in counts}):
+        when = pending.get(table)
+        if isinstance(when, str):
+            when = datetime.fromisoformat(when)
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        lag.add_metric([table], max(0.0, (now - when).total_seconds()) if when else 0.0)
+    return [records, lag]
 
 
 def wiring(settings: Settings) -> tuple[list[type[MetricsController]], list[DefineMiddleware]]:

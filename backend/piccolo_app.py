@@ -53,6 +53,7 @@ from backend.registry.tables import (
 )
 from backend.rootkey import RootKey
 from backend.services.tables import ServiceRequest, ServiceRequestEvent, ServiceRequestPhoto, ServiceTile
+from backend.uplink.tables import UplinkRecord
 from backend.vehicles.tables import Vehicle, VehiclePassage, WatchedPlate
 from backend.video.tables import (
     Camera,
@@ -151,5 +152,6 @@ APP_CONFIG = AppConfig(
         IntercomCall,
         CameraGroup,
         CameraGroupMember,
+        UplinkRecord,
     ],
 )

@@ -52,6 +52,10 @@ LIMITS = (
     "video_start_seconds",
     "video_probe_timeout_seconds",
     "video_probe_parallel",
+    "uplink_batch",
+    "uplink_timeout_seconds",
+    "uplink_retry_seconds",
+    "uplink_retry_max_seconds",
 )
 
 
@@ -201,6 +205,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # per host probes (a lock file), a few cameras at a time, each within video_probe_timeout_seconds.
     video_probe_seconds: float = 60.0
     video_probe_timeout_seconds: float = 10.0
+    # Uplink to the police platform (backend/uplink): records of the city's data standard, POSTed in
+    # batches to ANJU_UPLINK_URL, signed with ANJU_UPLINK_SECRET (HMAC-SHA256); empty: nothing is
+    # sent (the outbox still fills and the status page shows the lag).
+    uplink_url: str = ""
+    uplink_secret: str = ""
+    uplink_batch: int = 100  # records per request (one table per request)
+    uplink_timeout_seconds: float = 10.0  # a request not answered within this is retried
+    uplink_retry_seconds: float = 2.0  # the first retry after a failure; doubling, with jitter…
+    uplink_retry_max_seconds: float = 300.0  # …up to this
     video_probe_parallel: int = 4
     # Lines "host[:port] user:password": RTSP credentials the server adds to a camera's stream address
     # (the registry keeps addresses without them, and the browser never sees them). Empty: none.
@@ -250,6 +263,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for name in ("live_poll_seconds", "scan_cache_size", "scan_cache_seconds"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{PREFIX}{name.upper()}: expected 0 or more, got {getattr(self, name)}")
+        if self.uplink_url:
+            if urlsplit(self.uplink_url).scheme not in ("http", "https"):
+                raise SettingsError(
+                    f"{PREFIX}UPLINK_URL: expected an http(s) URL, got {self.uplink_url[:40]!r}"
+                )
+            if len(self.uplink_secret) < 32:
+                raise SettingsError(
+                    f"{PREFIX}UPLINK_SECRET: needs at least 32 characters with {PREFIX}UPLINK_URL"
+                )
         self.night_range  # noqa: B018 - a bad range stops start-up, not the first analysis run
         self.ice_servers  # noqa: B018 - so does a bad ICE server URL, not the first call
 

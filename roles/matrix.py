@@ -109,6 +109,8 @@ class Action(StrEnum):
     VERIFY_ORGANISATION = "verify_organisation"  # the police confirm what the property entered
     MANAGE_BUILDINGS = "manage_buildings"  # a building's 楼栋信息: entrusted agent, photo, floors, build date
     ANSWER_CALL = "answer_call"  # answer or hang up a call to one's household, open the door to its caller
+    VIEW_UPLINK = "view_uplink"  # the uplink to the police platform: counts, lag, failures, rejected records
+    VIEW_DISTRICT_UPLINK = "view_district_uplink"  # the same over a whole district
 
 
 class Scope(StrEnum):
@@ -291,6 +293,10 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     Action.MANAGE_ORGANISATIONS: {Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
     Action.VERIFY_ORGANISATION: {Role.POLICE: Scope.COMMUNITY},
     Action.MANAGE_BUILDINGS: {Role.PROPERTY: Scope.COMMUNITY, Role.POLICE: Scope.COMMUNITY},
+    # The uplink to the police platform is watched by the district's admins and by the police: a
+    # community's police its own communities'; the district-wide view, police assigned to the district.
+    Action.VIEW_UPLINK: {Role.DISTRICT_ADMIN: Scope.DISTRICT, Role.POLICE: Scope.COMMUNITY},
+    Action.VIEW_DISTRICT_UPLINK: {Role.DISTRICT_ADMIN: Scope.DISTRICT, Role.POLICE: Scope.DISTRICT},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

@@ -61,9 +61,11 @@ class AlarmController(Controller):
         operation_id="handleAlarm",
         opt=permission(Action.HANDLE_ALARM),
     )
-    async def step(self, alarm_id: PathId, data: JSONBody[StepIn], who: Caller, request: Request) -> AlarmOut:
+    async def step(
+        self, alarm_id: PathId, data: JSONBody[StepIn], ctx: Ctx, who: Caller, request: Request
+    ) -> AlarmOut:
         """Acknowledge, dispatch, resolve or call a false alarm, with a note."""
-        return await service.step(who, alarm_id, data, client_ip(request))
+        return await service.step(ctx, who, alarm_id, data, client_ip(request))
 
     @get(
         "/api/communities/{community_id:int}/zones",

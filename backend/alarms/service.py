@@ -57,6 +57,7 @@ from backend.live.outbox import announce
 from backend.registry import service as registry
 from backend.registry.service import community_target, house_target
 from backend.text import plain_text
+from backend.uplink import mappings as uplink
 from backend.video.watching import with_cameras
 from device_bridge.protocol import MeterKind
 from device_bridge.store import Writer
@@ -145,8 +146,11 @@ async def _paired_person(ctx: Context, who: Principal, row: dict[str, Any]) -> P
     return PairedPerson(name=shown.get("name", ""), phone=shown.get("phone", ""))
 
 
-async def step(who: Principal, alarm_id: int, data: StepIn, ip: str) -> AlarmOut:
-    """Move an alarm on: acknowledged → dispatched → resolved | false alarm, with who, when and a note."""
+async def step(ctx: Context, who: Principal, alarm_id: int, data: StepIn, ip: str) -> AlarmOut:
+    """Move an alarm on: acknowledged → dispatched → resolved | false alarm, with who, when and a note.
+
+    A closed button alarm is owed to the police platform (the uplink's ``emergency_alarm``), in the
+    same transaction."""
     row = await _alarm(alarm_id)
     target = await community_target(row["community"])
     authorize(who, Action.HANDLE_ALARM, target)
@@ -172,6 +176,7 @@ async def step(who: Principal, alarm_id: int, data: StepIn, ip: str) -> AlarmOut
         [alarm] = await with_cameras(writer.fetch, [alarm_out(rows[0])])
         if (payload := stream_payload(alarm)) is not None:
             await announce(writer, community=alarm.community, topic="alarm", payload=payload)
+        await uplink.emergency_alarm(writer, ctx.keys, rows[0])
     return alarm
 
 

@@ -611,6 +611,7 @@ async def target_at(who: Principal, place: Place, params: list[str]) -> Target:
 # Path parameters, filled from the place (own account's things: see OWN_THINGS).
 PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "community_id": lambda p: p.community,
+    "district_id": lambda p: p.district,
     "token": lambda p: p.token,
     "house_id": lambda p: p.house,
     "door_id": lambda p: p.door["id"],

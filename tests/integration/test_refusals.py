@@ -11,7 +11,7 @@ from backend.accounts.tables import Account, Passkey
 from backend.ids import MAX_ID
 from backend.intercom.tables import IntercomCall
 from backend.registry.enums import ResidenceCategory, ResidencyStatus
-from backend.registry.tables import House, Organisation, Residency
+from backend.registry.tables import Community, House, Organisation, Residency
 from backend.video.tables import Camera, CameraGroup
 from roles import Role
 from tests.integration.test_registration import FORM
@@ -184,6 +184,23 @@ ENDPOINTS = [
     ),
     Endpoint("communities", "GET", "/api/communities", wrong_roles=(Role.RESIDENT,), other_community=False),
     Endpoint("metrics", "GET", "/api/communities/{community}/metrics", wrong_roles=(Role.RESIDENT,)),
+    # The uplink's status: district admins and the police (their communities', or their district's).
+    Endpoint(
+        "uplink status",
+        "GET",
+        "/api/communities/{community}/uplink",
+        wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.MAINTENANCE),
+        ok_role=Role.POLICE,
+    ),
+    # One district in the seed: no other district's admin to refuse; a community's police are refused.
+    Endpoint(
+        "district uplink status",
+        "GET",
+        "/api/districts/{district}/uplink",
+        wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.POLICE, Role.COMMUNITY_WORKER, Role.MAINTENANCE),
+        other_community=False,
+        ok_role=Role.DISTRICT_ADMIN,
+    ),
     Endpoint(
         "create staff",
         "POST",
@@ -372,6 +389,7 @@ async def _fill(world, endpoint: Endpoint) -> tuple[str, dict | None]:
         "verified": (await _verified_non_permanent(world)).id,
         "person": pending.person,
         "community": world.home,
+        "district": (await Community.objects().get(Community.id == world.home)).district,
         "plate": await world.house_plate(world.home_house),
         "door": (await Door.objects().where(Door.community == world.home).first()).id,
         "account": (await Account.objects().get(Account.phone == world.phone(Role.WARDEN))).id,

@@ -1,0 +1,163 @@
+"""Our records → the standard's rows (data_standard.json), enqueued with the record they come from.
+
+Each mapping reads what it needs, builds the row under the standard's carried field names and
+calls :func:`outbox.enqueue` in the caller's transaction. A value we do not have is left out, so
+the standard check rejects the row with the missing field's reason: never sent half-filled.
+
+``emergency_alarm`` (紧急报警(求助)系统): a button alarm (SOS or help call), once it is closed —
+the table's required fields include the handling result, time and handler (CLJG_MC, CLSJ,
+CLR_XM), which only a closed alarm has. One row per alarm: ``alarm:{id}``.
+
+``door_access`` (门禁刷卡信息): every pass the bridge stores (``backend/access/ingest.py``), in
+its batch's transaction. One row per access record: ``access_record:{id}``. JMK_BH (居民卡编号),
+GMSFHM and DYH are required: a pass by face, phone or QR code carries no card, a credential
+nobody holds names no one, and a gate is in no unit, so those rows are rejected with the reasons.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from backend.accounts.service import account_names
+from backend.alarms.kinds import AlarmType, Severity, State
+from backend.alarms.tables import ButtonPairing
+from backend.keys import Keys
+from backend.registry import codes
+from backend.registry.tables import Community, Person
+from backend.uplink.outbox import enqueue, enqueue_many
+from device_bridge.store import Writer
+
+BUTTON_TYPES = {AlarmType.EMERGENCY: "紧急报警", AlarmType.HELP: "求助"}
+STATE_NAMES = {State.RESOLVED: "已处置", State.FALSE_ALARM: "误报"}
+# 预警时间段名称: the alarm's level as the platform's 预警 grading names it.
+SEVERITY_NAMES = {
+    Severity.CRITICAL: "一级",
+    Severity.HIGH: "二级",
+    Severity.MEDIUM: "三级",
+    Severity.LOW: "四级",
+}
+COORDINATE_DECIMALS = 6  # NUMBER(10,6)
+
+
+def record_id(community_code: str, kind: str, record_id: int) -> str:
+    """The standard's ID: unique across the city (our community code, what it is, our id)."""
+    return f"{community_code}-{kind}-{record_id}"
+
+
+async def emergency_alarm(writer: Writer, keys: Keys, alarm: dict[str, Any]) -> str | None:
+    """Enqueue a closed button alarm (``alarm``: its row after closing); other alarms: nothing."""
+    if alarm["type"] not in BUTTON_TYPES or alarm["state"] not in STATE_NAMES:
+        return None
+    community = await Community.select(Community.code).where(Community.id == alarm["community"]).first()
+    person = await _paired_person(alarm["pairing"], keys)
+    closers = await account_names([alarm["closed_by"]] if alarm["closed_by"] is not None else [])
+    row = {
+        "ID": record_id(community["code"], "alarm", alarm["id"]),
+        "BJQZR_XM": person.get("name"),
+        "BJQZ_DD": alarm["location"],
+        "BJQZ_RQJSJ": _when(alarm["first_at"]),
+        "BJLX": BUTTON_TYPES[AlarmType(alarm["type"])],
+        "LXFS": person.get("phone"),
+        "NR": alarm["detail"] or f"{BUTTON_TYPES[AlarmType(alarm['type'])]}：{alarm['location']}",
+        "BJ_ZT": STATE_NAMES[State(alarm["state"])],
+        "CLJG_MC": alarm["note"],
+        "CLSJ": _when(alarm["closed_at"]),
+        "CLR_XM": closers.get(alarm["closed_by"]),
+        "DQJD": _coordinate(alarm["longitude"]),
+        "DQWD": _coordinate(alarm["latitude"]),
+        "YJSJD_MC": SEVERITY_NAMES.get(alarm["severity"]),
+    }
+    return await enqueue(writer, "emergency_alarm", f"alarm:{alarm['id']}", alarm["community"], row)
+
+
+async def _paired_person(pairing_id: int | None, keys: Keys) -> dict[str, str]:
+    """The button's paired person when it was pressed: name and phone (empty if unpaired since)."""
+    if pairing_id is None:
+        return {}
+    pairing = await ButtonPairing.select(ButtonPairing.person).where(ButtonPairing.id == pairing_id).first()
+    if pairing is None:
+        return {}
+    person = (
+        await Person.select(Person.name, Person.phone_sealed).where(Person.id == pairing["person"]).first()
+    )
+    if person is None:
+        return {}
+    sealed = person["phone_sealed"]
+    return {"name": person["name"], "phone": keys.unseal(sealed) if sealed else ""}
+
+
+def _coordinate(value: float | None) -> float | None:
+    return None if value is None else round(value, COORDINATE_DECIMALS)
+
+
+def _when(value: dt.datetime | str | None) -> dt.datetime | None:
+    """A timestamp as either engine returns it from raw SQL (SQLite: UTC text)."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+CARD_METHODS = frozenset({"card", "tag"})  # a 居民卡编号 (JMK_BH): the card's or tag's number
+DIRECTIONS = {"in": "进", "out": "出"}
+
+
+async def door_access(writer: Writer, keys: Keys, passes: list[dict[str, Any]]) -> dict[str, int]:
+    """Enqueue the access records named by ``passes`` (each: the record's ``key`` and the stored
+    values: the device's code, community code, coordinates) in the batch's transaction."""
+    if not passes:
+        return {}
+    marks = ", ".join("{}" for _ in passes)
+    stored = await writer.fetch(
+        "SELECT id, key, community, unit, house, method, direction, granted, credential, sk_fsdm, name, "
+        f"id_number_sealed, ld_bm, at, created_at FROM access_record WHERE key IN ({marks})",
+        *(p["key"] for p in passes),
+    )
+    numbers = await _unit_numbers(writer, stored)
+    by_key = {p["key"]: p for p in passes}
+    records = []
+    for record in stored:
+        source = by_key[record["key"]]
+        sealed = record["id_number_sealed"]
+        code = record["sk_fsdm"]
+        row = {
+            "ID": record_id(source["community_code"], "access", record["id"]),
+            "KMFS_MC": codes.table("KMFSDM").codes.get(code, ""),
+            "SB_BH": source["device_code"],
+            "JMK_BH": record["credential"] if record["method"] in CARD_METHODS else None,
+            "LD_BM": record["ld_bm"],
+            "XM": record["name"],
+            "TG_PDBZ": "1" if record["granted"] else "0",
+            "CJ_RQSJ": _when(record["created_at"]),
+            "SK_FSDM": code,
+            "DYH": numbers.get(("house", record["house"])) or numbers.get(("unit", record["unit"])),
+            "GMSFHM": keys.unseal(sealed) if sealed else None,
+            "SK_RQSJ": _when(record["at"]),
+            "XQ_BS": source["community_code"],
+            "JCDZ_MC": DIRECTIONS.get(record["direction"]),
+            "DQJD": _coordinate(source.get("longitude")),
+            "DQWD": _coordinate(source.get("latitude")),
+        }
+        records.append((f"access_record:{record['id']}", record["community"], row))
+    return await enqueue_many(writer, "door_access", records)
+
+
+async def _unit_numbers(writer: Writer, stored: list[dict[str, Any]]) -> dict[tuple[str, int], str]:
+    """单元号 (DYH): of the holder's flat, else of the door's unit; by ("house" | "unit", id)."""
+    houses = sorted({r["house"] for r in stored if r["house"] is not None})
+    units = sorted({r["unit"] for r in stored if r["unit"] is not None})
+    numbers: dict[tuple[str, int], str] = {}
+    if houses:
+        marks = ", ".join("{}" for _ in houses)
+        for row in await writer.fetch(
+            f"SELECT house.id AS id, unit.number AS number FROM house JOIN unit ON unit.id = house.unit "
+            f"WHERE house.id IN ({marks})",
+            *houses,
+        ):
+            numbers["house", row["id"]] = row["number"]
+    if units:
+        marks = ", ".join("{}" for _ in units)
+        for row in await writer.fetch(f"SELECT id, number FROM unit WHERE id IN ({marks})", *units):
+            numbers["unit", row["id"]] = row["number"]
+    return numbers

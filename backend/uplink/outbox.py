@@ -1,0 +1,152 @@
+"""The uplink outbox: a standard record owed to the police platform is a row written with its source.
+
+:func:`enqueue` is the one way in, for every mapping (``mappings.py``)::
+
+    async with device_bridge.store.writer(engine) as writer:      # or the domain's own writer
+        ...                                                        # write the source record
+        await enqueue(writer, "emergency_alarm", f"alarm:{alarm_id}", community, row)
+
+It checks the row against the standard (``standard.check``) and inserts one ``uplink_record``:
+``pending`` when it fits, ``rejected`` with its problems when it does not (never sent half-filled).
+One row per (table, record): its key ``{table}/{record}`` is the idempotency key sent with it, and
+enqueueing the same record again is a no-op. The sender (``sender.py``) is woken after the commit;
+a rolled-back source record owes nothing, a committed one is sent even if this process dies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from backend.instruments import UPLINK_RECORDS
+from backend.live import wakeup
+from backend.uplink import standard
+from device_bridge.store import Writer
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+PENDING, SENT, REJECTED = "pending", "sent", "rejected"
+STATES = (PENDING, SENT, REJECTED)
+
+INSERT = (
+    "INSERT INTO uplink_record (key, table_key, record_key, community, payload, state, problems, "
+    "attempts, created_at, due_at, sent_at, failed_at, last_error) "
+    "VALUES ({}, {}, {}, {}, {}, {}, {}, 0, {}, {}, NULL, {}, {}) ON CONFLICT (key) DO NOTHING RETURNING id"
+)
+
+
+def idempotency_key(table_key: str, record_key: str) -> str:
+    return f"{table_key}/{record_key}"
+
+
+def payload(table_key: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row as sent: DATEs as ``YYYY-MM-DD HH:MM:SS`` in Asia/Shanghai, NUMBERs as JSON numbers,
+    text (BLOB references included) as it is; absent values left out."""
+    table = standard.tables()[table_key]
+    out: dict[str, Any] = {}
+    for field in table.fields:
+        value = row.get(field.name)
+        if value is None or value == "":
+            continue
+        if isinstance(value, dt.datetime):
+            value = value.astimezone(SHANGHAI).strftime(DATE_FORMAT)
+        elif isinstance(value, Decimal):
+            value = int(value) if value == value.to_integral_value() else float(value)
+        out[field.name] = value
+    return out
+
+
+async def enqueue(
+    writer: Writer, table_key: str, record_key: str, community: int, row: Mapping[str, Any]
+) -> str | None:
+    """Owe ``row`` (carried name → value) of ``table_key`` to the platform, in ``writer``'s transaction.
+
+    Returns its state (``pending`` or ``rejected``), or None when this record was enqueued before.
+    """
+    problems = standard.check(table_key, row)
+    state = REJECTED if problems else PENDING
+    now = writer.at(dt.datetime.now(dt.UTC))
+    key = idempotency_key(table_key, record_key)
+    why = "; ".join(f"{p.field}: {p.reason}" for p in problems)[:300]
+    body = payload(table_key, {name: value for name, value in row.items() if name in _known(table_key)})
+    inserted = await writer.fetch(
+        INSERT,
+        key,
+        table_key,
+        record_key,
+        community,
+        _json(body),
+        state,
+        _json(problems),
+        now,
+        now,
+        now if problems else None,
+        why,
+    )
+    if not inserted:
+        return None
+    if state == PENDING:
+        wakeup.after_commit(writer)
+    else:
+
+        async def counted() -> None:
+            UPLINK_RECORDS.labels(table_key, "rejected").inc()
+
+        writer.after_commit(counted)
+    return state
+
+
+async def enqueue_many(
+    writer: Writer, table_key: str, records: list[tuple[str, int, Mapping[str, Any]]]
+) -> dict[str, int]:
+    """:func:`enqueue` for a batch of ``(record_key, community, row)`` in one statement (the
+    bridge's hot path); records enqueued before are skipped. Counts by state."""
+    if not records:
+        return {}
+    now = writer.at(dt.datetime.now(dt.UTC))
+    known = _known(table_key)
+    values, counts = [], {PENDING: 0, REJECTED: 0}
+    for record_key, community, row in records:
+        problems = standard.check(table_key, row)
+        state = REJECTED if problems else PENDING
+        counts[state] += 1
+        why = "; ".join(f"{p.field}: {p.reason}" for p in problems)[:300]
+        body = payload(table_key, {name: value for name, value in row.items() if name in known})
+        values.append(
+            (
+                idempotency_key(table_key, record_key),
+                table_key,
+                record_key,
+                community,
+                _json(body),
+                state,
+                _json(problems),
+                now,
+                now,
+                now if problems else None,
+                why,
+            )
+        )
+    await writer.many(INSERT.removesuffix(" RETURNING id"), values)
+    if counts[PENDING]:
+        wakeup.after_commit(writer)
+    if rejected := counts[REJECTED]:
+
+        async def counted() -> None:
+            UPLINK_RECORDS.labels(table_key, "rejected").inc(rejected)
+
+        writer.after_commit(counted)
+    return counts
+
+
+def _known(table_key: str) -> set[str]:
+    return {field.name for field in standard.tables()[table_key].fields}
+
+
+def _json(value: object) -> str:
+    return msgspec.json.encode(value).decode()

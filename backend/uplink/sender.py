@@ -1,0 +1,276 @@
+"""The uplink sender: due outbox rows, in batches, to the police platform's HTTP endpoint, signed.
+
+Each app process runs one :class:`Sender` (when ``ANJU_UPLINK_URL`` is set). Like the push worker
+(``backend/live/push.py``) it claims due ``uplink_record`` rows atomically — PostgreSQL
+``FOR UPDATE SKIP LOCKED``, SQLite's single writer — leasing them for ``LEASE`` so that no other
+process or host sends them meanwhile, posts them (one request per standard table), and records the
+outcome in one transaction: ``sent``, ``rejected`` with the target's reason, or due again after a
+backoff (doubling from ``ANJU_UPLINK_RETRY_SECONDS`` up to ``ANJU_UPLINK_RETRY_MAX_SECONDS``, with
+jitter). Retries never end: an outage of hours loses nothing. The first answer after an outage
+(a new record, or the first retry that gets through) makes every waiting row due at once, so the
+backlog drains at full speed instead of each row at its own next retry.
+
+Delivery is at least once: a process that dies between the target's 2xx and the commit of
+``sent`` leaves the rows leased, and they are sent again when the lease ends, with the same
+idempotency keys. The target drops a key it has applied before, so each record is applied once.
+Once ``sent`` is committed a row is never sent again.
+
+The request::
+
+    POST ANJU_UPLINK_URL
+    X-Anju-Timestamp: <unix seconds>
+    X-Anju-Signature: hex(hmac-sha256(ANJU_UPLINK_SECRET, timestamp + "." + body))
+    {"table": "emergency_alarm", "records": [{"key": "emergency_alarm/alarm:12", "row": {...}}]}
+
+The answer: 2xx with ``{"accepted": [keys], "rejected": {key: reason}}`` (a key in neither, or a
+2xx without that body: accepted); 408, 429, 401, 403, 404 and 5xx, a timeout or no connection:
+the batch is retried (a wrong secret or URL is a configuration fault to fix, not the records');
+another 4xx: its ``rejected`` keys are rejected with their reasons and the others with the status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import random
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import msgspec
+from piccolo.engine.base import Engine
+
+from backend.db import TRANSIENT
+from backend.instruments import UPLINK_RECORDS
+from backend.live.wakeup import Wakeup, wait
+from backend.settings import Settings
+from backend.uplink.outbox import PENDING, REJECTED, SENT
+from backend.uplink.tables import UplinkRecord
+from device_bridge import store
+from device_bridge.retry import RETRY_FIRST, backoff
+
+log = logging.getLogger("anju.uplink")
+LEASE = timedelta(seconds=120)  # far beyond a batch's request (ANJU_UPLINK_TIMEOUT_SECONDS)
+RETRIED_STATUSES = frozenset({401, 403, 404, 408, 429})
+REASON_LENGTH = 300
+
+CLAIM_HEAD = (
+    "UPDATE uplink_record SET claimed_until = {}, attempts = attempts + 1 WHERE id IN ("
+    "SELECT id FROM uplink_record WHERE state = 'pending' AND due_at <= {} "
+    "AND (claimed_until IS NULL OR claimed_until <= {}) ORDER BY due_at, id LIMIT {}"
+)
+CLAIM_TAIL = ") RETURNING id, key, table_key, payload, attempts"
+# Read first, claim only when something is due: on SQLite a claim takes the one write lock.
+NEXT_DUE = (
+    "SELECT MIN(CASE WHEN claimed_until > due_at THEN claimed_until ELSE due_at END) AS due "
+    "FROM uplink_record WHERE state = 'pending'"
+)
+FINISH = (
+    "UPDATE uplink_record SET state = {}, due_at = {}, claimed_until = NULL, sent_at = {}, failed_at = {}, "
+    "last_error = {} WHERE id = {} AND state = 'pending'"
+)
+# The target accepted records: whatever waits for its next retry is due now (not the leased rows).
+PULL_FORWARD = (
+    "UPDATE uplink_record SET due_at = {} WHERE state = 'pending' AND due_at > {} "
+    "AND (claimed_until IS NULL OR claimed_until <= {})"
+)
+
+
+class Due(msgspec.Struct, frozen=True):
+    """A claimed outbox row."""
+
+    id: int
+    key: str
+    table_key: str
+    payload: str  # the standard row's JSON
+    attempts: int
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    state: str  # sent, rejected, or pending (retry)
+    reason: str = ""
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """X-Anju-Signature: hex HMAC-SHA256 of ``timestamp + "." + body`` under the shared secret."""
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+class Sender:
+    """This process's uplink sender; the app starts and stops it."""
+
+    def __init__(self, settings: Settings, wakeup: Wakeup) -> None:
+        self._settings = settings
+        self._signal = wakeup.local.waiter()
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        if self._settings.uplink_url and self._task is None:
+            self._task = asyncio.create_task(self.run(), name="uplink-sender")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=self._settings.uplink_timeout_seconds)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            self._session = session
+            failing = False
+            while True:
+                pause = self._settings.live_poll
+                try:
+                    pause = min(pause, await self._round())
+                except Exception:
+                    if not failing:
+                        log.exception("uplink sender failing; retrying every round")
+                    failing = True
+                else:
+                    if failing:
+                        log.info("uplink sender works again")
+                    failing = False
+                await wait(self._signal, max(pause, 0.05))
+
+    async def _round(self) -> float:
+        """Send whatever is due; the seconds until the next pending row is due (inf: none)."""
+        while await self.send_due() == self._settings.uplink_batch:
+            pass
+        due = await _next_due()
+        return float("inf") if due is None else (due - datetime.now(UTC)).total_seconds()
+
+    async def send_due(self) -> int:
+        """Claim the due rows, send them, record the outcome; how many rows were claimed."""
+        engine = UplinkRecord._meta.db
+        now = datetime.now(UTC)
+        due = await _next_due()
+        if due is None or due > now:
+            return 0
+        async with store.writer(engine) as writer:
+            claim = CLAIM_HEAD + (" FOR UPDATE SKIP LOCKED" if writer.postgres else "") + CLAIM_TAIL
+            claimed = await writer.fetch(
+                claim, writer.at(now + LEASE), writer.at(now), writer.at(now), self._settings.uplink_batch
+            )
+        rows = [Due(**{**row, "payload": _text(row["payload"])}) for row in claimed]
+        if not rows:
+            return 0
+        by_table: dict[str, list[Due]] = defaultdict(list)
+        for row in rows:
+            by_table[row.table_key].append(row)
+        answers = await asyncio.gather(*(self._post(table, batch) for table, batch in by_table.items()))
+        outcomes = {key: outcome for answer in answers for key, outcome in answer.items()}
+        await _record_through_outage(engine, rows, outcomes, self._settings)
+        return len(rows)
+
+    async def _post(self, table: str, rows: list[Due]) -> dict[str, Outcome]:
+        """One signed request for one table's rows; each row's outcome by key."""
+        assert self._session is not None
+        records = b",".join(
+            b'{"key":' + msgspec.json.encode(row.key) + b',"row":' + row.payload.encode() + b"}"
+            for row in rows
+        )
+        body = b'{"table":' + msgspec.json.encode(table) + b',"records":[' + records + b"]}"
+        stamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Anju-Timestamp": stamp,
+            "X-Anju-Signature": sign(self._settings.uplink_secret, stamp, body),
+        }
+        keys = [row.key for row in rows]
+        try:
+            async with self._session.post(
+                self._settings.uplink_url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                status, text = response.status, await response.text()
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return dict.fromkeys(keys, Outcome(PENDING, f"no answer: {type(exc).__name__}"))
+        answer = _answer(text)
+        if 200 <= status < 300:
+            return {
+                key: Outcome(REJECTED, answer[key][:REASON_LENGTH]) if key in answer else Outcome(SENT)
+                for key in keys
+            }
+        if 400 <= status < 500 and status not in RETRIED_STATUSES:
+            default = f"HTTP {status}"
+            return {key: Outcome(REJECTED, answer.get(key, default)[:REASON_LENGTH]) for key in keys}
+        return dict.fromkeys(keys, Outcome(PENDING, f"HTTP {status}"))
+
+
+class _Answer(msgspec.Struct):
+    accepted: list[str] = []
+    rejected: dict[str, str] = {}
+
+
+def _answer(text: str) -> dict[str, str]:
+    """The target's per-record rejections (key → reason); none if it said nothing readable."""
+    try:
+        return msgspec.json.decode(text, type=_Answer).rejected
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return {}
+
+
+def retry_at(now: datetime, attempts: int, settings: Settings) -> datetime:
+    """Doubling from the first retry up to the cap, each wait jittered to 50–100 %."""
+    first, cap = settings.uplink_retry_seconds, settings.uplink_retry_max_seconds
+    delay = min(first * 2 ** min(max(attempts - 1, 0), 30), cap)
+    return now + timedelta(seconds=delay * random.uniform(0.5, 1.0))
+
+
+async def _record(engine: Engine, rows: list[Due], outcomes: dict[str, Outcome], settings: Settings) -> None:
+    now = datetime.now(UTC)
+    async with store.writer(engine) as writer:
+        values = []
+        for row in rows:
+            outcome = outcomes[row.key]
+            if outcome.state == SENT:
+                values.append((SENT, writer.at(now), writer.at(now), None, "", row.id))
+            elif outcome.state == REJECTED:
+                values.append((REJECTED, writer.at(now), None, writer.at(now), outcome.reason, row.id))
+            else:
+                due = retry_at(now, row.attempts, settings)
+                values.append((PENDING, writer.at(due), None, writer.at(now), outcome.reason, row.id))
+        await writer.many(FINISH, values)
+        if any(outcome.state != PENDING for outcome in outcomes.values()):  # the target answers again
+            await writer.many(PULL_FORWARD, [(writer.at(now), writer.at(now), writer.at(now))])
+    for row in rows:
+        outcome = outcomes[row.key]
+        UPLINK_RECORDS.labels(row.table_key, "failed" if outcome.state == PENDING else outcome.state).inc()
+
+
+async def _record_through_outage(
+    engine: Engine, rows: list[Due], outcomes: dict[str, Outcome], settings: Settings
+) -> None:
+    """Record the outcome, retrying while the database is away: unrecorded, the rows would be sent
+    again once their lease ends. Past half the lease another sender may take them anyway, so the
+    outcome is dropped then (a resend with the same keys, which the target drops)."""
+    give_up, delay = time.monotonic() + LEASE.total_seconds() / 2, RETRY_FIRST
+    while True:
+        try:
+            return await _record(engine, rows, outcomes, settings)
+        except TRANSIENT as exc:
+            if time.monotonic() > give_up:
+                raise
+            log.warning("uplink outcome not recorded yet (%s); retrying", exc)
+            wait_for, delay = backoff(delay)
+            await asyncio.sleep(wait_for)
+
+
+async def _next_due() -> datetime | None:
+    rows = await UplinkRecord.raw(NEXT_DUE)
+    due = rows[0]["due"] if rows else None
+    if due is None:
+        return None
+    if isinstance(due, str):  # SQLite keeps UTC text
+        due = datetime.fromisoformat(due)
+    return due if due.tzinfo else due.replace(tzinfo=UTC)
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode()
