@@ -104,7 +104,7 @@ async def running(app: Litestar) -> AsyncIterator[None]:
     engine = engine_for(settings.database_url)
     database = DatabaseWatch(engine)
     prober = Prober(ctx.video, settings)
-    uplink = Sender(settings, ctx.live.wakeup)
+    uplink = Sender(settings, ctx.live.wakeup, ctx.keys)
     app.state.update(ctx=ctx, database=database, metrics=metrics.DatabaseFigures())
     try:  # a start-up that fails half-way (the database away) still stops what it started
         await attach(engine, settings, ctx.keys)

@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.db import bind, engine_for  # noqa: E402
+from backend.keys import Keys  # noqa: E402
 from backend.live.wakeup import Wakeup, install, uninstall  # noqa: E402
 from backend.registry.tables import Community, District  # noqa: E402
 from backend.settings import Settings  # noqa: E402
@@ -65,8 +66,8 @@ def row(n: int) -> dict:
 
 
 class Producer:
-    def __init__(self, community: int) -> None:
-        self.community, self.made = community, 0
+    def __init__(self, community: int, keys: Keys) -> None:
+        self.community, self.keys, self.made = community, keys, 0
 
     async def make(self, count: int) -> None:
         while count > 0:
@@ -75,7 +76,12 @@ class Producer:
                 for _ in range(size):
                     self.made += 1
                     await enqueue(
-                        writer, "emergency_alarm", f"alarm:{self.made}", self.community, row(self.made)
+                        writer,
+                        self.keys,
+                        "emergency_alarm",
+                        f"alarm:{self.made}",
+                        self.community,
+                        row(self.made),
                     )
             count -= size
 
@@ -117,8 +123,9 @@ async def run(args: argparse.Namespace, database_url: str) -> None:
     )
     wakeup = Wakeup(settings)
     install(wakeup)
-    producer = Producer(community.id)
-    sender = Sender(settings, wakeup)
+    keys = Keys(secrets.token_bytes(32))
+    producer = Producer(community.id, keys)
+    sender = Sender(settings, wakeup, keys)
     try:
         # 1. Throughput.
         await receiver.up()

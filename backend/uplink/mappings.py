@@ -68,7 +68,7 @@ async def emergency_alarm(writer: Writer, keys: Keys, alarm: dict[str, Any]) -> 
         "DQWD": _coordinate(alarm["latitude"]),
         "YJSJD_MC": SEVERITY_NAMES.get(alarm["severity"]),
     }
-    return await enqueue(writer, "emergency_alarm", f"alarm:{alarm['id']}", alarm["community"], row)
+    return await enqueue(writer, keys, "emergency_alarm", f"alarm:{alarm['id']}", alarm["community"], row)
 
 
 async def _paired_person(pairing_id: int | None, keys: Keys) -> dict[str, str]:
@@ -140,7 +140,7 @@ async def door_access(writer: Writer, keys: Keys, passes: list[dict[str, Any]]) 
             "DQWD": _coordinate(source.get("latitude")),
         }
         records.append((f"access_record:{record['id']}", record["community"], row))
-    return await enqueue_many(writer, "door_access", records)
+    return await enqueue_many(writer, keys, "door_access", records)
 
 
 async def _unit_numbers(writer: Writer, stored: list[dict[str, Any]]) -> dict[tuple[str, int], str]:

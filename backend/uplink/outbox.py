@@ -4,7 +4,7 @@
 
     async with device_bridge.store.writer(engine) as writer:      # or the domain's own writer
         ...                                                        # write the source record
-        await enqueue(writer, "emergency_alarm", f"alarm:{alarm_id}", community, row)
+        await enqueue(writer, keys, "emergency_alarm", f"alarm:{alarm_id}", community, row)
 
 It checks the row against the standard (``standard.check``) and inserts one ``uplink_record``:
 ``pending`` when it fits, ``rejected`` with its problems when it does not (never sent half-filled).
@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from backend.instruments import UPLINK_RECORDS
+from backend.keys import Keys
 from backend.live import wakeup
 from backend.uplink import standard
 from device_bridge.store import Writer
@@ -62,7 +63,7 @@ def payload(table_key: str, row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def enqueue(
-    writer: Writer, table_key: str, record_key: str, community: int, row: Mapping[str, Any]
+    writer: Writer, keys: Keys, table_key: str, record_key: str, community: int, row: Mapping[str, Any]
 ) -> str | None:
     """Owe ``row`` (carried name → value) of ``table_key`` to the platform, in ``writer``'s transaction.
 
@@ -80,7 +81,7 @@ async def enqueue(
         table_key,
         record_key,
         community,
-        _json(body),
+        _sealed(keys, body),
         state,
         _json(problems),
         now,
@@ -102,7 +103,7 @@ async def enqueue(
 
 
 async def enqueue_many(
-    writer: Writer, table_key: str, records: list[tuple[str, int, Mapping[str, Any]]]
+    writer: Writer, keys: Keys, table_key: str, records: list[tuple[str, int, Mapping[str, Any]]]
 ) -> dict[str, int]:
     """:func:`enqueue` for a batch of ``(record_key, community, row)`` in one statement (the
     bridge's hot path); records enqueued before are skipped. Counts by state."""
@@ -123,7 +124,7 @@ async def enqueue_many(
                 table_key,
                 record_key,
                 community,
-                _json(body),
+                _sealed(keys, body),
                 state,
                 _json(problems),
                 now,
@@ -146,6 +147,12 @@ async def enqueue_many(
 
 def _known(table_key: str) -> set[str]:
     return {field.name for field in standard.tables()[table_key].fields}
+
+
+def _sealed(keys: Keys, body: dict[str, Any]) -> str:
+    """The row as kept until it is sent: sealed like ID numbers (it carries names, ID numbers and
+    phones), a JSON string in the payload column; the sender opens it (``sender.opened``)."""
+    return _json(keys.seal(_json(body)))
 
 
 def _json(value: object) -> str:

@@ -46,6 +46,7 @@ from piccolo.engine.base import Engine
 
 from backend.db import TRANSIENT
 from backend.instruments import UPLINK_RECORDS
+from backend.keys import Keys
 from backend.live.wakeup import Wakeup, wait
 from backend.settings import Settings
 from backend.uplink.outbox import PENDING, REJECTED, SENT
@@ -69,10 +70,13 @@ NEXT_DUE = (
     "SELECT MIN(CASE WHEN claimed_until > due_at THEN claimed_until ELSE due_at END) AS due "
     "FROM uplink_record WHERE state = 'pending'"
 )
+# A sent row keeps its key and times, not its (personal) data: the platform has it now.
 FINISH = (
     "UPDATE uplink_record SET state = {}, due_at = {}, claimed_until = NULL, sent_at = {}, failed_at = {}, "
-    "last_error = {} WHERE id = {} AND state = 'pending'"
+    "last_error = {}, payload = CASE WHEN {} THEN {} ELSE payload END "
+    "WHERE id = {} AND state = 'pending'"
 )
+EMPTY = "{}"
 # The target accepted records: whatever waits for its next retry is due now (not the leased rows).
 PULL_FORWARD = (
     "UPDATE uplink_record SET due_at = {} WHERE state = 'pending' AND due_at > {} "
@@ -103,8 +107,9 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 class Sender:
     """This process's uplink sender; the app starts and stops it."""
 
-    def __init__(self, settings: Settings, wakeup: Wakeup) -> None:
+    def __init__(self, settings: Settings, wakeup: Wakeup, keys: Keys) -> None:
         self._settings = settings
+        self._keys = keys
         self._signal = wakeup.local.waiter()
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task | None = None
@@ -158,7 +163,7 @@ class Sender:
             claimed = await writer.fetch(
                 claim, writer.at(now + LEASE), writer.at(now), writer.at(now), self._settings.uplink_batch
             )
-        rows = [Due(**{**row, "payload": _text(row["payload"])}) for row in claimed]
+        rows = [Due(**{**row, "payload": opened(self._keys, row["payload"])}) for row in claimed]
         if not rows:
             return 0
         by_table: dict[str, list[Due]] = defaultdict(list)
@@ -230,12 +235,16 @@ async def _record(engine: Engine, rows: list[Due], outcomes: dict[str, Outcome],
         for row in rows:
             outcome = outcomes[row.key]
             if outcome.state == SENT:
-                values.append((SENT, writer.at(now), writer.at(now), None, "", row.id))
+                values.append((SENT, writer.at(now), writer.at(now), None, "", True, EMPTY, row.id))
             elif outcome.state == REJECTED:
-                values.append((REJECTED, writer.at(now), None, writer.at(now), outcome.reason, row.id))
+                values.append(
+                    (REJECTED, writer.at(now), None, writer.at(now), outcome.reason, False, EMPTY, row.id)
+                )
             else:
                 due = retry_at(now, row.attempts, settings)
-                values.append((PENDING, writer.at(due), None, writer.at(now), outcome.reason, row.id))
+                values.append(
+                    (PENDING, writer.at(due), None, writer.at(now), outcome.reason, False, EMPTY, row.id)
+                )
         await writer.many(FINISH, values)
         if any(outcome.state != PENDING for outcome in outcomes.values()):  # the target answers again
             await writer.many(PULL_FORWARD, [(writer.at(now), writer.at(now), writer.at(now))])
@@ -272,5 +281,7 @@ async def _next_due() -> datetime | None:
     return due if due.tzinfo else due.replace(tzinfo=UTC)
 
 
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else msgspec.json.encode(value).decode()
+def opened(keys: Keys, stored: object) -> str:
+    """The row's JSON from its sealed form in the outbox (a JSON string of the sealed text)."""
+    text = stored if isinstance(stored, str) else msgspec.json.encode(stored).decode()
+    return keys.unseal(msgspec.json.decode(text, type=str))

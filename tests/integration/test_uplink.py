@@ -173,7 +173,9 @@ async def test_a_row_failing_the_standard_is_rejected_with_its_problems_and_neve
     }
     # Enqueueing the same record again changes nothing (one row per table and record).
     async with store.writer(UplinkRecord._meta.db) as writer:
-        again = await enqueue(writer, "emergency_alarm", f"alarm:{paired}", world.home, {"ID": "x"})
+        again = await enqueue(
+            writer, world.ctx.keys, "emergency_alarm", f"alarm:{paired}", world.home, {"ID": "x"}
+        )
     assert again is None and await UplinkRecord.count() == 2
 
 
@@ -314,3 +316,20 @@ async def test_door_passes_through_the_bridge_are_sent_and_those_lacking_require
 
 def _decoded(value) -> list[dict]:
     return msgspec.json.decode(value) if isinstance(value, str) else value
+
+
+async def test_a_row_owed_keeps_its_personal_data_sealed_and_a_sent_row_keeps_none(world, settings, receiver):
+    """The outbox holds the name and ID number of a pass only sealed (like the registry does), and
+    once the platform has the row, the outbox keeps its key and times, not its data."""
+    async with running(new_bridge(world, settings)):
+        [card] = await passes(Fleet(world, settings), {"method": "card", "credential": DEMO_CARDS[0]})
+    holder = await Person.objects().get(Person.id == card.person)
+    id_number = world.ctx.keys.unseal(holder.id_number_encrypted)
+    [owed] = await UplinkRecord.raw("SELECT payload FROM uplink_record WHERE state = 'pending'")
+    kept = str(owed["payload"])
+    assert id_number not in kept and holder.name not in kept and DEMO_CARDS[0] not in kept
+    await receiver.up()
+    await until(lambda: _none_pending(), "the outbox drained")
+    assert receiver.applied[f"door_access/access_record:{card.id}"]["row"]["GMSFHM"] == id_number
+    [sent] = await rows("sent")
+    assert _decoded(sent["payload"]) == {}
