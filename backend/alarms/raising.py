@@ -16,6 +16,7 @@ accounts routing.py names.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -72,6 +73,11 @@ class Source(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, device: KnownDevice) -> Source:
         return cls(device.id, device.community, device.name, device.kind, device.latitude, device.longitude)
+
+    @classmethod
+    def of_row(cls, device: Mapping[str, Any]) -> Source:
+        """From a ``device`` row with these columns (id, community, name, kind, latitude, longitude)."""
+        return cls(*(device[name] for name in cls.__struct_fields__))
 
 
 class Signal(msgspec.Struct, frozen=True, kw_only=True):

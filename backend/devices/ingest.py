@@ -178,15 +178,7 @@ async def set_online(writer: Writer, device_id: int, online: bool) -> None:
     if not flipped:
         return
     device = flipped[0]
-    source = Source(
-        device["id"],
-        device["community"],
-        device["name"],
-        device["kind"],
-        device["latitude"],
-        device["longitude"],
-    )
-    await alarms_ingest.device_offline(writer, source, online)
+    await alarms_ingest.device_offline(writer, Source.of_row(device), online)
     now = writer.at(datetime.now(UTC))
     if online:  # silence is counted from now on, but last_seen never moves back
         await writer.many(SEEN_NOW, [(now, device_id, now)])

@@ -69,26 +69,9 @@ async def enqueue(
 
     Returns its state (``pending`` or ``rejected``), or None when this record was enqueued before.
     """
-    problems = standard.check(table_key, row)
-    state = REJECTED if problems else PENDING
     now = writer.at(dt.datetime.now(dt.UTC))
-    key = idempotency_key(table_key, record_key)
-    why = "; ".join(f"{p.field}: {p.reason}" for p in problems)[:300]
-    body = payload(table_key, {name: value for name, value in row.items() if name in _known(table_key)})
-    inserted = await writer.fetch(
-        INSERT,
-        key,
-        table_key,
-        record_key,
-        community,
-        _sealed(keys, body),
-        state,
-        _json(problems),
-        now,
-        now,
-        now if problems else None,
-        why,
-    )
+    state, values = _owed(keys, table_key, record_key, community, row, now)
+    inserted = await writer.fetch(INSERT, *values)
     if not inserted:
         return None
     if state == PENDING:
@@ -110,29 +93,11 @@ async def enqueue_many(
     if not records:
         return {}
     now = writer.at(dt.datetime.now(dt.UTC))
-    known = _known(table_key)
     values, counts = [], {PENDING: 0, REJECTED: 0}
     for record_key, community, row in records:
-        problems = standard.check(table_key, row)
-        state = REJECTED if problems else PENDING
+        state, owed = _owed(keys, table_key, record_key, community, row, now)
         counts[state] += 1
-        why = "; ".join(f"{p.field}: {p.reason}" for p in problems)[:300]
-        body = payload(table_key, {name: value for name, value in row.items() if name in known})
-        values.append(
-            (
-                idempotency_key(table_key, record_key),
-                table_key,
-                record_key,
-                community,
-                _sealed(keys, body),
-                state,
-                _json(problems),
-                now,
-                now,
-                now if problems else None,
-                why,
-            )
-        )
+        values.append(owed)
     await writer.many(INSERT.removesuffix(" RETURNING id"), values)
     if counts[PENDING]:
         wakeup.after_commit(writer)
@@ -145,8 +110,27 @@ async def enqueue_many(
     return counts
 
 
-def _known(table_key: str) -> set[str]:
-    return {field.name for field in standard.tables()[table_key].fields}
+def _owed(
+    keys: Keys, table_key: str, record_key: str, community: int, row: Mapping[str, Any], now: Any
+) -> tuple[str, tuple]:
+    """The row's state and its INSERT values: checked against the standard, the fields sent kept sealed."""
+    problems = standard.check(table_key, row)
+    state = REJECTED if problems else PENDING
+    why = "; ".join(f"{p.field}: {p.reason}" for p in problems)[:300]
+    values = (
+        idempotency_key(table_key, record_key),
+        table_key,
+        record_key,
+        community,
+        _sealed(keys, payload(table_key, row)),
+        state,
+        _json(problems),
+        now,
+        now,
+        now if problems else None,
+        why,
+    )
+    return state, values
 
 
 def _sealed(keys: Keys, body: dict[str, Any]) -> str:

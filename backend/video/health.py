@@ -47,17 +47,9 @@ async def set_state(camera_id: int, lost: bool, detail: str, fold_seconds: float
             await writer.many(CHECKED, [(writer.at(now), camera_id)])
             return False
         [device] = await writer.fetch(DEVICE, flipped[0]["device"])
-        source = Source(
-            device["id"],
-            device["community"],
-            device["name"],
-            device["kind"],
-            device["latitude"],
-            device["longitude"],
-        )
         signal = Signal(
             key=f"video_loss:{camera_id}:{now.isoformat()}",
-            device=source,
+            device=Source.of_row(device),
             type=AlarmType.VIDEO_LOSS,
             at=now,
             active=lost,
