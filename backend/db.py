@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,8 @@ from asyncpg.exceptions import (
 )
 from piccolo.engine import postgres, sqlite
 from piccolo.engine.base import Engine
+
+from device_bridge.store import Writer
 
 if TYPE_CHECKING:
     from backend.keys import Keys
@@ -214,6 +217,20 @@ def transaction(engine: Engine):
     if isinstance(engine, sqlite.SQLiteEngine):
         return engine.transaction(transaction_type=sqlite.TransactionType.immediate)
     return engine.transaction()
+
+
+@contextlib.asynccontextmanager
+async def writing(engine: Engine) -> AsyncIterator[Writer]:
+    """A write transaction that Piccolo queries and raw statements (a :class:`Writer`: the uplink
+    outbox, announcements) share; the writer's after-commit work runs once it has committed.
+
+    Inside another transaction it joins that one, and its after-commit work runs when this block
+    ends, before the outer commit: keep it the outermost block where that matters.
+    """
+    async with transaction(engine) as tx:
+        writer = Writer(tx.connection, is_postgres(engine))
+        yield writer
+    await writer.committed()
 
 
 def placeholders(values) -> str:

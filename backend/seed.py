@@ -68,6 +68,7 @@ class SeedSize(msgspec.Struct, frozen=True):
 
 # The community map's coordinate space (buildings, gates, perimeter zones): x to the east, y to the south.
 MAP_WIDTH, MAP_HEIGHT = 1000, 700
+SIMULATED_MODEL = "ANJU-SIM-1"  # every seeded device is the simulator's (device_bridge/simulator.py)
 DEMO_SIZE = SeedSize(buildings=5, units=2, floors=10, flats_per_floor=2, gates=2)  # 200 flats
 SMALL_SIZE = SeedSize(buildings=1, units=2, floors=2, flats_per_floor=2, gates=1)  # 8 flats
 
@@ -314,6 +315,7 @@ def _device(ctx: Context, community: Community, code: str, kind: DeviceKind, nam
         code=f"{community.code}-{code}",
         kind=kind,
         name=name,
+        model=SIMULATED_MODEL,
         secret_sealed=ctx.keys.seal(secrets.token_hex(32)),
         heartbeat_seconds=60,
         latitude=community.latitude,

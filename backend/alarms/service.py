@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,7 +47,7 @@ from backend.alarms.tables import (
 from backend.alarms.thresholds import DEFAULTS
 from backend.audit import service as audit
 from backend.context import Context
-from backend.db import is_postgres, transaction
+from backend.db import transaction, writing
 from backend.devices import service as devices
 from backend.devices.tables import DeviceKind
 from backend.errors import Conflict, Invalid, NotFound
@@ -60,21 +58,10 @@ from backend.text import plain_text
 from backend.uplink import mappings as uplink
 from backend.video.watching import with_cameras
 from device_bridge.protocol import MeterKind
-from device_bridge.store import Writer
 from roles import Action, Principal, Target, authorize, is_allowed
 from roles.projections import project_person, viewer_for
 
 LIST_LIMIT = 200
-
-
-@contextlib.asynccontextmanager
-async def writing() -> AsyncIterator[Writer]:
-    """A write transaction that Piccolo queries (the audit trail) and raw statements share."""
-    engine = Alarm._meta.db
-    async with transaction(engine) as tx:
-        writer = Writer(tx.connection, is_postgres(engine))
-        yield writer
-    await writer.committed()
 
 
 # --- alarms --------------------------------------------------------------------------------------
@@ -161,7 +148,7 @@ async def step(ctx: Context, who: Principal, alarm_id: int, data: StepIn, ip: st
     note = plain_text(data.note, "note")
     if to in CLOSED_STATES and not note:
         raise Invalid("note_required", "Say how the alarm was handled (处理结果)", field="note")
-    async with writing() as writer:
+    async with writing(Alarm._meta.db) as writer:
         now = writer.at(datetime.now(UTC))
         rows = await writer.fetch(_transition_sql(to), to.value, now, who.account_id, note, alarm_id)
         if not rows:
@@ -176,7 +163,7 @@ async def step(ctx: Context, who: Principal, alarm_id: int, data: StepIn, ip: st
         [alarm] = await with_cameras(writer.fetch, [alarm_out(rows[0])])
         if (payload := stream_payload(alarm)) is not None:
             await announce(writer, community=alarm.community, topic="alarm", payload=payload)
-        await uplink.emergency_alarm(writer, ctx.keys, rows[0])
+        await uplink.closed_alarm(writer, ctx.keys, rows[0])
     return alarm
 
 

@@ -17,7 +17,7 @@ class Alarm(Table):
 
     ``open_slot`` is ``"{device}:{type}"`` while repeats may still fold into this alarm, else NULL:
     its uniqueness is what keeps concurrent bridge workers from opening two alarms for one incident.
-    kinds.STANDARD_FIELDS maps the 数据标准 fields onto these columns.
+    ``backend/uplink/mappings.py`` maps them onto the 数据标准's alarm tables.
     """
 
     community = ForeignKey(Community, null=False, index=True)

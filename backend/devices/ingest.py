@@ -326,7 +326,7 @@ def build_bridge(
     screens = Screens(commands.sender, keys)
 
     async def publish_scheduled_notices() -> None:
-        await publish_due(transaction_on(engine), screens)
+        await publish_due(transaction_on(engine), screens, keys)
 
     bridge.every(watch_seconds, escalate)
     bridge.every(watch_seconds, publish_scheduled_notices)

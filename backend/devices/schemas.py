@@ -24,6 +24,7 @@ class DeviceOut(msgspec.Struct):
     battery: int | None
     heartbeat_seconds: int
     stream_url: str = ""
+    model: str = ""
 
 
 class DeviceIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -31,6 +32,7 @@ class DeviceIn(msgspec.Struct, forbid_unknown_fields=True):
     code: Code
     kind: DeviceKind
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    model: Annotated[str, msgspec.Meta(max_length=30)] = ""  # 设备型号, reported to the police platform
     gate_id: Id | None = None
     building_id: Id | None = None
     unit_id: Id | None = None

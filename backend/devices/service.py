@@ -33,6 +33,7 @@ def _out(row: dict[str, Any]) -> DeviceOut:
         battery=row["battery"],
         heartbeat_seconds=row["heartbeat_seconds"],
         stream_url=row["stream_url"],
+        model=row["model"],
     )
 
 
@@ -69,6 +70,7 @@ async def provision(ctx: Context, who: Principal, data: DeviceIn, ip: str) -> De
             code=data.code,
             kind=data.kind,
             name=plain_text(data.name, "name"),
+            model=plain_text(data.model, "model"),
             gate=data.gate_id,
             building=data.building_id,
             unit=data.unit_id,

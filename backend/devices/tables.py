@@ -48,6 +48,7 @@ class Device(Table):
     code = Varchar(length=64, unique=True)  # the device segment of its MQTT topics
     kind = Varchar(length=20, choices=DeviceKind)
     name = Varchar(length=100)
+    model = Varchar(length=30, default="")  # 设备型号 (SBXH): the maker's model, as the standard reports it
     gate = ForeignKey(Gate, null=True, default=None)
     building = ForeignKey(Building, null=True, default=None)
     unit = ForeignKey(Unit, null=True, default=None)

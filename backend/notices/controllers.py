@@ -77,7 +77,7 @@ class NoticeController(Controller):
         opt=permission(Action.WRITE_NOTICES),
     )
     async def publish(self, notice_id: PathId, data: JSONBody[PublishIn], ctx: Ctx, who: Caller) -> NoticeOut:
-        return await service.publish(Screens.of(ctx), who, notice_id, data)
+        return await service.publish(Screens.of(ctx), ctx.keys, who, notice_id, data)
 
     @post(
         f"{NOTICE}/withdraw",

@@ -18,6 +18,7 @@ from typing import Any
 
 from backend.audit import service as audit
 from backend.errors import Conflict, Invalid, NotFound
+from backend.keys import Keys
 from backend.live.outbox import PushMessage, announce
 from backend.notices.display import Screens
 from backend.notices.schemas import (
@@ -34,6 +35,7 @@ from backend.notices.schemas import (
 from backend.notices.tables import REVIEWED_KINDS, Notice, NoticeKind, NoticeRead, NoticeReview, NoticeStatus
 from backend.registry import service as registry
 from backend.text import plain_text
+from backend.uplink import operations as uplink
 from device_bridge import store
 from device_bridge.store import Writer
 from roles import Action, Principal, Role, authorize, is_allowed
@@ -44,20 +46,8 @@ SIDES = {Role.COMMUNITY_WORKER: "community", Role.POLICE: "police"}
 APPROVAL = {"community": Notice.community_approval, "police": Notice.police_approval}
 LABELS = {Role.PROPERTY: "property", Role.COMMUNITY_WORKER: "community", Role.POLICE: "police"}
 
-# Our records as the data standard's 信息发布 table (notice_publish) names its fields, for the uplink.
-STANDARD_FIELDS = {
-    "ID": "notice.id",
-    "FB_LX": "notice.kind",  # 发布类型
-    "FB_NR": "notice.title and notice.body",  # 发布内容
-    "FB_RQSJ": "notice.published_at",  # 发布日期时间
-    "FB_FSDM": "the channels: PWA feed, web push when notice.urgent, the community's screens",  # 发布方式代码
-    "FB_ZT": "notice.status",  # 发布状态
-    "DQJD": "community's longitude",  # 地球经度
-    "DQWD": "community's latitude",  # 地球纬度
-    "FBR_XM": "notice.author_label, and account.name of notice.author",  # 发布人员姓名
-}
 
-PUBLISHED_COLUMNS = "id, community, kind, title, body, urgent, author_label"
+PUBLISHED_COLUMNS = "id, community, kind, title, body, urgent, author, author_label, published_at"
 PUBLISH_ONE = (
     "UPDATE notice SET status = {}, published_at = {} WHERE id = {} AND status = {} "
     f"RETURNING {PUBLISHED_COLUMNS}"
@@ -331,7 +321,7 @@ def _publishable(row: dict[str, Any]) -> NoticeStatus:
     return ready
 
 
-async def publish(screens: Screens, who: Principal, notice_id: int, data: PublishIn) -> NoticeOut:
+async def publish(screens: Screens, keys: Keys, who: Principal, notice_id: int, data: PublishIn) -> NoticeOut:
     """Publish now, or schedule for ``data.at`` (publish_due publishes it then); the community's
     screens show it once it is published."""
     row = await _authorized(who, notice_id, Action.WRITE_NOTICES)
@@ -349,7 +339,7 @@ async def publish(screens: Screens, who: Principal, notice_id: int, data: Publis
             )
             if not rows:
                 raise Conflict("illegal_transition", "This notice changed meanwhile; reload it")
-            await _announce(writer, rows[0])
+            await _published(writer, keys, rows[0])
         await screens.show(rows)
     return await _notice_out(await _notice(notice_id), with_reviews=True)
 
@@ -371,8 +361,10 @@ async def withdraw(screens: Screens, who: Principal, notice_id: int) -> NoticeOu
 # --- publication ------------------------------------------------------------------------------
 
 
-async def _announce(writer: Writer, row: dict[str, Any]) -> None:
-    """The live event of a published notice; an urgent one is pushed to the community's residents."""
+async def _published(writer: Writer, keys: Keys, row: dict[str, Any]) -> None:
+    """A notice just published: its live event (an urgent one pushed to the community's residents),
+    and its record owed to the police platform."""
+    await uplink.notice_published(writer, keys, row)
     urgent = bool(row["urgent"])
     payload = {key: row[key] for key in ("id", "kind", "title", "author_label")} | {"urgent": urgent}
     push = PushMessage(
@@ -393,7 +385,7 @@ async def _announce(writer: Writer, row: dict[str, Any]) -> None:
 
 
 async def publish_due(
-    transaction: Callable[[], AbstractAsyncContextManager[Writer]], screens: Screens
+    transaction: Callable[[], AbstractAsyncContextManager[Writer]], screens: Screens, keys: Keys
 ) -> list[int]:
     """Publish every scheduled notice that is due; the ids this runner published.
 
@@ -407,6 +399,6 @@ async def publish_due(
             PUBLISH_DUE, NoticeStatus.PUBLISHED.value, at, NoticeStatus.SCHEDULED.value, at
         )
         for row in rows:
-            await _announce(writer, row)
+            await _published(writer, keys, row)
     await screens.show(rows)
     return [row["id"] for row in rows]

@@ -120,9 +120,9 @@ class PatrolController(Controller):
         operation_id="recordPatrolScan",
         opt=permission(Action.RECORD_PATROL),
     )
-    async def scan(self, run_id: PathId, data: JSONBody[ScanIn], who: Caller) -> RunOut:
+    async def scan(self, run_id: PathId, data: JSONBody[ScanIn], ctx: Ctx, who: Caller) -> RunOut:
         """A checkpoint's tag scanned by the guard of this run (with the phone's position, if given)."""
-        return await service.record_scan(who, run_id, data, _now())
+        return await service.record_scan(ctx, who, run_id, data, _now())
 
     @post(
         "/api/patrol/runs/{run_id:int}/end",

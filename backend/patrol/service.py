@@ -11,7 +11,7 @@ from typing import Any
 
 from backend.audit import service as audit
 from backend.context import Context
-from backend.db import transaction
+from backend.db import transaction, writing
 from backend.doorplates import service as doorplates
 from backend.errors import Conflict, Invalid, NotFound
 from backend.patrol import rules
@@ -40,6 +40,7 @@ from backend.patrol.tables import (
 )
 from backend.registry import service as registry
 from backend.text import plain_text
+from backend.uplink import operations as uplink
 from qr.sheets import Plate, sheet_svg
 from qr.tokens import is_well_formed, new_plate_token
 from roles import Action, Principal, Target, authorize, authorize_any
@@ -47,33 +48,6 @@ from roles import Action, Principal, Target, authorize, authorize_any
 log = logging.getLogger("anju")
 RECENT_AT_PLACE = 5  # patrols listed in a building's scan view
 RECENT_RUNS = 50
-
-# Our records as the data standard's 电子巡查 table names its fields (one row per checkpoint scan),
-# for the uplink to come.
-STANDARD_FIELDS = {
-    "ID": "patrol_scan.id",
-    "XL_RQSJ": "patrol_run.round_start",  # 巡逻日期时间
-    "XL_RS": "1: one guard per run",  # 巡逻人数
-    "XLR_XM": "account.name of patrol_scan.guard",  # 巡逻人姓名
-    "XLXL_MC": "patrol_route.name",  # 巡逻线路名称
-    "XL_DD": "checkpoint.name and checkpoint.place",  # 巡逻地点
-    "YS_BS": "checkpoint_tag.token, or checkpoint.nfc_tag when patrol_scan.by_nfc",  # 原始标识
-    "SJLY_MC": "安居",  # 数据来源名称
-    "XG_BS": "checkpoint.id",  # 巡更标识
-    "XG_MC": "checkpoint.name",  # 巡更名称
-    "SBMC": "手机扫码, or NFC when patrol_scan.by_nfc",  # 设备名称
-    "RY_LX": "account.role of the guard",  # 人员类型
-    "DD_RQSJ": "patrol_scan.at",  # 到达日期时间
-    "CL_BM": "patrol_shift.id",  # 策略编码
-    "CL_MC": "patrol_shift.name",  # 策略名称
-    "KS_RQSJ": "patrol_run.started_at",  # 开始日期时间
-    "JS_RQSJ": "patrol_run.ended_at",  # 结束日期时间
-    "CJ_RQSJ": "patrol_scan.at",  # 创建日期时间: scans are never changed
-    "XG_RQSJ": "patrol_scan.at",  # 修改日期时间
-    "DQJD": "patrol_scan.longitude",  # 地球经度
-    "DQWD": "patrol_scan.latitude",  # 地球纬度
-    "BJLX": "patrol_flag.kind, if any",  # 巡更类型
-}
 
 
 def tag_url(ctx: Context, token: str) -> str:
@@ -264,8 +238,8 @@ async def _authorized_run(who: Principal, run_id: int, *actions: Action) -> dict
     return run
 
 
-async def record_scan(who: Principal, run_id: int, data: ScanIn, now: dt.datetime) -> RunOut:
-    """A checkpoint's tag scanned on the guard's own open run."""
+async def record_scan(ctx: Context, who: Principal, run_id: int, data: ScanIn, now: dt.datetime) -> RunOut:
+    """A checkpoint's tag scanned on the guard's own open run; owed to the police platform."""
     run = await _authorized_run(who, run_id, Action.RECORD_PATROL)
     if run["status"] != RunStatus.OPEN:
         raise Conflict("run_closed", "This run has ended; start a new one")
@@ -282,9 +256,11 @@ async def record_scan(who: Principal, run_id: int, data: ScanIn, now: dt.datetim
         by_nfc=bool(data.nfc_tag),
         key=f"{run_id}:{checkpoint}",
     )
-    inserted = await PatrolScan.insert(scan).on_conflict(action="DO NOTHING").returning(PatrolScan.id)
-    if not inserted:
-        raise Conflict("already_scanned", "This checkpoint is already recorded on this run")
+    async with writing(PatrolScan._meta.db) as writer:
+        inserted = await PatrolScan.insert(scan).on_conflict(action="DO NOTHING").returning(PatrolScan.id)
+        if not inserted:
+            raise Conflict("already_scanned", "This checkpoint is already recorded on this run")
+        await uplink.patrol_scan(writer, ctx.keys, inserted[0]["id"])
     return await _run_out(run_id)
 
 

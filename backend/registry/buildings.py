@@ -8,17 +8,19 @@ police only (masked for the property, who entered it).
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from backend.audit import service as audit
 from backend.context import Context
-from backend.db import transaction
+from backend.db import writing
 from backend.errors import Invalid, NotFound
 from backend.registry import codes
 from backend.registry.idnumber import InvalidIdNumber, validate_id
 from backend.registry.schemas import BuildingDetails, BuildingDetailsIn
 from backend.registry.tables import Building
 from backend.text import plain_text
+from backend.uplink import rows as uplink
 from roles import Action, Principal, Role, Target, authorize
 from roles.masking import mask_id
 
@@ -119,8 +121,9 @@ async def update(
     number, phone = values.pop("number"), values.pop("phone")
     values[Building.agent_id_number_sealed] = ctx.keys.seal(number) if number else ""
     values[Building.agent_phone_sealed] = ctx.keys.seal(phone) if phone else ""
-    async with transaction(Building._meta.db):
+    async with writing(Building._meta.db) as writer:
         await Building.update(values).where(Building.id == building_id)
+        await uplink.owe_building(writer, ctx, building_id, f"{time.time_ns() // 1_000_000}")
         await audit.record(
             who, "update_building", f"building:{building_id}", community=row["community"], ip=ip,
             detail={"agent_name": values[Building.agent_name], "photo": values[Building.photo]},

@@ -128,10 +128,10 @@ class RegistryController(Controller):
         opt=permission(Action.CORRECT_RESIDENCY),
     )
     async def correct(
-        self, residency_id: PathId, data: JSONBody[CorrectionIn], who: Caller, request: Request
+        self, residency_id: PathId, data: JSONBody[CorrectionIn], ctx: Ctx, who: Caller, request: Request
     ) -> ResidencyOut:
         """Police correct a verified residency (category, wrong person) with a reason; not a deregistration."""
-        return await service.correct(who, residency_id, data, client_ip(request))
+        return await service.correct(ctx, who, residency_id, data, client_ip(request))
 
     @get(
         "/api/residencies/{residency_id:int}/history",
@@ -159,10 +159,10 @@ class RegistryController(Controller):
         opt=permission(Action.DEREGISTER),
     )
     async def deregister(
-        self, residency_id: PathId, data: JSONBody[Decision], who: Caller, request: Request
+        self, residency_id: PathId, data: JSONBody[Decision], ctx: Ctx, who: Caller, request: Request
     ) -> ResidencyOut:
         """Deregister (注销); permanent (常住) residents never can be."""
-        return await service.deregister(who, residency_id, data.reason, client_ip(request))
+        return await service.deregister(ctx, who, residency_id, data.reason, client_ip(request))
 
     @post(
         "/api/people/{person_id:int}/key-person",

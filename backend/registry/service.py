@@ -11,7 +11,7 @@ import msgspec
 from backend.accounts.tables import Account
 from backend.audit import service as audit
 from backend.context import Context
-from backend.db import placeholders, transaction
+from backend.db import placeholders, transaction, writing
 from backend.errors import Conflict, Invalid, NotFound
 from backend.live import wakeup
 from backend.registry import codes
@@ -48,6 +48,7 @@ from backend.registry.tables import (
     Unit,
 )
 from backend.text import plain_text
+from backend.uplink import rows as uplink
 from device_bridge.store import Writer
 from roles import (
     Action,
@@ -319,7 +320,7 @@ async def register(
     account = await Account.objects().get(Account.id == who.account_id) if who.signed_in else None
     own_phone = account is not None and account.phone == fields["phone"]
     status = _registration_mode(who, target, own_phone)
-    async with transaction(Residency._meta.db):
+    async with writing(Residency._meta.db) as writer:
         if status is ResidencyStatus.VERIFIED:
             person = await _known_person(ctx, fields)
             await _refuse_duplicate(person.id, house_id)
@@ -355,6 +356,8 @@ async def register(
             ip=ip,
             detail={"house": house_id, "person": person.id, "status": status},
         )
+        if status is ResidencyStatus.VERIFIED:
+            await uplink.owe_ybss(writer, ctx, residency.id, "register")
     await wakeup.changed([target.community_id])
     return ResidencyOut(residency_id=residency.id, status=status)
 
@@ -585,7 +588,7 @@ async def verify(ctx: Context, who: Principal, residency_id: int, data: VerifyIn
     person_values = {
         Person._meta.get_column_by_name(f): v for f, v in filled.items() if f in PERSON_STANDARD_FIELDS
     }
-    async with transaction(Residency._meta.db):
+    async with writing(Residency._meta.db) as writer:
         person_id = await _confirm_person(ctx, person, row["house"], data.merge_into)
         await Person.update({Person.residence_category: category, **person_values}).where(
             Person.id == person_id
@@ -608,6 +611,7 @@ async def verify(ctx: Context, who: Principal, residency_id: int, data: VerifyIn
                 **({"standard": filled} if filled else {}),
             },
         )
+        await uplink.owe_ybss(writer, ctx, row["id"], "verify")
         shown_in = await _communities_showing(person_id)
     await wakeup.changed(shown_in)
     return outcome
@@ -652,16 +656,21 @@ async def reject(who: Principal, residency_id: int, reason: str, ip: str) -> Res
     return outcome
 
 
-async def deregister(who: Principal, residency_id: int, reason: str, ip: str) -> ResidencyOut:
+async def deregister(ctx: Context, who: Principal, residency_id: int, reason: str, ip: str) -> ResidencyOut:
     if not reason.strip():
         raise Invalid("required", "Give a reason for deregistering", field="reason")
     row = await _authorized_residency(who, residency_id, Action.DEREGISTER)
-    outcome = await _decide(who, row, Action.DEREGISTER, ResidencyStatus.ENDED, reason, ip, CURRENT)
+    async with writing(Residency._meta.db) as writer:
+        outcome = await _decide(who, row, Action.DEREGISTER, ResidencyStatus.ENDED, reason, ip, CURRENT)
+        if row["status"] == ResidencyStatus.VERIFIED:  # the platform knew it: tell it it has ended
+            await uplink.owe_ybss(writer, ctx, residency_id, "deregister")
     await wakeup.changed([row["community"]])
     return outcome
 
 
-async def correct(who: Principal, residency_id: int, data: CorrectionIn, ip: str) -> ResidencyOut:
+async def correct(
+    ctx: Context, who: Principal, residency_id: int, data: CorrectionIn, ip: str
+) -> ResidencyOut:
     """Police put right a residency verified by mistake; it stays verified (not a deregistration)."""
     row = await _authorized_residency(who, residency_id, Action.CORRECT_RESIDENCY)
     reason = plain_text(data.reason, "reason")
@@ -681,7 +690,7 @@ async def correct(who: Principal, residency_id: int, data: CorrectionIn, ip: str
         category_to=new_category,
         account_unlinked=unlink,
     )
-    async with transaction(Residency._meta.db):
+    async with writing(Residency._meta.db) as writer:
         await Person.update({Person.residence_category: new_category}).where(Person.id == row["person"])
         if unlink:
             await Residency.update({Residency.account: None}).where(Residency.id == residency_id)
@@ -694,6 +703,7 @@ async def correct(who: Principal, residency_id: int, data: CorrectionIn, ip: str
             ip=ip,
             detail={"reason": correction.reason, **_correction_changes(correction.to_dict())},
         )
+        await uplink.owe_ybss(writer, ctx, residency_id, "correct", str(correction.id))
         shown_in = await _communities_showing(row["person"])
     await wakeup.changed(shown_in)
     return ResidencyOut(residency_id=residency_id, status=ResidencyStatus.VERIFIED)

@@ -20,12 +20,14 @@ import datetime as dt
 from typing import Any
 
 from backend.accounts.service import account_names
-from backend.alarms.kinds import AlarmType, Severity, State
+from backend.alarms.kinds import AlarmType, Category, Severity, State
 from backend.alarms.tables import ButtonPairing
+from backend.devices.tables import DeviceKind
 from backend.keys import Keys
 from backend.registry import codes
 from backend.registry.tables import Community, Person
 from backend.uplink.outbox import enqueue, enqueue_many
+from device_bridge.protocol import MeterKind
 from device_bridge.store import Writer
 
 BUTTON_TYPES = {AlarmType.EMERGENCY: "紧急报警", AlarmType.HELP: "求助"}
@@ -38,6 +40,33 @@ SEVERITY_NAMES = {
     Severity.LOW: "四级",
 }
 COORDINATE_DECIMALS = 6  # NUMBER(10,6)
+ALARM_NAMES = {
+    AlarmType.INTRUSION: "周界入侵",
+    AlarmType.SMOKE: "烟雾报警",
+    AlarmType.FIRE_DOOR_OPEN: "消防通道门开启",
+    AlarmType.HYDRANT_PRESSURE: "消防栓水压异常",
+    AlarmType.WATER_LEAK: "水浸报警",
+    AlarmType.WATER_THRESHOLD: "用水超阈值",
+    AlarmType.ELECTRICITY_THRESHOLD: "用电超阈值",
+    AlarmType.GAS_THRESHOLD: "燃气超阈值",
+}
+# 设备类型 (SBLX, ≤ 10 bytes: three Chinese characters): our sensor kinds as the platform names them.
+SENSOR_TYPES = {
+    DeviceKind.SMOKE_SENSOR: "烟感",
+    DeviceKind.LEAK_SENSOR: "水浸",
+    DeviceKind.DOOR_MAGNET: "门磁",
+    DeviceKind.HYDRANT_PRESSURE: "消防栓",
+    DeviceKind.METER: "能耗表",
+}
+ENERGY_NAMES = {
+    MeterKind.WATER: "水",
+    MeterKind.ELECTRICITY: "电",
+    MeterKind.POWER: "电",
+    MeterKind.GAS: "燃气",
+    MeterKind.GAS_CONCENTRATION: "燃气",
+}
+WATER_ALARMS = frozenset({AlarmType.WATER_LEAK, AlarmType.WATER_THRESHOLD, AlarmType.HYDRANT_PRESSURE})
+ALARMING, NORMAL = "报警", "正常"
 
 
 def record_id(community_code: str, kind: str, record_id: int) -> str:
@@ -46,9 +75,7 @@ def record_id(community_code: str, kind: str, record_id: int) -> str:
 
 
 async def emergency_alarm(writer: Writer, keys: Keys, alarm: dict[str, Any]) -> str | None:
-    """Enqueue a closed button alarm (``alarm``: its row after closing); other alarms: nothing."""
-    if alarm["type"] not in BUTTON_TYPES or alarm["state"] not in STATE_NAMES:
-        return None
+    """紧急报警(求助)系统: a closed button alarm (``alarm``: its row after closing)."""
     community = await Community.select(Community.code).where(Community.id == alarm["community"]).first()
     person = await _paired_person(alarm["pairing"], keys)
     closers = await account_names([alarm["closed_by"]] if alarm["closed_by"] is not None else [])
@@ -56,19 +83,106 @@ async def emergency_alarm(writer: Writer, keys: Keys, alarm: dict[str, Any]) -> 
         "ID": record_id(community["code"], "alarm", alarm["id"]),
         "BJQZR_XM": person.get("name"),
         "BJQZ_DD": alarm["location"],
-        "BJQZ_RQJSJ": _when(alarm["first_at"]),
+        "BJQZ_RQJSJ": moment(alarm["first_at"]),
         "BJLX": BUTTON_TYPES[AlarmType(alarm["type"])],
         "LXFS": person.get("phone"),
         "NR": alarm["detail"] or f"{BUTTON_TYPES[AlarmType(alarm['type'])]}：{alarm['location']}",
         "BJ_ZT": STATE_NAMES[State(alarm["state"])],
         "CLJG_MC": alarm["note"],
-        "CLSJ": _when(alarm["closed_at"]),
+        "CLSJ": moment(alarm["closed_at"]),
         "CLR_XM": closers.get(alarm["closed_by"]),
         "DQJD": _coordinate(alarm["longitude"]),
         "DQWD": _coordinate(alarm["latitude"]),
         "YJSJD_MC": SEVERITY_NAMES.get(alarm["severity"]),
     }
     return await enqueue(writer, keys, "emergency_alarm", f"alarm:{alarm['id']}", alarm["community"], row)
+
+
+async def closed_alarm(writer: Writer, keys: Keys, alarm: dict[str, Any]) -> str | None:
+    """Owe a closed alarm to the table of its kind: a button's, a perimeter intrusion, a fire or
+    energy alarm; other alarms (video analytics, device health) have no table."""
+    if alarm["state"] not in STATE_NAMES:
+        return None
+    if alarm["type"] in BUTTON_TYPES:
+        return await emergency_alarm(writer, keys, alarm)
+    if alarm["type"] == AlarmType.INTRUSION:
+        return await perimeter_alarm(writer, keys, alarm)
+    if alarm["category"] in (Category.FIRE, Category.ENERGY):
+        return await fire_energy(writer, keys, alarm)
+    return None
+
+
+async def perimeter_alarm(writer: Writer, keys: Keys, alarm: dict[str, Any]) -> str | None:
+    """周界防护系统: a closed intrusion alarm, with the detector that raised it."""
+    community, device = await _alarm_source(writer, alarm)
+    row = {
+        "ID": record_id(community, "alarm", alarm["id"]),
+        "BJSJ": moment(alarm["raised_at"]),
+        "RQ_RQSJ": moment(alarm["first_at"]),
+        "BJ_PDBZ": "1" if alarm["state"] == State.RESOLVED else "0",  # a real intrusion, or not
+        "AQ_DJ": SEVERITY_NAMES.get(alarm["severity"]),
+        "BJ_BM": f"{community}-alarm-{alarm['id']}",
+        "SB_BM": device.get("code"),
+        "BJ_XXQK": "；".join(part for part in (alarm["location"], alarm["detail"], alarm["note"]) if part),
+        "KS_RQSJ": moment(alarm["first_at"]),
+        "JS_RQSJ": moment(alarm["cleared_at"] or alarm["closed_at"]),
+        "CJ_RQSJ": moment(alarm["raised_at"]),
+        "XG_RQSJ": moment(alarm["closed_at"]),
+        "DQJD": _coordinate(_first(alarm["longitude"], device.get("longitude"))),
+        "DQWD": _coordinate(_first(alarm["latitude"], device.get("latitude"))),
+        "BJLX": ALARM_NAMES[AlarmType.INTRUSION],
+    }
+    return await enqueue(writer, keys, "perimeter_alarm", f"alarm:{alarm['id']}", alarm["community"], row)
+
+
+async def fire_energy(writer: Writer, keys: Keys, alarm: dict[str, Any]) -> str | None:
+    """消防、能源监测系统: a closed fire or energy alarm, with its sensor or meter and what it read.
+
+    The three states the table requires (水位, 烟雾, 报警) say which condition this alarm was."""
+    community, device = await _alarm_source(writer, alarm)
+    kind = AlarmType(alarm["type"])
+    reading = "" if alarm["reading"] is None else f"{alarm['reading']:g}"
+    row = {
+        "ID": record_id(community, "alarm", alarm["id"]),
+        "SBMC": device.get("name"),
+        "SBLX": SENSOR_TYPES.get(device.get("kind", "")),
+        "SBXH": device.get("model"),
+        "BJSJ": moment(alarm["first_at"]),
+        "GJ_RQJSJ": moment(alarm["raised_at"]),
+        "GJXX_NR": alarm["detail"] or ALARM_NAMES[kind],
+        "JK_DZ": alarm["location"] or device.get("name"),
+        "NYLX_MC": ENERGY_NAMES.get(alarm["meter"]),
+        "YZ_MC": alarm["threshold"],
+        "CGYZ_BJSJ": moment(alarm["first_at"]) if alarm["threshold"] else None,
+        "SB_BS": device.get("code"),
+        "CJSJ": moment(alarm["last_at"]),
+        "SW_ZT": ALARMING if kind in WATER_ALARMS else NORMAL,
+        "YW_ZT": ALARMING if kind == AlarmType.SMOKE else NORMAL,
+        "BJ_ZT": STATE_NAMES[State(alarm["state"])],
+        "CC_RQSJ": dt.datetime.now(dt.UTC),
+        "DL_MC": reading if alarm["meter"] == MeterKind.POWER else None,
+        "DQJD": _coordinate(_first(alarm["longitude"], device.get("longitude"))),
+        "DQWD": _coordinate(_first(alarm["latitude"], device.get("latitude"))),
+    }
+    return await enqueue(writer, keys, "fire_energy", f"alarm:{alarm['id']}", alarm["community"], row)
+
+
+async def _alarm_source(writer: Writer, alarm: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The alarm's community code and its device (name, kind, model, code, place; {} if removed)."""
+    rows = await writer.fetch(
+        "SELECT community.code AS community_code, device.code, device.name, device.kind, device.model, "
+        "device.latitude, device.longitude FROM community LEFT JOIN device ON device.id = {} "
+        "WHERE community.id = {}",
+        alarm["device"],
+        alarm["community"],
+    )
+    row = rows[0]
+    community = row.pop("community_code")
+    return community, row if row["code"] is not None else {}
+
+
+def _first(*values: float | None) -> float | None:
+    return next((value for value in values if value is not None), None)
 
 
 async def _paired_person(pairing_id: int | None, keys: Keys) -> dict[str, str]:
@@ -91,7 +205,7 @@ def _coordinate(value: float | None) -> float | None:
     return None if value is None else round(value, COORDINATE_DECIMALS)
 
 
-def _when(value: dt.datetime | str | None) -> dt.datetime | None:
+def moment(value: dt.datetime | str | None) -> dt.datetime | None:
     """A timestamp as either engine returns it from raw SQL (SQLite: UTC text)."""
     if value is None or isinstance(value, dt.datetime):
         return value
@@ -129,11 +243,11 @@ async def door_access(writer: Writer, keys: Keys, passes: list[dict[str, Any]]) 
             "LD_BM": record["ld_bm"],
             "XM": record["name"],
             "TG_PDBZ": "1" if record["granted"] else "0",
-            "CJ_RQSJ": _when(record["created_at"]),
+            "CJ_RQSJ": moment(record["created_at"]),
             "SK_FSDM": code,
             "DYH": numbers.get(("house", record["house"])) or numbers.get(("unit", record["unit"])),
             "GMSFHM": keys.unseal(sealed) if sealed else None,
-            "SK_RQSJ": _when(record["at"]),
+            "SK_RQSJ": moment(record["at"]),
             "XQ_BS": source["community_code"],
             "JCDZ_MC": DIRECTIONS.get(record["direction"]),
             "DQJD": _coordinate(source.get("longitude")),

@@ -1,5 +1,9 @@
 """Registry records as rows of the data standard's tables (一标三实对接信息 ``ybss``, 楼栋信息 ``building``).
 
+The registry owes a ``ybss`` row when a residency becomes verified (registered by staff, or
+verified), is corrected or is deregistered (:func:`owe_ybss`), and a ``building`` row per unit when
+a building's details change (:func:`owe_building`), in the transaction that makes the change.
+
 Each ``*_SOURCES`` constant names, for every field of its table the registry can fill, where the
 value comes from; a test holds that every *required* field has a source. The row functions read
 those sources and return ``{carried name: value}``, ready for ``standard.check`` (a field the
@@ -19,6 +23,8 @@ from backend.errors import NotFound
 from backend.registry import codes
 from backend.registry.enums import ResidenceCategory
 from backend.registry.tables import Building, Community, Residency, Unit
+from backend.uplink.outbox import enqueue
+from device_bridge.store import Writer
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
 PERMANENT_LODGING = "01"  # ZZCS 居民家中: where a 常住 resident lives, as ZZCSDM is required for all
@@ -89,11 +95,11 @@ BUILDING_SOURCES: dict[str, str] = {
 }
 
 
-def _date(day: dt.date | None) -> dt.datetime | None:
+def local_midnight(day: dt.date | None) -> dt.datetime | None:
     return dt.datetime.combine(day, dt.time(), tzinfo=CST) if day else None
 
 
-def _degrees(value: float | None) -> Decimal | None:
+def degrees(value: float | None) -> Decimal | None:
     """A coordinate as NUMBER(10,6): six decimals."""
     return None if value is None else Decimal(str(value)).quantize(Decimal("0.000001"), ROUND_HALF_EVEN)
 
@@ -147,10 +153,10 @@ async def ybss_row(ctx: Context, residency_id: int, event: str = "register") -> 
             "XZJDDM": r["street_code"],
             "LXDH": ctx.keys.unseal(p["phone_sealed"]) if p["phone_sealed"] else "",
             "HJD_XZQHDM": p["hukou_region"],
-            "CSRQ": _date(p["birth_date"]),
+            "CSRQ": local_midnight(p["birth_date"]),
             "DJRQ": r["registered_at"].astimezone(CST),
-            "DQJD": _degrees(r["longitude"]),
-            "DQWD": _degrees(r["latitude"]),
+            "DQJD": degrees(r["longitude"]),
+            "DQWD": degrees(r["latitude"]),
         }
     )
 
@@ -191,7 +197,7 @@ async def building_row(ctx: Context, unit_id: int) -> dict[str, Any]:
             "XQ_MC": c["name"],
             "LDH_MC": b["number"],
             "JZ_XZ": b["nature"],
-            "XJ_RQSJ": _date(b["built_on"]),
+            "XJ_RQSJ": local_midnight(b["built_on"]),
             "DM_CS": b["floors_above"],
             "DX_CS": b["floors_below"],
             "DXCJZ_CS": b["floors_below_lived_in"],
@@ -204,8 +210,8 @@ async def building_row(ctx: Context, unit_id: int) -> dict[str, Any]:
             "SDM_2": f"{district[:4]}00",
             "XZJDDM": c["street_code"],
             "XZJDMC": c["street"],
-            "DQJD": _degrees(b["longitude"]),
-            "DQWD": _degrees(b["latitude"]),
+            "DQJD": degrees(b["longitude"]),
+            "DQWD": degrees(b["latitude"]),
             "SSPCS_MC": c["police_station"],
             "CSQ_MC": c["committee"],
             "SQJCWHMC": c["committee"],
@@ -218,3 +224,21 @@ async def building_row(ctx: Context, unit_id: int) -> dict[str, Any]:
             "WTDLR_LXDH": ctx.keys.unseal(b["agent_phone_sealed"]) if b["agent_phone_sealed"] else "",
         }
     )
+
+
+async def owe_ybss(writer: Writer, ctx: Context, residency_id: int, event: str, occurrence: str = "") -> None:
+    """Owe the residency's 一标三实 row for ``event`` (YWLX.ours); ``occurrence`` tells repeated
+    events of one residency apart (a correction's id), so each is sent once."""
+    row = await ybss_row(ctx, residency_id, event)
+    [residency] = await Residency.select(Residency.community).where(Residency.id == residency_id)
+    key = f"residency:{residency_id}:{event}" + (f":{occurrence}" if occurrence else "")
+    await enqueue(writer, ctx.keys, "ybss", key, residency["community"], row)
+
+
+async def owe_building(writer: Writer, ctx: Context, building_id: int, version: str) -> None:
+    """Owe the 楼栋信息 row of each of the building's units, as of ``version`` (its change's time)."""
+    units = await Unit.select(Unit.id).where(Unit.building == building_id).output(as_list=True)
+    [building] = await Building.select(Building.community).where(Building.id == building_id)
+    for unit_id in units:
+        row = await building_row(ctx, unit_id)
+        await enqueue(writer, ctx.keys, "building", f"unit:{unit_id}:{version}", building["community"], row)

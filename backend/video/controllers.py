@@ -158,8 +158,8 @@ class VideoController(Controller):
         operation_id="endInspection",
         opt=permission(Action.RECORD_INSPECTION),
     )
-    async def end(self, round_id: PathId, who: Caller) -> RoundOut:
-        return await service.end_round(who, round_id, _now())
+    async def end(self, round_id: PathId, ctx: Ctx, who: Caller) -> RoundOut:
+        return await service.end_round(ctx, who, round_id, _now())
 
     @put(
         SNAPSHOT,

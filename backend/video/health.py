@@ -16,9 +16,10 @@ import logging
 import os
 from dataclasses import dataclass
 
-from backend.alarms import service as alarms
 from backend.alarms.kinds import AlarmType
 from backend.alarms.raising import Signal, Source, take
+from backend.alarms.tables import Alarm
+from backend.db import writing
 from backend.settings import Settings
 from backend.video.live import LiveVideo, probe, try_lock, with_credentials
 from backend.video.tables import VideoState
@@ -41,7 +42,7 @@ async def set_state(camera_id: int, lost: bool, detail: str, fold_seconds: float
     """Record what was found of the camera's video; True when it flipped (and the alarm was told)."""
     state = VideoState.LOST if lost else VideoState.OK
     now = dt.datetime.now(dt.UTC)
-    async with alarms.writing() as writer:
+    async with writing(Alarm._meta.db) as writer:
         flipped = await writer.fetch(FLIP, state.value, writer.at(now), camera_id, state.value)
         if not flipped:
             await writer.many(CHECKED, [(writer.at(now), camera_id)])
@@ -70,7 +71,7 @@ async def probe_all(live: LiveVideo, settings: Settings) -> dict[int, bool]:
     """Probe every registered camera with a stream address; camera id → video found."""
     if live.ffprobe is None:
         return {}
-    async with alarms.writing() as writer:
+    async with writing(Alarm._meta.db) as writer:
         rows = await writer.fetch(SOURCES)
     gate = asyncio.Semaphore(settings.video_probe_parallel)
     found: dict[int, bool] = {}

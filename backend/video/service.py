@@ -10,13 +10,15 @@ from zoneinfo import ZoneInfo
 
 from backend.alarms import service as alarms
 from backend.audit import service as audit
-from backend.db import transaction
+from backend.context import Context
+from backend.db import transaction, writing
 from backend.devices import service as devices
 from backend.devices.tables import DeviceKind
 from backend.errors import Conflict, Invalid, NotFound
 from backend.photos import keep_photo
 from backend.registry import service as registry
 from backend.text import plain_text
+from backend.uplink import operations as uplink
 from backend.video.schemas import (
     AreaCount,
     CameraFlag,
@@ -492,13 +494,15 @@ async def record_check(who: Principal, round_id: int, data: CheckIn, now: dt.dat
     return await _round_out(round_id)
 
 
-async def end_round(who: Principal, round_id: int, now: dt.datetime) -> RoundOut:
+async def end_round(ctx: Context, who: Principal, round_id: int, now: dt.datetime) -> RoundOut:
+    """End the round; its snapshots are owed to the police platform (视频监控系统)."""
     row = await _open_round(who, round_id)
-    async with transaction(InspectionRound._meta.db):
+    async with writing(InspectionRound._meta.db) as writer:
         await InspectionRound.update(
             {InspectionRound.status: RoundStatus.ENDED, InspectionRound.ended_at: now}
         ).where((InspectionRound.id == round_id) & (InspectionRound.status == RoundStatus.OPEN))
         await audit.record(who, "end_inspection", f"inspection_round:{round_id}", community=row["community"])
+        await uplink.inspection_snapshots(writer, ctx.keys, round_id)
     return await _round_out(round_id)
 
 

@@ -24,13 +24,14 @@ from backend.access import service as access
 from backend.access.schemas import DoorOpened, DoorOut
 from backend.audit import service as audit
 from backend.context import Context
-from backend.db import transaction
+from backend.db import writing
 from backend.errors import Conflict, DomainError, Invalid, NotFound
 from backend.net import spend
 from backend.registry import service as registry
 from backend.registry.idnumber import RESIDENT_ID_TYPES, InvalidIdNumber, parse_resident_id
 from backend.registry.tables import Community, House
 from backend.text import plain_text
+from backend.uplink import operations as uplink
 from backend.vehicles import plates
 from backend.visitors.schemas import (
     DeskHouse,
@@ -48,8 +49,6 @@ from roles import Action, Forbidden, Principal, authorize
 from roles.masking import mask_phone
 from roles.matrix import STAFF_ROLES, household_opens
 
-# 居民入住信息's visitor fields, and where a pass keeps them.
-STANDARD_FIELDS = {"FK_XM": "visitor_name", "FK_SJHM": "phone_sealed (unsealed on export)"}
 SHARE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{22}$")  # secrets.token_urlsafe(16): 128 bits
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 PHONE = re.compile(r"^1[0-9]{10}$")
@@ -209,7 +208,7 @@ async def invite(ctx: Context, who: Principal, data: InvitationIn, ip: str) -> P
     house = await _house(house_id)
     _window(ctx, data.valid_from, data.valid_until)
     doors = await _doors_for(house, data.door_ids)
-    async with transaction(VisitorPass._meta.db):
+    async with writing(VisitorPass._meta.db) as writer:
         row, share = await new_pass(
             ctx,
             house,
@@ -220,6 +219,7 @@ async def invite(ctx: Context, who: Principal, data: InvitationIn, ip: str) -> P
             valid_from=data.valid_from,
             valid_until=data.valid_until,
         )
+        await uplink.visitor_admitted(writer, ctx.keys, row.id)
         await audit.record(who, "invite_visitor", f"pass:{row.id}", community=house["community"], ip=ip)
     return _issued(ctx, row, share, doors)
 
@@ -252,7 +252,7 @@ async def register_walk_in(ctx: Context, who: Principal, data: WalkInIn, ip: str
         raise Invalid("invalid_id_number", f"ID number: {exc}", field="id_number") from None
     doors = await _doors_for(house, data.door_ids)
     confirm = await confirms_walk_ins(house["community"])
-    async with transaction(VisitorPass._meta.db):
+    async with writing(VisitorPass._meta.db) as writer:
         row, share = await new_pass(
             ctx,
             house,
@@ -274,6 +274,8 @@ async def register_walk_in(ctx: Context, who: Principal, data: WalkInIn, ip: str
             ip=ip,
             detail={"house": house["id"]},
         )
+        if not confirm:
+            await uplink.visitor_admitted(writer, ctx.keys, row.id)
     return _issued(ctx, row, share, doors)
 
 
@@ -380,7 +382,7 @@ async def visits(who: Principal, pass_id: int, ip: str) -> list[VisitOut]:
 
 async def _change(ctx: Context, who: Principal, row: dict[str, Any], changes: dict, ip: str) -> PassOut:
     status = changes[VisitorPass.status]
-    async with transaction(VisitorPass._meta.db):
+    async with writing(VisitorPass._meta.db) as writer:
         # Only from the status read: a confirmation never undoes a concurrent revocation.
         changed = (
             await VisitorPass.update(changes)
@@ -390,6 +392,8 @@ async def _change(ctx: Context, who: Principal, row: dict[str, Any], changes: di
         if not changed:
             raise Conflict("pass_changed", "This pass changed meanwhile; reload it")
         await audit.record(who, f"pass_{status}", f"pass:{row['id']}", community=row["community"], ip=ip)
+        if status == PassStatus.ACTIVE:
+            await uplink.visitor_admitted(writer, ctx.keys, row["id"])
     names = await _door_names(set(row["doors"]))
     return _out(ctx, {**row, "status": status}, _in_order(row, names), masked=True)
 

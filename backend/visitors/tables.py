@@ -2,7 +2,7 @@
 
 The data standard's 居民入住信息 carries a visitor's name and mobile as FK_XM (访客姓名, 50) and
 FK_SJHM (访客手机号码, 18): they are ``VisitorPass.visitor_name`` and the sealed
-``VisitorPass.phone_sealed`` (see ``service.STANDARD_FIELDS``).
+``VisitorPass.phone_sealed`` (see ``backend/uplink/operations.py``).
 """
 
 from enum import StrEnum

@@ -190,13 +190,15 @@ async def test_a_scheduled_notice_is_published_once_by_two_concurrent_runners(wo
     assert scheduled.json()["status"] == "scheduled"
     transaction = lambda: store.writer(Notice._meta.db)  # noqa: E731
     screens = Screens.of(world.ctx)
-    assert await publish_due(transaction, screens) == []  # not due yet
+    assert await publish_due(transaction, screens, world.ctx.keys) == []  # not due yet
     assert (await feed(world)).json()["notices"] == []
 
     await Notice.update({Notice.publish_at: dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)}).where(
         Notice.id == notice["id"]
     )  # the hour has passed
-    runs = await asyncio.gather(publish_due(transaction, screens), publish_due(transaction, screens))
+    runs = await asyncio.gather(
+        publish_due(transaction, screens, world.ctx.keys), publish_due(transaction, screens, world.ctx.keys)
+    )
     assert sorted(runs) == [[], [notice["id"]]]
     assert await LiveEvent.count().where(LiveEvent.topic == "notice") == 1
     assert [n["id"] for n in (await feed(world)).json()["notices"]] == [notice["id"]]
