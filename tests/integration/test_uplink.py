@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import re
 import secrets
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 import pytest
@@ -29,10 +30,11 @@ from backend.uplink.tables import UplinkRecord
 from device_bridge import store
 from device_bridge.bridge import running
 from roles import Role
+from tests.faults import database_outage
 from tests.integration.test_bridge import Fleet, new_bridge
 from tests.integration.test_credentials import passes
 from tests.integration.test_metrics import value
-from tests.uplink_receiver import Receiver
+from tests.uplink_receiver import SLOW, Receiver
 
 SECRET = "uplink-test-secret-" + "s" * 24
 TOKEN = secrets.token_urlsafe(32)
@@ -333,3 +335,28 @@ async def test_a_row_owed_keeps_its_personal_data_sealed_and_a_sent_row_keeps_no
     assert receiver.applied[f"door_access/access_record:{card.id}"]["row"]["GMSFHM"] == id_number
     [sent] = await rows("sent")
     assert _decoded(sent["payload"]) == {}
+
+
+@pytest.mark.parametrize("settings", [{"uplink_timeout_seconds": 10.0}], indirect=True)
+async def test_a_database_outage_while_records_are_sent_loses_none_and_repeats_none(
+    world, settings, receiver
+):
+    """The target applies a batch and answers while the database is away (every connection of the
+    test's database terminated, new ones too, every 50 ms): whether the outcome is recorded between
+    two terminations or once the database is back, every record arrives once and ends sent."""
+    if not settings.database_url.startswith("postgres"):
+        pytest.skip("a database outage is a PostgreSQL matter")
+    receiver.failing = True
+    await receiver.up()
+    produced = [await button_alarm(world, "sos-1", f"outage-{n}") for n in range(6)]
+    await until(lambda: _refused(receiver), "the target refused a batch")
+    receiver.slow_answers = 1  # the next batch is applied at once, answered SLOW seconds later
+    receiver.failing = False
+    await until(lambda: asyncio.sleep(0, bool(receiver.applied)), "a batch applied, its answer pending")
+    server = urlunsplit(urlsplit(settings.database_url)._replace(path="/postgres"))
+    async with database_outage(server, urlsplit(settings.database_url).path.lstrip("/")):
+        await asyncio.sleep(SLOW + 1)  # the answer arrives while the database is away
+    await until(lambda: _none_pending(), "the outbox drained")
+    assert set(receiver.applied) == {f"emergency_alarm/alarm:{alarm_id}" for alarm_id in produced}
+    assert receiver.repeats() == {}, "a record was sent again after the target had applied it"
+    assert {row["state"] for row in await rows()} == {"sent"}
