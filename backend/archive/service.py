@@ -19,6 +19,7 @@ import contextlib
 import gzip
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -46,6 +47,7 @@ PG_TEXT_FORM = (
 )
 
 Say = Callable[[str], None]
+log = logging.getLogger("anju.archive")
 
 
 @dataclass(frozen=True)
@@ -365,6 +367,15 @@ async def run(
         return done
     finally:
         os.close(lock)
+
+
+async def periodic(settings: Settings) -> None:
+    """The bridge's run, every archive_every_hours: one per host (the lock); a refusal (another run,
+    a file that no longer matches its checksum) is logged for the operator and retried next time."""
+    try:
+        await run(settings, say=log.info)
+    except Conflict as exc:
+        log.warning("archive: %s", exc.message)
 
 
 async def _run_type(settings: Settings, kind: RecordType, say: Say, step: Say | None) -> list[Archived]:

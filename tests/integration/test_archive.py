@@ -31,7 +31,7 @@ from device_bridge.bridge import running
 from roles import Role
 from tests.conftest import anju
 from tests.integration.test_alarms import signal
-from tests.integration.test_bridge import Fleet, new_bridge
+from tests.integration.test_bridge import Fleet, eventually, new_bridge
 from tests.integration.test_credentials import passes
 
 
@@ -251,3 +251,16 @@ async def test_a_run_that_dies_loses_nothing(world, settings, history):
     [late] = await run(settings, only="access", say=lambda _: None)
     ids = [int(r["row"]["id"]) for r in lines(settings, "access", OLD)]
     assert (late.records, late.removed) == (4, 1) and ids == sorted([*history["old"], history["recent"]])
+
+
+async def test_the_bridge_archives_on_its_schedule(world, settings, history):
+    often = msgspec.structs.replace(settings, archive_every_hours=0.2 / 3600)
+    files = Files(settings, RECORD_TYPES["alarm"], OLD)
+
+    async def archived() -> bool:
+        return files.sums.exists() and not await Alarm.exists().where(Alarm.id == history["alarm"])
+
+    async with running(new_bridge(world, often)):
+        await eventually(archived)
+    assert [int(r["row"]["id"]) for r in lines(settings, "access", OLD)] == history["old"]
+    assert await AccessRecord.count().where(AccessRecord.id.is_in([history["recent"], history["today"]])) == 2
