@@ -401,12 +401,16 @@ async def _run_type(settings: Settings, kind: RecordType, say: Say, step: Say | 
 async def archive_month(rows: Rows, files: Files, month: str, step: Say | None = None) -> Archived | None:
     """Merge the month's live rows into its file (each row once, the live one winning), check the
     file, then delete those rows. None: no live rows in that month."""
+    live = rows.records(month)
+    first = await anext(live, None)
+    if first is None:  # an archived month with nothing new: its file is not even opened
+        return None
     ids: dict[str, set[int]] = {}
     table = rows.kind.tablename
     old = files.lines() if files.data.exists() else iter(())
     pending = next(old, None)
     with files.writing() as writer:
-        async for row_id, line, by_table in rows.records(month):
+        async for row_id, line, by_table in _chain(first, live):
             while pending is not None and pending[0] < row_id:
                 writer.write(pending[1])
                 pending = next(old, None)
@@ -420,12 +424,15 @@ async def archive_month(rows: Rows, files: Files, month: str, step: Say | None =
         while pending is not None:
             writer.write(pending[1])
             pending = next(old, None)
-    if not ids:
-        files.temporary.unlink()
-        return None
     digest = files.seal(writer, ids[table])
     removed = await rows.delete(ids)
     return Archived(rows.kind.name, month, writer.lines, removed, digest)
+
+
+async def _chain(first, rest: AsyncIterator) -> AsyncIterator:
+    yield first
+    async for item in rest:
+        yield item
 
 
 # --- restoring and listing -----------------------------------------------------------------------
