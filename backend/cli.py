@@ -1,4 +1,4 @@
-"""The ``anju`` command: serve, demo, migrate, seed, plates, audit."""
+"""The ``anju`` command: serve, demo, migrate, seed, plates, audit, archive."""
 
 from __future__ import annotations
 
@@ -539,6 +539,90 @@ def cmd_intercom(args: argparse.Namespace) -> None:
     _run(_intercom_call(get_settings(), args.unit, args.house))
 
 
+def cmd_archive_run(args: argparse.Namespace) -> None:
+    from backend.archive.service import run
+
+    def step(text: str) -> None:  # a month's rows read so far, on a terminal only
+        print(f"\r{text}", end="", flush=True)
+
+    settings = get_settings()
+    done = asyncio.run(
+        _with_db(
+            settings,
+            lambda _: run(settings, args.type, say=_line, step=step if sys.stdout.isatty() else None),
+        )
+    )
+    print(f"archive: {len(done)} month(s) archived under {settings.archive_dir}")
+
+
+def _line(text: str) -> None:
+    print(f"\r{text}" if sys.stdout.isatty() else text, flush=True)
+
+
+def cmd_archive_restore(args: argparse.Namespace) -> None:
+    from backend.archive.service import restore
+
+    settings = get_settings()
+    done = asyncio.run(_with_db(settings, lambda _: restore(settings, args.type, args.month)))
+    print(
+        f"{done.record_type} {done.month}: {done.inserted} rows restored, {done.present} were live already; "
+        f"held live until `anju archive release --type {done.record_type} --month {done.month}`"
+    )
+
+
+def cmd_archive_release(args: argparse.Namespace) -> None:
+    from backend.archive.service import release
+
+    released = release(get_settings(), args.type, args.month)
+    print(
+        f"{args.type} {args.month}: released, the next run archives it again"
+        if released
+        else f"{args.type} {args.month} was not held"
+    )
+
+
+def cmd_archive_list(_: argparse.Namespace) -> None:
+    from backend.archive.service import listing
+
+    found = listing(get_settings())
+    for item in found:
+        state = "held live" if item.held else ""
+        if not item.intact:
+            state = "DOES NOT MATCH ITS CHECKSUM"
+        print(
+            f"{item.record_type:<16} {item.month}  {item.records:>9} records  sha256 {item.sha256}  {state}"
+        )
+    if not found:
+        print("no archived months")
+
+
+def _archive_parser(commands) -> None:
+    from backend.archive.kinds import RECORD_TYPES
+
+    archive = commands.add_parser(
+        "archive", help="retention: archive months past their retention, list them, restore one"
+    )
+    actions = archive.add_subparsers(dest="archive_command", required=True)
+    run = actions.add_parser("run", help="archive every whole month older than its type's retention")
+    run.add_argument("--type", choices=RECORD_TYPES, default=None, help="one record type (default: all)")
+    run.set_defaults(run=cmd_archive_run)
+    for name, helps, command in (
+        (
+            "restore",
+            "put an archived month back in the live tables (checked against its checksum)",
+            cmd_archive_restore,
+        ),
+        ("release", "let the runs archive a restored month again", cmd_archive_release),
+    ):
+        action = actions.add_parser(name, help=helps)
+        action.add_argument("--type", choices=RECORD_TYPES, required=True)
+        action.add_argument("--month", required=True, help="YYYY-MM (Asia/Shanghai)")
+        action.set_defaults(run=command)
+    actions.add_parser("list", help="archived months per type: records, checksum").set_defaults(
+        run=cmd_archive_list
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="anju", description="安居 Anju: smart safe residential communities")
     commands = top.add_subparsers(dest="command", required=True)
@@ -613,6 +697,7 @@ def parser() -> argparse.ArgumentParser:
     )
     faces_pack.add_argument("--out", default="", help="default: ANJU_FACE_PACK, else {var_dir}/faces/pack")
     faces_pack.set_defaults(run=cmd_faces_pack)
+    _archive_parser(commands)
     return top
 
 

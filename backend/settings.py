@@ -57,6 +57,8 @@ LIMITS = (
     "uplink_retry_seconds",
     "uplink_retry_max_seconds",
 )
+# The data standard (data_standard.json, retention): structured records stay online this long at least.
+STRUCTURED_DAYS_MIN = 183
 
 
 class SettingsError(ValueError):
@@ -222,6 +224,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # stream addresses the seed gives its cameras: rtsp://rtsp_sim_host:rtsp_sim_port/<code>.
     rtsp_sim_host: str = "127.0.0.1"
     rtsp_sim_port: int = 8554
+    # Retention (backend/archive): each record type stays in the live tables this many days, then
+    # `anju archive run` (and the bridge, every archive_every_hours; 0: only by hand) moves each
+    # whole month older than that to {var_dir}/archive/<type>/<YYYY-MM>.jsonl.gz. At least 183.
+    retention_access_days: int = STRUCTURED_DAYS_MIN
+    retention_face_passage_days: int = STRUCTURED_DAYS_MIN
+    retention_vehicle_passage_days: int = STRUCTURED_DAYS_MIN
+    retention_visit_days: int = STRUCTURED_DAYS_MIN
+    retention_device_event_days: int = STRUCTURED_DAYS_MIN
+    retention_alarm_days: int = STRUCTURED_DAYS_MIN
+    retention_patrol_days: int = STRUCTURED_DAYS_MIN
+    retention_intercom_call_days: int = STRUCTURED_DAYS_MIN
+    archive_every_hours: float = 24.0
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -272,8 +286,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SettingsError(
                     f"{PREFIX}UPLINK_SECRET: needs at least 32 characters with {PREFIX}UPLINK_URL"
                 )
+        self._check_retention()
         self.night_range  # noqa: B018 - a bad range stops start-up, not the first analysis run
         self.ice_servers  # noqa: B018 - so does a bad ICE server URL, not the first call
+
+    def _check_retention(self) -> None:
+        for name in RETENTION_FIELDS:
+            if getattr(self, name) < STRUCTURED_DAYS_MIN:
+                raise SettingsError(
+                    f"{PREFIX}{name.upper()}: structured records stay online at least {STRUCTURED_DAYS_MIN} days "
+                    f"(the data standard's retention), got {getattr(self, name)}"
+                )
+        if self.archive_every_hours < 0:
+            raise SettingsError(
+                f"{PREFIX}ARCHIVE_EVERY_HOURS: expected 0 or more, got {self.archive_every_hours}"
+            )
+
+    def retention_days(self, record_type: str) -> int:
+        return getattr(self, f"retention_{record_type}_days")
+
+    @property
+    def archive_dir(self) -> Path:
+        return Path(self.var_dir) / "archive"
 
     @property
     def night_range(self) -> tuple[int, int]:
@@ -399,6 +433,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SettingsError(f"{PREFIX}SECRET_KEY: needs at least 32 characters")
             return self.secret_key.encode()
         return _key_file(Path(self.var_dir) / "secret.key")
+
+
+RETENTION_FIELDS = tuple(f.name for f in msgspec.structs.fields(Settings) if f.name.startswith("retention_"))
 
 
 @cache

@@ -30,6 +30,7 @@ from backend.alarms.escalation import escalate_overdue
 from backend.alarms.ingest import AlarmConfig
 from backend.alarms.raising import Source
 from backend.analytics.service import analyse
+from backend.archive import service as archive
 from backend.db import TRANSIENT
 from backend.devices.commands import DeviceCommands, Openings
 from backend.devices.tables import BridgeCounter, Device, Liveness
@@ -358,6 +359,12 @@ def build_bridge(
     bridge.every(CAPTURE_ERASE_SECONDS, erase_captures)
     bridge.every(CAPTURE_ERASE_SECONDS, forget_departed_faces)
     bridge.every(SIGHTING_ERASE_SECONDS, erase_old_sightings)
+    if settings.archive_every_hours:
+
+        async def archive_due() -> None:
+            await archive.periodic(settings)
+
+        bridge.every(settings.archive_every_hours * 3600, archive_due)
     if settings.capture_sink_url:
         bridge.every(CAPTURE_FORWARD_SECONDS, Forwarder(settings, keys, transaction_on(engine)).forward_due)
     return bridge
