@@ -36,6 +36,7 @@ class DeviceIn(msgspec.Struct, forbid_unknown_fields=True):
     gate_id: Id | None = None
     building_id: Id | None = None
     unit_id: Id | None = None
+    house_id: Id | None = None  # a device placed in a flat (its building and unit follow)
     zone: Annotated[str, msgspec.Meta(max_length=100)] = ""
     latitude: float | None = None
     longitude: float | None = None

@@ -14,7 +14,7 @@ from backend.devices.schemas import DeviceIn, DeviceOut, DeviceProvisioned, Noti
 from backend.devices.tables import DOOR_KINDS, Device, DeviceKind, Notification
 from backend.errors import Conflict, Invalid, NotFound
 from backend.registry.service import community_target
-from backend.registry.tables import Community
+from backend.registry.tables import Building, Community, Gate, House, Unit
 from backend.text import plain_text
 from device_bridge import protocol
 from device_bridge.acl import Account, Policy, device_account, device_password, platform_account
@@ -50,6 +50,7 @@ async def list_devices(who: Principal, community_id: int) -> list[DeviceOut]:
             Device.battery,
             Device.heartbeat_seconds,
             Device.stream_url,
+            Device.model,
         )
         .where(Device.community == community_id)
         .order_by(Device.code)
@@ -61,6 +62,7 @@ async def provision(ctx: Context, who: Principal, data: DeviceIn, ip: str) -> De
     target = await community_target(data.community_id)
     authorize(who, Action.MANAGE_DEVICES, target)
     stream_url = checked_stream_url(data.stream_url, data.kind)
+    place = await _place(data)
     secret = secrets.token_hex(32)
     async with transaction(Device._meta.db):
         if await Device.exists().where(Device.code == data.code):
@@ -71,9 +73,7 @@ async def provision(ctx: Context, who: Principal, data: DeviceIn, ip: str) -> De
             kind=data.kind,
             name=plain_text(data.name, "name"),
             model=plain_text(data.model, "model"),
-            gate=data.gate_id,
-            building=data.building_id,
-            unit=data.unit_id,
+            **place,
             zone=plain_text(data.zone, "zone"),
             latitude=data.latitude,
             longitude=data.longitude,
@@ -99,6 +99,25 @@ async def rotate_secret(ctx: Context, who: Principal, device_id: int, ip: str) -
             who, "rotate_device_secret", f"device:{device_id}", community=row["community"], ip=ip
         )
     return await _provisioned(ctx, device_id, secret)
+
+
+PLACES = (("gate", Gate), ("building", Building), ("unit", Unit), ("house", House))
+
+
+async def _place(data: DeviceIn) -> dict[str, int | None]:
+    """Where the device stands, each place of its own community; a flat brings its building and unit."""
+    place: dict[str, int | None] = {}
+    for name, table in PLACES:
+        place_id = getattr(data, f"{name}_id")
+        if place_id is None:
+            continue
+        row = await table.select().where(table.id == place_id).first()
+        if row is None or row["community"] != data.community_id:
+            raise Invalid("not_in_community", f"No {name} {place_id} in this community", field=f"{name}_id")
+        place[name] = place_id
+        if name == "house":
+            place |= {"building": row["building"], "unit": row["unit"]}
+    return place
 
 
 async def _provisioned(ctx: Context, device_id: int, secret: str) -> DeviceProvisioned:
