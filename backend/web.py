@@ -49,6 +49,7 @@ SHELL_ROUTES = [
     "/desk",
     "/watch-list",
     "/organisations",
+    "/buildings",
     "/video",
     "/intercom",
     "/wall",

@@ -35,6 +35,7 @@ export const ROUTES = [
   { name: "wall", pattern: /^\/wall\/?$/, load: () => import("./screens/wall.js"), auth: true },
   { name: "watch-list", pattern: /^\/watch-list\/?$/, load: () => import("./screens/watchlist.js"), auth: true },
   { name: "organisations", pattern: /^\/organisations\/?$/, load: () => import("./screens/organisations.js"), auth: true },
+  { name: "buildings", pattern: /^\/buildings\/?$/, load: () => import("./screens/buildings.js"), auth: true },
 ];
 
 export function match(pathname) {

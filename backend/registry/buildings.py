@@ -17,10 +17,12 @@ from backend.db import writing
 from backend.errors import Invalid, NotFound
 from backend.registry import codes
 from backend.registry.idnumber import InvalidIdNumber, validate_id
-from backend.registry.schemas import BuildingDetails, BuildingDetailsIn
-from backend.registry.tables import Building
+from backend.registry.schemas import BuildingDetails, BuildingDetailsIn, BuildingSummary, StandardField
+from backend.registry.service import community_target
+from backend.registry.tables import Building, Unit
 from backend.text import plain_text
 from backend.uplink import rows as uplink
+from backend.uplink import standard
 from roles import Action, Principal, Role, Target, authorize
 from roles.masking import mask_id
 
@@ -56,6 +58,40 @@ def _out(ctx: Context, who: Principal, row: dict[str, Any]) -> BuildingDetails:
         agent_id_number=number if who.role is Role.POLICE or not number else mask_id(number),
         agent_phone=ctx.keys.unseal(row["agent_phone_sealed"]) if row["agent_phone_sealed"] else "",
     )
+
+
+async def community_buildings(ctx: Context, who: Principal, community_id: int) -> list[BuildingSummary]:
+    """The community's buildings and the 楼栋信息 fields each still lacks (nothing personal shown)."""
+    authorize(who, Action.MANAGE_BUILDINGS, await community_target(community_id))
+    found = (
+        await Building.select(Building.id, Building.name, Building.number)
+        .where(Building.community == community_id)
+        .order_by(Building.id)
+    )
+    units = await Unit.select(Unit.id, Unit.building).where(Unit.community == community_id).order_by(Unit.id)
+    first_unit: dict[int, int] = {}
+    for unit in units:
+        first_unit.setdefault(unit["building"], unit["id"])
+    return [
+        BuildingSummary(
+            id=b["id"],
+            name=b["name"],
+            number=b["number"],
+            units=sum(1 for u in units if u["building"] == b["id"]),
+            missing=await _missing(ctx, first_unit.get(b["id"])),
+        )
+        for b in found
+    ]
+
+
+async def _missing(ctx: Context, unit_id: int | None) -> list[StandardField]:
+    """The required fields the building's row lacks, in the standard's order."""
+    fields = standard.tables()["building"].fields
+    if unit_id is None:  # a building without units has no row to send
+        return [StandardField(f.name, f.meaning) for f in fields if f.name == "DY_MC"]
+    problems = standard.check("building", await uplink.building_row(ctx, unit_id))
+    missing = {p.field for p in problems if p.reason == "missing"}
+    return [StandardField(f.name, f.meaning) for f in fields if f.name in missing]
 
 
 async def details(ctx: Context, who: Principal, building_id: int, ip: str) -> BuildingDetails:

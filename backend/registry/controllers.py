@@ -14,6 +14,7 @@ from backend.registry import buildings, codes, organisations, service
 from backend.registry.schemas import (
     BuildingDetails,
     BuildingDetailsIn,
+    BuildingSummary,
     CommunityOut,
     CorrectionIn,
     Decision,
@@ -280,6 +281,15 @@ class BuildingController(Controller):
     """楼栋信息 of a building: its entrusted agent, photo, floors and build date."""
 
     tags = ["registry"]
+
+    @get(
+        "/api/communities/{community_id:int}/buildings",
+        operation_id="communityBuildings",
+        opt=permission(Action.MANAGE_BUILDINGS),
+    )
+    async def community_buildings(self, community_id: PathId, ctx: Ctx, who: Caller) -> list[BuildingSummary]:
+        """The community's buildings, each with the 楼栋信息 fields it still lacks."""
+        return await buildings.community_buildings(ctx, who, community_id)
 
     @get(
         "/api/buildings/{building_id:int}",

@@ -245,6 +245,22 @@ class BuildingDetailsIn(msgspec.Struct, forbid_unknown_fields=True):
     agent_phone: Annotated[str, msgspec.Meta(max_length=18)] = ""
 
 
+class StandardField(msgspec.Struct):
+    field: str  # the data standard's name, e.g. WTDLR_XM
+    meaning: str  # its Chinese name, e.g. 委托代理人姓名
+
+
+class BuildingSummary(msgspec.Struct):
+    """A building in the community's list: what its 楼栋信息 rows still lack (from the first unit's
+    row: every unit shares the building's fields)."""
+
+    id: int
+    name: str
+    number: str
+    units: int
+    missing: list[StandardField]
+
+
 class BuildingDetails(msgspec.Struct):
     id: int
     community_id: int

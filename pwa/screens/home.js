@@ -73,6 +73,7 @@ function signedIn(acc, signal) {
     acc.role === "property" ? tile("/desk", "home.desk", "home.desk_sub") : null,
     acc.role === "police" ? tile("/watch-list", "home.watch_list", "home.watch_list_sub") : null,
     ["police", "property"].includes(acc.role) ? tile("/organisations", "home.organisations", "home.organisations_sub") : null,
+    ["police", "property"].includes(acc.role) ? tile("/buildings", "home.buildings", "home.buildings_sub") : null,
     VIDEO_ROLES.has(acc.role) ? tile("/video", "home.video", "home.video_sub") : null,
     link("/passes", { class: "tile", dataset: { testid: "passes-tile" } }, h("span", { class: "tile-title" }, t("home.passes")), h("span", { class: "tile-sub" }, t(staff ? "home.passes_sub_staff" : "home.passes_sub"))),
     link("/me", { class: "tile" }, h("span", { class: "tile-title" }, t("home.me")), h("span", { class: "tile-sub" }, t("home.me_sub"))),

@@ -86,3 +86,45 @@ def test_property_registers_an_organisation_and_the_police_verify_it(browser, li
         "data-status", "verified"
     )
     officer.context.close()
+
+
+def test_property_staff_fill_a_buildings_details_until_nothing_is_missing(browser, live_server):
+    staff = browser.new_context(base_url=live_server.url, locale="zh-CN").new_page()
+    console = watch_policy(staff)
+    sign_in(staff, live_server.phone(Role.PROPERTY))
+    staff.locator("a[href='/buildings']").click()
+    building = staff.locator("[data-testid=building]").first
+    expect(building).to_have_attribute("data-complete", "true")  # the seed fills every field
+    form = staff.locator("[data-testid=building-form]")
+    # The agent left: cleared, the building lacks them.
+    building.locator("[data-testid=building-edit]").click()
+    for field in ("#b-agent-name", "#b-agent-id-number", "#b-agent-phone"):
+        form.locator(field).fill("")
+    form.locator("#b-agent-id-type").select_option("")
+    form.locator("[data-testid=building-save]").click()
+    expect(form).to_have_count(0)
+    expect(building).to_have_attribute("data-complete", "false")
+    expect(building.locator("[data-testid=building-missing]")).to_contain_text("委托代理人姓名")
+    # The new agent, with a mistyped ID number first.
+    building.locator("[data-testid=building-edit]").click()
+    form.locator("#b-floors-above").fill("18")
+    form.locator("#b-built-on").fill("2015-09-30")
+    form.locator("#b-agent-name").fill("李经理")
+    form.locator("#b-agent-id-type").select_option("111")
+    form.locator("#b-agent-id-number").fill("110105194912310021")  # a wrong check digit
+    form.locator("#b-agent-phone").fill("13800001234")
+    form.locator("[data-testid=building-save]").click()
+    expect(form.locator("[role=alert]").first).to_be_visible()
+    form.locator("#b-agent-id-number").fill("11010519491231002X")
+    form.locator("[data-testid=building-save]").click()
+    expect(form).to_have_count(0)
+    expect(building).to_have_attribute("data-complete", "true")
+    assert not console and not policy_violations(staff)
+    staff.context.close()
+
+    with sqlite3.connect(live_server.database) as db:
+        row = db.execute(
+            "SELECT agent_name, agent_id_type, agent_id_number_sealed, floors_above, built_on FROM building ORDER BY id"
+        ).fetchone()
+    assert row[:2] == ("李经理", "111") and row[3] == 18 and str(row[4]).startswith("2015-09-30")
+    assert row[2] and "11010519491231002X" not in row[2]  # sealed

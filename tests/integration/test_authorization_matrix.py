@@ -113,6 +113,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/desk"): "PWA shell (the guard desk)",
     ("GET", "/watch-list"): "PWA shell (the police watch list)",
     ("GET", "/organisations"): "PWA shell (实有单位)",
+    ("GET", "/buildings"): "PWA shell (楼栋信息)",
     ("GET", "/video"): "PWA shell (cameras, coverage, video inspection)",
     ("GET", "/intercom"): "PWA shell (a household's intercom calls, as a ring's push opens it)",
     ("GET", "/wall"): "PWA shell (the monitoring-room wall: live video, group patrol)",

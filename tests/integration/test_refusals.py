@@ -99,6 +99,13 @@ ORGANISATIONS = [
 
 BUILDINGS = [
     Endpoint(
+        "community buildings",
+        "GET",
+        "/api/communities/{community}/buildings",
+        wrong_roles=NOT_KEEPING,
+        ok_role=Role.POLICE,
+    ),
+    Endpoint(
         "building details", "GET", "/api/buildings/{building}", wrong_roles=NOT_KEEPING, ok_role=Role.PROPERTY
     ),
     Endpoint(

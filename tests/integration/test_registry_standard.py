@@ -336,3 +336,23 @@ async def test_a_building_without_its_agent_is_reported(world):
     )
     problems = standard.check("building", await rows.building_row(world.ctx, unit.id))
     assert {p.field for p in problems} == {"WTDLR_XM", "WTDLR_ZJLXMC", "WTDLR_ZJHM", "WTDLR_LXDH", "LD_TP"}
+
+
+async def test_the_community_buildings_list_what_their_rows_still_lack(world):
+    police = await world.headers(Role.POLICE)
+    listed = await world.client.get(f"/api/communities/{world.home}/buildings", headers=police)
+    assert listed.status_code == 200, listed.text
+    first = listed.json()[0]
+    assert first["missing"] == [] and first["units"] >= 1  # the seed fills every field
+    unit = await Unit.objects().where(Unit.building == first["id"]).first()
+    cleared = await world.client.put(
+        f"/api/buildings/{first['id']}", json={"floors_above": 6}, headers=police
+    )
+    assert cleared.status_code == 200, cleared.text
+    again = (await world.client.get(f"/api/communities/{world.home}/buildings", headers=police)).json()[0]
+    problems = standard.check("building", await rows.building_row(world.ctx, unit.id))
+    assert {f["field"] for f in again["missing"]} == {p.field for p in problems if p.reason == "missing"}
+    assert {"WTDLR_XM": "委托代理人姓名"}.items() <= {
+        f["field"]: f["meaning"] for f in again["missing"]
+    }.items()
+    assert "11010519491231002X" not in listed.text + str(again)  # nothing personal in the list
