@@ -55,6 +55,7 @@ def register(handlers: Handlers, keys: Keys) -> None:
             [
                 {
                     "key": f"ev:{m.key}",
+                    "device_id": m.device.id,
                     "device_code": m.device.code,
                     "community_code": m.device.community_code,
                     "latitude": m.device.latitude,

@@ -69,6 +69,12 @@ WATER_ALARMS = frozenset({AlarmType.WATER_LEAK, AlarmType.WATER_THRESHOLD, Alarm
 ALARMING, NORMAL = "报警", "正常"
 
 
+def device_number(community_code: str, device_id: int, code: str, length: int) -> str:
+    """A device's number in a field of ``length`` (SB_BH ≤ 30, SB_BM ≤ 40): its code when that fits,
+    else its community's code and our id: translated, never truncated, the same for every record."""
+    return code if len(code.encode()) <= length else f"{community_code}-D{device_id}"
+
+
 def record_id(community_code: str, kind: str, record_id: int) -> str:
     """The standard's ID: unique across the city (our community code, what it is, our id)."""
     return f"{community_code}-{kind}-{record_id}"
@@ -122,7 +128,7 @@ async def perimeter_alarm(writer: Writer, keys: Keys, alarm: dict[str, Any]) -> 
         "BJ_PDBZ": "1" if alarm["state"] == State.RESOLVED else "0",  # a real intrusion, or not
         "AQ_DJ": SEVERITY_NAMES.get(alarm["severity"]),
         "BJ_BM": f"{community}-alarm-{alarm['id']}",
-        "SB_BM": device.get("code"),
+        "SB_BM": device_number(community, alarm["device"], device["code"], 40) if device else None,
         "BJ_XXQK": "；".join(part for part in (alarm["location"], alarm["detail"], alarm["note"]) if part),
         "KS_RQSJ": moment(alarm["first_at"]),
         "JS_RQSJ": moment(alarm["cleared_at"] or alarm["closed_at"]),
@@ -238,7 +244,7 @@ async def door_access(writer: Writer, keys: Keys, passes: list[dict[str, Any]]) 
         row = {
             "ID": record_id(source["community_code"], "access", record["id"]),
             "KMFS_MC": codes.table("KMFSDM").codes.get(code, ""),
-            "SB_BH": source["device_code"],
+            "SB_BH": device_number(source["community_code"], source["device_id"], source["device_code"], 30),
             "JMK_BH": record["credential"] if record["method"] in CARD_METHODS else None,
             "LD_BM": record["ld_bm"],
             "XM": record["name"],
