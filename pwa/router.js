@@ -35,6 +35,8 @@ export const ROUTES = [
   { name: "wall", pattern: /^\/wall\/?$/, load: () => import("./screens/wall.js"), auth: true },
   { name: "watch-list", pattern: /^\/watch-list\/?$/, load: () => import("./screens/watchlist.js"), auth: true },
   { name: "organisations", pattern: /^\/organisations\/?$/, load: () => import("./screens/organisations.js"), auth: true },
+  { name: "district", pattern: /^\/district\/?$/, load: () => import("./screens/district.js"), auth: true },
+  { name: "compliance", pattern: /^\/compliance(?:\/(\d+))?\/?$/, load: () => import("./screens/compliance.js"), auth: true },
 ];
 
 export function match(pathname) {

@@ -943,7 +943,12 @@ async def list_communities(who: Principal) -> list[CommunityOut]:
     ]
     return [
         CommunityOut(
-            id=r["id"], name=r["name"], tier=r["tier"], street=r["street"], police_station=r["police_station"]
+            id=r["id"],
+            name=r["name"],
+            tier=r["tier"],
+            street=r["street"],
+            police_station=r["police_station"],
+            district_id=r["district"],
         )
         for r in visible
     ]
