@@ -257,3 +257,21 @@ async def test_the_downloaded_sheet_lists_every_item_and_the_total(world):
         assert "".join(entry["text"].split())[:12] in flat
         for c in entry["checks"]:
             assert "".join(c["label"].split()) in flat
+
+
+async def test_a_confirmed_plate_is_scanned_without_a_statement_of_its_own(world, capsys):
+    """The scan is a hot path: the first scan writes the date once; later scans read it with the plate."""
+    token = await world.plate(world.home)
+    engine = Doorplate._meta.db
+    engine.log_queries = True
+    try:
+        capsys.readouterr()
+        assert (await world.client.get(f"/api/scan/{token}")).status_code == 200
+        first = capsys.readouterr().out
+        for _ in range(3):
+            assert (await world.client.get(f"/api/scan/{token}")).status_code == 200
+        later = capsys.readouterr().out
+    finally:
+        engine.log_queries = False
+    updates = lambda out: [q for q in out.split("Query ") if "UPDATE" in q and "first_scanned_at" in q]  # noqa: E731
+    assert len(updates(first)) == 1 and updates(later) == []
