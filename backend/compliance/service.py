@@ -22,11 +22,18 @@ from backend.compliance.schemas import (
 )
 from backend.compliance.tables import ComplianceEntry
 from backend.db import transaction
-from backend.errors import Invalid, NotFound
+from backend.errors import DomainError, Invalid, NotFound
 from backend.registry import service as registry
 from backend.registry.tables import Community, District
 from backend.settings import Settings
+from qr.fonts import FontUnusable
 from roles import Action, Principal, Target, authorize
+
+
+class SheetUnavailable(DomainError):
+    """The configured CJK font (ANJU_PLATE_FONT) is missing or lacks a glyph: a deployment fault."""
+
+    status = 503
 
 
 async def community(settings: Settings, who: Principal, community_id: int) -> ComplianceOut:
@@ -171,5 +178,8 @@ async def score_sheet(settings: Settings, who: Principal, community_id: int) -> 
     """The score sheet as a PDF (the plates' CJK font, embedded as a subset), and its file name."""
     assessed = await community(settings, who, community_id)
     now = datetime.now(UTC)
-    pdf = await anyio.to_thread.run_sync(sheet.render, assessed, settings.plate_font, now)
+    try:
+        pdf = await anyio.to_thread.run_sync(sheet.render, assessed, settings.plate_font, now)
+    except FontUnusable as error:
+        raise SheetUnavailable("sheet_font", str(error)) from error
     return pdf, f"compliance-{community_id}-{now:%Y%m%d}.pdf"

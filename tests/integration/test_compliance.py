@@ -3,18 +3,20 @@ data moving the right item, the police's entries, the district view and the down
 
 from __future__ import annotations
 
+import msgspec
 import pypdfium2 as pdfium
 import pytest
 
 from backend.alarms.kinds import OPEN_STATES
 from backend.alarms.tables import Alarm
 from backend.audit.tables import AuditEntry
+from backend.compliance import service as compliance
 from backend.compliance import standard
 from backend.devices.tables import Device, DeviceKind
 from backend.doorplates.tables import Doorplate
 from backend.registry.enums import ResidencyStatus, Tier
 from backend.registry.tables import Community, Residency
-from roles import Role
+from roles import Principal, Role
 
 
 def path(world, community: int | None = None) -> str:
@@ -275,3 +277,15 @@ async def test_a_confirmed_plate_is_scanned_without_a_statement_of_its_own(world
         engine.log_queries = False
     updates = lambda out: [q for q in out.split("Query ") if "UPDATE" in q and "first_scanned_at" in q]  # noqa: E731
     assert len(updates(first)) == 1 and updates(later) == []
+
+
+async def test_a_sheet_without_its_font_is_refused_with_the_reason(world, tmp_path):
+    """A deployment without the CJK font answers 503 naming the font, never a 500 or a PDF of blanks."""
+    district = (await Community.objects().get(Community.id == world.home)).district
+    admin = Principal(
+        account_id=1, role=Role.DISTRICT_ADMIN, districts=frozenset({district}), passkey_session=True
+    )
+    missing = msgspec.structs.replace(world.ctx.settings, plate_font=str(tmp_path / "none.ttc"))
+    with pytest.raises(compliance.SheetUnavailable) as refused:
+        await compliance.score_sheet(missing, admin, world.home)
+    assert refused.value.status == 503 and "none.ttc" in refused.value.message
