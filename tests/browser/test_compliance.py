@@ -1,5 +1,6 @@
 """The district view in Chromium: a district admin sees every community's score, drills down to one,
-reads the items with their evidence, enters a safety item and downloads the score sheet."""
+reads the items with their evidence, enters a safety item and downloads the score sheet; property
+staff read their community's sheet without entering items or seeing the uplink."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 import pypdfium2 as pdfium
 from playwright.sync_api import expect
 
+from roles import Role
 from tests.browser.conftest import (
     add_virtual_authenticator,
     enrol_passkey,
@@ -91,3 +93,18 @@ def test_a_district_admin_drills_down_to_a_community_and_downloads_its_sheet(bro
 def _tier(live_server, community_id: int) -> str:
     with sqlite3.connect(live_server.database) as db:
         return db.execute("SELECT tier FROM community WHERE id = ?", (community_id,)).fetchone()[0]
+
+
+def test_property_staff_read_their_sheet_without_entering_or_seeing_the_uplink(browser, live_server):
+    page = browser.new_context(base_url=live_server.url, locale="zh-CN").new_page()
+    console = watch_policy(page)
+    sign_in(page, live_server.phone(Role.PROPERTY))
+    page.click("a[href='/compliance']")
+    expect(page.locator("[data-testid=compliance-item]").first).to_be_visible()
+    expect(page.locator("[data-testid=compliance-item][data-item='safety-9']")).to_contain_text(
+        "由社区民警录入"
+    )
+    expect(page.locator("[data-testid=entry-save]")).to_have_count(0)
+    expect(page.locator("[data-testid=compliance-uplink]")).to_contain_text("仅区级管理员和社区民警可见")
+    assert not console and not policy_violations(page)
+    page.context.close()
