@@ -105,13 +105,13 @@ function entered(communityId, item, redraw) {
 }
 
 function subsystemCard(s) {
-  const health = s.online == null ? `${s.total}` : `${s.online} / ${s.total}`;
+  const health = s.online == null ? null : t("compliance.health", { health: `${s.online} / ${s.total}` });
   return h(
     "li",
     { class: ["card", s.present ? "" : "missing"], dataset: { testid: "compliance-subsystem", present: String(s.present) } },
     h("div", { class: "door-head" }, h("strong", {}, s.name), h("span", { class: `badge badge-${s.present ? "verified" : "rejected"}` }, t(`compliance.level.${s.level}`))),
     h("p", { class: "small" }, `${s.area} · ${s.evidence}`),
-    h("p", { class: "muted small" }, s.present ? t("compliance.health", { health }) : t("compliance.absent")),
+    s.present ? (health ? h("p", { class: "muted small" }, health) : null) : h("p", { class: "muted small" }, t("compliance.absent")),
   );
 }
 
@@ -166,7 +166,7 @@ function uplinkView(status) {
       ? h(
           "ul",
           { class: "checks" },
-          status.recent_rejected.map((r) => h("li", { class: "short small" }, `${r.table} ${r.record}: ${r.reason}${r.problems.length ? ` (${r.problems.map((p) => `${p.field} ${p.reason}`).join(", ")})` : ""}`)),
+          status.recent_rejected.map((r) => h("li", { class: "short small" }, `${r.table} ${r.record}: ${r.reason || r.problems.map((p) => `${p.field} ${p.reason}`).join(", ")}`)),
         )
       : null,
   );
