@@ -20,6 +20,7 @@ from backend.accounts.controllers import AccountController, AuthController
 from backend.alarms.controllers import AlarmController
 from backend.analytics.controllers import FindingController
 from backend.audit import service as audit
+from backend.compliance.controllers import ComplianceController
 from backend.context import Context
 from backend.credentials.controllers import CredentialController
 from backend.db import attach, engine_for, start_pool
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             IntercomController,
             WallController,
             UplinkController,
+            ComplianceController,
             pwa_router(),
             *metrics_routes,
         ],

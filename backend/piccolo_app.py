@@ -19,6 +19,7 @@ from backend.alarms.tables import (
 )
 from backend.analytics.tables import Finding
 from backend.audit.tables import AuditEntry
+from backend.compliance.tables import ComplianceEntry
 from backend.credentials.tables import Credential
 from backend.devices.tables import BridgeCounter, Device, DeviceEvent, Notification
 from backend.doorplates.tables import Doorplate
@@ -153,5 +154,6 @@ APP_CONFIG = AppConfig(
         CameraGroup,
         CameraGroupMember,
         UplinkRecord,
+        ComplianceEntry,
     ],
 )

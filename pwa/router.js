@@ -36,6 +36,8 @@ export const ROUTES = [
   { name: "watch-list", pattern: /^\/watch-list\/?$/, load: () => import("./screens/watchlist.js"), auth: true },
   { name: "organisations", pattern: /^\/organisations\/?$/, load: () => import("./screens/organisations.js"), auth: true },
   { name: "buildings", pattern: /^\/buildings\/?$/, load: () => import("./screens/buildings.js"), auth: true },
+  { name: "district", pattern: /^\/district\/?$/, load: () => import("./screens/district.js"), auth: true },
+  { name: "compliance", pattern: /^\/compliance(?:\/(\d+))?\/?$/, load: () => import("./screens/compliance.js"), auth: true },
 ];
 
 export function match(pathname) {

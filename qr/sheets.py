@@ -134,7 +134,7 @@ def printed_characters(plates: Sequence[Plate], title: str) -> str:
 
 
 def pages_pdf(pages: Sequence[Page], title: str, font: bytes) -> bytes:
-    font_name = _register_pdf_font(font)
+    font_name = register_pdf_font(font)
     buffer = io.BytesIO()
     # invariant: same input, same bytes, so sheets can be cached and compared.
     pdf = canvas.Canvas(
@@ -377,7 +377,7 @@ def _n(value: float) -> str:
 
 
 @functools.cache
-def _register_pdf_font(font: bytes) -> str:
+def register_pdf_font(font: bytes) -> str:
     """Register the font once per process, under a name tied to its bytes."""
     name = f"AnjuPlate-{hashlib.sha256(font).hexdigest()[:12]}"
     pdfmetrics.registerFont(TTFont(name, io.BytesIO(font)))

@@ -111,6 +111,9 @@ class Action(StrEnum):
     ANSWER_CALL = "answer_call"  # answer or hang up a call to one's household, open the door to its caller
     VIEW_UPLINK = "view_uplink"  # the uplink to the police platform: counts, lag, failures, rejected records
     VIEW_DISTRICT_UPLINK = "view_district_uplink"  # the same over a whole district
+    VIEW_COMPLIANCE = "view_compliance"  # a community's self-assessment and score sheet
+    ENTER_COMPLIANCE = "enter_compliance"  # score the items only people can judge; set the tier
+    VIEW_DISTRICT_COMPLIANCE = "view_district_compliance"  # every community's score on one page
 
 
 class Scope(StrEnum):
@@ -297,6 +300,16 @@ MATRIX: dict[Action, dict[Role | None, Scope]] = {
     # community's police its own communities'; the district-wide view, police assigned to the district.
     Action.VIEW_UPLINK: {Role.DISTRICT_ADMIN: Scope.DISTRICT, Role.POLICE: Scope.COMMUNITY},
     Action.VIEW_DISTRICT_UPLINK: {Role.DISTRICT_ADMIN: Scope.DISTRICT, Role.POLICE: Scope.DISTRICT},
+    # The acceptance is the district's and the police's (the seed's 验收 by 公安 and the district); the
+    # property builds and runs most of what is scored, so it reads its community's sheet too.
+    Action.VIEW_COMPLIANCE: {
+        Role.DISTRICT_ADMIN: Scope.DISTRICT,
+        Role.POLICE: Scope.COMMUNITY,
+        Role.PROPERTY: Scope.COMMUNITY,
+    },
+    # The safety items (cases, drugs, petitions…) and the tier are for the police and the district.
+    Action.ENTER_COMPLIANCE: {Role.DISTRICT_ADMIN: Scope.DISTRICT, Role.POLICE: Scope.COMMUNITY},
+    Action.VIEW_DISTRICT_COMPLIANCE: {Role.DISTRICT_ADMIN: Scope.DISTRICT, Role.POLICE: Scope.DISTRICT},
 }
 
 # What a police officer or admin can do in a session not signed in with a passkey.

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+from piccolo.query.functions.aggregate import Count
 
 from backend.accounts.service import account_names
 from backend.alarms import arming
@@ -532,3 +533,13 @@ async def _buttons(device_ids: list[int]) -> list[ButtonOut]:
         )
         for d in (found[i] for i in device_ids if i in found)
     ]
+
+
+async def open_counts(communities: list[int]) -> dict[int, int]:
+    """Open (new, acknowledged, dispatched) alarms per community, for the district view."""
+    rows = (
+        await Alarm.select(Alarm.community, Count())
+        .where(Alarm.community.is_in(communities or [0]) & Alarm.state.is_in(list(OPEN_STATES)))
+        .group_by(Alarm.community)
+    )
+    return {row["community"]: row["count"] for row in rows}

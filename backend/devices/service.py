@@ -311,3 +311,11 @@ async def place_in_house(device_id: int, house: dict[str, Any] | None) -> None:
     await Device.update(
         {Device.house: place["id"], Device.building: place["building"], Device.unit: place["unit"]}
     ).where(Device.id == device_id)
+
+
+async def placed_states(communities: list[int]) -> list[dict[str, Any]]:
+    """Every device of these communities: its kind, where it is placed, whether it is online (for
+    compliance, which maps kinds onto the standard's subsystems; the caller authorizes)."""
+    return await Device.select(
+        Device.community, Device.kind, Device.gate, Device.building, Device.unit, Device.house, Device.online
+    ).where(Device.community.is_in(communities or [0]))

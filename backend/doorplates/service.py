@@ -80,6 +80,7 @@ PLATE_COLUMNS = (
     ("h.room_no", "room_no"),
     ("h.area", "area"),
     ("h.use", "use"),
+    ("d.first_scanned_at", "first_scanned_at"),
 )
 LIVE_PLATE = """
 FROM doorplate d
@@ -150,6 +151,8 @@ async def scan(ctx: Context, who: Principal, token: str, ip: str) -> ScanView:
         ctx, token, ip, *((HOUSEHOLD_SQL, token, token) if signed_in else (PLATE_SQL, token))
     )
     plate = rows[0]
+    if plate["first_scanned_at"] is None:
+        await _confirm_installed(plate)
     kind = PlaceKind(plate["kind"])
     view = ScanView(
         plate=PlateRef(token=plate["token"], kind=kind),
@@ -167,6 +170,18 @@ async def scan(ctx: Context, who: Principal, token: str, ip: str) -> ScanView:
     if kind is PlaceKind.HOUSE:
         await _add_household(ctx, who, view, plate, rows if signed_in else [], ip)
     return view
+
+
+async def _confirm_installed(plate: dict[str, Any]) -> None:
+    """A plate's first scan confirms it is installed (compliance counts installed plates, not
+    printed ones). Once set, the column comes with the plate's rows: no statement of its own."""
+    confirmed = (
+        await Doorplate.update({Doorplate.first_scanned_at: datetime.now(UTC)})
+        .where((Doorplate.token == plate["token"]) & Doorplate.first_scanned_at.is_null())
+        .returning(Doorplate.id)
+    )
+    if confirmed:  # the scan caches hold the plate's rows without the date: every process drops them
+        await wakeup.changed([plate["community_id"]])
 
 
 def house_at(plate: dict[str, Any]) -> HouseCard:
@@ -311,6 +326,22 @@ async def live_tokens(address_ids: list[int]) -> dict[int, str]:
         Doorplate.address.is_in(address_ids) & Doorplate.revoked_at.is_null()
     )
     return {row["address"]: row["token"] for row in rows}
+
+
+async def installation(community_id: int) -> dict[PlaceKind, tuple[int, int, int]]:
+    """Per kind of place: standard addresses, those with a live plate (issued), and those whose live
+    plate has been scanned (installed: the standard's 门牌安装率 is of plates on the doors)."""
+    counts = {kind: [0, 0, 0] for kind in PlaceKind}
+    plates = await Doorplate.select(Doorplate.address, Doorplate.first_scanned_at).where(
+        (Doorplate.community == community_id) & Doorplate.revoked_at.is_null()
+    )
+    scanned = {row["address"]: row["first_scanned_at"] is not None for row in plates}
+    for row in await Address.select(Address.id, Address.kind).where(Address.community == community_id):
+        count = counts[PlaceKind(row["kind"])]
+        count[0] += 1
+        count[1] += row["id"] in scanned
+        count[2] += scanned.get(row["id"], False)
+    return {kind: (total, issued, installed) for kind, (total, issued, installed) in counts.items()}
 
 
 async def coverage(community_id: int) -> Coverage:

@@ -13,3 +13,6 @@ class Doorplate(Table):
     token = Varchar(length=32, unique=True)
     created_at = Timestamptz(default=TimestamptzNow())
     revoked_at = Timestamptz(null=True, default=None)
+    # Set by the plate's first scan: it hangs where it belongs. Compliance counts installed plates
+    # (the standard's 安装率), not printed ones.
+    first_scanned_at = Timestamptz(null=True, default=None)

@@ -480,3 +480,10 @@ async def recent_at(address_id: int) -> list[PatrolSeen]:
         .limit(RECENT_AT_PLACE)
     )
     return [PatrolSeen(**row) for row in rows]
+
+
+async def record_counts(community_id: int) -> tuple[int, int]:
+    """The community's patrol checkpoints and recorded runs (for compliance; the caller authorizes)."""
+    checkpoints = await Checkpoint.count().where(Checkpoint.community == community_id)
+    runs = await PatrolRun.count().where(PatrolRun.community == community_id)
+    return checkpoints, runs

@@ -171,6 +171,7 @@ class CommunityOut(msgspec.Struct):
     tier: str
     street: str
     police_station: str
+    district_id: int
 
 
 class Coverage(msgspec.Struct):

@@ -15,7 +15,7 @@ from backend.db import placeholders, transaction, writing
 from backend.errors import Conflict, Invalid, NotFound
 from backend.live import wakeup
 from backend.registry import codes
-from backend.registry.enums import ResidenceCategory, ResidencyStatus
+from backend.registry.enums import ResidenceCategory, ResidencyStatus, Tier
 from backend.registry.idnumber import (
     RESIDENT_ID_TYPES,
     InvalidIdNumber,
@@ -953,7 +953,12 @@ async def list_communities(who: Principal) -> list[CommunityOut]:
     ]
     return [
         CommunityOut(
-            id=r["id"], name=r["name"], tier=r["tier"], street=r["street"], police_station=r["police_station"]
+            id=r["id"],
+            name=r["name"],
+            tier=r["tier"],
+            street=r["street"],
+            police_station=r["police_station"],
+            district_id=r["district"],
         )
         for r in visible
     ]
@@ -1141,3 +1146,15 @@ async def flat_resident(ctx: Context, house_id: int, person_id: int) -> dict[str
         return None
     sealed = row.pop("phone_sealed")
     return {**row, "phone": ctx.keys.unseal(sealed) if sealed else ""}
+
+
+async def community_tier(community_id: int) -> Tier:
+    row = await Community.select(Community.tier).where(Community.id == community_id).first()
+    if row is None:
+        raise NotFound("unknown_community", f"No community {community_id}")
+    return Tier(row["tier"])
+
+
+async def set_tier(community_id: int, tier: Tier) -> None:
+    """The community's tier (示范/标准) the acceptance is held against; the caller authorizes and audits."""
+    await Community.update({Community.tier: tier}).where(Community.id == community_id)

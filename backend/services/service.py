@@ -297,3 +297,8 @@ async def photo(who: Principal, request_id: int, ip: str) -> bytes:
             who, "read_service_photo", f"service_request:{request_id}", community=row["community"], ip=ip
         )
     return bytes(found["data"])
+
+
+async def offered_count(community_id: int) -> int:
+    """How many services the community offers (民生服务, for compliance; the caller authorizes)."""
+    return len(await _tiles(community_id, enabled_only=True))

@@ -377,16 +377,17 @@ async def set_schedule(who: Principal, community_id: int, rounds_per_day: int, i
             ip=ip,
             detail={"rounds_per_day": rounds_per_day},
         )
-    return await _inspections(community_id, dt.datetime.now(dt.UTC))
+    return await inspection_record(community_id, dt.datetime.now(dt.UTC))
 
 
 async def inspections(who: Principal, community_id: int, now: dt.datetime) -> InspectionsOut:
     """The schedule, the windows it missed over the last week, and the recent rounds."""
     authorize(who, Action.VIEW_VIDEO, await registry.community_target(community_id))
-    return await _inspections(community_id, now)
+    return await inspection_record(community_id, now)
 
 
-async def _inspections(community_id: int, now: dt.datetime) -> InspectionsOut:
+async def inspection_record(community_id: int, now: dt.datetime) -> InspectionsOut:
+    """For the inspections route and for compliance (the caller authorizes)."""
     schedule = await InspectionSchedule.select().where(InspectionSchedule.community == community_id).first()
     ids = await (
         InspectionRound.select(InspectionRound.id)

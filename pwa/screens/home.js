@@ -75,6 +75,8 @@ function signedIn(acc, signal) {
     ["police", "property"].includes(acc.role) ? tile("/organisations", "home.organisations", "home.organisations_sub") : null,
     ["police", "property"].includes(acc.role) ? tile("/buildings", "home.buildings", "home.buildings_sub") : null,
     VIDEO_ROLES.has(acc.role) ? tile("/video", "home.video", "home.video_sub") : null,
+    acc.role === "district_admin" ? tile("/district", "home.district", "home.district_sub") : null,
+    ["police", "property"].includes(acc.role) ? tile("/compliance", "home.compliance", "home.compliance_sub") : null,
     link("/passes", { class: "tile", dataset: { testid: "passes-tile" } }, h("span", { class: "tile-title" }, t("home.passes")), h("span", { class: "tile-sub" }, t(staff ? "home.passes_sub_staff" : "home.passes_sub"))),
     link("/me", { class: "tile" }, h("span", { class: "tile-title" }, t("home.me")), h("span", { class: "tile-sub" }, t("home.me_sub"))),
   ];

@@ -114,6 +114,9 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/watch-list"): "PWA shell (the police watch list)",
     ("GET", "/organisations"): "PWA shell (实有单位)",
     ("GET", "/buildings"): "PWA shell (楼栋信息)",
+    ("GET", "/district"): "PWA shell (the district view)",
+    ("GET", "/compliance"): "PWA shell (a community's self-assessment)",
+    ("GET", "/compliance/{community_id}"): "PWA shell (a community's self-assessment)",
     ("GET", "/video"): "PWA shell (cameras, coverage, video inspection)",
     ("GET", "/intercom"): "PWA shell (a household's intercom calls, as a ring's push opens it)",
     ("GET", "/wall"): "PWA shell (the monitoring-room wall: live video, group patrol)",
@@ -648,6 +651,7 @@ PATH_VALUES: dict[str, Callable[[Place], Any]] = {
     "call_id": lambda p: p.call,
     "organisation_id": lambda p: p.organisation,
     "building_id": lambda p: p.door["building"],
+    "item": lambda p: "safety-9",
 }
 # Things an account owns whatever its community: "own" is the caller's, "other" someone else's.
 OWN_THINGS = {"passkey_id"}
@@ -711,6 +715,8 @@ BODIES: dict[tuple[str, str], Body] = {
     ("DELETE", "/api/push/subscriptions"): lambda p, _: {"endpoint": "https://push.example.com/matrix"},
     # A tag, which residents may register too (cards are staff-only: a refusal the matrix can't tell).
     ("PUT", "/api/devices/{device_id}/stream-url"): lambda p, _: {"stream_url": ""},
+    ("PUT", "/api/communities/{community_id}/compliance/items/{item}"): lambda p, _: {"points": 3},
+    ("PUT", "/api/communities/{community_id}/compliance/tier"): lambda p, _: {"tier": "standard"},
     ("POST", "/api/houses/{house_id}/credentials"): lambda p, _: {
         "person_id": p.residency["person"],
         "kind": "tag",

@@ -208,6 +208,46 @@ ENDPOINTS = [
         other_community=False,
         ok_role=Role.DISTRICT_ADMIN,
     ),
+    # The self-assessment: district admins, the police, and the property (read-only) of the community.
+    *(
+        Endpoint(
+            name,
+            "GET",
+            f"/api/communities/{{community}}/compliance{suffix}",
+            wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.COMMUNITY_WORKER, Role.MAINTENANCE),
+            ok_role=Role.POLICE,
+        )
+        for name, suffix in (("compliance", ""), ("compliance sheet", "/sheet"))
+    ),
+    *(
+        Endpoint(
+            name,
+            "PUT",
+            f"/api/communities/{{community}}/compliance/{suffix}",
+            body=body,
+            wrong_roles=(Role.RESIDENT, Role.WARDEN, Role.PROPERTY, Role.COMMUNITY_WORKER, Role.MAINTENANCE),
+            ok_role=Role.POLICE,
+        )
+        for name, suffix, body in (
+            ("enter compliance item", "items/safety-9", {"points": 3}),
+            ("compliance tier", "tier", {"tier": "standard"}),
+        )
+    ),
+    Endpoint(
+        "district compliance",
+        "GET",
+        "/api/districts/{district}/compliance",
+        wrong_roles=(
+            Role.RESIDENT,
+            Role.WARDEN,
+            Role.PROPERTY,
+            Role.POLICE,
+            Role.COMMUNITY_WORKER,
+            Role.MAINTENANCE,
+        ),
+        other_community=False,
+        ok_role=Role.DISTRICT_ADMIN,
+    ),
     Endpoint(
         "create staff",
         "POST",
