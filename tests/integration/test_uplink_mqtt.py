@@ -10,19 +10,15 @@ platform's consumer would, and verifies every message's signature.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import hmac
 import secrets
 from collections import Counter
 
 import msgspec
 import pytest
 
-from device_bridge.session import Session
-from device_bridge.transport import parse_url
 from tests.brokers import mosquitto_process
 from tests.integration.test_uplink import SECRET, button_alarm, rows, status, until
+from tests.uplink_subscriber import subscribed
 
 
 @pytest.fixture
@@ -49,52 +45,8 @@ def settings(settings, broker, prefix, request):
     return msgspec.structs.replace(settings, **{**changes, **getattr(request, "param", {})})
 
 
-class Subscriber:
-    """The platform's consumer: a persistent MQTT 5 session on ``<prefix>/#``."""
-
-    def __init__(self, url: str, prefix: str) -> None:
-        self.session = Session(
-            "platform",
-            parse_url(url),
-            identifier=f"platform-{secrets.token_hex(4)}",
-            subscriptions=[(f"{prefix}/#", 1)],
-            persistent=True,
-            mqtt5=True,
-        )
-        self.deliveries: Counter = Counter()  # record key → times received
-        self.rows: dict[str, dict] = {}
-        self.topics: set[str] = set()
-        self.bad_signatures = 0
-
-    async def serve(self, client) -> None:
-        async for message in self.session.messages(client):
-            properties = dict(getattr(message.properties, "UserProperty", []))
-            stamp, body = properties.get("X-Anju-Timestamp", ""), message.payload
-            expected = hmac.new(SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-            if not hmac.compare_digest(expected, properties.get("X-Anju-Signature", "")):
-                self.bad_signatures += 1
-                continue
-            batch = msgspec.json.decode(body)
-            self.topics.add(str(message.topic))
-            for record in batch["records"]:
-                self.deliveries[record["key"]] += 1
-                self.rows.setdefault(record["key"], record["row"])
-
-
-@contextlib.asynccontextmanager
-async def subscribed(url: str, prefix: str):
-    subscriber = Subscriber(url, prefix)
-    task = asyncio.create_task(subscriber.session.run(subscriber.serve))
-    try:
-        await until(lambda: asyncio.sleep(0, subscriber.session.connected), "the subscriber connected")
-        yield subscriber
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
 async def test_records_reach_the_subscriber_once_each_through_a_broker_outage(world, broker, prefix):
-    async with subscribed(broker.url, prefix) as subscriber:
+    async with subscribed(broker.url, prefix, SECRET) as subscriber:
         produced = [await button_alarm(world, "sos-1", f"mqtt-up-{n}") for n in range(2)]
         await until(_none_pending, "sent while the broker is up")
         broker.stop()  # down: records wait in the outbox
@@ -126,7 +78,7 @@ async def _all_tried() -> bool:
 @pytest.mark.parametrize("settings", [{"uplink_secret": "a-wrong-secret-" + "w" * 24}], indirect=True)
 async def test_a_message_signed_with_another_secret_fails_the_subscribers_check(world, broker, prefix):
     """The signature covers the body: the subscriber takes nothing signed with another secret."""
-    async with subscribed(broker.url, prefix) as subscriber:
+    async with subscribed(broker.url, prefix, SECRET) as subscriber:
         await button_alarm(world, "sos-1", "mqtt-wrong")
         await until(lambda: asyncio.sleep(0, subscriber.bad_signatures > 0), "the message refused")
     assert not subscriber.deliveries
