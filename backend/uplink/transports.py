@@ -20,9 +20,9 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -59,6 +59,18 @@ class Transport(Protocol):
     def running(self) -> AbstractAsyncContextManager[None]: ...
 
     async def send(self, table: str, rows: list[Due]) -> dict[str, Outcome]: ...
+
+
+@contextlib.asynccontextmanager
+async def in_background(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    """``work`` runs as a task while the block runs, and is cancelled when it ends."""
+    task = asyncio.create_task(work, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -148,15 +160,8 @@ class MqttTransport:
     def topic(self, table: str) -> str:
         return f"{self._prefix}/{table}" if self._prefix else table
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        task = asyncio.create_task(self._session.run(self._hold), name="uplink-mqtt")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def running(self) -> AbstractAsyncContextManager[None]:
+        return in_background(self._session.run(self._hold), "uplink-mqtt")
 
     async def _hold(self, client: aiomqtt.Client) -> None:
         """Serve the connection until it is lost (the session then reconnects)."""

@@ -40,7 +40,7 @@ import msgspec
 
 from backend.settings import Settings
 from backend.uplink.outbox import PENDING, REJECTED, SENT
-from backend.uplink.transports import REASON_LENGTH, RETRIED_STATUSES, Due, Outcome
+from backend.uplink.transports import REASON_LENGTH, RETRIED_STATUSES, Due, Outcome, in_background
 
 log = logging.getLogger("anju.uplink.viid")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -181,13 +181,10 @@ class ViidTransport:
     async def running(self) -> AsyncIterator[None]:
         async with httpx.AsyncClient(timeout=self._timeout) as client:
             self._client = client
-            keepalive = asyncio.create_task(self._keep_alive(), name="viid-keepalive")
             try:
-                yield
+                async with in_background(self._keep_alive(), "viid-keepalive"):
+                    yield
             finally:
-                keepalive.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await keepalive
                 self._client, self._registered = None, False
 
     async def send(self, resource: str, rows: list[Due]) -> dict[str, Outcome]:
