@@ -193,8 +193,10 @@ async def _record(
             if outcome.state == SENT:
                 values.append((SENT, writer.at(now), writer.at(now), None, "", True, EMPTY, row.id))
             elif outcome.state == REJECTED:
+                # A refused 视图库 object carries a capture, which is not kept here (seed 五.(五)).
+                dropped = target == VIID
                 values.append(
-                    (REJECTED, writer.at(now), None, writer.at(now), outcome.reason, False, EMPTY, row.id)
+                    (REJECTED, writer.at(now), None, writer.at(now), outcome.reason, dropped, EMPTY, row.id)
                 )
             else:
                 due = retry_at(now, row.attempts, settings)

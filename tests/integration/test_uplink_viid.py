@@ -218,6 +218,7 @@ async def test_an_object_the_viid_refuses_is_rejected_with_its_reason_and_the_ot
     [rejected] = await viid_rows("rejected")
     assert rejected["record_key"] == "test:2"
     assert rejected["last_error"] == "VIID 8 FaceID: not 20 digits"
+    assert _decoded(rejected["payload"]) == {}  # its capture is not kept either
 
 
 def _jpeg_face(serial: int) -> dict:
