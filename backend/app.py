@@ -44,7 +44,7 @@ from backend.services.controllers import ServicesController
 from backend.settings import Settings, get_settings
 from backend.sms import require_real_sender
 from backend.uplink.controllers import UplinkController
-from backend.uplink.sender import Sender
+from backend.uplink.sender import senders
 from backend.vehicles.controllers import VehicleController
 from backend.video.controllers import VideoController, WallController
 from backend.video.health import Prober
@@ -105,7 +105,7 @@ async def running(app: Litestar) -> AsyncIterator[None]:
     engine = engine_for(settings.database_url)
     database = DatabaseWatch(engine)
     prober = Prober(ctx.video, settings)
-    uplink = Sender(settings, ctx.live.wakeup, ctx.keys)
+    uplinks = senders(settings, ctx.live.wakeup, ctx.keys)
     app.state.update(ctx=ctx, database=database, metrics=metrics.DatabaseFigures())
     try:  # a start-up that fails half-way (the database away) still stops what it started
         await attach(engine, settings, ctx.keys)
@@ -113,14 +113,16 @@ async def running(app: Litestar) -> AsyncIterator[None]:
         if settings.database_pool_size:
             await start_pool(engine, settings.database_pool_size)
         await ctx.live.start()
-        await uplink.start()
+        for uplink in uplinks:
+            await uplink.start()
         await ctx.video.start()
         await prober.start()
         async with audit.trail(ctx), patrol.sweeper(ctx):
             yield
     finally:
         await prober.stop()
-        await uplink.stop()
+        for uplink in uplinks:
+            await uplink.stop()
         await ctx.video.stop()
         await ctx.live.stop()
         await ctx.commands.stop()

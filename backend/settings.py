@@ -56,6 +56,7 @@ LIMITS = (
     "uplink_timeout_seconds",
     "uplink_retry_seconds",
     "uplink_retry_max_seconds",
+    "viid_keepalive_seconds",
 )
 # The data standard (data_standard.json, retention): structured records stay online this long at least.
 STRUCTURED_DAYS_MIN = 183
@@ -216,6 +217,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     uplink_timeout_seconds: float = 10.0  # a request not answered within this is retried
     uplink_retry_seconds: float = 2.0  # the first retry after a failure; doubling, with jitter…
     uplink_retry_max_seconds: float = 300.0  # …up to this
+    # A second target, GA/T 1400 (视图库, backend/uplink/viid.py): face and vehicle captures and the
+    # capture devices, registered with digest auth as the 20-digit viid_device_id; empty: not sent.
+    viid_url: str = ""
+    viid_user: str = ""
+    viid_password: str = ""
+    viid_device_id: str = ""
+    viid_keepalive_seconds: float = 60.0
     video_probe_parallel: int = 4
     # Lines "host[:port] user:password": RTSP credentials the server adds to a camera's stream address
     # (the registry keeps addresses without them, and the browser never sees them). Empty: none.
@@ -278,15 +286,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{PREFIX}{name.upper()}: expected 0 or more, got {getattr(self, name)}")
         if self.uplink_url:
-            if urlsplit(self.uplink_url).scheme not in ("http", "https"):
+            if urlsplit(self.uplink_url).scheme not in ("http", "https", "mqtt", "mqtts"):
                 raise SettingsError(
-                    f"{PREFIX}UPLINK_URL: expected an http(s) URL, got {self.uplink_url[:40]!r}"
+                    f"{PREFIX}UPLINK_URL: expected an http(s) or mqtt(s) URL, got {self.uplink_url[:40]!r}"
                 )
             if len(self.uplink_secret) < 32:
                 raise SettingsError(
                     f"{PREFIX}UPLINK_SECRET: needs at least 32 characters with {PREFIX}UPLINK_URL"
                 )
         self._check_retention()
+        if self.viid_url:
+            self._check_viid()
         self.night_range  # noqa: B018 - a bad range stops start-up, not the first analysis run
         self.ice_servers  # noqa: B018 - so does a bad ICE server URL, not the first call
 
@@ -319,6 +329,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 f"{PREFIX}NIGHT_HOURS: expected two hours FROM-TO (0-23), got {self.night_hours!r}"
             )
         return hours
+
+    def _check_viid(self) -> None:
+        if urlsplit(self.viid_url).scheme not in ("http", "https"):
+            raise SettingsError(f"{PREFIX}VIID_URL: expected an http(s) URL, got {self.viid_url[:40]!r}")
+        if not re.fullmatch(r"\d{20}", self.viid_device_id):
+            raise SettingsError(f"{PREFIX}VIID_DEVICE_ID: expected 20 digits with {PREFIX}VIID_URL")
+        if not self.viid_user or not self.viid_password:
+            raise SettingsError(
+                f"{PREFIX}VIID_USER and {PREFIX}VIID_PASSWORD: required with {PREFIX}VIID_URL"
+            )
 
     def _check_sms(self) -> None:
         needed = {

@@ -1,9 +1,16 @@
 """The uplink: records/s through the outbox to a local endpoint, and how the lag drains after an outage.
 
 In-process against a fresh database (PostgreSQL by default, ``--sqlite`` for a file of its own),
-migrated with ``anju migrate``; the local target is tests/uplink_receiver.py (it checks every
-signature and applies each key once). Records are valid ``emergency_alarm`` rows, enqueued 100
-per transaction as the producers would (``outbox.enqueue``).
+migrated with ``anju migrate``. ``--target`` picks the endpoint:
+
+- ``http`` (default): tests/uplink_receiver.py, which checks every signature and applies each key once;
+- ``mqtt``: a private Mosquitto (tests/brokers.py) and a persistent subscriber checking every
+  signature (tests/uplink_subscriber.py); the outage stops the broker;
+- ``viid``: the 视图库 stub (tests/viid_stub.py: digest-auth registration, keepalive, shapes); records
+  are ``FaceObject``s each with a 6 KB JPEG capture; the outage forgets the registration too.
+
+Records are valid ``emergency_alarm`` rows (or 视图库 faces), enqueued 100 per transaction as the
+producers would (``outbox.enqueue``).
 
 1. Throughput: ``--records`` rows enqueued, then the sender drains them: records/s end to end.
 2. Outage: the target is down (connections refused) for ``--outage`` seconds while records are
@@ -11,13 +18,14 @@ per transaction as the producers would (``outbox.enqueue``).
    time until nothing is pending, the lag every second meanwhile, and that every record arrived
    exactly once. The issue's figure is a 10-minute outage: ``--outage 600``.
 
-    .venv/bin/python bench/uplink.py [--records 5000] [--outage 10] [--rate 50] [--sqlite]
+    .venv/bin/python bench/uplink.py [--target http|mqtt|viid] [--records 5000] [--outage 10] [--rate 50] [--sqlite]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -26,6 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.db import bind, engine_for  # noqa: E402
@@ -33,16 +44,21 @@ from backend.keys import Keys  # noqa: E402
 from backend.live.wakeup import Wakeup, install, uninstall  # noqa: E402
 from backend.registry.tables import Community, District  # noqa: E402
 from backend.settings import Settings  # noqa: E402
-from backend.uplink import service  # noqa: E402
-from backend.uplink.outbox import enqueue  # noqa: E402
-from backend.uplink.sender import Sender  # noqa: E402
+from backend.uplink import service, viid  # noqa: E402
+from backend.uplink.outbox import PLATFORM, VIID, enqueue  # noqa: E402
+from backend.uplink.sender import senders  # noqa: E402
 from backend.uplink.tables import UplinkRecord  # noqa: E402
 from bench._harness import anju, fresh_database  # noqa: E402
 from device_bridge import store  # noqa: E402
+from tests.brokers import listening, mosquitto_process  # noqa: E402
 from tests.uplink_receiver import Receiver  # noqa: E402
+from tests.uplink_subscriber import subscribed  # noqa: E402
+from tests.viid_stub import ViidStub  # noqa: E402
 
 SECRET = secrets.token_hex(32)
 PER_TRANSACTION = 100
+VIID_USER, VIID_PASSWORD, VIID_DEVICE = "bench", secrets.token_hex(8), "42011201002000000001"
+CAPTURE = cv2.imencode(".jpg", np.random.default_rng(1).integers(0, 255, (64, 64, 3), np.uint8))[1].tobytes()
 
 
 def row(n: int) -> dict:
@@ -65,9 +81,16 @@ def row(n: int) -> dict:
     }
 
 
+def face(n: int) -> dict:
+    return viid.face_object("420112", n, 1, dt.datetime.now(dt.UTC), CAPTURE)
+
+
 class Producer:
-    def __init__(self, community: int, keys: Keys) -> None:
+    def __init__(self, community: int, keys: Keys, target: str) -> None:
         self.community, self.keys, self.made = community, keys, 0
+        self.table, self.row, self.target = (
+            (viid.FACES, face, VIID) if target == "viid" else ("emergency_alarm", row, PLATFORM)
+        )
 
     async def make(self, count: int) -> None:
         while count > 0:
@@ -78,10 +101,11 @@ class Producer:
                     await enqueue(
                         writer,
                         self.keys,
-                        "emergency_alarm",
-                        f"alarm:{self.made}",
+                        self.table,
+                        f"record:{self.made}",
                         self.community,
-                        row(self.made),
+                        self.row(self.made),
+                        target=self.target,
                     )
             count -= size
 
@@ -94,7 +118,73 @@ async def lag(community: int) -> float:
     return (await service.status(Settings(), [community])).lag_seconds
 
 
+class Endpoint:
+    """The local target of ``--target``: up, down, and what it received."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.receiver = Receiver(SECRET)
+        self.stub = ViidStub(VIID_USER, VIID_PASSWORD)
+        self.broker = self.subscriber = None
+
+    @contextlib.asynccontextmanager
+    async def serving(self):
+        if self.target != "mqtt":
+            yield self
+            return
+        with mosquitto_process(persistent=True) as broker:
+            self.broker = broker
+            async with subscribed(broker.url, "bench/uplink", SECRET) as subscriber:
+                self.subscriber = subscriber
+                yield self
+
+    def settings(self, database_url: str, args: argparse.Namespace) -> Settings:
+        url = {"http": self.receiver.url, "mqtt": f"{self.broker.url}/bench/uplink" if self.broker else ""}
+        return Settings(
+            database_url=database_url,
+            uplink_url=url.get(self.target, ""),
+            uplink_secret=SECRET,
+            viid_url=self.stub.url if self.target == "viid" else "",
+            viid_user=VIID_USER,
+            viid_password=VIID_PASSWORD,
+            viid_device_id=VIID_DEVICE,
+            uplink_retry_seconds=1.0,
+            uplink_retry_max_seconds=args.retry_max,
+            live_poll_seconds=1.0,
+        )
+
+    async def up(self) -> None:
+        if self.target == "mqtt":
+            if not listening("127.0.0.1", self.broker.port):  # started with the endpoint the first time
+                self.broker.start()
+        else:
+            await (self.stub if self.target == "viid" else self.receiver).up()
+
+    async def down(self) -> None:
+        if self.target == "mqtt":
+            self.broker.stop()
+        else:
+            await (self.stub if self.target == "viid" else self.receiver).down()
+
+    def received(self) -> tuple[int, int, int]:
+        """Records received, keys received more than once, bad signatures (or refused requests)."""
+        if self.target == "mqtt":
+            return (
+                len(self.subscriber.deliveries),
+                len(self.subscriber.repeats()),
+                self.subscriber.bad_signatures,
+            )
+        if self.target == "viid":
+            return len(self.stub.deliveries), len(self.stub.repeats()), len(self.stub.invalid)
+        return len(self.receiver.applied), len(self.receiver.repeats()), self.receiver.bad_signatures
+
+
 async def run(args: argparse.Namespace, database_url: str) -> None:
+    async with Endpoint(args.target).serving() as endpoint:
+        await measure(args, database_url, endpoint)
+
+
+async def measure(args: argparse.Namespace, database_url: str, endpoint: Endpoint) -> None:
     env = {**os.environ, "ANJU_DATABASE_URL": database_url, "ANJU_VAR_DIR": tempfile.mkdtemp()}
     anju("migrate", env)
     engine = engine_for(database_url)
@@ -112,23 +202,15 @@ async def run(args: argparse.Namespace, database_url: str) -> None:
         longitude=114.2,
     )
     await community.save()
-    receiver = Receiver(SECRET)
-    settings = Settings(
-        database_url=database_url,
-        uplink_url=receiver.url,
-        uplink_secret=SECRET,
-        uplink_retry_seconds=1.0,
-        uplink_retry_max_seconds=args.retry_max,
-        live_poll_seconds=1.0,
-    )
+    settings = endpoint.settings(database_url, args)
     wakeup = Wakeup(settings)
     install(wakeup)
     keys = Keys(secrets.token_bytes(32))
-    producer = Producer(community.id, keys)
-    sender = Sender(settings, wakeup, keys)
+    producer = Producer(community.id, keys, args.target)
+    [sender] = senders(settings, wakeup, keys)
     try:
         # 1. Throughput.
-        await receiver.up()
+        await endpoint.up()
         started = time.perf_counter()
         await producer.make(args.records)
         enqueued = time.perf_counter() - started
@@ -139,11 +221,11 @@ async def run(args: argparse.Namespace, database_url: str) -> None:
             await asyncio.sleep(0.05)
         sent = time.perf_counter() - started
         print(
-            f"sent {args.records} records in {sent:.2f} s: {args.records / sent:.0f} records/s "
-            f"({receiver.requests} requests, batches of {settings.uplink_batch})"
+            f"{args.target}: sent {args.records} records in {sent:.2f} s: {args.records / sent:.0f} records/s "
+            f"(batches of {settings.uplink_batch})"
         )
         # 2. Outage.
-        await receiver.down()
+        await endpoint.down()
         before = producer.made
         started = time.perf_counter()
         while time.perf_counter() - started < args.outage:
@@ -154,7 +236,7 @@ async def run(args: argparse.Namespace, database_url: str) -> None:
             f"outage of {args.outage:.0f} s: {owed} records produced meanwhile, "
             f"{await pending()} pending, lag {await lag(community.id):.1f} s"
         )
-        await receiver.up()
+        await endpoint.up()
         back = time.perf_counter()
         last_print = 0.0
         while await pending():
@@ -168,19 +250,22 @@ async def run(args: argparse.Namespace, database_url: str) -> None:
             f"drained {owed} records {time.perf_counter() - back:.2f} s after the target came back; "
             f"lag now {await lag(community.id):.1f} s"
         )
-        repeats = receiver.repeats()
+        await asyncio.sleep(1.0)  # what is in flight arrives (MQTT: the subscriber's copies)
+        received, repeated, bad = endpoint.received()
         print(
-            f"received {len(receiver.applied)} of {producer.made} records, "
-            f"{len(repeats)} keys received more than once, {receiver.bad_signatures} bad signatures"
+            f"received {received} of {producer.made} records, "
+            f"{repeated} keys received more than once, {bad} bad signatures or refused objects"
         )
     finally:
         await sender.stop()
-        await receiver.down()
+        if args.target != "mqtt":  # the broker stops with its subscriber, once it has closed
+            await endpoint.down()
         await uninstall(wakeup)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--target", choices=("http", "mqtt", "viid"), default="http")
     parser.add_argument("--records", type=int, default=5000)
     parser.add_argument("--outage", type=float, default=10.0, help="seconds the target is down")
     parser.add_argument("--rate", type=float, default=50.0, help="records per second during the outage")

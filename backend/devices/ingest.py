@@ -217,7 +217,7 @@ def handlers(
     access_ingest.register(registry, keys)
     alarms_ingest.register(registry, AlarmConfig.of(settings))
     visitors_ingest.register(registry)
-    vehicles_ingest.register(registry, openings)
+    vehicles_ingest.register(registry, openings, keys, settings)
     probes_ingest.register(registry, keys)
     ringing.register(registry, settings.intercom_ring_seconds)
     if faces is not None:

@@ -42,6 +42,8 @@ from backend.faces.service import BUMP
 from backend.faces.tables import GateReason
 from backend.keys import Keys
 from backend.settings import Settings
+from backend.uplink import mappings as uplink
+from backend.uplink.mappings import Identity
 from device_bridge.dispatch import Handlers, Message
 from device_bridge.protocol import Direction, EventType, FaceData
 from device_bridge.store import Writer
@@ -50,9 +52,14 @@ from roles.matrix import household_opens
 
 VERSION = "SELECT version FROM face_gallery WHERE community = {}"
 ENROLMENTS = (
-    "SELECT id, person, house, embedding_sealed FROM face_enrolment WHERE community = {} AND pack = {}"
+    "SELECT e.id AS id, e.person AS person, e.house AS house, e.embedding_sealed AS embedding_sealed, "
+    "p.name AS name, p.id_type AS id_type, p.id_number_encrypted AS id_number_sealed "
+    "FROM face_enrolment e JOIN person p ON p.id = e.person WHERE e.community = {} AND e.pack = {}"
 )
-WATCHED = "SELECT id, name, note, embedding_sealed FROM face_watch WHERE community = {} AND pack = {}"
+WATCHED = (
+    "SELECT id, name, note, id_type, id_number_sealed, embedding_sealed FROM face_watch "
+    "WHERE community = {} AND pack = {}"
+)
 ENROLMENT = "SELECT person, house FROM face_enrolment WHERE id = {} AND community = {}"
 RESIDENT = (
     "SELECT h.community, h.building, h.unit FROM residency r JOIN house h ON h.id = r.house "
@@ -106,6 +113,14 @@ class Loaded:
     watch: Gallery
     households: dict[int, tuple[int, int]] = field(default_factory=dict)  # enrolment → (person, house)
     watched: dict[int, str] = field(default_factory=dict)  # watch entry → name · note
+    # Whom each enrolment and watch entry names, for the uplink's 抓拍人像信息 (XYR_*).
+    enrolled: dict[int, Identity] = field(default_factory=dict)
+    wanted: dict[int, Identity] = field(default_factory=dict)
+
+    def identity(self, decision: Decision) -> Identity | None:
+        if decision.watch is not None:
+            return self.wanted.get(decision.watch)
+        return self.enrolled.get(decision.enrolment) if decision.enrolment is not None else None
 
 
 class Galleries:
@@ -129,7 +144,13 @@ class Galleries:
         loaded = Loaded(version, self._gallery(enrolled), self._gallery(watched))
         loaded.households = {row["id"]: (row["person"], row["house"]) for row in enrolled}
         loaded.watched = {row["id"]: " · ".join(filter(None, (row["name"], row["note"]))) for row in watched}
+        loaded.enrolled = {row["id"]: _identity(row) for row in enrolled}
+        loaded.wanted = {row["id"]: _identity(row) for row in watched}
         return loaded
+
+    def loaded(self, community: int, pack: str) -> Loaded | None:
+        """The galleries as last loaded (no read): None when this worker has not loaded them."""
+        return self._loaded.get((community, pack))
 
     def _gallery(self, rows: list[dict]) -> Gallery:
         vectors = [
@@ -140,6 +161,10 @@ class Galleries:
         for key, vector in vectors:
             gallery.add(key, vector)
         return gallery
+
+
+def _identity(row: dict) -> Identity:
+    return Identity(row["name"], row["id_type"] or "", row["id_number_sealed"] or "")
 
 
 # --- 1. before the transaction -------------------------------------------------------
@@ -188,15 +213,20 @@ class Gates:
         self.galleries = Galleries(keys)
 
     async def judge(self, writer: Writer, messages: Sequence[Message]) -> None:
-        opening = []
+        opening: list[Opening] = []
+        captured: list[uplink.FaceCapture] = []
         for message in messages:
-            if (command := await self._judge(writer, message)) is not None:
+            if (command := await self._judge(writer, message, captured)) is not None:
                 opening.append(Opening(message.device, command, message.data.face.door))
+        await uplink.face_capture(writer, self.keys, captured, viid=bool(self.settings.viid_url))
         if self.openings is not None:
             self.openings.after_commit(writer, opening, ANSWERED)
 
-    async def _judge(self, writer: Writer, message: Message) -> str | None:
-        """Record the decision once; the open command's id when the gate should open now."""
+    async def _judge(
+        self, writer: Writer, message: Message, captured: list[uplink.FaceCapture]
+    ) -> str | None:
+        """Record the decision once (and what the uplink owes of it, in ``captured``); the open
+        command's id when the gate should open now."""
         capture: Capture = message.data
         device = message.device
         door_id = device.doors.get(capture.face.door)
@@ -229,8 +259,23 @@ class Gates:
             return None  # a redelivery: decided, recorded and opened the first time
         if decision.watch is not None:
             await self._alert_police(writer, message, decision, inserted[0]["id"])
-        if self.settings.capture_sink_url and capture.image:
+        sunk = bool(self.settings.capture_sink_url and capture.image)
+        if sunk:
             await self._forward(writer, message, decision)
+        loaded = self.galleries.loaded(device.community, capture.pack)
+        captured.append(
+            uplink.FaceCapture(
+                passage=inserted[0]["id"],
+                device=device,
+                direction=capture.face.direction,
+                at=message.at,
+                stored_at=now,
+                score=decision.score,
+                image=capture.image,
+                sink_key=f"ev:{message.key}" if sunk else "",
+                identity=loaded.identity(decision) if loaded else None,
+            )
+        )
         return command or None
 
     async def _decide(self, writer: Writer, message: Message, door_id: int | None) -> Decision:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
+
 from backend.accounts.service import account_names
 from backend.alarms.kinds import AlarmType, Category, Severity, State
 from backend.alarms.tables import ButtonPairing
@@ -26,7 +28,9 @@ from backend.devices.tables import DeviceKind
 from backend.keys import Keys
 from backend.registry import codes
 from backend.registry.tables import Community, Person
-from backend.uplink.outbox import enqueue, enqueue_many
+from backend.uplink import viid as viid_codes
+from backend.uplink.outbox import VIID, enqueue, enqueue_many
+from device_bridge.dispatch import KnownDevice
 from device_bridge.protocol import MeterKind
 from device_bridge.store import Writer
 
@@ -281,3 +285,181 @@ async def _unit_numbers(writer: Writer, stored: list[dict[str, Any]]) -> dict[tu
         for row in await writer.fetch(f"SELECT id, number FROM unit WHERE id IN ({marks})", *units):
             numbers["unit", row["id"]] = row["number"]
     return numbers
+
+
+# --- captures: 抓拍人像信息 (face_capture), 机动车出入信息 (vehicle_access), and 视图库 objects ---------
+#
+# Both are written by the bridge in the batch's transaction (faces/gates.py, vehicles/ingest.py),
+# from what the batch already holds: no read per event. One row per passage (``face_passage:{id}``,
+# ``vehicle_passage:{id}``), and, when the 视图库 is configured (``viid.py``), its Faces or
+# MotorVehicles object and the APE object of the device that took it (``device:{id}``, once).
+#
+# BLOBs carry references (standard.py). A face capture is not kept (seed 五.(五)): TP and ZP_ZP
+# name where it went, the 视图库 object holding it (``/VIID/Faces/<FaceID>``) or else the capture
+# sink's key; a capture that went nowhere leaves them missing, and the row is rejected. 嫌疑人
+# (XYR_*) is the person the capture was matched to: a watch-list entry, else the enrolled resident;
+# an unknown face names nobody and is rejected with that reason.
+
+
+class Identity(msgspec.Struct, frozen=True):
+    """Whom a face was matched to: a watch-list entry or an enrolled resident."""
+
+    name: str
+    id_type: str  # ZJLX code, "" when unknown
+    id_number_sealed: str
+
+
+class FaceCapture(msgspec.Struct, frozen=True):
+    passage: int
+    device: KnownDevice
+    direction: str
+    at: dt.datetime
+    stored_at: dt.datetime
+    score: float | None
+    image: bytes  # b"": the gate sent none (matching on its own)
+    sink_key: str  # the capture sink's key, "" when no sink took it
+    identity: Identity | None
+
+
+class VehicleCapture(msgspec.Struct, frozen=True):
+    passage: int
+    device: KnownDevice
+    plate: str
+    hpzl: str  # HPZL code
+    color: str  # the registered vehicle's CSYS code, "" if unregistered
+    plate_color: str  # as the camera named it
+    direction: str
+    at: dt.datetime
+    picture: str  # the camera's snapshot reference
+    watched: bool
+
+
+# 车牌颜色 (CPYS, 2 characters) and the 视图库's PlateColor: GA/T 1400.3's colour codes, from the
+# names cameras use; a name not listed is 99 (其他).
+PLATE_COLORS = {
+    "black": "1", "黑": "1", "white": "2", "白": "2", "gray": "3", "grey": "3", "灰": "3",
+    "red": "4", "红": "4", "blue": "5", "蓝": "5", "yellow": "6", "黄": "6", "orange": "7",
+    "brown": "8", "green": "9", "绿": "9", "purple": "10", "cyan": "11", "pink": "12",
+}  # fmt: skip
+OTHER_COLOR = "99"
+SIMILARITY_DECIMALS = 2
+_areas: dict[int, str] = {}  # community → its district's code (XZQH): fixed, so kept per process
+
+
+def plate_color(named: str) -> str:
+    return PLATE_COLORS.get(named.strip().lower(), OTHER_COLOR) if named.strip() else ""
+
+
+async def face_capture(writer: Writer, keys: Keys, captures: list[FaceCapture], viid: bool) -> None:
+    """Enqueue the 抓拍人像信息 rows of a batch's face passages (and their 视图库 objects)."""
+    if not captures:
+        return
+    areas = await _district_codes(writer, {c.device.community for c in captures}) if viid else {}
+    rows, faces = [], []
+    for capture in captures:
+        device, person = capture.device, capture.identity
+        face_id = viid_codes.code(areas[device.community], viid_codes.FACE, capture.passage) if viid else ""
+        reference = f"/VIID/Faces/{face_id}" if viid else capture.sink_key
+        row = {
+            "ID": record_id(device.community_code, "face", capture.passage),
+            "CJSB_BH": device.code,
+            "FX": DIRECTIONS.get(capture.direction),
+            "DLWZ": device.name,
+            "SBMC": device.name,
+            "FXSJ": capture.at,
+            "TP": reference if capture.image else None,
+            "XYR_XM": person.name if person else None,
+            "XYR_ZJLXMC": codes.table("ZJLX").codes.get(person.id_type, "") if person else None,
+            "XYR_ZJHM": keys.unseal(person.id_number_sealed) if person and person.id_number_sealed else None,
+            "ZP_ZP": reference if capture.image else None,
+            "XSD_MC": None if capture.score is None else f"{capture.score:.{SIMILARITY_DECIMALS}f}",
+            "ZP_RQSJ": capture.at,
+            "DQJD": _coordinate(device.longitude),
+            "DQWD": _coordinate(device.latitude),
+            "CC_RQSJ": capture.stored_at,
+        }
+        rows.append((f"face_passage:{capture.passage}", device.community, row))
+        if viid and capture.image:
+            area = areas[device.community]
+            face = viid_codes.face_object(area, capture.passage, device.id, capture.at, capture.image)
+            faces.append((f"face_passage:{capture.passage}", device.community, face))
+    await enqueue_many(writer, keys, "face_capture", rows)
+    if viid:
+        await enqueue_many(writer, keys, viid_codes.FACES, faces, target=VIID)
+        await _capture_devices(writer, keys, [c.device for c in captures], areas)
+
+
+async def vehicle_access(writer: Writer, keys: Keys, captures: list[VehicleCapture], viid: bool) -> None:
+    """Enqueue the 机动车出入信息 rows of a batch's vehicle passages (and their 视图库 objects)."""
+    if not captures:
+        return
+    areas = await _district_codes(writer, {c.device.community for c in captures}) if viid else {}
+    rows, vehicles = [], []
+    for capture in captures:
+        device = capture.device
+        row = {
+            "ID": record_id(device.community_code, "vehicle", capture.passage),
+            "SB_BH": device.code,
+            "SBMC": device.name,
+            "JDCCSYSDM": capture.color,
+            "JDCHPZLDM": capture.hpzl,
+            "JDCHPHM": capture.plate,
+            "FX": DIRECTIONS.get(capture.direction),
+            "DLWZ": device.name,
+            "FXSJ": capture.at,
+            "ZP": capture.picture,
+            "CPYS": plate_color(capture.plate_color),
+            "DQJD": _coordinate(device.longitude),
+            "DQWD": _coordinate(device.latitude),
+            "ZDCL_PDBS": "1" if capture.watched else "0",
+        }
+        rows.append((f"vehicle_passage:{capture.passage}", device.community, row))
+        if viid:
+            vehicle = viid_codes.motor_vehicle_object(
+                areas[device.community],
+                capture.passage,
+                device.id,
+                capture.at,
+                capture.plate,
+                capture.hpzl,
+                plate_color(capture.plate_color),
+                capture.picture,
+            )
+            vehicles.append((f"vehicle_passage:{capture.passage}", device.community, vehicle))
+    await enqueue_many(writer, keys, "vehicle_access", rows)
+    if viid:
+        await enqueue_many(writer, keys, viid_codes.MOTOR_VEHICLES, vehicles, target=VIID)
+        await _capture_devices(writer, keys, [c.device for c in captures], areas)
+
+
+async def _capture_devices(
+    writer: Writer, keys: Keys, devices: list[KnownDevice], areas: dict[int, str]
+) -> None:
+    """The APE objects of the devices that took a batch's captures, once per device (its key makes
+    every later enqueue a no-op)."""
+    unique = {device.id: device for device in devices}.values()
+    apes = [
+        (
+            f"device:{device.id}",
+            device.community,
+            viid_codes.ape_object(
+                areas[device.community], device.id, device.name, device.longitude, device.latitude
+            ),
+        )
+        for device in unique
+    ]
+    await enqueue_many(writer, keys, viid_codes.APES, apes, target=VIID)
+
+
+async def _district_codes(writer: Writer, communities: set[int]) -> dict[int, str]:
+    """The communities' district codes, read once per process."""
+    missing = sorted(communities - _areas.keys())
+    if missing:
+        marks = ", ".join("{}" for _ in missing)
+        for row in await writer.fetch(
+            "SELECT community.id AS id, district.code AS code FROM community "
+            f"JOIN district ON district.id = community.district WHERE community.id IN ({marks})",
+            *missing,
+        ):
+            _areas[row["id"]] = row["code"]
+    return _areas

@@ -11,6 +11,11 @@ It checks the row against the standard (``standard.check``) and inserts one ``up
 One row per (table, record): its key ``{table}/{record}`` is the idempotency key sent with it, and
 enqueueing the same record again is a no-op. The sender (``sender.py``) is woken after the commit;
 a rolled-back source record owes nothing, a committed one is sent even if this process dies.
+
+Each row is owed to one ``target``: ``platform`` (the city's data standard, sent over HTTP or
+MQTT as ``ANJU_UPLINK_URL`` says) or ``viid`` (GA/T 1400 objects, ``viid.py``: already in the
+视图库's shape, checked by the 视图库's answer rather than the standard). A non-platform row's key
+carries its target (``viid:Faces/face_passage:12``), so keys stay unique across targets.
 """
 
 from __future__ import annotations
@@ -33,16 +38,19 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 PENDING, SENT, REJECTED = "pending", "sent", "rejected"
 STATES = (PENDING, SENT, REJECTED)
+PLATFORM, VIID = "platform", "viid"
+TARGETS = (PLATFORM, VIID)
 
 INSERT = (
-    "INSERT INTO uplink_record (key, table_key, record_key, community, payload, state, problems, "
+    "INSERT INTO uplink_record (key, target, table_key, record_key, community, payload, state, problems, "
     "attempts, created_at, due_at, sent_at, failed_at, last_error) "
-    "VALUES ({}, {}, {}, {}, {}, {}, {}, 0, {}, {}, NULL, {}, {}) ON CONFLICT (key) DO NOTHING RETURNING id"
+    "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, 0, {}, {}, NULL, {}, {}) ON CONFLICT (key) DO NOTHING RETURNING id"
 )
 
 
-def idempotency_key(table_key: str, record_key: str) -> str:
-    return f"{table_key}/{record_key}"
+def idempotency_key(table_key: str, record_key: str, target: str = PLATFORM) -> str:
+    key = f"{table_key}/{record_key}"
+    return key if target == PLATFORM else f"{target}:{key}"
 
 
 def payload(table_key: str, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,14 +71,20 @@ def payload(table_key: str, row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def enqueue(
-    writer: Writer, keys: Keys, table_key: str, record_key: str, community: int, row: Mapping[str, Any]
+    writer: Writer,
+    keys: Keys,
+    table_key: str,
+    record_key: str,
+    community: int,
+    row: Mapping[str, Any],
+    target: str = PLATFORM,
 ) -> str | None:
-    """Owe ``row`` (carried name → value) of ``table_key`` to the platform, in ``writer``'s transaction.
+    """Owe ``row`` (carried name → value) of ``table_key`` to ``target``, in ``writer``'s transaction.
 
     Returns its state (``pending`` or ``rejected``), or None when this record was enqueued before.
     """
     now = writer.at(dt.datetime.now(dt.UTC))
-    state, values = _owed(keys, table_key, record_key, community, row, now)
+    state, values = _owed(keys, target, table_key, record_key, community, row, now)
     inserted = await writer.fetch(INSERT, *values)
     if not inserted:
         return None
@@ -86,7 +100,11 @@ async def enqueue(
 
 
 async def enqueue_many(
-    writer: Writer, keys: Keys, table_key: str, records: list[tuple[str, int, Mapping[str, Any]]]
+    writer: Writer,
+    keys: Keys,
+    table_key: str,
+    records: list[tuple[str, int, Mapping[str, Any]]],
+    target: str = PLATFORM,
 ) -> dict[str, int]:
     """:func:`enqueue` for a batch of ``(record_key, community, row)`` in one statement (the
     bridge's hot path); records enqueued before are skipped. Counts by state."""
@@ -95,7 +113,7 @@ async def enqueue_many(
     now = writer.at(dt.datetime.now(dt.UTC))
     values, counts = [], {PENDING: 0, REJECTED: 0}
     for record_key, community, row in records:
-        state, owed = _owed(keys, table_key, record_key, community, row, now)
+        state, owed = _owed(keys, target, table_key, record_key, community, row, now)
         counts[state] += 1
         values.append(owed)
     await writer.many(INSERT.removesuffix(" RETURNING id"), values)
@@ -111,18 +129,27 @@ async def enqueue_many(
 
 
 def _owed(
-    keys: Keys, table_key: str, record_key: str, community: int, row: Mapping[str, Any], now: Any
+    keys: Keys,
+    target: str,
+    table_key: str,
+    record_key: str,
+    community: int,
+    row: Mapping[str, Any],
+    now: Any,
 ) -> tuple[str, tuple]:
-    """The row's state and its INSERT values: checked against the standard, the fields sent kept sealed."""
-    problems = standard.check(table_key, row)
+    """The row's state and its INSERT values: checked against the standard (a platform row), the
+    fields sent kept sealed."""
+    platform = target == PLATFORM
+    problems = standard.check(table_key, row) if platform else []
     state = REJECTED if problems else PENDING
     why = "; ".join(f"{p.field}: {p.reason}" for p in problems)[:300]
     values = (
-        idempotency_key(table_key, record_key),
+        idempotency_key(table_key, record_key, target),
+        target,
         table_key,
         record_key,
         community,
-        _sealed(keys, payload(table_key, row)),
+        _sealed(keys, payload(table_key, row) if platform else dict(row)),
         state,
         _json(problems),
         now,

@@ -11,8 +11,8 @@ import msgspec
 
 
 class TableStatus(msgspec.Struct, frozen=True):
-    table: str  # data_standard.json's key
-    name: str  # the standard's table name (紧急报警(求助)系统…)
+    table: str  # data_standard.json's key, or the 视图库's resource (Faces, MotorVehicles, APEs)
+    name: str  # the standard's table name (紧急报警(求助)系统…), or viid.NAMES
     pending: int
     sent: int
     rejected: int
@@ -34,7 +34,7 @@ class RejectedOut(msgspec.Struct, frozen=True):
 
 
 class UplinkStatus(msgspec.Struct, frozen=True):
-    configured: bool  # ANJU_UPLINK_URL is set: records are being sent
+    configured: bool  # ANJU_UPLINK_URL or ANJU_VIID_URL is set: records are being sent
     pending: int
     sent: int
     rejected: int

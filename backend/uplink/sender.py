@@ -1,9 +1,11 @@
-"""The uplink sender: due outbox rows, in batches, to the police platform's HTTP endpoint, signed.
+"""The uplink sender: due outbox rows, in batches, to their target, signed.
 
-Each app process runs one :class:`Sender` (when ``ANJU_UPLINK_URL`` is set). Like the push worker
+Each app process runs one :class:`Sender` per configured target (:func:`senders`): the platform
+(``ANJU_UPLINK_URL``, over HTTP or MQTT, ``transports.py``) and the 视图库 (``ANJU_VIID_URL``,
+``viid.py``); each claims only its target's rows. Like the push worker
 (``backend/live/push.py``) it claims due ``uplink_record`` rows atomically — PostgreSQL
 ``FOR UPDATE SKIP LOCKED``, SQLite's single writer — leasing them for ``LEASE`` so that no other
-process or host sends them meanwhile, posts them (one request per standard table), and records the
+process or host sends them meanwhile, sends them (one request or message per table), and records the
 outcome in one transaction: ``sent``, ``rejected`` with the target's reason, or due again after a
 backoff (doubling from ``ANJU_UPLINK_RETRY_SECONDS`` up to ``ANJU_UPLINK_RETRY_MAX_SECONDS``, with
 jitter). Retries never end: an outage of hours loses nothing. The first answer after an outage
@@ -15,7 +17,7 @@ Delivery is at least once: a process that dies between the target's 2xx and the 
 idempotency keys. The target drops a key it has applied before, so each record is applied once.
 Once ``sent`` is committed a row is never sent again.
 
-The request::
+The HTTP request (the MQTT message carries the same body, ``transports.py``)::
 
     POST ANJU_UPLINK_URL
     X-Anju-Timestamp: <unix seconds>
@@ -32,15 +34,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import logging
 import random
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
-import aiohttp
 import msgspec
 from piccolo.engine.base import Engine
 
@@ -49,26 +49,26 @@ from backend.instruments import UPLINK_RECORDS
 from backend.keys import Keys
 from backend.live.wakeup import Wakeup, wait
 from backend.settings import Settings
-from backend.uplink.outbox import PENDING, REJECTED, SENT
+from backend.uplink.outbox import PENDING, PLATFORM, REJECTED, SENT, VIID
 from backend.uplink.tables import UplinkRecord
+from backend.uplink.transports import Due, HttpTransport, MqttTransport, Outcome, Transport
+from backend.uplink.viid import ViidTransport
 from device_bridge import store
 from device_bridge.retry import RETRY_FIRST, backoff
 
 log = logging.getLogger("anju.uplink")
 LEASE = timedelta(seconds=120)  # far beyond a batch's request (ANJU_UPLINK_TIMEOUT_SECONDS)
-RETRIED_STATUSES = frozenset({401, 403, 404, 408, 429})
-REASON_LENGTH = 300
 
 CLAIM_HEAD = (
     "UPDATE uplink_record SET claimed_until = {}, attempts = attempts + 1 WHERE id IN ("
-    "SELECT id FROM uplink_record WHERE state = 'pending' AND due_at <= {} "
+    "SELECT id FROM uplink_record WHERE target = {} AND state = 'pending' AND due_at <= {} "
     "AND (claimed_until IS NULL OR claimed_until <= {}) ORDER BY due_at, id LIMIT {}"
 )
 CLAIM_TAIL = ") RETURNING id, key, table_key, payload, attempts"
 # Read first, claim only when something is due: on SQLite a claim takes the one write lock.
 NEXT_DUE = (
     "SELECT MIN(CASE WHEN claimed_until > due_at THEN claimed_until ELSE due_at END) AS due "
-    "FROM uplink_record WHERE state = 'pending'"
+    "FROM uplink_record WHERE target = {} AND state = 'pending'"
 )
 # A sent row keeps its key and times, not its (personal) data: the platform has it now.
 FINISH = (
@@ -79,44 +79,39 @@ FINISH = (
 EMPTY = "{}"
 # The target accepted records: whatever waits for its next retry is due now (not the leased rows).
 PULL_FORWARD = (
-    "UPDATE uplink_record SET due_at = {} WHERE state = 'pending' AND due_at > {} "
+    "UPDATE uplink_record SET due_at = {} WHERE target = {} AND state = 'pending' AND due_at > {} "
     "AND (claimed_until IS NULL OR claimed_until <= {})"
 )
 
 
-class Due(msgspec.Struct, frozen=True):
-    """A claimed outbox row."""
-
-    id: int
-    key: str
-    table_key: str
-    payload: str  # the standard row's JSON
-    attempts: int
-
-
-class Outcome(msgspec.Struct, frozen=True):
-    state: str  # sent, rejected, or pending (retry)
-    reason: str = ""
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """X-Anju-Signature: hex HMAC-SHA256 of ``timestamp + "." + body`` under the shared secret."""
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def senders(settings: Settings, wakeup: Wakeup, keys: Keys) -> list[Sender]:
+    """This process's senders: one per configured target."""
+    found = []
+    if settings.uplink_url:
+        mqtt = urlsplit(settings.uplink_url).scheme in ("mqtt", "mqtts")
+        found.append(
+            Sender(settings, wakeup, keys, PLATFORM, (MqttTransport if mqtt else HttpTransport)(settings))
+        )
+    if settings.viid_url:
+        found.append(Sender(settings, wakeup, keys, VIID, ViidTransport(settings)))
+    return found
 
 
 class Sender:
-    """This process's uplink sender; the app starts and stops it."""
+    """This process's sender of one target's rows; the app starts and stops it."""
 
-    def __init__(self, settings: Settings, wakeup: Wakeup, keys: Keys) -> None:
+    def __init__(
+        self, settings: Settings, wakeup: Wakeup, keys: Keys, target: str, transport: Transport
+    ) -> None:
         self._settings = settings
         self._keys = keys
+        self._target, self._transport = target, transport
         self._signal = wakeup.local.waiter()
-        self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        if self._settings.uplink_url and self._task is None:
-            self._task = asyncio.create_task(self.run(), name="uplink-sender")
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name=f"uplink-sender-{self._target}")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -126,9 +121,7 @@ class Sender:
                 await task
 
     async def run(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=self._settings.uplink_timeout_seconds)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            self._session = session
+        async with self._transport.running():
             failing = False
             while True:
                 pause = self._settings.live_poll
@@ -148,20 +141,25 @@ class Sender:
         """Send whatever is due; the seconds until the next pending row is due (inf: none)."""
         while await self.send_due() == self._settings.uplink_batch:
             pass
-        due = await _next_due()
+        due = await _next_due(self._target)
         return float("inf") if due is None else (due - datetime.now(UTC)).total_seconds()
 
     async def send_due(self) -> int:
         """Claim the due rows, send them, record the outcome; how many rows were claimed."""
         engine = UplinkRecord._meta.db
         now = datetime.now(UTC)
-        due = await _next_due()
+        due = await _next_due(self._target)
         if due is None or due > now:
             return 0
         async with store.writer(engine) as writer:
             claim = CLAIM_HEAD + (" FOR UPDATE SKIP LOCKED" if writer.postgres else "") + CLAIM_TAIL
             claimed = await writer.fetch(
-                claim, writer.at(now + LEASE), writer.at(now), writer.at(now), self._settings.uplink_batch
+                claim,
+                writer.at(now + LEASE),
+                self._target,
+                writer.at(now),
+                writer.at(now),
+                self._settings.uplink_batch,
             )
         rows = [Due(**{**row, "payload": opened(self._keys, row["payload"])}) for row in claimed]
         if not rows:
@@ -169,56 +167,12 @@ class Sender:
         by_table: dict[str, list[Due]] = defaultdict(list)
         for row in rows:
             by_table[row.table_key].append(row)
-        answers = await asyncio.gather(*(self._post(table, batch) for table, batch in by_table.items()))
-        outcomes = {key: outcome for answer in answers for key, outcome in answer.items()}
-        await _record_through_outage(engine, rows, outcomes, self._settings)
-        return len(rows)
-
-    async def _post(self, table: str, rows: list[Due]) -> dict[str, Outcome]:
-        """One signed request for one table's rows; each row's outcome by key."""
-        assert self._session is not None
-        records = b",".join(
-            b'{"key":' + msgspec.json.encode(row.key) + b',"row":' + row.payload.encode() + b"}"
-            for row in rows
+        answers = await asyncio.gather(
+            *(self._transport.send(table, batch) for table, batch in by_table.items())
         )
-        body = b'{"table":' + msgspec.json.encode(table) + b',"records":[' + records + b"]}"
-        stamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "X-Anju-Timestamp": stamp,
-            "X-Anju-Signature": sign(self._settings.uplink_secret, stamp, body),
-        }
-        keys = [row.key for row in rows]
-        try:
-            async with self._session.post(
-                self._settings.uplink_url, data=body, headers=headers, allow_redirects=False
-            ) as response:
-                status, text = response.status, await response.text()
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            return dict.fromkeys(keys, Outcome(PENDING, f"no answer: {type(exc).__name__}"))
-        answer = _answer(text)
-        if 200 <= status < 300:
-            return {
-                key: Outcome(REJECTED, answer[key][:REASON_LENGTH]) if key in answer else Outcome(SENT)
-                for key in keys
-            }
-        if 400 <= status < 500 and status not in RETRIED_STATUSES:
-            default = f"HTTP {status}"
-            return {key: Outcome(REJECTED, answer.get(key, default)[:REASON_LENGTH]) for key in keys}
-        return dict.fromkeys(keys, Outcome(PENDING, f"HTTP {status}"))
-
-
-class _Answer(msgspec.Struct):
-    accepted: list[str] = []
-    rejected: dict[str, str] = {}
-
-
-def _answer(text: str) -> dict[str, str]:
-    """The target's per-record rejections (key → reason); none if it said nothing readable."""
-    try:
-        return msgspec.json.decode(text, type=_Answer).rejected
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return {}
+        outcomes = {key: outcome for answer in answers for key, outcome in answer.items()}
+        await _record_through_outage(engine, self._target, rows, outcomes, self._settings)
+        return len(rows)
 
 
 def retry_at(now: datetime, attempts: int, settings: Settings) -> datetime:
@@ -228,7 +182,9 @@ def retry_at(now: datetime, attempts: int, settings: Settings) -> datetime:
     return now + timedelta(seconds=delay * random.uniform(0.5, 1.0))
 
 
-async def _record(engine: Engine, rows: list[Due], outcomes: dict[str, Outcome], settings: Settings) -> None:
+async def _record(
+    engine: Engine, target: str, rows: list[Due], outcomes: dict[str, Outcome], settings: Settings
+) -> None:
     now = datetime.now(UTC)
     async with store.writer(engine) as writer:
         values = []
@@ -237,8 +193,10 @@ async def _record(engine: Engine, rows: list[Due], outcomes: dict[str, Outcome],
             if outcome.state == SENT:
                 values.append((SENT, writer.at(now), writer.at(now), None, "", True, EMPTY, row.id))
             elif outcome.state == REJECTED:
+                # A refused 视图库 object carries a capture, which is not kept here (seed 五.(五)).
+                dropped = target == VIID
                 values.append(
-                    (REJECTED, writer.at(now), None, writer.at(now), outcome.reason, False, EMPTY, row.id)
+                    (REJECTED, writer.at(now), None, writer.at(now), outcome.reason, dropped, EMPTY, row.id)
                 )
             else:
                 due = retry_at(now, row.attempts, settings)
@@ -247,14 +205,14 @@ async def _record(engine: Engine, rows: list[Due], outcomes: dict[str, Outcome],
                 )
         await writer.many(FINISH, values)
         if any(outcome.state != PENDING for outcome in outcomes.values()):  # the target answers again
-            await writer.many(PULL_FORWARD, [(writer.at(now), writer.at(now), writer.at(now))])
+            await writer.many(PULL_FORWARD, [(writer.at(now), target, writer.at(now), writer.at(now))])
     for row in rows:
         outcome = outcomes[row.key]
         UPLINK_RECORDS.labels(row.table_key, "failed" if outcome.state == PENDING else outcome.state).inc()
 
 
 async def _record_through_outage(
-    engine: Engine, rows: list[Due], outcomes: dict[str, Outcome], settings: Settings
+    engine: Engine, target: str, rows: list[Due], outcomes: dict[str, Outcome], settings: Settings
 ) -> None:
     """Record the outcome, retrying while the database is away: unrecorded, the rows would be sent
     again once their lease ends. Past half the lease another sender may take them anyway, so the
@@ -262,7 +220,7 @@ async def _record_through_outage(
     give_up, delay = time.monotonic() + LEASE.total_seconds() / 2, RETRY_FIRST
     while True:
         try:
-            return await _record(engine, rows, outcomes, settings)
+            return await _record(engine, target, rows, outcomes, settings)
         except TRANSIENT as exc:
             if time.monotonic() > give_up:
                 raise
@@ -271,8 +229,8 @@ async def _record_through_outage(
             await asyncio.sleep(wait_for)
 
 
-async def _next_due() -> datetime | None:
-    rows = await UplinkRecord.raw(NEXT_DUE)
+async def _next_due(target: str) -> datetime | None:
+    rows = await UplinkRecord.raw(NEXT_DUE, target)
     due = rows[0]["due"] if rows else None
     if due is None:
         return None

@@ -12,7 +12,7 @@ from backend.errors import NotFound
 from backend.registry.service import community_target
 from backend.registry.tables import Community, District
 from backend.settings import Settings
-from backend.uplink import standard
+from backend.uplink import standard, viid
 from backend.uplink.outbox import PENDING, REJECTED, SENT
 from backend.uplink.schemas import ProblemOut, RejectedOut, TableStatus, UplinkStatus
 from backend.uplink.tables import UplinkRecord
@@ -53,11 +53,11 @@ async def status(settings: Settings, communities: list[int]) -> UplinkStatus:
     by_table: dict[str, dict[str, int]] = {}
     for row in counts:
         by_table.setdefault(row["table_key"], {})[row["state"]] = row["count"]
-    names = standard.tables()
+    names = {key: table.name for key, table in standard.tables().items()} | viid.NAMES
     tables = [
         TableStatus(
             table=key,
-            name=names[key].name if key in names else key,
+            name=names.get(key, key),
             pending=states.get(PENDING, 0),
             sent=states.get(SENT, 0),
             rejected=states.get(REJECTED, 0),
@@ -85,7 +85,7 @@ async def status(settings: Settings, communities: list[int]) -> UplinkStatus:
         .limit(RECENT_REJECTED)
     )
     return UplinkStatus(
-        configured=bool(settings.uplink_url),
+        configured=bool(settings.uplink_url or settings.viid_url),
         pending=sum(t.pending for t in tables),
         sent=sum(t.sent for t in tables),
         rejected=sum(t.rejected for t in tables),

@@ -15,8 +15,11 @@ class UplinkRecord(Table):
     row is never sent (again).
     """
 
-    key = Varchar(length=160, unique=True)  # "{table_key}/{record_key}": what the target deduplicates by
-    table_key = Varchar(length=40)  # data_standard.json's key: emergency_alarm, door_access…
+    # "{table_key}/{record_key}" ("{target}:{table_key}/{record_key}" for another target than the
+    # platform): what the target deduplicates by, unique across targets.
+    key = Varchar(length=160, unique=True)
+    target = Varchar(length=20, default="platform")  # outbox.TARGETS: who it is owed to
+    table_key = Varchar(length=40)  # data_standard.json's key (emergency_alarm…), or viid.RESOURCES' (Faces…)
     record_key = Varchar(length=100)  # our stable id of the source record, e.g. "alarm:123"
     community = ForeignKey(Community, null=False, index=True)
     payload = JSON(default="{}")  # the standard row: DATE as "YYYY-MM-DD HH:MM:SS" (Asia/Shanghai)

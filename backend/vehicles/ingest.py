@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from backend.alarms.kinds import AlarmType
 from backend.alarms.raising import Signal, Source, take
 from backend.devices.commands import Opening, Openings
+from backend.keys import Keys
+from backend.settings import Settings
+from backend.uplink import mappings as uplink
 from backend.vehicles import plates
 from backend.vehicles.tables import Outcome, Reason
 from device_bridge.dispatch import Handlers, Message
@@ -41,22 +44,26 @@ def slot(community: int, plate: str) -> str:
     return f"{community}:{plate}"
 
 
-def register(handlers: Handlers, openings: Openings | None) -> None:
-    """``openings`` None: decisions are recorded but nothing is opened (a worker without commands)."""
+def register(handlers: Handlers, openings: Openings | None, keys: Keys, settings: Settings) -> None:
+    """``openings`` None: decisions are recorded but nothing is opened (a worker without commands).
+    Each passage is owed to the uplink (机动车出入信息, and the 视图库 when configured)."""
 
     async def judge_plates(writer: Writer, messages: Sequence[Message]) -> None:
-        opening = []
+        opening: list[Opening] = []
+        captured: list[uplink.VehicleCapture] = []
         for message in messages:
-            if (command := await _judge(writer, message)) is not None:
+            if (command := await _judge(writer, message, captured)) is not None:
                 opening.append(Opening(message.device, command))
+        await uplink.vehicle_access(writer, keys, captured, viid=bool(settings.viid_url))
         if openings is not None:
             openings.after_commit(writer, opening, ANSWERED)
 
     handlers.on(judge_plates, types={EventType.PLATE})
 
 
-async def _judge(writer: Writer, message: Message) -> str | None:
-    """Record the passage once; the open command's id when the barrier should open now."""
+async def _judge(writer: Writer, message: Message, captured: list[uplink.VehicleCapture]) -> str | None:
+    """Record the passage once (and what the uplink owes of it, in ``captured``); the open
+    command's id when the barrier should open now."""
     data: PlateData = message.data
     device, plate = message.device, plates.normalised(data.plate)[:15]
     at = writer.at(message.at)
@@ -67,17 +74,22 @@ async def _judge(writer: Writer, message: Message) -> str | None:
     outcome = Outcome.HELD if reason is Reason.UNKNOWN else Outcome.PASSED
     command = f"plate-{message.key}" if outcome is Outcome.PASSED else ""
     registered = vehicle[0] if vehicle else {}
+    hpzl, color, picture = (
+        registered.get("hpzl") or plates.kind_of(plate),
+        registered.get("color", ""),
+        data.picture[:300],
+    )
     inserted = await writer.fetch(
         INSERT_PASSAGE,
         device.community,
         device.id,
         plate,
-        registered.get("hpzl") or plates.kind_of(plate),
-        registered.get("color", ""),
+        hpzl,
+        color,
         data.color[:10],
         data.direction,
         at,
-        data.picture[:300],
+        picture,
         registered.get("id"),
         registered.get("house"),
         visitor[0]["id"] if visitor else None,
@@ -89,6 +101,20 @@ async def _judge(writer: Writer, message: Message) -> str | None:
     )
     if not inserted:
         return None  # a redelivery: recorded, and opened, the first time
+    captured.append(
+        uplink.VehicleCapture(
+            passage=inserted[0]["id"],
+            device=device,
+            plate=plate,
+            hpzl=hpzl,
+            color=color,
+            plate_color=data.color,
+            direction=data.direction,
+            at=message.at,
+            picture=picture,
+            watched=bool(watched),
+        )
+    )
     if watched:
         await _alert_police(writer, message, plate, watched[0]["note"])
     return command or None

@@ -11,7 +11,8 @@ import pytest
 
 from backend.settings import Settings, SettingsError, from_env
 from backend.uplink.outbox import idempotency_key, payload
-from backend.uplink.sender import retry_at, sign
+from backend.uplink.sender import retry_at
+from backend.uplink.transports import sign
 
 
 def test_dates_go_as_shanghai_wall_clock_numbers_as_numbers_and_absent_fields_are_left_out():
