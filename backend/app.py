@@ -13,7 +13,7 @@ from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
-from backend import metrics
+from backend import metrics, process
 from backend.access.controllers import AccessController, AccessRecordController
 from backend.accounts import service as accounts
 from backend.accounts.controllers import AccountController, AuthController
@@ -118,7 +118,8 @@ async def running(app: Litestar) -> AsyncIterator[None]:
         await ctx.video.start()
         await prober.start()
         async with audit.trail(ctx), patrol.sweeper(ctx):
-            yield
+            with process.started():
+                yield
     finally:
         await prober.stop()
         for uplink in uplinks:

@@ -243,6 +243,7 @@ async def _bridge(settings: Settings, worker: str, simulate: bool) -> None:
 
     Runs until interrupted; returns only by raising when the worker cannot go on (GaveUp).
     """
+    from backend import process
     from backend.db import start_pool
     from backend.devices.ingest import build_bridge
     from backend.devices.service import fleet, mqtt_policy
@@ -267,6 +268,7 @@ async def _bridge(settings: Settings, worker: str, simulate: bool) -> None:
                 await stack.enter_async_context(embedded_broker(broker.port, policy))
                 print(f"embedded MQTT broker on {broker.host}:{broker.port} (device accounts and ACL)")
             bridge = build_bridge(settings, ctx.keys, worker)
+            stack.enter_context(process.started())
             print(f"bridge {worker} running (topics under {settings.mqtt_prefix}/)", flush=True)
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(bridge.run())  # its failure ends the process, and the simulator with it
