@@ -16,7 +16,7 @@ from backend.credentials import service as credentials
 from backend.credentials.service import Holder, Read
 from backend.keys import Keys
 from backend.registry import codes
-from backend.uplink import mappings as uplink
+from backend.uplink import outbox
 from device_bridge.dispatch import Handlers, Message
 from device_bridge.protocol import AccessData, AccessMethod, EventType
 from device_bridge.store import Writer
@@ -48,21 +48,10 @@ def register(handlers: Handlers, keys: Keys) -> None:
             for m, who in zip(messages, passed, strict=True)
         ]
         await writer.many(INSERT_PASS, rows)
-        # 门禁刷卡信息 owed to the police platform, in the same transaction (repeats: already owed).
-        await uplink.door_access(
-            writer,
-            keys,
-            [
-                {
-                    "key": f"ev:{m.key}",
-                    "device_id": m.device.id,
-                    "device_code": m.device.code,
-                    "community_code": m.device.community_code,
-                    "latitude": m.device.latitude,
-                    "longitude": m.device.longitude,
-                }
-                for m in messages
-            ],
+        # 门禁刷卡信息 owed to the police platform, in the same transaction (repeats: already owed);
+        # built from the records when sent, not here.
+        await outbox.owe_by_reference(
+            writer, "door_access", [(f"ev:{m.key}", m.device.community) for m in messages]
         )
 
     handlers.on(store_passes, types={EventType.ACCESS})

@@ -8,15 +8,20 @@ the standard check rejects the row with the missing field's reason: never sent h
 the table's required fields include the handling result, time and handler (CLJG_MC, CLSJ,
 CLR_XM), which only a closed alarm has. One row per alarm: ``alarm:{id}``.
 
-``door_access`` (门禁刷卡信息): every pass the bridge stores (``backend/access/ingest.py``), in
-its batch's transaction. One row per access record: ``access_record:{id}``. JMK_BH (居民卡编号),
-GMSFHM and DYH are required: a pass by face, phone or QR code carries no card, a credential
-nobody holds names no one, and a gate is in no unit, so those rows are rejected with the reasons.
+``door_access`` (门禁刷卡信息): every pass the bridge stores (``backend/access/ingest.py``), owed by
+reference in its batch's transaction and built when sent (:data:`BUILT_WHEN_SENT`). One row per
+access record, by its key (``ev:{device}:{event}``). JMK_BH (居民卡编号), GMSFHM and DYH are
+required: a pass by face, phone or QR code carries no card, a credential nobody holds names no
+one, and a gate is in no unit, so those rows are rejected with the reasons.
+
+Perimeter intrusions and fire or energy alarms (``perimeter_alarm``, ``fire_energy``) are owed
+once closed, like the buttons'; face and vehicle captures as the bridge decides them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -223,32 +228,38 @@ def moment(value: dt.datetime | str | None) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]  # (sql with {} placeholders, *values) → rows
 CARD_METHODS = frozenset({"card", "tag"})  # a 居民卡编号 (JMK_BH): the card's or tag's number
 DIRECTIONS = {"in": "进", "out": "出"}
 
 
-async def door_access(writer: Writer, keys: Keys, passes: list[dict[str, Any]]) -> dict[str, int]:
-    """Enqueue the access records named by ``passes`` (each: the record's ``key`` and the stored
-    values: the device's code, community code, coordinates) in the batch's transaction."""
-    if not passes:
+ACCESS_RECORDS = (
+    "SELECT a.id, a.key, a.community, a.unit, a.house, a.method, a.direction, a.granted, a.credential, "
+    "a.sk_fsdm, a.name, a.id_number_sealed, a.ld_bm, a.at, a.created_at, a.device AS device_id, "
+    "d.code AS device_code, d.latitude, d.longitude, c.code AS community_code "
+    "FROM access_record a JOIN device d ON d.id = a.device JOIN community c ON c.id = a.community "
+    "WHERE a.key IN ({marks})"
+)
+
+
+async def door_access_rows(fetch: Fetch, keys: Keys, record_keys: list[str]) -> dict[str, dict[str, Any]]:
+    """门禁刷卡信息 rows of the access records whose keys are ``record_keys`` (a record gone: absent).
+
+    Owed by reference as the bridge stores passes (``outbox.owe_by_reference``): built here when
+    the sender sends them, from the record and its device."""
+    if not record_keys:
         return {}
-    marks = ", ".join("{}" for _ in passes)
-    stored = await writer.fetch(
-        "SELECT id, key, community, unit, house, method, direction, granted, credential, sk_fsdm, name, "
-        f"id_number_sealed, ld_bm, at, created_at FROM access_record WHERE key IN ({marks})",
-        *(p["key"] for p in passes),
-    )
-    numbers = await _unit_numbers(writer, stored)
-    by_key = {p["key"]: p for p in passes}
-    records = []
+    stored = await fetch(ACCESS_RECORDS.format(marks=", ".join("{}" for _ in record_keys)), *record_keys)
+    numbers = await _unit_numbers(fetch, stored)
+    rows = {}
     for record in stored:
-        source = by_key[record["key"]]
         sealed = record["id_number_sealed"]
         code = record["sk_fsdm"]
-        row = {
-            "ID": record_id(source["community_code"], "access", record["id"]),
+        community = record["community_code"]
+        rows[record["key"]] = {
+            "ID": record_id(community, "access", record["id"]),
             "KMFS_MC": codes.table("KMFSDM").codes.get(code, ""),
-            "SB_BH": device_number(source["community_code"], source["device_id"], source["device_code"], 30),
+            "SB_BH": device_number(community, record["device_id"], record["device_code"], 30),
             "JMK_BH": record["credential"] if record["method"] in CARD_METHODS else None,
             "LD_BM": record["ld_bm"],
             "XM": record["name"],
@@ -258,23 +269,22 @@ async def door_access(writer: Writer, keys: Keys, passes: list[dict[str, Any]]) 
             "DYH": numbers.get(("house", record["house"])) or numbers.get(("unit", record["unit"])),
             "GMSFHM": keys.unseal(sealed) if sealed else None,
             "SK_RQSJ": moment(record["at"]),
-            "XQ_BS": source["community_code"],
+            "XQ_BS": community,
             "JCDZ_MC": DIRECTIONS.get(record["direction"]),
-            "DQJD": _coordinate(source.get("longitude")),
-            "DQWD": _coordinate(source.get("latitude")),
+            "DQJD": _coordinate(record["longitude"]),
+            "DQWD": _coordinate(record["latitude"]),
         }
-        records.append((f"access_record:{record['id']}", record["community"], row))
-    return await enqueue_many(writer, keys, "door_access", records)
+    return rows
 
 
-async def _unit_numbers(writer: Writer, stored: list[dict[str, Any]]) -> dict[tuple[str, int], str]:
+async def _unit_numbers(fetch: Fetch, stored: list[dict[str, Any]]) -> dict[tuple[str, int], str]:
     """单元号 (DYH): of the holder's flat, else of the door's unit; by ("house" | "unit", id)."""
     houses = sorted({r["house"] for r in stored if r["house"] is not None})
     units = sorted({r["unit"] for r in stored if r["unit"] is not None})
     numbers: dict[tuple[str, int], str] = {}
     if houses:
         marks = ", ".join("{}" for _ in houses)
-        for row in await writer.fetch(
+        for row in await fetch(
             f"SELECT house.id AS id, unit.number AS number FROM house JOIN unit ON unit.id = house.unit "
             f"WHERE house.id IN ({marks})",
             *houses,
@@ -282,7 +292,7 @@ async def _unit_numbers(writer: Writer, stored: list[dict[str, Any]]) -> dict[tu
             numbers["house", row["id"]] = row["number"]
     if units:
         marks = ", ".join("{}" for _ in units)
-        for row in await writer.fetch(f"SELECT id, number FROM unit WHERE id IN ({marks})", *units):
+        for row in await fetch(f"SELECT id, number FROM unit WHERE id IN ({marks})", *units):
             numbers["unit", row["id"]] = row["number"]
     return numbers
 
@@ -299,6 +309,12 @@ async def _unit_numbers(writer: Writer, stored: list[dict[str, Any]]) -> dict[tu
 # sink's key; a capture that went nowhere leaves them missing, and the row is rejected. 嫌疑人
 # (XYR_*) is the person the capture was matched to: a watch-list entry, else the enrolled resident;
 # an unknown face names nobody and is rejected with that reason.
+
+
+# Tables owed by reference (``outbox.owe_by_reference``): table → the rows of records by their keys.
+BUILT_WHEN_SENT: dict[str, Callable[[Fetch, Keys, list[str]], Awaitable[dict[str, dict[str, Any]]]]] = {
+    "door_access": door_access_rows,
+}
 
 
 class Identity(msgspec.Struct, frozen=True):

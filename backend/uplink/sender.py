@@ -49,7 +49,9 @@ from backend.instruments import UPLINK_RECORDS
 from backend.keys import Keys
 from backend.live.wakeup import Wakeup, wait
 from backend.settings import Settings
-from backend.uplink.outbox import PENDING, PLATFORM, REJECTED, SENT, VIID
+from backend.uplink import standard
+from backend.uplink.mappings import BUILT_WHEN_SENT
+from backend.uplink.outbox import PENDING, PLATFORM, REJECTED, SENT, UNBUILT, VIID, payload, summary
 from backend.uplink.tables import UplinkRecord
 from backend.uplink.transports import Due, HttpTransport, MqttTransport, Outcome, Transport
 from backend.uplink.viid import ViidTransport
@@ -64,7 +66,7 @@ CLAIM_HEAD = (
     "SELECT id FROM uplink_record WHERE target = {} AND state = 'pending' AND due_at <= {} "
     "AND (claimed_until IS NULL OR claimed_until <= {}) ORDER BY due_at, id LIMIT {}"
 )
-CLAIM_TAIL = ") RETURNING id, key, table_key, payload, attempts"
+CLAIM_TAIL = ") RETURNING id, key, table_key, record_key, payload, attempts"
 # Read first, claim only when something is due: on SQLite a claim takes the one write lock.
 NEXT_DUE = (
     "SELECT MIN(CASE WHEN claimed_until > due_at THEN claimed_until ELSE due_at END) AS due "
@@ -77,6 +79,7 @@ FINISH = (
     "WHERE id = {} AND state = 'pending'"
 )
 EMPTY = "{}"
+PROBLEMS = "UPDATE uplink_record SET problems = {} WHERE id = {}"
 # The target accepted records: whatever waits for its next retry is due now (not the leased rows).
 PULL_FORWARD = (
     "UPDATE uplink_record SET due_at = {} WHERE target = {} AND state = 'pending' AND due_at > {} "
@@ -161,9 +164,9 @@ class Sender:
                 writer.at(now),
                 self._settings.uplink_batch,
             )
-        rows = [Due(**{**row, "payload": opened(self._keys, row["payload"])}) for row in claimed]
-        if not rows:
+        if not claimed:
             return 0
+        rows, refused = await self._ready(claimed)
         by_table: dict[str, list[Due]] = defaultdict(list)
         for row in rows:
             by_table[row.table_key].append(row)
@@ -171,8 +174,42 @@ class Sender:
             *(self._transport.send(table, batch) for table, batch in by_table.items())
         )
         outcomes = {key: outcome for answer in answers for key, outcome in answer.items()}
-        await _record_through_outage(engine, self._target, rows, outcomes, self._settings)
-        return len(rows)
+        outcomes |= {key: Outcome(REJECTED, why) for key, (_, why, _) in refused.items()}
+        problems = {row.id: found for row, _, found in refused.values()}
+        finished = rows + [row for row, _, _ in refused.values()]
+        await _record_through_outage(engine, self._target, finished, outcomes, self._settings, problems)
+        return len(claimed)
+
+    async def _ready(self, claimed: list[dict]) -> tuple[list[Due], dict[str, tuple[Due, str, str]]]:
+        """The claimed rows to send (their sealed payloads opened), and those refused before sending
+        (by key: the row, the reason, its problems as JSON). A row owed by reference is built now
+        from its record; one that fails the standard, or whose record is gone, is refused."""
+        unbuilt: dict[str, list[dict]] = defaultdict(list)
+        rows = []
+        for row in claimed:
+            if row["payload"] in (UNBUILT, {}) and row["table_key"] in BUILT_WHEN_SENT:
+                unbuilt[row["table_key"]].append(row)
+            else:
+                rows.append(_due(row, opened(self._keys, row["payload"])))
+        refused: dict[str, tuple[Due, str, str]] = {}
+        for table_key, owed in unbuilt.items():
+            built = await BUILT_WHEN_SENT[table_key](_fetch, self._keys, [row["record_key"] for row in owed])
+            for row in owed:
+                standard_row = built.get(row["record_key"])
+                problems = (
+                    standard.check(table_key, standard_row)
+                    if standard_row is not None
+                    else [standard.Problem("", "record_gone", "the record is no longer stored")]
+                )
+                if problems:
+                    refused[row["key"]] = (
+                        _due(row, ""),
+                        summary(problems),
+                        msgspec.json.encode(problems).decode(),
+                    )
+                else:
+                    rows.append(_due(row, msgspec.json.encode(payload(table_key, standard_row)).decode()))
+        return rows, refused
 
 
 def retry_at(now: datetime, attempts: int, settings: Settings) -> datetime:
@@ -182,8 +219,23 @@ def retry_at(now: datetime, attempts: int, settings: Settings) -> datetime:
     return now + timedelta(seconds=delay * random.uniform(0.5, 1.0))
 
 
+def _due(row: dict, body: str) -> Due:
+    return Due(
+        id=row["id"], key=row["key"], table_key=row["table_key"], payload=body, attempts=row["attempts"]
+    )
+
+
+async def _fetch(sql: str, *values: object) -> list[dict]:
+    return await UplinkRecord.raw(sql, *values)
+
+
 async def _record(
-    engine: Engine, target: str, rows: list[Due], outcomes: dict[str, Outcome], settings: Settings
+    engine: Engine,
+    target: str,
+    rows: list[Due],
+    outcomes: dict[str, Outcome],
+    settings: Settings,
+    problems: dict[int, str],
 ) -> None:
     now = datetime.now(UTC)
     async with store.writer(engine) as writer:
@@ -204,6 +256,7 @@ async def _record(
                     (PENDING, writer.at(due), None, writer.at(now), outcome.reason, False, EMPTY, row.id)
                 )
         await writer.many(FINISH, values)
+        await writer.many(PROBLEMS, [(found, row_id) for row_id, found in problems.items()])
         if any(outcome.state != PENDING for outcome in outcomes.values()):  # the target answers again
             await writer.many(PULL_FORWARD, [(writer.at(now), target, writer.at(now), writer.at(now))])
     for row in rows:
@@ -212,7 +265,12 @@ async def _record(
 
 
 async def _record_through_outage(
-    engine: Engine, target: str, rows: list[Due], outcomes: dict[str, Outcome], settings: Settings
+    engine: Engine,
+    target: str,
+    rows: list[Due],
+    outcomes: dict[str, Outcome],
+    settings: Settings,
+    problems: dict[int, str],
 ) -> None:
     """Record the outcome, retrying while the database is away: unrecorded, the rows would be sent
     again once their lease ends. Past half the lease another sender may take them anyway, so the
@@ -220,7 +278,7 @@ async def _record_through_outage(
     give_up, delay = time.monotonic() + LEASE.total_seconds() / 2, RETRY_FIRST
     while True:
         try:
-            return await _record(engine, target, rows, outcomes, settings)
+            return await _record(engine, target, rows, outcomes, settings, problems)
         except TRANSIENT as exc:
             if time.monotonic() > give_up:
                 raise

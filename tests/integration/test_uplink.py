@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 import pytest
 
+from backend.access.tables import AccessRecord
 from backend.alarms.kinds import AlarmType
 from backend.alarms.raising import Signal, Source, take
 from backend.alarms.tables import Alarm
@@ -303,15 +304,15 @@ async def test_door_passes_through_the_bridge_are_sent_and_those_lacking_require
             Fleet(world, settings), {"method": "card", "credential": DEMO_CARDS[0]}, {"method": "face"}
         )
     await until(lambda: _none_pending(), "the outbox drained")
-    assert set(receiver.applied) == {f"door_access/access_record:{card.id}"}
-    sent = receiver.applied[f"door_access/access_record:{card.id}"]["row"]
+    assert set(receiver.applied) == {f"door_access/{card.key}"}
+    sent = receiver.applied[f"door_access/{card.key}"]["row"]
     holder = await Person.objects().get(Person.id == card.person)
     assert sent["JMK_BH"] == DEMO_CARDS[0] and sent["SK_FSDM"] == "01" and sent["KMFS_MC"] == "刷卡"
     assert sent["XM"] == holder.name and sent["GMSFHM"] == world.ctx.keys.unseal(holder.id_number_encrypted)
     assert sent["DYH"] and sent["LD_BM"] and sent["XQ_BS"] and DATE.match(sent["SK_RQSJ"])
     assert not standard.check("door_access", {**sent, "SK_RQSJ": card.at, "CJ_RQSJ": card.at})
     [rejected] = await rows("rejected")
-    assert rejected["record_key"] == f"access_record:{face.id}"
+    assert rejected["record_key"] == face.key and f"door_access/{face.key}" not in receiver.deliveries
     problems = {(p["field"], p["reason"]) for p in _decoded(rejected["problems"])}
     assert {("JMK_BH", "missing"), ("GMSFHM", "missing"), ("XM", "missing")} <= problems
 
@@ -320,19 +321,18 @@ def _decoded(value) -> list[dict]:
     return msgspec.json.decode(value) if isinstance(value, str) else value
 
 
-async def test_a_row_owed_keeps_its_personal_data_sealed_and_a_sent_row_keeps_none(world, settings, receiver):
-    """The outbox holds the name and ID number of a pass only sealed (like the registry does), and
-    once the platform has the row, the outbox keeps its key and times, not its data."""
+async def test_a_pass_owed_keeps_no_copy_of_its_data_and_a_sent_row_keeps_none(world, settings, receiver):
+    """The outbox owes a pass by reference (no name, no ID number, not even sealed), and once the
+    platform has the row, the outbox keeps its key and times, not its data."""
     async with running(new_bridge(world, settings)):
         [card] = await passes(Fleet(world, settings), {"method": "card", "credential": DEMO_CARDS[0]})
     holder = await Person.objects().get(Person.id == card.person)
     id_number = world.ctx.keys.unseal(holder.id_number_encrypted)
     [owed] = await UplinkRecord.raw("SELECT payload FROM uplink_record WHERE state = 'pending'")
-    kept = str(owed["payload"])
-    assert id_number not in kept and holder.name not in kept and DEMO_CARDS[0] not in kept
+    assert _decoded(owed["payload"]) == {}  # owed by reference: built from the record when sent
     await receiver.up()
     await until(lambda: _none_pending(), "the outbox drained")
-    assert receiver.applied[f"door_access/access_record:{card.id}"]["row"]["GMSFHM"] == id_number
+    assert receiver.applied[f"door_access/{card.key}"]["row"]["GMSFHM"] == id_number
     [sent] = await rows("sent")
     assert _decoded(sent["payload"]) == {}
 
@@ -360,3 +360,17 @@ async def test_a_database_outage_while_records_are_sent_loses_none_and_repeats_n
     assert set(receiver.applied) == {f"emergency_alarm/alarm:{alarm_id}" for alarm_id in produced}
     assert receiver.repeats() == {}, "a record was sent again after the target had applied it"
     assert {row["state"] for row in await rows()} == {"sent"}
+
+
+async def test_a_pass_whose_record_is_gone_before_it_is_sent_is_rejected_not_sent(world, settings, receiver):
+    """Owed by reference, a row is built when sent: a record no longer stored (purged by the
+    retention's archive, say) leaves nothing to send, and says so."""
+    async with running(new_bridge(world, settings)):
+        [card] = await passes(Fleet(world, settings), {"method": "card", "credential": DEMO_CARDS[0]})
+    await AccessRecord.delete().where(AccessRecord.id == card.id)
+    await receiver.up()
+    await until(lambda: _none_pending(), "the outbox drained")
+    assert not receiver.deliveries
+    [rejected] = await rows("rejected")
+    assert rejected["record_key"] == card.key
+    assert [(p["field"], p["reason"]) for p in _decoded(rejected["problems"])] == [("", "record_gone")]

@@ -25,7 +25,7 @@ def test_dates_go_as_shanghai_wall_clock_numbers_as_numbers_and_absent_fields_ar
 
 
 def test_the_idempotency_key_names_the_table_and_the_record():
-    assert idempotency_key("door_access", "access_record:7") == "door_access/access_record:7"
+    assert idempotency_key("door_access", "ev:12:e-7") == "door_access/ev:12:e-7"
 
 
 def test_the_signature_is_hmac_sha256_over_timestamp_dot_body():
