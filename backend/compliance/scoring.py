@@ -15,7 +15,7 @@ from backend.compliance.schemas import CheckOut, EntryOut, ItemOut, SubsystemOut
 from backend.devices.tables import DeviceKind
 from backend.registry.enums import PlaceKind, Tier
 from backend.uplink.schemas import TableStatus
-from backend.video.tables import Area
+from backend.video.tables import AREA_NAMES, Area
 
 # 保持实时上传: nothing owed to the police platform may wait longer than this.
 UPLINK_LAG_MAX_SECONDS = 300
@@ -54,21 +54,6 @@ VIDEO_SUBSYSTEMS: dict[str, tuple[Area, ...]] = {
     ),
     "video_entrances": (Area.UNIT_ENTRANCE, Area.LIFT, Area.PERIMETER),
     "video_critical": (Area.MONITORING_CENTRE, Area.GAS_STATION, Area.PUMP_ROOM, Area.POWER_ROOM),
-}
-AREA_NAMES = {
-    Area.COMMUNITY_ENTRANCE: "小区出入口",
-    Area.MAIN_PASSAGE: "主要通道",
-    Area.PUBLIC_AREA: "公共活动区域",
-    Area.PLAYGROUND_WATER: "儿童游乐和景观水系",
-    Area.CAR_PARK: "停车场",
-    Area.UNIT_ENTRANCE: "单元出入口",
-    Area.LIFT: "电梯",
-    Area.PERIMETER: "周界",
-    Area.MONITORING_CENTRE: "监控中心",
-    Area.GAS_STATION: "燃气调压站",
-    Area.PUMP_ROOM: "水泵房",
-    Area.POWER_ROOM: "配电机房",
-    Area.OTHER: "其他",
 }
 PLACE_NAMES = {
     PlaceKind.GATE: "小区大门",

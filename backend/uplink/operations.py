@@ -34,7 +34,7 @@ from backend.registry.tables import Community, House, Person, Residency
 from backend.uplink.mappings import moment, record_id
 from backend.uplink.outbox import enqueue
 from backend.uplink.rows import degrees, local_midnight
-from backend.video.tables import Area, InspectionCheck, InspectionSnapshot
+from backend.video.tables import AREA_NAMES, InspectionCheck, InspectionSnapshot
 from backend.visitors.tables import PassKind, VisitorPass
 from device_bridge.store import Writer
 
@@ -49,18 +49,6 @@ NOTICE_KINDS = {
 # 发布方式代码 (FB_FSDM, 2 characters): the standard publishes no codes; ours until the platform's.
 APP_AND_SCREENS = "01"  # the residents' app and the community's screens
 PUBLISHED = "已发布"
-AREA_NAMES = {
-    Area.COMMUNITY_ENTRANCE: "小区出入口",
-    Area.MAIN_PASSAGE: "重要出入通道",
-    Area.PUBLIC_AREA: "小区公共活动区域",
-    Area.PLAYGROUND_WATER: "儿童游乐和景观水系",
-    Area.CAR_PARK: "车辆集中停放区域",
-    Area.UNIT_ENTRANCE: "楼栋单元出入口",
-    Area.LIFT: "电梯",
-    Area.PERIMETER: "周界",
-    Area.MONITORING_CENTRE: "监控中心",
-    Area.GAS_STATION: "燃气调压站",
-}
 NOT_COMPOSITE = "0"  # 合成判断标识: a snapshot as the camera gave it
 SNAPSHOT_PATH = "/api/video/checks/{}/snapshot"  # where the platform fetches JKNR_TP (the video API's route)
 HEAD_OF_HOUSEHOLD = "0"  # YZGX 本人(户主)

@@ -175,9 +175,12 @@ class Sender:
         )
         outcomes = {key: outcome for answer in answers for key, outcome in answer.items()}
         outcomes |= {key: Outcome(REJECTED, why) for key, (_, why, _) in refused.items()}
-        problems = {row.id: found for row, _, found in refused.values()}
-        finished = rows + [row for row, _, _ in refused.values()]
-        await _record_through_outage(engine, self._target, finished, outcomes, self._settings, problems)
+        finished = Finished(
+            rows=rows + [row for row, _, _ in refused.values()],
+            outcomes=outcomes,
+            problems={row.id: found for row, _, found in refused.values()},
+        )
+        await _record_through_outage(engine, self._target, finished, self._settings)
         return len(claimed)
 
     async def _ready(self, claimed: list[dict]) -> tuple[list[Due], dict[str, tuple[Due, str, str]]]:
@@ -229,18 +232,21 @@ async def _fetch(sql: str, *values: object) -> list[dict]:
     return await UplinkRecord.raw(sql, *values)
 
 
-async def _record(
-    engine: Engine,
-    target: str,
-    rows: list[Due],
-    outcomes: dict[str, Outcome],
-    settings: Settings,
-    problems: dict[int, str],
-) -> None:
+class Finished(msgspec.Struct, frozen=True):
+    """A round's claimed rows and what became of each: its outcome by key, the problems (JSON) of
+    those refused before sending by id."""
+
+    rows: list[Due]
+    outcomes: dict[str, Outcome]
+    problems: dict[int, str]
+
+
+async def _record(engine: Engine, target: str, finished: Finished, settings: Settings) -> None:
     now = datetime.now(UTC)
+    outcomes = finished.outcomes
     async with store.writer(engine) as writer:
         values = []
-        for row in rows:
+        for row in finished.rows:
             outcome = outcomes[row.key]
             if outcome.state == SENT:
                 values.append((SENT, writer.at(now), writer.at(now), None, "", True, EMPTY, row.id))
@@ -256,29 +262,22 @@ async def _record(
                     (PENDING, writer.at(due), None, writer.at(now), outcome.reason, False, EMPTY, row.id)
                 )
         await writer.many(FINISH, values)
-        await writer.many(PROBLEMS, [(found, row_id) for row_id, found in problems.items()])
+        await writer.many(PROBLEMS, [(found, row_id) for row_id, found in finished.problems.items()])
         if any(outcome.state != PENDING for outcome in outcomes.values()):  # the target answers again
             await writer.many(PULL_FORWARD, [(writer.at(now), target, writer.at(now), writer.at(now))])
-    for row in rows:
+    for row in finished.rows:
         outcome = outcomes[row.key]
         UPLINK_RECORDS.labels(row.table_key, "failed" if outcome.state == PENDING else outcome.state).inc()
 
 
-async def _record_through_outage(
-    engine: Engine,
-    target: str,
-    rows: list[Due],
-    outcomes: dict[str, Outcome],
-    settings: Settings,
-    problems: dict[int, str],
-) -> None:
+async def _record_through_outage(engine: Engine, target: str, finished: Finished, settings: Settings) -> None:
     """Record the outcome, retrying while the database is away: unrecorded, the rows would be sent
     again once their lease ends. Past half the lease another sender may take them anyway, so the
     outcome is dropped then (a resend with the same keys, which the target drops)."""
     give_up, delay = time.monotonic() + LEASE.total_seconds() / 2, RETRY_FIRST
     while True:
         try:
-            return await _record(engine, target, rows, outcomes, settings, problems)
+            return await _record(engine, target, finished, settings)
         except TRANSIENT as exc:
             if time.monotonic() > give_up:
                 raise

@@ -34,6 +34,24 @@ class Area(StrEnum):
     OTHER = "other"
 
 
+# Each area as the standard's 视频监控系统 rows and the score sheet name it (设备区域名称).
+AREA_NAMES = {
+    Area.COMMUNITY_ENTRANCE: "小区出入口",
+    Area.MAIN_PASSAGE: "重要出入通道",
+    Area.PUBLIC_AREA: "小区公共活动区域",
+    Area.PLAYGROUND_WATER: "儿童游乐和景观水系",
+    Area.CAR_PARK: "车辆集中停放区域",
+    Area.UNIT_ENTRANCE: "楼栋单元出入口",
+    Area.LIFT: "电梯",
+    Area.PERIMETER: "周界",
+    Area.MONITORING_CENTRE: "监控中心",
+    Area.GAS_STATION: "燃气调压站",
+    Area.PUMP_ROOM: "水泵房",
+    Area.POWER_ROOM: "配电机房",
+    Area.OTHER: "其他",
+}
+
+
 class Verdict(StrEnum):
     """What an operator sees of a camera on an inspection round."""
 

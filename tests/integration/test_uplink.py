@@ -79,14 +79,19 @@ async def button_alarm(world, suffix: str, key: str, note: str = "已到场处�
     signal = Signal(key=key, device=source, type=AlarmType.EMERGENCY, at=dt.datetime.now(dt.UTC), active=True)
     async with store.writer(Alarm._meta.db) as writer:
         alarm = await take(writer, signal, 300.0)
+    await close_alarm(world, alarm.id, note)
+    return alarm.id
+
+
+async def close_alarm(world, alarm_id: int, note: str) -> None:
+    """Acknowledged, then resolved with ``note``, by the warden through the API."""
     for state, text in (("acknowledged", "已联系住户"), ("resolved", note)):
         response = await world.client.post(
-            f"/api/alarms/{alarm.id}/steps",
+            f"/api/alarms/{alarm_id}/steps",
             json={"state": state, "note": text},
             headers=await world.headers(Role.WARDEN),
         )
         assert response.status_code == 201, response.text
-    return alarm.id
 
 
 async def rows(state: str | None = None) -> list[dict]:

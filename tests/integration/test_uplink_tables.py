@@ -28,7 +28,7 @@ from tests.integration.test_notices import WATER, act, draft
 from tests.integration.test_patrol import scan, seeded_route, shift_now, start
 from tests.integration.test_registration import FORM, register
 from tests.integration.test_registry_standard import AGENT, STANDARD
-from tests.integration.test_uplink import button_alarm, receiver, settings, until  # noqa: F401
+from tests.integration.test_uplink import button_alarm, close_alarm, receiver, settings, until  # noqa: F401
 from tests.integration.test_video import png, send
 from tests.integration.test_visitors import invite
 
@@ -64,16 +64,6 @@ async def received(receiver, table_key: str, count: int = 1) -> list[dict]:
 def assert_valid(table_key: str, rows: list[dict]) -> None:
     for row in rows:
         assert wire_problems(table_key, row) == [], (table_key, row)
-
-
-async def close(world, alarm_id: int, note: str = "已到场处置") -> None:
-    for state, text in (("acknowledged", "已查看"), ("resolved", note)):
-        response = await world.client.post(
-            f"/api/alarms/{alarm_id}/steps",
-            json={"state": state, "note": text},
-            headers=await world.headers(Role.WARDEN),
-        )
-        assert response.status_code == 201, response.text
 
 
 @pytest.fixture(autouse=True)
@@ -131,8 +121,8 @@ async def test_perimeter_fire_and_energy_alarms_fill_their_tables_once_closed(wo
     intrusion = await signal(world, "pz-north", AlarmType.INTRUSION, "fence-1")
     smoke = await signal(world, "b1-smoke", AlarmType.SMOKE, "smoke-1")
     assert not receiver.applied  # open alarms are not records yet
-    await close(world, intrusion.id)
-    await close(world, smoke.id, "烟雾系厨房油烟，已排除")
+    await close_alarm(world, intrusion.id, "已到场处置")
+    await close_alarm(world, smoke.id, "烟雾系厨房油烟，已排除")
     [perimeter] = await received(receiver, "perimeter_alarm")
     [fire] = await received(receiver, "fire_energy")
     assert_valid("perimeter_alarm", [perimeter])
