@@ -27,9 +27,14 @@ async def require_root_key(settings: Settings, keys: Keys) -> None:
     """Record the key at its first use on this database; afterwards accept only that key."""
     if not await RootKey.table_exists():
         raise SettingsError(f"{PREFIX}DATABASE_URL: the database has no tables yet; run `anju migrate` first")
-    # Two workers starting at once: the first insert wins, the other reads and compares.
-    await RootKey.insert(RootKey(name=ROOT, fingerprint=keys.fingerprint)).on_conflict(action="DO NOTHING")
     recorded = await RootKey.select(RootKey.fingerprint).where(RootKey.name == ROOT).first()
+    if recorded is None:
+        # Only the first start writes: on SQLite a write waits for the one write lock, and a command
+        # started beside a busy server timed out there. Two first starts: the first insert wins.
+        await RootKey.insert(RootKey(name=ROOT, fingerprint=keys.fingerprint)).on_conflict(
+            action="DO NOTHING"
+        )
+        recorded = await RootKey.select(RootKey.fingerprint).where(RootKey.name == ROOT).first()
     if recorded["fingerprint"] != keys.fingerprint:
         key = "ANJU_SECRET_KEY" if settings.secret_key else f"the key file {settings.var_dir}/secret.key"
         raise SettingsError(

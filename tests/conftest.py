@@ -7,6 +7,7 @@ points at a PostgreSQL server, once more on a fresh database there (with Redis f
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import subprocess
@@ -42,6 +43,13 @@ def anju(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=300,
     )
+
+
+async def anju_beside(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """:func:`anju` from a test whose app runs in this event loop: the loop goes on meanwhile, so a
+    transaction one of its tasks holds (SQLite's one write lock) ends instead of outwaiting the
+    command's busy timeout."""
+    return await asyncio.to_thread(anju, *args, env=env)
 
 
 def migrate(database_url: str, var_dir: Path) -> None:

@@ -29,7 +29,7 @@ from backend.seed import DEMO_CARDS
 from backend.settings import Settings, SettingsError
 from device_bridge.bridge import running
 from roles import Role
-from tests.conftest import anju
+from tests.conftest import anju_beside
 from tests.integration.test_alarms import signal
 from tests.integration.test_bridge import Fleet, eventually, new_bridge
 from tests.integration.test_credentials import passes
@@ -171,9 +171,9 @@ async def test_a_tampered_archive_is_refused(world, settings, history):
     with pytest.raises(Conflict, match="does not match"):
         await restore(settings, "access", OLD)
     assert await stored(settings, "access_record", history["old"]) == []
-    done = cli(settings, "archive", "restore", "--type", "access", "--month", OLD)
+    done = await cli(settings, "archive", "restore", "--type", "access", "--month", OLD)
     assert done.returncode != 0 and "does not match" in done.stderr, done.stdout + done.stderr
-    listed = cli(settings, "archive", "list")
+    listed = await cli(settings, "archive", "list")
     assert "DOES NOT MATCH ITS CHECKSUM" in listed.stdout, listed.stdout + listed.stderr
     # Nor is it merged with rows of the same month archived later.
     await AccessRecord.update({AccessRecord.at: in_month(OLD)}).where(AccessRecord.id == history["recent"])
@@ -182,8 +182,8 @@ async def test_a_tampered_archive_is_refused(world, settings, history):
     assert await AccessRecord.exists().where(AccessRecord.id == history["recent"])
 
 
-def cli(settings: Settings, *args: str):
-    return anju(
+async def cli(settings: Settings, *args: str):
+    return await anju_beside(
         *args,
         env={
             "ANJU_DATABASE_URL": settings.database_url,
@@ -195,13 +195,13 @@ def cli(settings: Settings, *args: str):
 
 async def test_the_commands_archive_list_and_restore(world, settings, history):
     before = await snapshot(settings, history)
-    done = cli(settings, "archive", "run", "--type", "access")
+    done = await cli(settings, "archive", "run", "--type", "access")
     assert done.returncode == 0, done.stderr
     assert f"access {OLD}: 3 rows archived" in done.stdout
-    listed = cli(settings, "archive", "list").stdout
+    listed = (await cli(settings, "archive", "list")).stdout
     digest = Files(settings, RECORD_TYPES["access"], OLD).recorded()
     assert f"access           {OLD}          3 records  sha256 {digest}" in listed
-    back = cli(settings, "archive", "restore", "--type", "access", "--month", OLD)
+    back = await cli(settings, "archive", "restore", "--type", "access", "--month", OLD)
     assert back.returncode == 0 and "3 rows restored" in back.stdout, back.stderr
     assert (await snapshot(settings, history))["access_record"] == before["access_record"]
 
@@ -209,7 +209,9 @@ async def test_the_commands_archive_list_and_restore(world, settings, history):
 async def test_retention_below_six_months_is_refused_at_start(world, settings, history):
     with pytest.raises(SettingsError, match="ANJU_RETENTION_ACCESS_DAYS: .*at least 183 days"):
         Settings(retention_access_days=90)
-    done = anju("archive", "run", env={"ANJU_RETENTION_ALARM_DAYS": "30", "ANJU_VAR_DIR": settings.var_dir})
+    done = await anju_beside(
+        "archive", "run", env={"ANJU_RETENTION_ALARM_DAYS": "30", "ANJU_VAR_DIR": settings.var_dir}
+    )
     assert done.returncode != 0 and "ANJU_RETENTION_ALARM_DAYS" in done.stderr and "183" in done.stderr
     assert not settings.archive_dir.exists()
     # A longer retention keeps the old month live.

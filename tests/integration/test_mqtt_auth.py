@@ -29,7 +29,7 @@ from device_bridge.simulator import OPENS_DOORS, DeviceSpec, publish_events, sig
 from device_bridge.transport import Broker, client_options
 from roles import Role
 from tests.brokers import free_port, mosquitto
-from tests.conftest import anju
+from tests.conftest import anju_beside
 from tests.integration.test_bridge import eventually, new_bridge
 from tests.integration.test_doors import opened, simulated, unit_door
 
@@ -49,7 +49,7 @@ def settings(settings, broker_port):
     return msgspec.structs.replace(settings, mqtt_url=url)
 
 
-def mqtt_auth(settings, out: Path) -> str:
+async def mqtt_auth(settings, out: Path) -> str:
     """`anju mqtt-auth --out DIR`, run as an operator would."""
     env = {
         "ANJU_DATABASE_URL": settings.database_url,
@@ -58,7 +58,7 @@ def mqtt_auth(settings, out: Path) -> str:
         "ANJU_MQTT_URL": settings.mqtt_url,
         "ANJU_MQTT_PREFIX": settings.mqtt_prefix,
     }
-    done = anju("mqtt-auth", "--out", str(out), env=env)
+    done = await anju_beside("mqtt-auth", "--out", str(out), env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -72,7 +72,7 @@ async def platform(request, world, settings, broker_port, tmp_path) -> AsyncIter
         async with embedded_broker(broker_port, policy):
             yield settings.broker
         return
-    mqtt_auth(settings, tmp_path / "mqtt")
+    await mqtt_auth(settings, tmp_path / "mqtt")
     with mosquitto(broker_port, tmp_path / "mqtt", request.param):
         yield settings.broker
 

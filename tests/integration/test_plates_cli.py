@@ -11,7 +11,7 @@ from backend.doorplates.sheets import print_sheets
 from backend.doorplates.tables import Doorplate
 from backend.registry.tables import Address
 from qr import sheets
-from tests.conftest import anju
+from tests.conftest import anju_beside
 
 
 def squeezed(text: str) -> str:
@@ -27,7 +27,7 @@ async def test_plates_command_renders_and_verifies_every_plate(world, settings, 
         "ANJU_SECRET_KEY": settings.secret_key,
         "ANJU_PUBLIC_URL": "https://anju.example.cn",
     }
-    done = anju("plates", "--community", str(world.home), "--out", str(tmp_path), env=env)
+    done = await anju_beside("plates", "--community", str(world.home), "--out", str(tmp_path), env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     addresses = await Address.count().where(Address.community == world.home)
     assert f"{addresses} doorplates (1 newly issued)" in done.stdout
@@ -52,7 +52,7 @@ async def test_plates_command_renders_and_verifies_every_plate(world, settings, 
 
 async def test_plates_command_refuses_an_unknown_community(client, settings, tmp_path):
     env = {"ANJU_DATABASE_URL": settings.database_url, "ANJU_SECRET_KEY": settings.secret_key}
-    done = anju("plates", "--community", "999", "--out", str(tmp_path), env=env)
+    done = await anju_beside("plates", "--community", "999", "--out", str(tmp_path), env=env)
     assert done.returncode != 0 and "No community 999" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -62,7 +62,7 @@ async def test_plates_command_names_a_missing_font(world, settings, tmp_path):
         "ANJU_SECRET_KEY": settings.secret_key,
         "ANJU_PLATE_FONT": str(tmp_path / "missing.ttc"),
     }
-    done = anju("plates", "--community", str(world.home), "--out", str(tmp_path), env=env)
+    done = await anju_beside("plates", "--community", str(world.home), "--out", str(tmp_path), env=env)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert f"plate font {tmp_path / 'missing.ttc'} not found" in done.stderr
     assert "ANJU_PLATE_FONT" in done.stderr
