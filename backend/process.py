@@ -1,8 +1,11 @@
-"""What a long-running process (a server worker, a bridge worker) does once it has started."""
+"""What a long-running process (a server worker, a bridge worker) does once it has started, and
+the background work it runs beside its requests."""
 
+import asyncio
 import contextlib
 import gc
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -19,3 +22,15 @@ def started() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+@contextlib.asynccontextmanager
+async def in_background(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    """``work`` runs as a task while the block runs, and is cancelled when it ends."""
+    task = asyncio.create_task(work, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

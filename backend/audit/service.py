@@ -32,6 +32,7 @@ from backend.audit.tables import DISTRICT_CHAIN, LEGACY_CHAIN, AuditEntry
 from backend.db import is_postgres, transaction
 from backend.instruments import AUDIT_APPEND_SECONDS, timed
 from backend.keys import Keys
+from backend.process import in_background
 from roles import Principal
 
 if TYPE_CHECKING:
@@ -469,13 +470,8 @@ async def _heads() -> dict[int, checkpoints.Head]:
 async def trail(ctx: Context) -> AsyncIterator[None]:
     """The app's audit trail: chain with this deployment's key; checkpoint the heads on a schedule."""
     use_keys(ctx.keys)
-    task = asyncio.create_task(_checkpoint_every(ctx, ctx.settings.audit_checkpoint_minutes * 60))
-    try:
+    async with in_background(_checkpoint_every(ctx, ctx.settings.audit_checkpoint_minutes * 60), "audit"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _checkpoint_every(ctx: Context, seconds: float) -> None:

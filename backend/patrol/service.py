@@ -38,6 +38,7 @@ from backend.patrol.tables import (
     PatrolShift,
     RunStatus,
 )
+from backend.process import in_background
 from backend.registry import service as registry
 from backend.text import plain_text
 from backend.uplink import operations as uplink
@@ -431,14 +432,11 @@ async def close_due_runs(now: dt.datetime) -> int:
 async def sweeper(ctx: Context) -> AsyncIterator[None]:
     """Close runs whose round is over even when nobody looks at them (ANJU_PATROL_SWEEP_SECONDS)."""
     seconds = ctx.settings.patrol_sweep_seconds
-    task = asyncio.create_task(_sweep_every(seconds)) if seconds > 0 else None
-    try:
+    if seconds <= 0:
         yield
-    finally:
-        if task:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        return
+    async with in_background(_sweep_every(seconds), "patrol-sweeper"):
+        yield
 
 
 async def _sweep_every(seconds: float) -> None:

@@ -357,7 +357,7 @@ async def register(
             detail={"house": house_id, "person": person.id, "status": status},
         )
         if status is ResidencyStatus.VERIFIED:
-            await uplink.owe_ybss(writer, ctx, residency.id, "register")
+            await uplink.owe_ybss(writer, ctx, (residency.id, target.community_id), "register")
     await wakeup.changed([target.community_id])
     return ResidencyOut(residency_id=residency.id, status=status)
 
@@ -611,7 +611,7 @@ async def verify(ctx: Context, who: Principal, residency_id: int, data: VerifyIn
                 **({"standard": filled} if filled else {}),
             },
         )
-        await uplink.owe_ybss(writer, ctx, row["id"], "verify")
+        await uplink.owe_ybss(writer, ctx, (row["id"], row["community"]), "verify")
         shown_in = await _communities_showing(person_id)
     await wakeup.changed(shown_in)
     return outcome
@@ -663,7 +663,7 @@ async def deregister(ctx: Context, who: Principal, residency_id: int, reason: st
     async with writing(Residency._meta.db) as writer:
         outcome = await _decide(who, row, Action.DEREGISTER, ResidencyStatus.ENDED, reason, ip, CURRENT)
         if row["status"] == ResidencyStatus.VERIFIED:  # the platform knew it: tell it it has ended
-            await uplink.owe_ybss(writer, ctx, residency_id, "deregister")
+            await uplink.owe_ybss(writer, ctx, (residency_id, row["community"]), "deregister")
     await wakeup.changed([row["community"]])
     return outcome
 
@@ -703,7 +703,7 @@ async def correct(
             ip=ip,
             detail={"reason": correction.reason, **_correction_changes(correction.to_dict())},
         )
-        await uplink.owe_ybss(writer, ctx, residency_id, "correct", str(correction.id))
+        await uplink.owe_ybss(writer, ctx, (residency_id, row["community"]), "correct", str(correction.id))
         shown_in = await _communities_showing(row["person"])
     await wakeup.changed(shown_in)
     return ResidencyOut(residency_id=residency_id, status=ResidencyStatus.VERIFIED)

@@ -226,13 +226,15 @@ async def building_row(ctx: Context, unit_id: int) -> dict[str, Any]:
     )
 
 
-async def owe_ybss(writer: Writer, ctx: Context, residency_id: int, event: str, occurrence: str = "") -> None:
-    """Owe the residency's 一标三实 row for ``event`` (YWLX.ours); ``occurrence`` tells repeated
-    events of one residency apart (a correction's id), so each is sent once."""
+async def owe_ybss(
+    writer: Writer, ctx: Context, residency: tuple[int, int], event: str, occurrence: str = ""
+) -> None:
+    """Owe the 一标三实 row of ``residency`` (its id and community) for ``event`` (YWLX.ours);
+    ``occurrence`` tells repeated events of one residency apart (a correction's id), so each is sent once."""
+    residency_id, community = residency
     row = await ybss_row(ctx, residency_id, event)
-    [residency] = await Residency.select(Residency.community).where(Residency.id == residency_id)
     key = f"residency:{residency_id}:{event}" + (f":{occurrence}" if occurrence else "")
-    await enqueue(writer, ctx.keys, "ybss", key, residency["community"], row)
+    await enqueue(writer, ctx.keys, "ybss", key, community, row)
 
 
 async def owe_building(writer: Writer, ctx: Context, building_id: int, version: str) -> None:

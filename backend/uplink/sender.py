@@ -190,7 +190,7 @@ class Sender:
         unbuilt: dict[str, list[dict]] = defaultdict(list)
         rows = []
         for row in claimed:
-            if row["payload"] in (UNBUILT, {}) and row["table_key"] in BUILT_WHEN_SENT:
+            if row["payload"] == UNBUILT and row["table_key"] in BUILT_WHEN_SENT:
                 unbuilt[row["table_key"]].append(row)
             else:
                 rows.append(_due(row, opened(self._keys, row["payload"])))

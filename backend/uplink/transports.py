@@ -20,9 +20,9 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -31,6 +31,7 @@ import msgspec
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from backend.process import in_background
 from backend.settings import Settings
 from backend.uplink.outbox import PENDING, REJECTED, SENT
 from device_bridge.session import Session
@@ -59,18 +60,6 @@ class Transport(Protocol):
     def running(self) -> AbstractAsyncContextManager[None]: ...
 
     async def send(self, table: str, rows: list[Due]) -> dict[str, Outcome]: ...
-
-
-@contextlib.asynccontextmanager
-async def in_background(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
-    """``work`` runs as a task while the block runs, and is cancelled when it ends."""
-    task = asyncio.create_task(work, name=name)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

@@ -38,9 +38,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import msgspec
 
+from backend.process import in_background
 from backend.settings import Settings
 from backend.uplink.outbox import PENDING, REJECTED, SENT
-from backend.uplink.transports import REASON_LENGTH, RETRIED_STATUSES, Due, Outcome, in_background
+from backend.uplink.transports import REASON_LENGTH, RETRIED_STATUSES, Due, Outcome
 
 log = logging.getLogger("anju.uplink.viid")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
