@@ -78,8 +78,9 @@ def internal_error(request: Request, exc: Exception) -> Response:
     return _error(500, "internal_error", "Something went wrong on our side; it has been logged")
 
 
-async def provide_ctx(state: State) -> Context:
-    return state.ctx
+async def provide_ctx(request: Request) -> Context:
+    # Not ``state: State``: Litestar builds a State for each request that asks for one.
+    return request.app.state.ctx
 
 
 async def provide_principal(request: Request, ctx: Ctx) -> Principal:

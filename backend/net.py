@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from litestar import Request
@@ -12,6 +13,7 @@ from backend.errors import TooMany
 Networks = tuple[IPv4Network | IPv6Network, ...]
 
 
+@functools.lru_cache(maxsize=4096)  # every request asks about its peer; parsing it cost more
 def _trusted(address: str, proxies: Networks) -> bool:
     try:
         ip = ip_address(address)

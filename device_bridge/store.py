@@ -17,7 +17,8 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
 
-def _placeholders(sql: str, postgres: bool) -> str:
+def placeholders(sql: str, postgres: bool) -> str:
+    """``sql`` with the engine's parameter mark for each ``{}`` (``$1``, ``$2``… or ``?``)."""
     count = sql.count("{}")
     marks = [f"${i}" for i in range(1, count + 1)] if postgres else ["?"] * count
     return sql.format(*marks)
@@ -53,13 +54,13 @@ class Writer:
 
     async def many(self, sql: str, rows: Sequence[tuple]) -> None:
         if rows:
-            await self._connection.executemany(_placeholders(sql, self._postgres), rows)
+            await self._connection.executemany(placeholders(sql, self._postgres), rows)
 
     async def fetch(self, sql: str, *values: Any) -> list[dict[str, Any]]:
         """Rows of a statement (``RETURNING`` on an update too), as dicts."""
         if self._postgres:
-            return [dict(row) for row in await self._connection.fetch(_placeholders(sql, True), *values)]
-        cursor = await self._connection.execute(_placeholders(sql, False), values)
+            return [dict(row) for row in await self._connection.fetch(placeholders(sql, True), *values)]
+        cursor = await self._connection.execute(placeholders(sql, False), values)
         names = [column[0] for column in cursor.description or ()]
         rows = await cursor.fetchall()
         await cursor.close()
@@ -70,7 +71,7 @@ class Writer:
 @contextlib.asynccontextmanager
 async def writer(engine: Engine) -> AsyncIterator[Writer]:
     if isinstance(engine, PostgresEngine):
-        async with _postgres_connection(engine) as connection, connection.transaction():
+        async with postgres_connection(engine) as connection, connection.transaction():
             batch = Writer(connection, postgres=True)
             yield batch
         await batch.committed()
@@ -91,7 +92,8 @@ async def writer(engine: Engine) -> AsyncIterator[Writer]:
 
 
 @contextlib.asynccontextmanager
-async def _postgres_connection(engine: PostgresEngine):
+async def postgres_connection(engine: PostgresEngine):
+    """A connection of the engine's pool, or a new one when it keeps none."""
     if engine.pool is not None:
         async with engine.pool.acquire() as connection:
             yield connection

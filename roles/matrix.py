@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 
 import msgspec
@@ -429,36 +430,48 @@ def household_opens(community_id: int, building_id: int, unit_id: int, door: Tar
 
 def authorize(who: Principal, action: Action, target: Target = NOWHERE) -> None:
     """Raise :class:`Forbidden` unless ``who`` may do ``action`` on ``target``."""
+    if (refused := refusal(who, action, target)) is not None:
+        raise refused
+
+
+def refusal(who: Principal, action: Action, target: Target = NOWHERE) -> Forbidden | None:
+    """Why ``who`` may not do ``action`` on ``target``, or None if they may.
+
+    Returned rather than raised: a scan asks about a dozen actions, and raising and catching a
+    refusal for each cost more than the rest of the decision.
+    """
     rules = MATRIX[action]
     if not who.signed_in and ANONYMOUS not in rules:
-        raise Forbidden("sign_in_required", "Sign in first", status=401)
-    _passkey_rule(who, action)
+        return Forbidden("sign_in_required", "Sign in first", status=401)
+    if (refused := _passkey_refusal(who, action)) is not None:
+        return refused
     scope = rules.get(who.role)
     if scope is None or not _in_scope(scope, who, target):
-        raise Forbidden("forbidden", f"Not allowed to {action.value} here")
+        return Forbidden("forbidden", f"Not allowed to {action.value} here")
     if action is Action.DEREGISTER and target.residence_category in UNDEREGISTRABLE:
-        raise Forbidden("permanent_resident", "Permanent (常住) residents cannot be deregistered")
+        return Forbidden("permanent_resident", "Permanent (常住) residents cannot be deregistered")
     if action is Action.SELF_REGISTER and target.house_id is not None and target.house_id in who.houses:
-        raise Forbidden("already_resident", "You are already a verified resident here; add members instead")
+        return Forbidden("already_resident", "You are already a verified resident here; add members instead")
     if action is Action.GRANT_ACCESS and target.grantee_id == who.account_id:
-        raise Forbidden("self_grant", "Nobody grants door access to themselves; ask another manager")
+        return Forbidden("self_grant", "Nobody grants door access to themselves; ask another manager")
+    return None
 
 
-def _passkey_rule(who: Principal, action: Action) -> None:
+def _passkey_refusal(who: Principal, action: Action) -> Forbidden | None:
     if who.passkey_session:
-        return
+        return None
     if action in PASSKEY_SESSION_ONLY or (action is Action.ENROL_PASSKEY and who.has_passkey):
-        raise Forbidden("passkey_session_required", "Sign in with a passkey to change your passkeys")
+        return Forbidden("passkey_session_required", "Sign in with a passkey to change your passkeys")
     if who.role in PASSKEY_ROLES and action not in PASSKEY_EXEMPT:
-        raise Forbidden("passkey_required", "Sign in with a passkey to use this role")
+        return Forbidden("passkey_required", "Sign in with a passkey to use this role")
+    return None
 
 
+# Decisions are pure functions of frozen values, asked again and again (a dozen on every scan):
+# the recent ones are kept.
+@functools.lru_cache(maxsize=4096)
 def is_allowed(who: Principal, action: Action, target: Target = NOWHERE) -> bool:
-    try:
-        authorize(who, action, target)
-    except Forbidden:
-        return False
-    return True
+    return refusal(who, action, target) is None
 
 
 def authorize_any(who: Principal, actions: tuple[Action, ...], target: Target) -> None:
@@ -468,5 +481,6 @@ def authorize_any(who: Principal, actions: tuple[Action, ...], target: Target) -
         authorize(who, actions[-1], target)
 
 
-def allowed_actions(who: Principal, actions: tuple[Action, ...], target: Target) -> list[Action]:
-    return [action for action in actions if is_allowed(who, action, target)]
+@functools.lru_cache(maxsize=4096)
+def allowed_actions(who: Principal, actions: tuple[Action, ...], target: Target) -> tuple[Action, ...]:
+    return tuple(action for action in actions if is_allowed(who, action, target))

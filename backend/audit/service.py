@@ -33,6 +33,7 @@ from backend.db import is_postgres, transaction
 from backend.instruments import AUDIT_APPEND_SECONDS, timed
 from backend.keys import Keys
 from backend.process import in_background
+from device_bridge.store import placeholders, postgres_connection
 from roles import Principal
 
 if TYPE_CHECKING:
@@ -221,10 +222,10 @@ WITH head AS (SELECT seq, hash FROM audit_entry WHERE chain = {} ORDER BY seq DE
 appended AS (
     INSERT INTO audit_entry
         (chain, seq, at, actor, actor_role, action, subject, community, ip, detail, prev_hash, hash)
-    SELECT {}, seq, at, actor, actor_role, action, subject, community, ip, detail::json, prev_hash, hash
-    FROM unnest({}::bigint[], {}::timestamptz[], {}::integer[], {}::text[], {}::text[], {}::text[],
-                {}::integer[], {}::text[], {}::text[], {}::text[], {}::text[])
-        AS new (seq, at, actor, actor_role, action, subject, community, ip, detail, prev_hash, hash)
+    SELECT {}, seq, at, actor, actor_role, action, subject, community, ip, detail, prev_hash, hash
+    FROM json_to_recordset({}::json)
+        AS new (seq bigint, at timestamptz, actor integer, actor_role text, action text, subject text,
+                community integer, ip text, detail json, prev_hash text, hash text)
     WHERE (SELECT pg_try_advisory_xact_lock({}, {}))
       AND (SELECT COALESCE(MAX(seq), 0) FROM head) = {}
       AND (SELECT COALESCE(MAX(hash), {}) FROM head) = {}
@@ -232,19 +233,10 @@ appended AS (
 )
 SELECT (SELECT count(*) FROM appended) AS appended, (SELECT seq FROM head), (SELECT hash FROM head)
 """
-LINK_COLUMNS = (  # the columns of a link, in the order the one-statement append binds them
-    "seq",
-    "at",
-    "actor",
-    "actor_role",
-    "action",
-    "subject",
-    "community",
-    "ip",
-    "detail",
-    "prev_hash",
-    "hash",
-)
+# Straight through asyncpg, which prepares it once per connection, and with the batch as one
+# JSON document: binding a column array per field made asyncpg check every value's type
+# through the abstract base classes, most of an append's CPU.
+_APPEND_AFTER_STATEMENT = placeholders(_APPEND_AFTER, postgres=True)
 _ONE_STATEMENT_TRIES = 3  # then the locked path, which waits for its turn
 
 
@@ -256,11 +248,11 @@ class _Appended(msgspec.Struct, frozen=True):
 async def _append_after(chain: int, contents: list[dict[str, Any]], seq: int, prev: str) -> _Appended:
     """Append after the entry (seq, prev) if it is the chain's head and no append is under way."""
     rows = _linked(contents, seq, prev, _chain_key())
-    stored = [_storable(row) for row in rows]
-    columns = [[row[name] for row in stored] for name in LINK_COLUMNS]
-    values = (chain, chain, *columns, _ADVISORY_LOCK, chain, seq, GENESIS, prev)
+    batch = msgspec.json.encode(rows).decode()  # a row's other keys are not columns of the record set
+    values = (chain, chain, batch, _ADVISORY_LOCK, chain, seq, GENESIS, prev)
     try:
-        [outcome] = await AuditEntry.raw(_APPEND_AFTER, *values)
+        async with postgres_connection(AuditEntry._meta.db) as connection:
+            outcome = await connection.fetchrow(_APPEND_AFTER_STATEMENT, *values)
     except UniqueViolationError:  # another writer appended after that entry since the snapshot
         return _Appended(rows=None)
     if outcome["appended"]:
@@ -358,10 +350,12 @@ _group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _
 
 
 def _group_commit(chain: int) -> _GroupCommit:
-    per_chain = _group_commits.setdefault(asyncio.get_running_loop(), {})
-    if chain not in per_chain:
-        per_chain[chain] = _GroupCommit(chain)
-    return per_chain[chain]
+    loop = asyncio.get_running_loop()
+    if (per_chain := _group_commits.get(loop)) is None:
+        per_chain = _group_commits[loop] = {}
+    if (group := per_chain.get(chain)) is None:
+        group = per_chain[chain] = _GroupCommit(chain)
+    return group
 
 
 async def verify_chain(

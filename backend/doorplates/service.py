@@ -10,6 +10,7 @@ import anyio
 from backend.audit import service as audit
 from backend.context import Context
 from backend.db import transaction
+from backend.doorplates.cache import Fetched
 from backend.doorplates.schemas import (
     AddressCard,
     CommunityCard,
@@ -127,7 +128,7 @@ async def resolve(ctx: Context, token: str, ip: str) -> dict[str, Any]:
     return (await _live_plate(ctx, token, ip, PLATE_SQL, token))[0]
 
 
-async def _live_plate(ctx: Context, token: str, ip: str, sql: str, *args: str) -> list[dict[str, Any]]:
+async def _live_plate(ctx: Context, token: str, ip: str, sql: str, *args: str) -> Fetched:
     """The rows of ``sql`` about the live plate ``token``; the plate's row comes first.
 
     Only misses are counted and refused: a real plate always answers, and 96-bit tokens make
@@ -168,7 +169,7 @@ async def scan(ctx: Context, who: Principal, token: str, ip: str) -> ScanView:
         actions=[],
     )
     if kind is PlaceKind.HOUSE:
-        await _add_household(ctx, who, view, plate, rows if signed_in else [], ip)
+        await _add_household(ctx, who, view, plate, rows if signed_in else None, ip)
     return view
 
 
@@ -198,7 +199,7 @@ def house_at(plate: dict[str, Any]) -> HouseCard:
 
 
 async def _add_household(
-    ctx: Context, who: Principal, view: ScanView, plate: dict[str, Any], rows: list[dict[str, Any]], ip: str
+    ctx: Context, who: Principal, view: ScanView, plate: dict[str, Any], rows: Fetched | None, ip: str
 ) -> None:
     house = house_at(plate)
     target = Target(community_id=plate["community_id"], district_id=plate["district_id"], house_id=house.id)
@@ -207,15 +208,12 @@ async def _add_household(
     sections = sections_for(view.viewer)
     if "house" in sections:
         view.house = house
-    if "residents" in sections:
-        residents = [row for row in rows if row["part"] == RESIDENT and row["row_id"] is not None]
-        view.residents = [registry.resident_view(ctx, view.viewer, row) for row in residents]
-    if "owners" in sections:
-        fields = owner_fields(view.viewer)
-        owners = [row for row in rows if row["part"] == OWNER]
-        view.owners = [
-            OwnerView(**project_owner(view.viewer, registry.unsealed(ctx, row, fields))) for row in owners
-        ]
+    if rows is not None:
+        shown = rows.seen_by(view.viewer, lambda: _household(ctx, view.viewer, rows))
+        if "residents" in shown:
+            view.residents = list(shown["residents"])
+        if "owners" in shown:
+            view.owners = list(shown["owners"])
     if view.viewer is not Viewer.ANONYMOUS:  # residents' reads of their household too
         await audit.record_read(
             who,
@@ -225,6 +223,21 @@ async def _add_household(
             ip=ip,
             detail={"plate": plate["token"], "view": view.viewer},
         )
+
+
+def _household(ctx: Context, viewer: Viewer, rows: Fetched) -> dict[str, tuple]:
+    """The flat's residents and owners as ``viewer`` sees them: only the sections it sees."""
+    sections, shown = sections_for(viewer), {}
+    if "residents" in sections:
+        listed = [row for row in rows if row["part"] == RESIDENT and row["row_id"] is not None]
+        shown["residents"] = tuple(registry.resident_view(ctx, viewer, row) for row in listed)
+    if "owners" in sections:
+        fields = owner_fields(viewer)
+        owners = [row for row in rows if row["part"] == OWNER]
+        shown["owners"] = tuple(
+            OwnerView(**project_owner(viewer, registry.unsealed(ctx, row, fields))) for row in owners
+        )
+    return shown
 
 
 async def replace_plate(who: Principal, token: str, ip: str) -> PlateReplaced:

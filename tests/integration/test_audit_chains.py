@@ -251,11 +251,26 @@ async def run_on(url: str, sql: str, *values) -> None:
         await connection.close()
 
 
+LINK_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "actor_role",
+    "action",
+    "subject",
+    "community",
+    "ip",
+    "detail",
+    "prev_hash",
+    "hash",
+)
+
+
 async def insert(url: str, row: dict, *, chain: int | None = None) -> None:
     """Insert one audit row as it is, with no chain column unless ``chain`` is given."""
-    columns = (("chain",) if chain is not None else ()) + audit.LINK_COLUMNS
+    columns = (("chain",) if chain is not None else ()) + LINK_COLUMNS
     values = ([chain] if chain is not None else []) + [
-        json.dumps(row["detail"]) if c == "detail" else row[c] for c in audit.LINK_COLUMNS
+        json.dumps(row["detail"]) if c == "detail" else row[c] for c in LINK_COLUMNS
     ]
     sql = f"INSERT INTO audit_entry ({', '.join(columns)}) VALUES ({{}})"
     if url.startswith("sqlite"):

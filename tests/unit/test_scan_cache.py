@@ -107,3 +107,21 @@ async def test_unknown_plates_are_not_kept():
     await cache.rows("a", nothing)
     await cache.rows("a", nothing)
     assert len(calls) == 2
+
+
+async def test_what_a_viewer_sees_is_derived_once_per_kept_result_and_viewer():
+    cache, fetch, derived = hearing(), Fetches(), []
+
+    def seen(viewer: str):
+        return lambda: derived.append(viewer) or f"{viewer}'s view"
+
+    rows = await cache.rows("a", fetch)
+    assert rows.seen_by("police", seen("police")) == "police's view"
+    assert rows.seen_by("staff", seen("staff")) == "staff's view"
+    again = await cache.rows("a", fetch)
+    assert again.seen_by("police", seen("police")) == "police's view"
+    assert derived == ["police", "staff"]
+    cache.changed(frozenset({1}))  # the rows go, and what was derived from them with them
+    fresh = await cache.rows("a", fetch)
+    assert fresh.seen_by("police", seen("police")) == "police's view" and derived[-1] == "police"
+    assert len(derived) == 3
