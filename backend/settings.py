@@ -459,7 +459,6 @@ RETENTION_FIELDS = tuple(f.name for f in msgspec.structs.fields(Settings) if f.n
 
 
 @cache
-@cache  # read on every request (backend.net.client_ip): parsed once
 def _networks(spec: str) -> tuple[IPv4Network | IPv6Network, ...]:
     try:
         return tuple(ip_network(item.strip(), strict=False) for item in spec.split(",") if item.strip())
