@@ -232,7 +232,10 @@ def main() -> None:
     parser.add_argument("--bridges", type=int, default=2, help="bridge worker processes")
     args = parser.parse_args()
     with fresh_database() as database, mosquitto() as broker, tempfile.TemporaryDirectory() as var:
-        env = environment(database, broker, ANJU_VAR_DIR=var)
+        # The devices forget executed commands older than the freshness window (their files are
+        # what the count reads): the window outlasts the run, so none is forgotten before the count.
+        window = str(args.seconds + 180)
+        env = environment(database, broker, ANJU_VAR_DIR=var, ANJU_COMMAND_MAX_AGE_SECONDS=window)
         anju("seed", env)
         base = env["ANJU_PUBLIC_URL"]
         bridges = [f"bridge --worker soak{i}" for i in range(args.bridges)]
