@@ -430,11 +430,11 @@ def household_opens(community_id: int, building_id: int, unit_id: int, door: Tar
 
 def authorize(who: Principal, action: Action, target: Target = NOWHERE) -> None:
     """Raise :class:`Forbidden` unless ``who`` may do ``action`` on ``target``."""
-    if (refused := refusal(who, action, target)) is not None:
+    if (refused := _refusal(who, action, target)) is not None:
         raise refused
 
 
-def refusal(who: Principal, action: Action, target: Target = NOWHERE) -> Forbidden | None:
+def _refusal(who: Principal, action: Action, target: Target = NOWHERE) -> Forbidden | None:
     """Why ``who`` may not do ``action`` on ``target``, or None if they may.
 
     Returned rather than raised: a scan asks about a dozen actions, and raising and catching a
@@ -471,7 +471,7 @@ def _passkey_refusal(who: Principal, action: Action) -> Forbidden | None:
 # the recent ones are kept.
 @functools.lru_cache(maxsize=4096)
 def is_allowed(who: Principal, action: Action, target: Target = NOWHERE) -> bool:
-    return refusal(who, action, target) is None
+    return _refusal(who, action, target) is None
 
 
 def authorize_any(who: Principal, actions: tuple[Action, ...], target: Target) -> None:
