@@ -169,7 +169,7 @@ async def scan(ctx: Context, who: Principal, token: str, ip: str) -> ScanView:
         actions=[],
     )
     if kind is PlaceKind.HOUSE:
-        await _add_household(ctx, who, view, plate, rows if signed_in else None, ip)
+        await _add_household(ctx, who, view, plate, rows, ip)
     return view
 
 
@@ -199,7 +199,7 @@ def house_at(plate: dict[str, Any]) -> HouseCard:
 
 
 async def _add_household(
-    ctx: Context, who: Principal, view: ScanView, plate: dict[str, Any], rows: Fetched | None, ip: str
+    ctx: Context, who: Principal, view: ScanView, plate: dict[str, Any], rows: Fetched, ip: str
 ) -> None:
     house = house_at(plate)
     target = Target(community_id=plate["community_id"], district_id=plate["district_id"], house_id=house.id)
@@ -208,12 +208,11 @@ async def _add_household(
     sections = sections_for(view.viewer)
     if "house" in sections:
         view.house = house
-    if rows is not None:
-        shown = rows.seen_by(view.viewer, lambda: _household(ctx, view.viewer, rows))
-        if "residents" in shown:
-            view.residents = list(shown["residents"])
-        if "owners" in shown:
-            view.owners = list(shown["owners"])
+    shown = rows.seen_by(view.viewer, lambda: _household(ctx, view.viewer, rows))
+    if "residents" in shown:
+        view.residents = list(shown["residents"])
+    if "owners" in shown:
+        view.owners = list(shown["owners"])
     if view.viewer is not Viewer.ANONYMOUS:  # residents' reads of their household too
         await audit.record_read(
             who,

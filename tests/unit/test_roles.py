@@ -189,3 +189,16 @@ def test_projections_mask_and_hide():
 def test_age_bands(born, band):
     assert age_band(born, today=dt.date(2024, 6, 1)) == band
     assert project_person(Viewer.ANONYMOUS, PERSON) == {}
+
+
+def test_a_kept_decision_never_answers_for_a_caller_who_has_since_moved_out():
+    """Decisions are kept (roles.matrix's lru_cache): a resident deregistered since, whose token
+    now carries no home, must get the outsider's answer, not the one kept for them."""
+    flat = Target(community_id=1, district_id=1, house_id=5)
+    home = Principal(account_id=7, role=Role.RESIDENT, houses=frozenset({5}), home_communities=frozenset({1}))
+    assert is_allowed(home, Action.VIEW_HOUSEHOLD, flat) and viewer_for(home, flat) is Viewer.RESIDENT
+    moved_out = Principal(account_id=7, role=Role.RESIDENT)
+    assert not is_allowed(moved_out, Action.VIEW_HOUSEHOLD, flat)
+    assert viewer_for(moved_out, flat) is Viewer.ANONYMOUS
+    with pytest.raises(Forbidden):
+        authorize(moved_out, Action.VIEW_HOUSEHOLD, flat)
